@@ -1,0 +1,12 @@
+import type { Config } from '../src/config';
+import type { Db } from '../src/db/client';
+import type { Mailer } from '../src/email/mailer';
+import type { Storage } from '../src/storage';
+
+/** What every activity may use, handed to createActivities once by the worker (no module-level singletons). */
+export interface ActivityDeps {
+  db: Db;
+  storage: Storage;
+  mailer: Mailer;
+  config: Config;
+}

@@ -1,0 +1,295 @@
+import { sql } from 'drizzle-orm';
+import {
+  bigint,
+  boolean,
+  date,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  primaryKey,
+  real,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+} from 'drizzle-orm/pg-core';
+
+/**
+ * The database schema. Migrations in drizzle/migrations are generated from this file with `npm run db:generate`
+ * (drizzle-kit) and committed; hand-written SQL (triggers) lives in custom migrations beside them.
+ */
+
+// Millisecond precision, as JavaScript and the API's ISO 8601 times have: keyset cursors then round-trip exactly.
+const tstz = (name: string) => timestamp(name, { withTimezone: true, mode: 'date', precision: 3 });
+const createdAt = () => tstz('created_at').notNull().defaultNow();
+
+export const ROLES = ['OWNER', 'ADMIN', 'COMPLIANCE_OFFICER', 'DEVELOPER', 'READER'] as const;
+export type Role = (typeof ROLES)[number];
+
+export const applications = pgTable('applications', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  name: text('name').notNull(),
+  apiKeyHash: text('api_key_hash').notNull().unique(),
+  createdAt: createdAt(),
+});
+
+export const operators = pgTable(
+  'operators',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    applicationId: uuid('application_id')
+      .notNull()
+      .references(() => applications.id),
+    email: text('email').notNull(),
+    role: text('role', { enum: ROLES }).notNull(),
+    tokenHash: text('token_hash').notNull().unique(),
+    createdAt: createdAt(),
+  },
+  (t) => [uniqueIndex('operators_application_email_key').on(t.applicationId, sql`lower(${t.email})`)],
+);
+
+export const USER_STATUSES = ['ACTIVE', 'FLAGGED', 'BLOCKED'] as const;
+export type UserStatus = (typeof USER_STATUSES)[number];
+
+export const users = pgTable(
+  'users',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    applicationId: uuid('application_id')
+      .notNull()
+      .references(() => applications.id),
+    vendorData: text('vendor_data').notNull(),
+    /** trim + lowercase of vendor_data: the key a user is found by. */
+    vendorDataKey: text('vendor_data_key').notNull(),
+    displayName: text('display_name'),
+    fullName: text('full_name'),
+    dateOfBirth: date('date_of_birth', { mode: 'string' }),
+    email: text('email'),
+    phone: text('phone'),
+    country: text('country'),
+    status: text('status', { enum: USER_STATUSES }).notNull().default('ACTIVE'),
+    tags: text('tags').array().notNull().default(sql`'{}'::text[]`),
+    metadata: jsonb('metadata').$type<Record<string, unknown>>().notNull().default(sql`'{}'::jsonb`),
+    verifiedFields: text('verified_fields').array().notNull().default(sql`'{}'::text[]`),
+    sessionCount: integer('session_count').notNull().default(0),
+    approvedCount: integer('approved_count').notNull().default(0),
+    declinedCount: integer('declined_count').notNull().default(0),
+    inReviewCount: integer('in_review_count').notNull().default(0),
+    createdAt: createdAt(),
+    updatedAt: tstz('updated_at').notNull().defaultNow(),
+  },
+  (t) => [
+    uniqueIndex('users_application_vendor_data_key').on(t.applicationId, t.vendorDataKey),
+    index('users_application_created_idx').on(t.applicationId, t.createdAt, t.id),
+  ],
+);
+
+export const AUDIT_ACTIONS = ['users.import', 'users.export'] as const;
+
+/** Append-only: a trigger (migration 0001) refuses UPDATE and DELETE. */
+export const auditLog = pgTable(
+  'audit_log',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    applicationId: uuid('application_id')
+      .notNull()
+      .references(() => applications.id),
+    action: text('action').notNull(),
+    operatorId: uuid('operator_id').references(() => operators.id),
+    targetId: uuid('target_id'),
+    status: text('status', { enum: ['SUCCESS', 'FAILURE'] }).notNull(),
+    details: jsonb('details').$type<Record<string, unknown>>().notNull().default(sql`'{}'::jsonb`),
+    startedAt: tstz('started_at'),
+    finishedAt: tstz('finished_at'),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    index('audit_log_application_created_idx').on(t.applicationId, t.createdAt, t.id),
+    uniqueIndex('audit_log_action_target_key').on(t.action, t.targetId),
+  ],
+);
+
+export const IMPORT_STATUSES = [
+  'VALIDATING',
+  'AWAITING_CONFIRMATION',
+  'RUNNING',
+  'COMPLETED',
+  'COMPLETED_WITH_ERRORS',
+  'REJECTED',
+  'FAILED',
+  'CANCELLED',
+  'EXPIRED',
+] as const;
+export type ImportStatus = (typeof IMPORT_STATUSES)[number];
+
+export const imports = pgTable(
+  'imports',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    applicationId: uuid('application_id')
+      .notNull()
+      .references(() => applications.id),
+    operatorId: uuid('operator_id')
+      .notNull()
+      .references(() => operators.id),
+    status: text('status', { enum: IMPORT_STATUSES }).notNull().default('VALIDATING'),
+    fileName: text('file_name').notNull(),
+    fileSha256: text('file_sha256').notNull(),
+    fileBytes: bigint('file_bytes', { mode: 'number' }).notNull(),
+    /** Where the uploaded file is kept; null once deleted under retention. */
+    storageKey: text('storage_key'),
+    /** The file's columns, as read from its header. */
+    columns: text('columns').array(),
+    totalRows: integer('total_rows').notNull().default(0),
+    validRows: integer('valid_rows').notNull().default(0),
+    invalidRows: integer('invalid_rows').notNull().default(0),
+    toCreate: integer('to_create').notNull().default(0),
+    toUpdate: integer('to_update').notNull().default(0),
+    toUnchanged: integer('to_unchanged').notNull().default(0),
+    processedRows: integer('processed_rows').notNull().default(0),
+    createdCount: integer('created_count').notNull().default(0),
+    updatedCount: integer('updated_count').notNull().default(0),
+    unchangedCount: integer('unchanged_count').notNull().default(0),
+    skippedCount: integer('skipped_count').notNull().default(0),
+    failedRows: integer('failed_rows').notNull().default(0),
+    chunksTotal: integer('chunks_total').notNull().default(0),
+    chunksCompleted: integer('chunks_completed').notNull().default(0),
+    chunksFailed: integer('chunks_failed').notNull().default(0),
+    errorCode: text('error_code'),
+    errorMessage: text('error_message'),
+    workflowId: text('workflow_id'),
+    createdAt: createdAt(),
+    confirmedAt: tstz('confirmed_at'),
+    finishedAt: tstz('finished_at'),
+  },
+  (t) => [index('imports_application_created_idx').on(t.applicationId, t.createdAt, t.id)],
+);
+
+export const IMPORT_ROW_ACTIONS = ['create', 'update', 'unchanged', 'invalid'] as const;
+export type ImportRowAction = (typeof IMPORT_ROW_ACTIONS)[number];
+
+/**
+ * Staging: every data row of an import with its verdict. A value column is null when the row does not give that
+ * field (absent column or empty cell), which means "leave it as it is".
+ */
+export const importRows = pgTable(
+  'import_rows',
+  {
+    importId: uuid('import_id')
+      .notNull()
+      .references(() => imports.id, { onDelete: 'cascade' }),
+    rowNumber: integer('row_number').notNull(),
+    chunkNo: integer('chunk_no'),
+    vendorData: text('vendor_data'),
+    vendorDataKey: text('vendor_data_key'),
+    action: text('action', { enum: IMPORT_ROW_ACTIONS }).notNull(),
+    errors: jsonb('errors').$type<{ column: string; code: string; message: string }[]>(),
+    keptFields: text('kept_fields').array(),
+    displayName: text('display_name'),
+    fullName: text('full_name'),
+    email: text('email'),
+    phone: text('phone'),
+    country: text('country'),
+    status: text('status'),
+    tags: text('tags').array(),
+    metadata: jsonb('metadata').$type<Record<string, unknown>>(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.importId, t.rowNumber] }),
+    index('import_rows_import_action_idx').on(t.importId, t.action, t.rowNumber),
+    index('import_rows_import_chunk_idx').on(t.importId, t.chunkNo),
+  ],
+);
+
+export const CHUNK_STATUSES = ['PENDING', 'COMPLETED', 'FAILED'] as const;
+
+export const importChunks = pgTable(
+  'import_chunks',
+  {
+    importId: uuid('import_id')
+      .notNull()
+      .references(() => imports.id, { onDelete: 'cascade' }),
+    chunkNo: integer('chunk_no').notNull(),
+    firstRow: integer('first_row').notNull(),
+    lastRow: integer('last_row').notNull(),
+    rowCount: integer('row_count').notNull(),
+    status: text('status', { enum: CHUNK_STATUSES }).notNull().default('PENDING'),
+    attempts: integer('attempts').notNull().default(0),
+    createdCount: integer('created_count').notNull().default(0),
+    updatedCount: integer('updated_count').notNull().default(0),
+    unchangedCount: integer('unchanged_count').notNull().default(0),
+    errorCode: text('error_code'),
+    errorMessage: text('error_message'),
+    updatedAt: tstz('updated_at').notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.importId, t.chunkNo] })],
+);
+
+export const EXPORT_STATUSES = ['QUEUED', 'RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED', 'EXPIRED'] as const;
+export type ExportStatus = (typeof EXPORT_STATUSES)[number];
+
+export const exportsTable = pgTable(
+  'exports',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    applicationId: uuid('application_id')
+      .notNull()
+      .references(() => applications.id),
+    operatorId: uuid('operator_id')
+      .notNull()
+      .references(() => operators.id),
+    status: text('status', { enum: EXPORT_STATUSES }).notNull().default('QUEUED'),
+    filters: jsonb('filters').$type<Record<string, unknown>>().notNull().default(sql`'{}'::jsonb`),
+    columns: text('columns').array().notNull(),
+    rowCount: integer('row_count'),
+    progress: real('progress').notNull().default(0),
+    fileBytes: bigint('file_bytes', { mode: 'number' }),
+    fileSha256: text('file_sha256'),
+    storageKey: text('storage_key'),
+    linkExpiresAt: tstz('link_expires_at'),
+    emailTo: text('email_to'),
+    emailStatus: text('email_status'),
+    emailSentAt: tstz('email_sent_at'),
+    errorCode: text('error_code'),
+    errorMessage: text('error_message'),
+    workflowId: text('workflow_id'),
+    createdAt: createdAt(),
+    finishedAt: tstz('finished_at'),
+  },
+  (t) => [index('exports_application_created_idx').on(t.applicationId, t.createdAt, t.id)],
+);
+
+/** One part of an export's file: the rows of one keyset range, written by one activity. */
+export const exportParts = pgTable(
+  'export_parts',
+  {
+    exportId: uuid('export_id')
+      .notNull()
+      .references(() => exportsTable.id, { onDelete: 'cascade' }),
+    partNo: integer('part_no').notNull(),
+    status: text('status', { enum: ['PENDING', 'COMPLETED'] }).notNull().default('PENDING'),
+    rowCount: integer('row_count').notNull().default(0),
+    byteCount: bigint('byte_count', { mode: 'number' }).notNull().default(0),
+    etag: text('etag'),
+    details: jsonb('details').$type<Record<string, unknown>>(),
+  },
+  (t) => [primaryKey({ columns: [t.exportId, t.partNo] })],
+);
+
+/** Emails to send or sent; the outbox is the delivery record when Resend is not configured. */
+export const emailOutbox = pgTable('email_outbox', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  applicationId: uuid('application_id')
+    .notNull()
+    .references(() => applications.id),
+  idempotencyKey: text('idempotency_key').notNull().unique(),
+  toAddress: text('to_address').notNull(),
+  subject: text('subject').notNull(),
+  body: text('body').notNull(),
+  transport: text('transport', { enum: ['outbox', 'resend'] }).notNull(),
+  providerId: text('provider_id'),
+  sent: boolean('sent').notNull().default(false),
+  createdAt: createdAt(),
+  sentAt: tstz('sent_at'),
+});

@@ -1,0 +1,73 @@
+import type { Client } from '@temporalio/client';
+import express from 'express';
+import { randomUUID } from 'node:crypto';
+import { pinoHttp } from 'pino-http';
+import type { Config } from '../config';
+import type { Db } from '../db/client';
+import type { Logger } from '../logger';
+import type { Storage } from '../storage';
+import { auditRouter } from './audit-routes';
+import { exportsRouter, downloadsRouter } from './exports-routes';
+import { healthRouter } from './health-routes';
+import { errorHandler, notFoundHandler } from './http-errors';
+import { importsRouter } from './imports-routes';
+import { openApiDocument } from './openapi';
+import { usersRouter } from './users-routes';
+
+export interface AppDeps {
+  config: Config;
+  db: Db;
+  temporal: Client;
+  storage: Storage;
+  logger: Logger;
+}
+
+/** The Express application: routes, auth, JSON logs with a request id, and the one error handler. */
+export function createApp(deps: AppDeps): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('query parser', 'simple');
+  app.use(
+    pinoHttp({
+      logger: deps.logger,
+      genReqId: (req, res) => {
+        const given = req.headers['x-request-id'];
+        const id = typeof given === 'string' && /^[\w.-]{1,128}$/.test(given) ? given : randomUUID();
+        res.setHeader('x-request-id', id);
+        return id;
+      },
+      redact: ['req.headers.authorization', 'req.headers["x-api-key"]', 'req.headers.cookie'],
+      autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/readyz' },
+    }),
+  );
+  app.use(express.json({ limit: '1mb', strict: false }));
+
+  app.use(healthRouter(deps.db, deps.temporal));
+  app.get('/openapi.json', (_req, res) => {
+    res.json(openApiDocument());
+  });
+  app.use('/v3/users', usersRouter(deps.db));
+  app.use('/console/users/imports', importsRouter(deps));
+  app.get('/console/users/import-template.csv', (_req, res) => {
+    res.type('text/csv').attachment('users-import-template.csv').send(`${IMPORT_TEMPLATE_COLUMNS.join(',')}\r\n`);
+  });
+  app.use('/console/users/exports', exportsRouter(deps));
+  app.use('/downloads', downloadsRouter(deps));
+  app.use('/console/audit-log', auditRouter(deps));
+
+  app.use(notFoundHandler);
+  app.use(errorHandler);
+  return app;
+}
+
+export const IMPORT_TEMPLATE_COLUMNS = [
+  'vendor_data',
+  'display_name',
+  'full_name',
+  'email',
+  'phone',
+  'country',
+  'status',
+  'tags',
+  'metadata_json',
+] as const;

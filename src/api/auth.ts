@@ -1,0 +1,79 @@
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import type { Role } from '../../drizzle/schema';
+import { findApplicationByApiKey, findOperatorByToken, type Operator } from '../auth/accounts';
+import type { Db } from '../db/client';
+import { DomainError } from '../errors';
+
+/** API.md's role table: which roles may do what. The one place it is written. */
+export const PERMISSIONS = {
+  'imports.write': ['OWNER', 'ADMIN'],
+  'imports.read': ['OWNER', 'ADMIN', 'COMPLIANCE_OFFICER', 'DEVELOPER', 'READER'],
+  'imports.retry': ['OWNER', 'ADMIN', 'DEVELOPER'],
+  'exports.all_columns': ['OWNER', 'ADMIN', 'COMPLIANCE_OFFICER'],
+  'exports.restricted_columns': ['OWNER', 'ADMIN', 'COMPLIANCE_OFFICER', 'DEVELOPER', 'READER'],
+  'exports.read': ['OWNER', 'ADMIN', 'COMPLIANCE_OFFICER', 'DEVELOPER', 'READER'],
+  'audit.read': ['OWNER', 'ADMIN', 'COMPLIANCE_OFFICER'],
+} as const satisfies Record<string, readonly Role[]>;
+export type Permission = keyof typeof PERMISSIONS;
+
+export function can(role: Role, permission: Permission): boolean {
+  return (PERMISSIONS[permission] as readonly Role[]).includes(role);
+}
+
+declare module 'express-serve-static-core' {
+  interface Request {
+    operator?: Operator;
+    applicationId?: string;
+  }
+}
+
+const wrap =
+  (fn: (req: Request) => Promise<void>): RequestHandler =>
+  (req: Request, _res: Response, next: NextFunction) => {
+    fn(req).then(() => next(), next);
+  };
+
+function bearerToken(req: Request): string | undefined {
+  const header = req.headers.authorization;
+  const match = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
+  return match?.[1];
+}
+
+/** Console endpoints: a valid operator bearer token (401), whose role has the permission (403). */
+export function requireOperator(db: Db, permission: Permission): RequestHandler {
+  return wrap(async (req) => {
+    const token = bearerToken(req);
+    if (!token) throw new DomainError('unauthenticated', 'unauthenticated', 'an operator bearer token is required');
+    const operator = await findOperatorByToken(db, token);
+    if (!operator) throw new DomainError('unauthenticated', 'unauthenticated', 'the bearer token is not valid');
+    if (!can(operator.role, permission)) {
+      throw new DomainError('forbidden', 'forbidden', `the role ${operator.role} may not do this`);
+    }
+    req.operator = operator;
+    req.applicationId = operator.applicationId;
+  });
+}
+
+/** Public API: a valid application API key in `x-api-key` (401). */
+export function requireApiKey(db: Db): RequestHandler {
+  return wrap(async (req) => {
+    const key = req.headers['x-api-key'];
+    if (typeof key !== 'string' || key.trim() === '') {
+      throw new DomainError('unauthenticated', 'unauthenticated', 'an x-api-key header is required');
+    }
+    const application = await findApplicationByApiKey(db, key.trim());
+    if (!application) throw new DomainError('unauthenticated', 'unauthenticated', 'the API key is not valid');
+    req.applicationId = application.id;
+  });
+}
+
+/** The authenticated operator; only for handlers behind requireOperator. */
+export function operatorOf(req: Request): Operator {
+  if (!req.operator) throw new Error('requireOperator did not run before this handler');
+  return req.operator;
+}
+
+export function applicationOf(req: Request): string {
+  if (!req.applicationId) throw new Error('no authentication ran before this handler');
+  return req.applicationId;
+}

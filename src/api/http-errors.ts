@@ -1,0 +1,64 @@
+import type { ErrorRequestHandler, RequestHandler } from 'express';
+import { DomainError, type ErrorKind } from '../errors';
+
+const STATUS_BY_KIND: Record<ErrorKind, number> = {
+  invalid: 400,
+  unauthenticated: 401,
+  forbidden: 403,
+  not_found: 404,
+  conflict: 409,
+  too_large: 413,
+  unsupported_media_type: 415,
+  unavailable: 503,
+};
+
+export function errorBody(code: string, message: string, details?: unknown) {
+  return { error: details === undefined ? { code, message } : { code, message, details } };
+}
+
+/** Express's body parsers throw errors with a `type`; these are the client's fault, never a 500. */
+function bodyParserError(err: unknown): DomainError | undefined {
+  const e = err as { type?: string; status?: number };
+  switch (e?.type) {
+    case 'entity.parse.failed':
+      return new DomainError('invalid', 'invalid_json', 'the request body is not valid JSON');
+    case 'entity.too.large':
+      return new DomainError('too_large', 'body_too_large', 'the request body is too large');
+    case 'encoding.unsupported':
+    case 'charset.unsupported':
+      return new DomainError('unsupported_media_type', 'unsupported_media_type', 'the body must be UTF-8 JSON');
+    case 'request.aborted':
+      return new DomainError('invalid', 'request_aborted', 'the request was aborted');
+    default:
+      return undefined;
+  }
+}
+
+/** The one place where errors become HTTP answers. Unknown errors are logged and answered 500 without details. */
+export const errorHandler: ErrorRequestHandler = (err, req, res, _next) => {
+  const known = err instanceof DomainError ? err : bodyParserError(err);
+  if (known) {
+    res.status(STATUS_BY_KIND[known.kind]).json(errorBody(known.code, known.message, known.details));
+    return;
+  }
+  req.log?.error({ err }, 'unhandled error');
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  res.status(500).json(errorBody('internal_error', 'something went wrong on our side; it has been logged'));
+};
+
+export const notFoundHandler: RequestHandler = (_req, res) => {
+  res.status(404).json(errorBody('not_found', 'no such endpoint'));
+};
+
+/** Refuses a body that is not JSON (415) on methods that carry one. An empty body is allowed. */
+export const requireJsonBody: RequestHandler = (req, _res, next) => {
+  const hasBody = Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
+  if (hasBody && !req.is('application/json')) {
+    next(new DomainError('unsupported_media_type', 'unsupported_media_type', 'the body must be application/json'));
+    return;
+  }
+  next();
+};

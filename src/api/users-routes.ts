@@ -1,0 +1,71 @@
+import { Router, type Request } from 'express';
+import { z } from 'zod';
+import { USER_STATUSES } from '../../drizzle/schema';
+import type { Db } from '../db/client';
+import { DomainError } from '../errors';
+import { fieldProblems, rules, userCreateSchema, userPatchSchema } from '../users/fields';
+import { createUser, getUserByVendorData, listUsers, patchUser, presentUser } from '../users/queries';
+import { applicationOf, requireApiKey } from './auth';
+import { requireJsonBody } from './http-errors';
+import { parseListParams, toPage } from './pagination';
+
+/** Parses a JSON body with a zod schema; a broken field is 400 `invalid_field` with the rule codes in details. */
+export function parseBody<S extends z.ZodType>(schema: S, req: Request): z.infer<S> {
+  if (req.body === undefined || req.body === null || typeof req.body !== 'object' || Array.isArray(req.body)) {
+    throw new DomainError('invalid', 'invalid_body', 'the body must be a JSON object');
+  }
+  const parsed = schema.safeParse(req.body);
+  if (!parsed.success) {
+    throw new DomainError('invalid', 'invalid_field', 'one or more fields are invalid', fieldProblems(parsed.error));
+  }
+  return parsed.data;
+}
+
+function listFilters(query: Request['query']) {
+  const text = (name: string) => {
+    const value = query[name];
+    if (value === undefined) return undefined;
+    if (typeof value !== 'string') throw new DomainError('invalid', 'invalid_filter', `${name} must be given once`);
+    return value.trim() === '' ? undefined : value.trim();
+  };
+  const status = text('status');
+  const country = text('country');
+  const search = text('search');
+  const statusResult = status === undefined ? undefined : rules.status(status);
+  if (statusResult && !statusResult.ok) {
+    throw new DomainError('invalid', 'invalid_filter', `status must be one of ${USER_STATUSES.join(', ')}`);
+  }
+  const countryResult = country === undefined ? undefined : rules.country(country);
+  if (countryResult && !countryResult.ok) throw new DomainError('invalid', 'invalid_filter', countryResult.error.message);
+  return { status: statusResult?.value, country: countryResult?.value, search };
+}
+
+/** The public user API (`/v3/users`), authenticated by the application's API key. */
+export function usersRouter(db: Db): Router {
+  const router = Router();
+  router.use(requireApiKey(db));
+
+  router.post('/create/', requireJsonBody, async (req, res) => {
+    const input = parseBody(userCreateSchema, req);
+    const user = await createUser(db, applicationOf(req), input);
+    res.status(201).json(presentUser(user));
+  });
+
+  router.get('/', async (req, res) => {
+    const filters = listFilters(req.query);
+    const { limit, cursor } = parseListParams(req.query);
+    const rows = await listUsers(db, applicationOf(req), { ...filters, limit, cursor });
+    res.json(toPage(rows, limit, presentUser));
+  });
+
+  router.get('/:vendorData/', async (req, res) => {
+    res.json(presentUser(await getUserByVendorData(db, applicationOf(req), String(req.params.vendorData))));
+  });
+
+  router.patch('/:vendorData/', requireJsonBody, async (req, res) => {
+    const patch = parseBody(userPatchSchema, req);
+    res.json(presentUser(await patchUser(db, applicationOf(req), String(req.params.vendorData), patch)));
+  });
+
+  return router;
+}

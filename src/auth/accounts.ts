@@ -1,0 +1,68 @@
+import { and, eq } from 'drizzle-orm';
+import { applications, operators, type Role } from '../../drizzle/schema';
+import type { Queryable } from '../db/client';
+import { DomainError } from '../errors';
+import { hashSecret, newSecret } from './tokens';
+
+export interface Operator {
+  id: string;
+  applicationId: string;
+  email: string;
+  role: Role;
+}
+
+/** Creates an application; its API key is returned here once and stored only hashed. */
+export async function createApplication(db: Queryable, params: { name: string }) {
+  const name = params.name.trim();
+  if (name === '') throw new DomainError('invalid', 'invalid_argument', 'the application name is empty');
+  const apiKey = newSecret('kyc_ak');
+  const [row] = await db
+    .insert(applications)
+    .values({ name, apiKeyHash: hashSecret(apiKey) })
+    .returning({ id: applications.id, name: applications.name });
+  return { id: row.id, name: row.name, api_key: apiKey };
+}
+
+/** Creates an operator of an application; the bearer token is returned here once and stored only hashed. */
+export async function createOperator(db: Queryable, params: { applicationId: string; email: string; role: Role }) {
+  const [application] = await db
+    .select({ id: applications.id })
+    .from(applications)
+    .where(eq(applications.id, params.applicationId));
+  if (!application) throw new DomainError('not_found', 'not_found', 'application not found');
+  const token = newSecret('kyc_op');
+  const [row] = await db
+    .insert(operators)
+    .values({ applicationId: params.applicationId, email: params.email.trim(), role: params.role, tokenHash: hashSecret(token) })
+    .onConflictDoNothing()
+    .returning({ id: operators.id, email: operators.email, role: operators.role });
+  if (!row) throw new DomainError('conflict', 'operator_exists', 'an operator with this email exists in the application');
+  return { id: row.id, email: row.email, role: row.role, token };
+}
+
+/** The operator a bearer token belongs to, or undefined. */
+export async function findOperatorByToken(db: Queryable, token: string): Promise<Operator | undefined> {
+  const [row] = await db
+    .select({ id: operators.id, applicationId: operators.applicationId, email: operators.email, role: operators.role })
+    .from(operators)
+    .where(eq(operators.tokenHash, hashSecret(token)));
+  return row;
+}
+
+/** The application an API key belongs to, or undefined. */
+export async function findApplicationByApiKey(db: Queryable, apiKey: string): Promise<{ id: string } | undefined> {
+  const [row] = await db
+    .select({ id: applications.id })
+    .from(applications)
+    .where(eq(applications.apiKeyHash, hashSecret(apiKey)));
+  return row;
+}
+
+/** An operator of the given application, by id (for showing `operator: {id, email}` on jobs). */
+export async function findOperator(db: Queryable, applicationId: string, operatorId: string) {
+  const [row] = await db
+    .select({ id: operators.id, email: operators.email })
+    .from(operators)
+    .where(and(eq(operators.id, operatorId), eq(operators.applicationId, applicationId)));
+  return row;
+}

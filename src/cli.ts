@@ -1,0 +1,113 @@
+import { parseArgs } from 'node:util';
+import { ROLES, type Role } from '../drizzle/schema';
+import { createApplication, createOperator } from './auth/accounts';
+import { getConfig, type Config } from './config';
+import { createDatabase, type Db } from './db/client';
+import { DomainError } from './errors';
+import { presentUser, recordApprovedSession } from './users/queries';
+
+/**
+ * `npm run cli -- <command>`: prints one JSON object on stdout and exits 0, or prints an error on stderr and
+ * exits non-zero. Uses the same configuration (DATABASE_URL, ...) as the service.
+ */
+
+interface CommandContext {
+  db: Db;
+  config: Config;
+  args: string[];
+}
+type Command = (ctx: CommandContext) => Promise<unknown>;
+
+class UsageError extends Error {}
+
+function options<T extends Record<string, { type: 'string' }>>(args: string[], spec: T, required: (keyof T)[]) {
+  const parsed = parseArgs({ args, options: spec, allowPositionals: true, strict: true });
+  const values = parsed.values as Record<string, string | undefined>;
+  for (const name of required) {
+    const value = values[name as string];
+    if (value === undefined || value.trim() === '') {
+      throw new UsageError(`--${String(name)} is required`);
+    }
+  }
+  return { values: values as { [K in keyof T]?: string }, positionals: parsed.positionals };
+}
+
+const commands: Record<string, Command> = {
+  'applications create': async ({ db, args }) => {
+    const { values } = options(args, { name: { type: 'string' } }, ['name']);
+    return createApplication(db, { name: values.name! });
+  },
+  'operators create': async ({ db, args }) => {
+    const { values } = options(
+      args,
+      { application: { type: 'string' }, email: { type: 'string' }, role: { type: 'string' } },
+      ['application', 'email', 'role'],
+    );
+    const role = values.role!.toUpperCase() as Role;
+    if (!ROLES.includes(role)) throw new UsageError(`--role must be one of ${ROLES.join(', ')}`);
+    if (!/^[0-9a-f-]{36}$/i.test(values.application!)) throw new UsageError('--application must be an application id (UUID)');
+    return createOperator(db, { applicationId: values.application!, email: values.email!, role });
+  },
+  'users record-approved-session': async ({ db, args }) => {
+    const { values } = options(
+      args,
+      {
+        application: { type: 'string' },
+        'vendor-data': { type: 'string' },
+        'full-name': { type: 'string' },
+        'date-of-birth': { type: 'string' },
+      },
+      ['application', 'vendor-data'],
+    );
+    if (!/^[0-9a-f-]{36}$/i.test(values.application!)) throw new UsageError('--application must be an application id (UUID)');
+    const user = await recordApprovedSession(db, {
+      applicationId: values.application!,
+      vendorData: values['vendor-data']!,
+      fullName: values['full-name'],
+      dateOfBirth: values['date-of-birth'],
+    });
+    return presentUser(user);
+  },
+};
+
+function usage(): string {
+  return `usage: npm run cli -- <command> [options]\ncommands:\n${Object.keys(commands)
+    .map((name) => `  ${name}`)
+    .join('\n')}\n`;
+}
+
+async function run(argv: string[]): Promise<number> {
+  const name = argv.slice(0, 2).join(' ');
+  const command = commands[name];
+  if (!command) {
+    process.stderr.write(`unknown command "${name}"\n${usage()}`);
+    return 2;
+  }
+  const config = getConfig();
+  if (!config.database.url) {
+    process.stderr.write('DATABASE_URL is not set (npm start writes it to .data/; see the README)\n');
+    return 2;
+  }
+  const database = createDatabase(config.database.url, { poolSize: 2, applicationName: 'kyc-cli' });
+  try {
+    const result = await command({ db: database.db, config, args: argv.slice(2) });
+    process.stdout.write(`${JSON.stringify(result)}\n`);
+    return 0;
+  } catch (err) {
+    if (err instanceof UsageError || err instanceof DomainError || (err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+      const code = err instanceof DomainError ? err.code : 'usage';
+      process.stderr.write(`${JSON.stringify({ error: { code, message: (err as Error).message } })}\n`);
+      return 2;
+    }
+    throw err;
+  } finally {
+    await database.close();
+  }
+}
+
+run(process.argv.slice(2))
+  .then((code) => process.exit(code))
+  .catch((err: unknown) => {
+    process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  });

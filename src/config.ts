@@ -1,0 +1,162 @@
+import path from 'node:path';
+import { z } from 'zod';
+
+/**
+ * The service's whole configuration, parsed once from the environment. Nothing else reads `process.env`:
+ * every part receives the Config it needs. The README's configuration table lists the same variables.
+ */
+
+const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+const optionalText = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()));
+const flag = (fallback: boolean) =>
+  z
+    .enum(['true', 'false', '1', '0', ''])
+    .optional()
+    .transform((v) => (v === undefined || v === '' ? fallback : v === 'true' || v === '1'));
+
+/** A duration such as `24h`, `30m`, `45s`, `500ms` or a bare number of seconds; returned in milliseconds. */
+export function parseDurationMs(text: string): number | undefined {
+  const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/.exec(text);
+  if (!match) return undefined;
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[(match[2] ?? 's') as 'ms' | 's' | 'm' | 'h' | 'd'];
+  return Math.round(Number(match[1]) * unit);
+}
+
+const duration = (fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((text, ctx) => {
+      const ms = parseDurationMs(text);
+      if (ms === undefined || ms <= 0) {
+        ctx.addIssue({ code: 'custom', message: `"${text}" is not a duration (use e.g. 24h, 30m, 90s)` });
+        return z.NEVER;
+      }
+      return ms;
+    });
+
+const envSchema = z.object({
+  NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  DATA_DIR: z.string().default('.data'),
+
+  DATABASE_URL: optionalText,
+  DATABASE_POOL_SIZE: positiveInt(10),
+
+  TEMPORAL_ADDRESS: optionalText,
+  TEMPORAL_NAMESPACE: z.string().default('default'),
+  TEMPORAL_TASK_QUEUE: z.string().default('kyc-users'),
+  TEMPORAL_CLI_PATH: optionalText,
+  TEMPORAL_UI_PORT: positiveInt(8233),
+
+  PORT: positiveInt(3000),
+  PUBLIC_BASE_URL: optionalText,
+
+  IMPORT_MAX_ROWS: positiveInt(100_000),
+  IMPORT_MAX_BYTES: positiveInt(64 * 1024 * 1024),
+  IMPORT_CONFIRM_TIMEOUT: duration('24h'),
+  IMPORT_CHUNK_ROWS: positiveInt(1000),
+  IMPORT_CHUNK_CONCURRENCY: positiveInt(4),
+  IMPORT_FILE_RETENTION_DAYS: positiveInt(30),
+
+  EXPORT_LINK_TTL_SECONDS: z.coerce.number().int().min(1).max(604_800).default(86_400),
+  EXPORT_RETENTION_DAYS: positiveInt(7),
+  EXPORT_PART_ROWS: positiveInt(250_000),
+  EXPORT_CONCURRENCY: positiveInt(2),
+
+  LINK_SIGNING_SECRET: optionalText,
+  S3_BUCKET: optionalText,
+  S3_ENDPOINT: optionalText,
+  S3_REGION: z.string().default('us-east-1'),
+  S3_ACCESS_KEY_ID: optionalText,
+  S3_SECRET_ACCESS_KEY: optionalText,
+  S3_FORCE_PATH_STYLE: flag(true),
+
+  RESEND_API_KEY: optionalText,
+  RESEND_BASE_URL: optionalText,
+  EMAIL_FROM: z.string().default('KYC exports <exports@example.com>'),
+
+  ENABLE_TEST_FAULTS: flag(false),
+});
+
+export type Config = ReturnType<typeof toConfig>;
+
+function toConfig(env: z.infer<typeof envSchema>) {
+  const dataDir = path.resolve(env.DATA_DIR);
+  return {
+    env: env.NODE_ENV,
+    logLevel: env.LOG_LEVEL,
+    dataDir,
+    database: { url: env.DATABASE_URL, poolSize: env.DATABASE_POOL_SIZE },
+    temporal: {
+      address: env.TEMPORAL_ADDRESS,
+      namespace: env.TEMPORAL_NAMESPACE,
+      taskQueue: env.TEMPORAL_TASK_QUEUE,
+      cliPath: env.TEMPORAL_CLI_PATH,
+      uiPort: env.TEMPORAL_UI_PORT,
+    },
+    api: { port: env.PORT, publicBaseUrl: env.PUBLIC_BASE_URL ?? `http://localhost:${env.PORT}` },
+    imports: {
+      maxRows: env.IMPORT_MAX_ROWS,
+      maxBytes: env.IMPORT_MAX_BYTES,
+      confirmTimeoutMs: env.IMPORT_CONFIRM_TIMEOUT,
+      chunkRows: env.IMPORT_CHUNK_ROWS,
+      chunkConcurrency: env.IMPORT_CHUNK_CONCURRENCY,
+      fileRetentionDays: env.IMPORT_FILE_RETENTION_DAYS,
+    },
+    exports: {
+      linkTtlSeconds: env.EXPORT_LINK_TTL_SECONDS,
+      retentionDays: env.EXPORT_RETENTION_DAYS,
+      partRows: env.EXPORT_PART_ROWS,
+      concurrency: env.EXPORT_CONCURRENCY,
+    },
+    storage: {
+      localDir: path.join(dataDir, 'files'),
+      linkSigningSecret: env.LINK_SIGNING_SECRET,
+      s3: env.S3_BUCKET
+        ? {
+            bucket: env.S3_BUCKET,
+            endpoint: env.S3_ENDPOINT,
+            region: env.S3_REGION,
+            accessKeyId: env.S3_ACCESS_KEY_ID,
+            secretAccessKey: env.S3_SECRET_ACCESS_KEY,
+            forcePathStyle: env.S3_FORCE_PATH_STYLE,
+          }
+        : undefined,
+    },
+    email: { resendApiKey: env.RESEND_API_KEY, resendBaseUrl: env.RESEND_BASE_URL, from: env.EMAIL_FROM },
+    testFaults: env.ENABLE_TEST_FAULTS,
+  } as const;
+}
+
+export class ConfigError extends Error {}
+
+/** Parses an environment (by default this process's) into a Config; throws a readable ConfigError. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((issue) => `  ${issue.path.join('.')}: ${issue.message}`);
+    throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
+  }
+  const config = toConfig(parsed.data);
+  if (config.env === 'production' && !config.storage.linkSigningSecret && !config.storage.s3) {
+    throw new ConfigError('Invalid configuration:\n  LINK_SIGNING_SECRET: required in production when files are stored locally');
+  }
+  return config;
+}
+
+let cached: Config | undefined;
+
+/** The process's configuration, parsed on first use. */
+export function getConfig(): Config {
+  cached ??= loadConfig();
+  return cached;
+}
+
+/** The variables a child process needs to share this configuration (used by the launcher). */
+export function processEnv(): NodeJS.ProcessEnv {
+  return { ...process.env };
+}

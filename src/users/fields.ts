@@ -1,0 +1,251 @@
+import { z } from 'zod';
+import { USER_STATUSES, type UserStatus } from '../../drizzle/schema';
+import { COUNTRY_CODES } from './countries';
+
+/**
+ * The user field rules of API.md, written once. The public API validates its JSON through the zod schemas at the
+ * bottom, which are built from these rules; CSV import calls the same rules cell by cell (after splitting `tags`
+ * and parsing `metadata_json`), so both paths accept and refuse exactly the same values with the same codes.
+ */
+
+export const ROW_ERROR_CODES = [
+  'required',
+  'too_long',
+  'invalid_characters',
+  'invalid_email',
+  'invalid_phone',
+  'invalid_country',
+  'invalid_status',
+  'invalid_tags',
+  'invalid_metadata_json',
+  'invalid_date',
+  'invalid_type',
+  'duplicate_in_file',
+] as const;
+export type RowErrorCode = (typeof ROW_ERROR_CODES)[number];
+
+export interface RuleError {
+  code: RowErrorCode;
+  message: string;
+}
+export type RuleResult<T> = { ok: true; value: T } | { ok: false; error: RuleError };
+
+const ok = <T>(value: T): RuleResult<T> => ({ ok: true, value });
+const fail = (code: RowErrorCode, message: string): RuleResult<never> => ({ ok: false, error: { code, message } });
+
+export const LIMITS = {
+  vendorDataBytes: 2000,
+  displayNameChars: 255,
+  fullNameChars: 512,
+  emailChars: 254,
+  tagChars: 64,
+  tagsCount: 50,
+  metadataBytes: 16 * 1024,
+} as const;
+
+// eslint-disable-next-line no-control-regex
+const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/;
+const EMAIL = /^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$/;
+const E164 = /^\+[1-9][0-9]{1,14}$/;
+const ISO_DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
+
+/** Length in characters (code points), as a person counts them. */
+export function charLength(value: string): number {
+  let n = 0;
+  for (const _ of value) n++;
+  return n;
+}
+
+/** The key a user is found by: trimmed and lower-cased, so `USER-1` and ` user-1 ` are one user. */
+export function vendorDataKey(vendorData: string): string {
+  return vendorData.trim().toLowerCase();
+}
+
+function checkTextLength(value: string, max: number, label: string): RuleResult<string> {
+  return charLength(value) > max ? fail('too_long', `${label} is longer than ${max} characters`) : ok(value);
+}
+
+/** Each rule takes a trimmed, non-empty value ("not given" is decided before a rule is called). */
+export const rules = {
+  vendorData(value: string): RuleResult<string> {
+    if (Buffer.byteLength(value, 'utf8') > LIMITS.vendorDataBytes) {
+      return fail('too_long', `vendor_data is longer than ${LIMITS.vendorDataBytes} bytes of UTF-8`);
+    }
+    if (CONTROL_CHARACTERS.test(value)) return fail('invalid_characters', 'vendor_data contains control characters');
+    return ok(value);
+  },
+  displayName: (value: string) => checkTextLength(value, LIMITS.displayNameChars, 'display_name'),
+  fullName: (value: string) => checkTextLength(value, LIMITS.fullNameChars, 'full_name'),
+  email(value: string): RuleResult<string> {
+    if (value.length > LIMITS.emailChars) return fail('too_long', `email is longer than ${LIMITS.emailChars} characters`);
+    const at = value.lastIndexOf('@');
+    if (!EMAIL.test(value) || at > 64 || value.includes('..')) return fail('invalid_email', 'email is not a valid address');
+    return ok(value);
+  },
+  phone(value: string): RuleResult<string> {
+    return E164.test(value)
+      ? ok(value)
+      : fail('invalid_phone', 'phone must be E.164: "+" then 2 to 15 digits, the first not 0 (e.g. +34600111222)');
+  },
+  country(value: string): RuleResult<string> {
+    const code = value.toUpperCase();
+    return COUNTRY_CODES.has(code)
+      ? ok(code)
+      : fail('invalid_country', `country "${truncate(value)}" is not an ISO 3166-1 alpha-3 code`);
+  },
+  status(value: string): RuleResult<UserStatus> {
+    const status = value.toUpperCase() as UserStatus;
+    return USER_STATUSES.includes(status)
+      ? ok(status)
+      : fail('invalid_status', `status must be one of ${USER_STATUSES.join(', ')}`);
+  },
+  dateOfBirth(value: string): RuleResult<string> {
+    const match = ISO_DATE.exec(value);
+    if (match) {
+      const [year, month, day] = [Number(match[1]), Number(match[2]), Number(match[3])];
+      const date = new Date(Date.UTC(year, month - 1, day));
+      const real = date.getUTCFullYear() === year && date.getUTCMonth() === month - 1 && date.getUTCDate() === day;
+      if (real && year >= 1900 && date.getTime() <= Date.now()) return ok(value);
+    }
+    return fail('invalid_date', 'date_of_birth must be a past date written YYYY-MM-DD');
+  },
+  /** A list of tags: each trimmed, 1 to 64 characters; duplicates dropped, first keeps its place; at most 50. */
+  tags(values: readonly string[]): RuleResult<string[]> {
+    const seen = new Set<string>();
+    for (const raw of values) {
+      const tag = raw.trim();
+      if (tag === '') return fail('invalid_tags', 'a tag is empty');
+      if (charLength(tag) > LIMITS.tagChars) return fail('invalid_tags', `a tag is longer than ${LIMITS.tagChars} characters`);
+      seen.add(tag);
+    }
+    if (seen.size > LIMITS.tagsCount) return fail('invalid_tags', `more than ${LIMITS.tagsCount} tags`);
+    return ok([...seen]);
+  },
+  /** A JSON object (not an array, not a scalar), at most 16 KiB serialised. */
+  metadata(value: unknown): RuleResult<Record<string, unknown>> {
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+      return fail('invalid_metadata_json', 'metadata must be a JSON object');
+    }
+    if (Buffer.byteLength(JSON.stringify(value), 'utf8') > LIMITS.metadataBytes) {
+      return fail('invalid_metadata_json', `metadata is larger than ${LIMITS.metadataBytes / 1024} KiB`);
+    }
+    return ok(value as Record<string, unknown>);
+  },
+  /** The CSV form of metadata: the cell's text parsed as JSON, then the metadata rule. */
+  metadataJson(text: string): RuleResult<Record<string, unknown>> {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      return fail('invalid_metadata_json', 'metadata_json is not valid JSON');
+    }
+    return rules.metadata(parsed);
+  },
+};
+
+function truncate(value: string, max = 40): string {
+  return value.length > max ? `${value.slice(0, max)}…` : value;
+}
+
+/** Splits the CSV form of tags (a comma-separated cell). */
+export function splitTagsCell(cell: string): string[] {
+  return cell.split(',');
+}
+
+// ---- zod schemas for the public API, built from the rules above ----
+
+/** A zod field that trims a string and applies a rule; its issues carry the rule's code in `params.code`. */
+function stringField<T>(rule: (value: string) => RuleResult<T>, options: { emptyIsRequired?: boolean } = {}) {
+  return z.string().transform((raw, ctx): T => {
+    const value = raw.trim();
+    if (value === '' && options.emptyIsRequired) {
+      ctx.addIssue({ code: 'custom', message: 'this field is required', params: { code: 'required' } });
+      return z.NEVER;
+    }
+    const result = rule(value);
+    if (!result.ok) {
+      ctx.addIssue({ code: 'custom', message: result.error.message, params: { code: result.error.code } });
+      return z.NEVER;
+    }
+    return result.value;
+  });
+}
+
+function valueField<I, T>(input: z.ZodType<I>, rule: (value: I) => RuleResult<T>) {
+  return input.transform((value, ctx): T => {
+    const result = rule(value);
+    if (!result.ok) {
+      ctx.addIssue({ code: 'custom', message: result.error.message, params: { code: result.error.code } });
+      return z.NEVER;
+    }
+    return result.value;
+  });
+}
+
+/** An optional text field: an empty string means "not given", like an empty CSV cell; null clears it (PATCH). */
+const optionalText = <T>(rule: (value: string) => RuleResult<T>) =>
+  z
+    .union([z.null(), z.string().transform((v) => v.trim())])
+    .optional()
+    .pipe(
+      z.union([z.undefined(), z.null(), z.literal('').transform(() => undefined), stringField(rule)]),
+    );
+
+export const userFieldSchemas = {
+  vendor_data: stringField(rules.vendorData, { emptyIsRequired: true }),
+  display_name: optionalText(rules.displayName),
+  full_name: optionalText(rules.fullName),
+  date_of_birth: optionalText(rules.dateOfBirth),
+  email: optionalText(rules.email),
+  phone: optionalText(rules.phone),
+  country: optionalText(rules.country),
+  status: stringField(rules.status),
+  tags: valueField(z.array(z.string()), rules.tags),
+  metadata: valueField(z.record(z.string(), z.unknown()), rules.metadata),
+};
+
+export const userCreateSchema = z.strictObject({
+  vendor_data: userFieldSchemas.vendor_data,
+  display_name: userFieldSchemas.display_name,
+  full_name: userFieldSchemas.full_name,
+  date_of_birth: userFieldSchemas.date_of_birth,
+  email: userFieldSchemas.email,
+  phone: userFieldSchemas.phone,
+  country: userFieldSchemas.country,
+  status: userFieldSchemas.status.optional(),
+  tags: userFieldSchemas.tags.optional(),
+  metadata: userFieldSchemas.metadata.optional(),
+});
+export type UserCreateInput = z.infer<typeof userCreateSchema>;
+
+export const userPatchSchema = userCreateSchema.partial();
+export type UserPatchInput = z.infer<typeof userPatchSchema>;
+
+export interface FieldProblem {
+  field: string;
+  code: string;
+  message: string;
+}
+
+/** Turns zod issues into API.md's `details: [{field, code, message}]`, using the rule codes. */
+export function fieldProblems(error: z.ZodError): FieldProblem[] {
+  const problems: FieldProblem[] = [];
+  for (const issue of error.issues) {
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys) {
+        problems.push({ field: [...issue.path, key].join('.'), code: 'unknown_field', message: `unknown field "${key}"` });
+      }
+      continue;
+    }
+    const field = issue.path.length > 0 ? issue.path.map(String).join('.') : '(body)';
+    const params = issue.code === 'custom' ? (issue.params as { code?: string } | undefined) : undefined;
+    if (params?.code) {
+      problems.push({ field, code: params.code, message: issue.message });
+    } else if (issue.code === 'invalid_type' && issue.input === undefined) {
+      problems.push({ field, code: 'required', message: `${field} is required` });
+    } else {
+      problems.push({ field, code: 'invalid_type', message: `${field}: ${issue.message}` });
+    }
+  }
+  return problems;
+}

@@ -1,0 +1,237 @@
+import { and, desc, eq, ilike, or, sql, type SQL } from 'drizzle-orm';
+import { users, type UserStatus } from '../../drizzle/schema';
+import type { Queryable } from '../db/client';
+import { DomainError, notFound } from '../errors';
+import type { Cursor } from '../api/pagination';
+import { rules, vendorDataKey, type UserCreateInput, type UserPatchInput } from './fields';
+
+export type UserRow = typeof users.$inferSelect;
+
+/** The fields an import or the public API may never change once they came from an approved session. */
+export const VERIFIABLE_FIELDS = ['full_name', 'date_of_birth'] as const;
+
+/** The user object of API.md. */
+export function presentUser(row: UserRow) {
+  return {
+    id: row.id,
+    vendor_data: row.vendorData,
+    display_name: row.displayName,
+    full_name: row.fullName,
+    date_of_birth: row.dateOfBirth,
+    email: row.email,
+    phone: row.phone,
+    country: row.country,
+    status: row.status,
+    tags: row.tags,
+    metadata: row.metadata,
+    verified_fields: row.verifiedFields,
+    session_count: row.sessionCount,
+    approved_count: row.approvedCount,
+    declined_count: row.declinedCount,
+    in_review_count: row.inReviewCount,
+    created_at: row.createdAt.toISOString(),
+    updated_at: row.updatedAt.toISOString(),
+  };
+}
+
+/** Postgres's unique_violation, as raised through drizzle (which wraps the driver's error in `cause`). */
+export function isUniqueViolation(err: unknown): boolean {
+  const e = err as { code?: string; cause?: { code?: string } };
+  return e?.code === '23505' || e?.cause?.code === '23505';
+}
+
+const vendorDataConflict = () =>
+  new DomainError('conflict', 'vendor_data_conflict', 'a user with this vendor_data exists already');
+
+export async function createUser(db: Queryable, applicationId: string, input: UserCreateInput): Promise<UserRow> {
+  const [row] = await db
+    .insert(users)
+    .values({
+      applicationId,
+      vendorData: input.vendor_data,
+      vendorDataKey: vendorDataKey(input.vendor_data),
+      displayName: input.display_name ?? null,
+      fullName: input.full_name ?? null,
+      dateOfBirth: input.date_of_birth ?? null,
+      email: input.email ?? null,
+      phone: input.phone ?? null,
+      country: input.country ?? null,
+      status: input.status ?? 'ACTIVE',
+      tags: input.tags ?? [],
+      metadata: input.metadata ?? {},
+    })
+    .onConflictDoNothing()
+    .returning();
+  if (!row) throw vendorDataConflict();
+  return row;
+}
+
+export async function findUserByVendorData(db: Queryable, applicationId: string, vendorData: string) {
+  const [row] = await db
+    .select()
+    .from(users)
+    .where(and(eq(users.applicationId, applicationId), eq(users.vendorDataKey, vendorDataKey(vendorData))));
+  return row;
+}
+
+export async function getUserByVendorData(db: Queryable, applicationId: string, vendorData: string): Promise<UserRow> {
+  const row = await findUserByVendorData(db, applicationId, vendorData);
+  if (!row) throw notFound('user');
+  return row;
+}
+
+export interface UserListParams {
+  status?: UserStatus;
+  country?: string;
+  search?: string;
+  limit: number;
+  cursor?: Cursor;
+}
+
+/** Escapes `%`, `_` and `\` so a search text is matched literally by ILIKE. */
+export function likePattern(text: string): string {
+  return `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+}
+
+/** The condition of API.md's `search`: a case-insensitive substring of any of the searchable fields. */
+export function userSearchCondition(search: string): SQL | undefined {
+  const pattern = likePattern(search);
+  return or(
+    ilike(users.vendorData, pattern),
+    ilike(users.displayName, pattern),
+    ilike(users.fullName, pattern),
+    ilike(users.email, pattern),
+    ilike(users.phone, pattern),
+  );
+}
+
+/** A page of an application's users, newest first; returns up to limit+1 rows so the caller knows if more follow. */
+export async function listUsers(db: Queryable, applicationId: string, params: UserListParams): Promise<UserRow[]> {
+  const conditions: (SQL | undefined)[] = [eq(users.applicationId, applicationId)];
+  if (params.status) conditions.push(eq(users.status, params.status));
+  if (params.country) conditions.push(eq(users.country, params.country));
+  if (params.search) conditions.push(userSearchCondition(params.search));
+  if (params.cursor) {
+    conditions.push(sql`(${users.createdAt}, ${users.id}) < (${params.cursor.createdAt}, ${params.cursor.id})`);
+  }
+  return db
+    .select()
+    .from(users)
+    .where(and(...conditions))
+    .orderBy(desc(users.createdAt), desc(users.id))
+    .limit(params.limit + 1);
+}
+
+/**
+ * Applies the given fields: null clears an optional field, `metadata` is merged key by key into the stored one,
+ * verified fields and counters are left alone. A patch that changes nothing leaves the user (and updated_at) as is.
+ */
+export async function patchUser(
+  db: Queryable,
+  applicationId: string,
+  vendorData: string,
+  patch: UserPatchInput,
+): Promise<UserRow> {
+  return db.transaction(async (tx) => {
+    const [current] = await tx
+      .select()
+      .from(users)
+      .where(and(eq(users.applicationId, applicationId), eq(users.vendorDataKey, vendorDataKey(vendorData))))
+      .for('update');
+    if (!current) throw notFound('user');
+    const verified = new Set(current.verifiedFields);
+    const next: Partial<UserRow> = {};
+    if (patch.vendor_data !== undefined && patch.vendor_data !== current.vendorData) {
+      next.vendorData = patch.vendor_data;
+      next.vendorDataKey = vendorDataKey(patch.vendor_data);
+    }
+    const setText = <K extends 'displayName' | 'fullName' | 'dateOfBirth' | 'email' | 'phone' | 'country'>(
+      key: K,
+      value: string | null | undefined,
+    ) => {
+      if (value !== undefined && value !== current[key]) next[key] = value as UserRow[K];
+    };
+    setText('displayName', patch.display_name);
+    if (!verified.has('full_name')) setText('fullName', patch.full_name);
+    if (!verified.has('date_of_birth')) setText('dateOfBirth', patch.date_of_birth);
+    setText('email', patch.email);
+    setText('phone', patch.phone);
+    setText('country', patch.country);
+    if (patch.status !== undefined && patch.status !== current.status) next.status = patch.status;
+    if (patch.tags !== undefined && JSON.stringify(patch.tags) !== JSON.stringify(current.tags)) next.tags = patch.tags;
+    if (patch.metadata !== undefined) {
+      const merged = { ...current.metadata, ...patch.metadata };
+      if (!sameJson(merged, current.metadata)) next.metadata = merged;
+    }
+    if (Object.keys(next).length === 0) return current;
+    try {
+      const [updated] = await tx
+        .update(users)
+        .set({ ...next, updatedAt: sql`now()` })
+        .where(eq(users.id, current.id))
+        .returning();
+      return updated;
+    } catch (err) {
+      if (isUniqueViolation(err)) throw vendorDataConflict();
+      throw err;
+    }
+  });
+}
+
+/** Deep equality of two JSON values, ignoring key order (as Postgres's jsonb does). */
+export function sameJson(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  const ak = Object.keys(a);
+  const bk = Object.keys(b);
+  if (ak.length !== bk.length) return false;
+  return ak.every((k) => sameJson((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
+}
+
+/**
+ * Stands in for the verification pipeline: marks the given full_name / date_of_birth as verified with those values
+ * and adds 1 to session_count and approved_count, creating the user if it does not exist.
+ */
+export async function recordApprovedSession(
+  db: Queryable,
+  params: { applicationId: string; vendorData: string; fullName?: string; dateOfBirth?: string },
+): Promise<UserRow> {
+  const vendorData = params.vendorData.trim();
+  if (vendorData === '') throw new DomainError('invalid', 'invalid_field', 'vendor_data is required');
+  const checks = [
+    rules.vendorData(vendorData),
+    params.fullName !== undefined ? rules.fullName(params.fullName.trim()) : undefined,
+    params.dateOfBirth !== undefined ? rules.dateOfBirth(params.dateOfBirth.trim()) : undefined,
+  ];
+  const problem = checks.find((c) => c && !c.ok);
+  if (problem && !problem.ok) throw new DomainError('invalid', 'invalid_field', problem.error.message);
+  const fullName = params.fullName?.trim();
+  const dateOfBirth = params.dateOfBirth?.trim();
+  const newlyVerified = [...(fullName ? ['full_name'] : []), ...(dateOfBirth ? ['date_of_birth'] : [])];
+  const [row] = await db
+    .insert(users)
+    .values({
+      applicationId: params.applicationId,
+      vendorData,
+      vendorDataKey: vendorDataKey(vendorData),
+      fullName: fullName ?? null,
+      dateOfBirth: dateOfBirth ?? null,
+      verifiedFields: newlyVerified,
+      sessionCount: 1,
+      approvedCount: 1,
+    })
+    .onConflictDoUpdate({
+      target: [users.applicationId, users.vendorDataKey],
+      set: {
+        fullName: fullName ? sql`excluded.full_name` : sql`${users.fullName}`,
+        dateOfBirth: dateOfBirth ? sql`excluded.date_of_birth` : sql`${users.dateOfBirth}`,
+        verifiedFields: sql`array(select distinct unnest(${users.verifiedFields} || excluded.verified_fields) order by 1)`,
+        sessionCount: sql`${users.sessionCount} + 1`,
+        approvedCount: sql`${users.approvedCount} + 1`,
+        updatedAt: sql`now()`,
+      },
+    })
+    .returning();
+  return row;
+}

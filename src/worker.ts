@@ -1,0 +1,61 @@
+import { NativeConnection, Worker, type WorkflowBundleOption } from '@temporalio/worker';
+import { createActivities } from '../activities';
+import { getConfig, type Config } from './config';
+import { createDatabase, type Db } from './db/client';
+import { createMailer } from './email';
+import { createLogger } from './logger';
+import { createStorage } from './storage';
+import { temporalAddress } from './temporal/client';
+
+export interface WorkerOptions {
+  config: Config;
+  connection: NativeConnection;
+  db: Db;
+  taskQueue?: string;
+  /** A prebuilt bundle (tests bundle once); by default the worker bundles workflows/ itself. */
+  workflowBundle?: WorkflowBundleOption;
+}
+
+/** A worker for the job workflows and their activities. */
+export async function createWorker(options: WorkerOptions): Promise<Worker> {
+  const { config, connection, db } = options;
+  const activities = createActivities({
+    db,
+    config,
+    storage: createStorage(config),
+    mailer: createMailer(config, db, createLogger(config, 'mailer')),
+  });
+  return Worker.create({
+    connection,
+    namespace: config.temporal.namespace,
+    taskQueue: options.taskQueue ?? config.temporal.taskQueue,
+    activities,
+    ...(options.workflowBundle
+      ? { workflowBundle: options.workflowBundle }
+      : { workflowsPath: require.resolve('../workflows') }),
+    maxConcurrentActivityTaskExecutions: 8,
+    shutdownGraceTime: '20 seconds',
+  });
+}
+
+async function run(): Promise<void> {
+  const config = getConfig();
+  const logger = createLogger(config, 'worker');
+  if (!config.database.url) throw new Error('DATABASE_URL is not set (npm start sets it; see the README)');
+  const database = createDatabase(config.database.url, { poolSize: config.database.poolSize, applicationName: 'kyc-worker' });
+  const connection = await NativeConnection.connect({ address: temporalAddress(config) });
+  const worker = await createWorker({ config, connection, db: database.db });
+  logger.info({ taskQueue: config.temporal.taskQueue, address: temporalAddress(config) }, 'worker started');
+  // The worker stops on SIGINT/SIGTERM by itself (it finishes running tasks within shutdownGraceTime).
+  await worker.run();
+  await connection.close();
+  await database.close();
+  logger.info('worker stopped');
+}
+
+if (require.main === module) {
+  run().catch((err: unknown) => {
+    process.stderr.write(`worker failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  });
+}
