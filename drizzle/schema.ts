@@ -102,12 +102,11 @@ export const auditLog = pgTable(
     details: jsonb('details').$type<Record<string, unknown>>().notNull().default(sql`'{}'::jsonb`),
     startedAt: tstz('started_at'),
     finishedAt: tstz('finished_at'),
+    /** Makes the write of an entry idempotent: a retried activity finds its entry there and adds none. */
+    idempotencyKey: text('idempotency_key').notNull().unique(),
     createdAt: createdAt(),
   },
-  (t) => [
-    index('audit_log_application_created_idx').on(t.applicationId, t.createdAt, t.id),
-    uniqueIndex('audit_log_action_target_key').on(t.action, t.targetId),
-  ],
+  (t) => [index('audit_log_application_created_idx').on(t.applicationId, t.createdAt, t.id)],
 );
 
 export const IMPORT_STATUSES = [

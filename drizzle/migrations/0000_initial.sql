@@ -16,7 +16,9 @@ CREATE TABLE "audit_log" (
 	"details" jsonb DEFAULT '{}'::jsonb NOT NULL,
 	"started_at" timestamp (3) with time zone,
 	"finished_at" timestamp (3) with time zone,
-	"created_at" timestamp (3) with time zone DEFAULT now() NOT NULL
+	"idempotency_key" text NOT NULL,
+	"created_at" timestamp (3) with time zone DEFAULT now() NOT NULL,
+	CONSTRAINT "audit_log_idempotency_key_unique" UNIQUE("idempotency_key")
 );
 --> statement-breakpoint
 CREATE TABLE "email_outbox" (
@@ -184,7 +186,6 @@ ALTER TABLE "imports" ADD CONSTRAINT "imports_operator_id_operators_id_fk" FOREI
 ALTER TABLE "operators" ADD CONSTRAINT "operators_application_id_applications_id_fk" FOREIGN KEY ("application_id") REFERENCES "public"."applications"("id") ON DELETE no action ON UPDATE no action;--> statement-breakpoint
 ALTER TABLE "users" ADD CONSTRAINT "users_application_id_applications_id_fk" FOREIGN KEY ("application_id") REFERENCES "public"."applications"("id") ON DELETE no action ON UPDATE no action;--> statement-breakpoint
 CREATE INDEX "audit_log_application_created_idx" ON "audit_log" USING btree ("application_id","created_at","id");--> statement-breakpoint
-CREATE UNIQUE INDEX "audit_log_action_target_key" ON "audit_log" USING btree ("action","target_id");--> statement-breakpoint
 CREATE INDEX "exports_application_created_idx" ON "exports" USING btree ("application_id","created_at","id");--> statement-breakpoint
 CREATE INDEX "import_rows_import_action_idx" ON "import_rows" USING btree ("import_id","action","row_number");--> statement-breakpoint
 CREATE INDEX "import_rows_import_chunk_idx" ON "import_rows" USING btree ("import_id","chunk_no");--> statement-breakpoint

@@ -10,12 +10,14 @@ export interface AuditEntryInput {
   details: Record<string, unknown>;
   startedAt: Date | null;
   finishedAt: Date | null;
+  /** Unique per ending, e.g. `users-import-<id>:<run id>`: a job that ends again after a retry gets a new entry. */
+  idempotencyKey: string;
 }
 
 /**
- * Writes the audit entry of a job as it ends. One entry per (action, target): a retried write finds the entry
- * there and adds nothing (entries are never updated: the table refuses UPDATE and DELETE).
+ * Writes the audit entry of a job as it ends. A retried write (same idempotency key) finds its entry there and
+ * adds nothing; entries are never updated (the table refuses UPDATE and DELETE).
  */
 export async function recordAuditEntry(db: Queryable, entry: AuditEntryInput): Promise<void> {
-  await db.insert(auditLog).values(entry).onConflictDoNothing({ target: [auditLog.action, auditLog.targetId] });
+  await db.insert(auditLog).values(entry).onConflictDoNothing({ target: auditLog.idempotencyKey });
 }
