@@ -6,6 +6,7 @@ import { createMailer } from './email';
 import { createLogger } from './logger';
 import { createStorage } from './storage';
 import { temporalAddress } from './temporal/client';
+import { installTemporalRuntime } from './temporal/runtime';
 
 export interface WorkerOptions {
   config: Config;
@@ -42,11 +43,15 @@ async function run(): Promise<void> {
   const config = getConfig();
   const logger = createLogger(config, 'worker');
   if (!config.database.url) throw new Error('DATABASE_URL is not set (npm start sets it; see the README)');
+  installTemporalRuntime(logger);
   const database = createDatabase(config.database.url, { poolSize: config.database.poolSize, applicationName: 'kyc-worker' });
   const connection = await NativeConnection.connect({ address: temporalAddress(config) });
   const worker = await createWorker({ config, connection, db: database.db });
   logger.info({ taskQueue: config.temporal.taskQueue, address: temporalAddress(config) }, 'worker started');
-  // The worker stops on SIGINT/SIGTERM by itself (it finishes running tasks within shutdownGraceTime).
+  // On SIGINT/SIGTERM the worker stops polling and finishes running tasks within shutdownGraceTime.
+  const stop = () => worker.shutdown();
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
   await worker.run();
   await connection.close();
   await database.close();

@@ -7,6 +7,7 @@ import type { Db } from '../db/client';
 import type { Logger } from '../logger';
 import type { Storage } from '../storage';
 import { auditRouter } from './audit-routes';
+import { requireOperator } from './auth';
 import { exportsRouter, downloadsRouter } from './exports-routes';
 import { healthRouter } from './health-routes';
 import { errorHandler, notFoundHandler } from './http-errors';
@@ -48,7 +49,7 @@ export function createApp(deps: AppDeps): express.Express {
   });
   app.use('/v3/users', usersRouter(deps.db));
   app.use('/console/users/imports', importsRouter(deps));
-  app.get('/console/users/import-template.csv', (_req, res) => {
+  app.get('/console/users/import-template.csv', requireOperator(deps.db, 'imports.read'), (_req, res) => {
     res.type('text/csv').attachment('users-import-template.csv').send(`${IMPORT_TEMPLATE_COLUMNS.join(',')}\r\n`);
   });
   app.use('/console/users/exports', exportsRouter(deps));

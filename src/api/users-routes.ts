@@ -16,7 +16,7 @@ export function parseBody<S extends z.ZodType>(schema: S, req: Request): z.infer
   }
   const parsed = schema.safeParse(req.body);
   if (!parsed.success) {
-    throw new DomainError('invalid', 'invalid_field', 'one or more fields are invalid', fieldProblems(parsed.error));
+    throw new DomainError('invalid', 'invalid_field', 'one or more fields are invalid', fieldProblems(parsed.error, req.body));
   }
   return parsed.data;
 }

@@ -185,11 +185,20 @@ function valueField<I, T>(input: z.ZodType<I>, rule: (value: I) => RuleResult<T>
 /** An optional text field: an empty string means "not given", like an empty CSV cell; null clears it (PATCH). */
 const optionalText = <T>(rule: (value: string) => RuleResult<T>) =>
   z
-    .union([z.null(), z.string().transform((v) => v.trim())])
+    .string()
+    .nullable()
     .optional()
-    .pipe(
-      z.union([z.undefined(), z.null(), z.literal('').transform(() => undefined), stringField(rule)]),
-    );
+    .transform((raw, ctx): T | null | undefined => {
+      if (raw === undefined || raw === null) return raw;
+      const value = raw.trim();
+      if (value === '') return undefined;
+      const result = rule(value);
+      if (!result.ok) {
+        ctx.addIssue({ code: 'custom', message: result.error.message, params: { code: result.error.code } });
+        return z.NEVER;
+      }
+      return result.value;
+    });
 
 export const userFieldSchemas = {
   vendor_data: stringField(rules.vendorData, { emptyIsRequired: true }),
@@ -228,7 +237,8 @@ export interface FieldProblem {
 }
 
 /** Turns zod issues into API.md's `details: [{field, code, message}]`, using the rule codes. */
-export function fieldProblems(error: z.ZodError): FieldProblem[] {
+export function fieldProblems(error: z.ZodError, input: unknown): FieldProblem[] {
+  const given = (key: PropertyKey) => typeof input === 'object' && input !== null && key in input;
   const problems: FieldProblem[] = [];
   for (const issue of error.issues) {
     if (issue.code === 'unrecognized_keys') {
@@ -241,7 +251,7 @@ export function fieldProblems(error: z.ZodError): FieldProblem[] {
     const params = issue.code === 'custom' ? (issue.params as { code?: string } | undefined) : undefined;
     if (params?.code) {
       problems.push({ field, code: params.code, message: issue.message });
-    } else if (issue.code === 'invalid_type' && issue.input === undefined) {
+    } else if (issue.code === 'invalid_type' && issue.path.length === 1 && !given(issue.path[0])) {
       problems.push({ field, code: 'required', message: `${field} is required` });
     } else {
       problems.push({ field, code: 'invalid_type', message: `${field}: ${issue.message}` });

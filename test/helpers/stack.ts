@@ -13,6 +13,7 @@ import { loadConfig, type Config } from '../../src/config';
 import { createDatabase, type Database } from '../../src/db/client';
 import { createLogger } from '../../src/logger';
 import { createStorage } from '../../src/storage';
+import { installTemporalRuntime } from '../../src/temporal/runtime';
 import { createWorker } from '../../src/worker';
 
 /** The real Postgres database and Temporal dev server that test/setup/global-setup.ts started for this run. */
@@ -102,6 +103,7 @@ export async function startTestStack(options: { env?: Record<string, string>; wo
     client,
     baseUrl,
     async startWorker() {
+      installTemporalRuntime(createLogger({ logLevel: 'warn' }, 'temporal'));
       nativeConnection ??= await NativeConnection.connect({ address: env.temporalAddress });
       const worker = await createWorker({
         config,

@@ -1,0 +1,145 @@
+import { fieldProblems, rules, userCreateSchema, userPatchSchema, vendorDataKey } from '../../src/users/fields';
+
+const code = (result: { ok: boolean; error?: { code: string } }) => (result.ok ? 'ok' : result.error!.code);
+
+describe('user field rules', () => {
+  test('vendor_data: byte length, control characters, normalisation', () => {
+    expect(code(rules.vendorData('a'.repeat(2000)))).toBe('ok');
+    expect(code(rules.vendorData('a'.repeat(2001)))).toBe('too_long');
+    // 1000 two-byte characters are 2000 bytes; one more is over.
+    expect(code(rules.vendorData('é'.repeat(1000)))).toBe('ok');
+    expect(code(rules.vendorData('é'.repeat(1000) + 'a'))).toBe('too_long');
+    expect(code(rules.vendorData('user\u0000one'))).toBe('invalid_characters');
+    expect(code(rules.vendorData('user\tone'))).toBe('invalid_characters');
+    expect(code(rules.vendorData('user\u0085one'))).toBe('invalid_characters');
+    expect(vendorDataKey(' USER-1 ')).toBe('user-1');
+    expect(vendorDataKey('user-1')).toBe(vendorDataKey('  User-1'));
+  });
+
+  test('names count characters, not bytes', () => {
+    expect(code(rules.displayName('ü'.repeat(255)))).toBe('ok');
+    expect(code(rules.displayName('a'.repeat(256)))).toBe('too_long');
+    expect(code(rules.displayName('😀'.repeat(255)))).toBe('ok');
+    expect(code(rules.fullName('a'.repeat(512)))).toBe('ok');
+    expect(code(rules.fullName('a'.repeat(513)))).toBe('too_long');
+  });
+
+  test.each([
+    ['ana@example.com', 'ok'],
+    ['ana.b+tag@sub.example.co', 'ok'],
+    ['ana@example', 'invalid_email'],
+    ['ana example@x.com', 'invalid_email'],
+    ['@example.com', 'invalid_email'],
+    ['ana@@example.com', 'invalid_email'],
+    ['ana..b@example.com', 'invalid_email'],
+    [`${'a'.repeat(245)}@example.com`, 'too_long'],
+  ])('email %s -> %s', (value, expected) => {
+    expect(code(rules.email(value))).toBe(expected);
+  });
+
+  test.each([
+    ['+34600111222', 'ok'],
+    ['+12', 'ok'],
+    ['+123456789012345', 'ok'],
+    ['+1234567890123456', 'invalid_phone'],
+    ['+0600111222', 'invalid_phone'],
+    ['34600111222', 'invalid_phone'],
+    ['+34 600 111 222', 'invalid_phone'],
+    ['+1', 'invalid_phone'],
+  ])('phone %s -> %s', (value, expected) => {
+    expect(code(rules.phone(value))).toBe(expected);
+  });
+
+  test('country: officially assigned alpha-3, any case, stored upper case', () => {
+    expect(rules.country('esp')).toEqual({ ok: true, value: 'ESP' });
+    expect(code(rules.country('ES'))).toBe('invalid_country');
+    expect(code(rules.country('XKX'))).toBe('invalid_country');
+    expect(code(rules.country('AAA'))).toBe('invalid_country');
+  });
+
+  test('status: any case, stored upper case', () => {
+    expect(rules.status('flagged')).toEqual({ ok: true, value: 'FLAGGED' });
+    expect(code(rules.status('deleted'))).toBe('invalid_status');
+  });
+
+  test('tags: trimmed, deduplicated keeping the first place, bounded', () => {
+    expect(rules.tags([' vip ', 'b', 'vip', 'a'])).toEqual({ ok: true, value: ['vip', 'b', 'a'] });
+    expect(code(rules.tags(['a', ' ']))).toBe('invalid_tags');
+    expect(code(rules.tags(['a'.repeat(65)]))).toBe('invalid_tags');
+    expect(code(rules.tags(Array.from({ length: 50 }, (_, i) => `t${i}`)))).toBe('ok');
+    expect(code(rules.tags(Array.from({ length: 51 }, (_, i) => `t${i}`)))).toBe('invalid_tags');
+    // 51 given, 50 distinct: allowed, since duplicates are dropped first.
+    expect(code(rules.tags([...Array.from({ length: 50 }, (_, i) => `t${i}`), 't0']))).toBe('ok');
+  });
+
+  test('metadata: an object of at most 16 KiB', () => {
+    expect(code(rules.metadataJson('{"a":1}'))).toBe('ok');
+    expect(code(rules.metadataJson('[1,2]'))).toBe('invalid_metadata_json');
+    expect(code(rules.metadataJson('42'))).toBe('invalid_metadata_json');
+    expect(code(rules.metadataJson('null'))).toBe('invalid_metadata_json');
+    expect(code(rules.metadataJson('{"a":'))).toBe('invalid_metadata_json');
+    expect(code(rules.metadata({ big: 'x'.repeat(16 * 1024) }))).toBe('invalid_metadata_json');
+    expect(code(rules.metadata({ big: 'x'.repeat(16 * 1024 - 20) }))).toBe('ok');
+  });
+
+  test('date_of_birth: a real past date', () => {
+    expect(code(rules.dateOfBirth('1990-02-28'))).toBe('ok');
+    expect(code(rules.dateOfBirth('1990-02-30'))).toBe('invalid_date');
+    expect(code(rules.dateOfBirth('28/02/1990'))).toBe('invalid_date');
+    expect(code(rules.dateOfBirth('2999-01-01'))).toBe('invalid_date');
+  });
+});
+
+describe('the public API schema is built from the same rules', () => {
+  test('valid input is normalised', () => {
+    const parsed = userCreateSchema.parse({
+      vendor_data: '  USER-1 ',
+      country: 'esp',
+      status: 'blocked',
+      tags: ['a', 'a', ' b'],
+      email: '',
+    });
+    expect(parsed).toEqual({ vendor_data: 'USER-1', country: 'ESP', status: 'BLOCKED', tags: ['a', 'b'], email: undefined });
+  });
+
+  test('each broken field is reported with its rule code', () => {
+    const result = userCreateSchema.safeParse({
+      vendor_data: '   ',
+      email: 'nope',
+      phone: '123',
+      country: 'Spain',
+      status: 'gone',
+      tags: [''],
+      metadata: [1],
+      nickname: 'x',
+    });
+    expect(result.success).toBe(false);
+    const problems = fieldProblems(result.error!, { metadata: [1] });
+    const byField = Object.fromEntries(problems.map((p) => [p.field, p.code]));
+    expect(byField).toEqual({
+      vendor_data: 'required',
+      email: 'invalid_email',
+      phone: 'invalid_phone',
+      country: 'invalid_country',
+      status: 'invalid_status',
+      tags: 'invalid_tags',
+      metadata: 'invalid_type',
+      nickname: 'unknown_field',
+    });
+  });
+
+  test('a missing vendor_data is required; wrong types are invalid_type', () => {
+    const result = userCreateSchema.safeParse({ display_name: 5 });
+    const problems = fieldProblems(result.error!, { display_name: 5 });
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ field: 'vendor_data', code: 'required' }),
+        expect.objectContaining({ field: 'display_name', code: 'invalid_type' }),
+      ]),
+    );
+  });
+
+  test('a patch may clear an optional field with null', () => {
+    expect(userPatchSchema.parse({ email: null, display_name: 'X' })).toEqual({ email: null, display_name: 'X' });
+  });
+});
