@@ -45,12 +45,14 @@ const envSchema = z.object({
 
   DATABASE_URL: optionalText,
   DATABASE_POOL_SIZE: positiveInt(10),
+  EMBEDDED_POSTGRES_PORT: positiveInt(5433),
 
   TEMPORAL_ADDRESS: optionalText,
   TEMPORAL_NAMESPACE: z.string().default('default'),
   TEMPORAL_TASK_QUEUE: z.string().default('kyc-users'),
   TEMPORAL_CLI_PATH: optionalText,
   TEMPORAL_UI_PORT: positiveInt(8233),
+  TEMPORAL_DEV_PORT: positiveInt(7233),
 
   PORT: positiveInt(3000),
   PUBLIC_BASE_URL: optionalText,
@@ -66,6 +68,11 @@ const envSchema = z.object({
   EXPORT_RETENTION_DAYS: positiveInt(7),
   EXPORT_PART_ROWS: positiveInt(250_000),
   EXPORT_CONCURRENCY: positiveInt(2),
+  EXPORT_CHECKPOINT_BYTES: positiveInt(8 * 1024 * 1024),
+  EXPORT_HEARTBEAT_TIMEOUT: duration('30s'),
+  RETENTION_INTERVAL: duration('1h'),
+  WORKFLOW_BUNDLE_PATH: optionalText,
+  TEST_EXPORT_CHUNK_DELAY_MS: z.coerce.number().int().min(0).default(0),
 
   LINK_SIGNING_SECRET: optionalText,
   S3_BUCKET: optionalText,
@@ -90,15 +97,23 @@ function toConfig(env: z.infer<typeof envSchema>) {
     env: env.NODE_ENV,
     logLevel: env.LOG_LEVEL,
     dataDir,
-    database: { url: env.DATABASE_URL, poolSize: env.DATABASE_POOL_SIZE },
+    database: { url: env.DATABASE_URL, poolSize: env.DATABASE_POOL_SIZE, embeddedPort: env.EMBEDDED_POSTGRES_PORT },
     temporal: {
       address: env.TEMPORAL_ADDRESS,
       namespace: env.TEMPORAL_NAMESPACE,
       taskQueue: env.TEMPORAL_TASK_QUEUE,
       cliPath: env.TEMPORAL_CLI_PATH,
       uiPort: env.TEMPORAL_UI_PORT,
+      devServerPort: env.TEMPORAL_DEV_PORT,
+      /** A prebuilt workflow bundle for the worker (tests, benchmark); by default the worker bundles workflows/. */
+      workflowBundlePath: env.WORKFLOW_BUNDLE_PATH,
     },
-    api: { port: env.PORT, publicBaseUrl: env.PUBLIC_BASE_URL ?? `http://localhost:${env.PORT}` },
+    api: {
+      port: env.PORT,
+      publicBaseUrl: env.PUBLIC_BASE_URL ?? `http://localhost:${env.PORT}`,
+      /** Whether PUBLIC_BASE_URL was given; when not, links the API hands out use the request's own host. */
+      publicBaseUrlSet: env.PUBLIC_BASE_URL !== undefined,
+    },
     imports: {
       maxRows: env.IMPORT_MAX_ROWS,
       maxBytes: env.IMPORT_MAX_BYTES,
@@ -112,7 +127,13 @@ function toConfig(env: z.infer<typeof envSchema>) {
       retentionDays: env.EXPORT_RETENTION_DAYS,
       partRows: env.EXPORT_PART_ROWS,
       concurrency: env.EXPORT_CONCURRENCY,
+      /** Bytes written between two resumable checkpoints of a range (also the S3 part size, at least 5 MiB there). */
+      checkpointBytes: env.EXPORT_CHECKPOINT_BYTES,
+      heartbeatTimeoutMs: env.EXPORT_HEARTBEAT_TIMEOUT,
+      /** Test fault: a pause after each chunk a range writes (only with ENABLE_TEST_FAULTS). */
+      testChunkDelayMs: env.ENABLE_TEST_FAULTS ? env.TEST_EXPORT_CHUNK_DELAY_MS : 0,
     },
+    retention: { intervalMs: env.RETENTION_INTERVAL },
     storage: {
       localDir: path.join(dataDir, 'files'),
       linkSigningSecret: env.LINK_SIGNING_SECRET,

@@ -1,0 +1,441 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Connection } from '@temporalio/client';
+import { ROLES } from '../drizzle/schema';
+import { createApplication, createOperator } from './auth/accounts';
+import { getConfig, processEnv, type Config } from './config';
+import { createDatabase } from './db/client';
+import { startEmbeddedPostgres } from './db/embedded';
+import { applyMigrations } from './db/migrate';
+import { assertPortFree, describeExit, exitOf, sleep, StartAborted, stopChild } from './process-control';
+import { missingSearchAttributes, startDevServer } from './temporal/dev-server';
+import { SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
+
+/**
+ * `npm start`: the whole service on one machine with nothing configured. Brings up Postgres (DATABASE_URL,
+ * else an embedded one under DATA_DIR), applies the migrations, Temporal (TEMPORAL_ADDRESS, else the CLI
+ * dev server), then the worker and the API as child processes; creates demo credentials on the first start.
+ * SIGINT/SIGTERM stop the API and the worker, then Temporal, then Postgres. When any part dies, everything
+ * stops and the launcher exits non-zero. The next start reuses DATA_DIR.
+ */
+
+const ROOT = path.resolve(__dirname, '..');
+
+interface Part {
+  name: string;
+  pid: number;
+  /** Signal the whole process group (the part was started detached). */
+  group: boolean;
+  /** Polite stop; resolves once the part is gone. */
+  stop(): Promise<void>;
+  /** Last resort (second Ctrl-C, or the launcher exiting some other way). */
+  killSignal: NodeJS.Signals;
+}
+
+/** What a launcher killed with SIGKILL leaves behind, for the next start to clean up. */
+interface PartRecord {
+  name: string;
+  pid: number;
+  group: boolean;
+  stopSignal: NodeJS.Signals;
+  cmdline: string;
+}
+
+const running: Part[] = [];
+let stateFile: string | undefined;
+const records = new Map<number, PartRecord>();
+const abort = new AbortController();
+let shuttingDown: Promise<void> | undefined;
+let firstSignalAt = 0;
+/** The start-up step in flight; the shutdown waits for it so whatever it started gets stopped too. */
+let inFlight: Promise<unknown> = Promise.resolve();
+
+function kill(part: Part): void {
+  try {
+    process.kill(part.group ? -part.pid : part.pid, part.killSignal);
+  } catch {
+    // gone
+  }
+}
+
+function cmdlineOf(pid: number): string | undefined {
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim();
+  } catch {
+    return undefined;
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Keeps `<dataDir>/launcher.json` in step with the running parts (removed once none is left). */
+function saveState(): void {
+  if (!stateFile) return;
+  if (running.length === 0) {
+    fs.rmSync(stateFile, { force: true });
+    return;
+  }
+  const parts = running.map((part) => records.get(part.pid)).filter((r): r is PartRecord => r !== undefined);
+  fs.writeFileSync(stateFile, `${JSON.stringify({ launcherPid: process.pid, parts }, null, 2)}\n`);
+}
+
+function register(part: Part, stopSignal: NodeJS.Signals): void {
+  running.push(part);
+  records.set(part.pid, { name: part.name, pid: part.pid, group: part.group, stopSignal, cmdline: cmdlineOf(part.pid) ?? '' });
+  saveState();
+}
+
+/**
+ * A launcher that was killed outright (SIGKILL) leaves its parts running, holding their ports and files.
+ * Stops those (only processes whose command line is still the recorded one), or refuses to start when the
+ * launcher that owns this DATA_DIR is alive.
+ */
+async function stopLeftovers(file: string): Promise<void> {
+  if (!fs.existsSync(file)) return;
+  let state: { launcherPid: number; parts: PartRecord[] };
+  try {
+    state = JSON.parse(fs.readFileSync(file, 'utf8')) as typeof state;
+  } catch {
+    fs.rmSync(file, { force: true });
+    return;
+  }
+  if (state.launcherPid !== process.pid && isAlive(state.launcherPid) && (cmdlineOf(state.launcherPid) ?? '').includes('launcher')) {
+    throw new Error(`Another launcher (pid ${state.launcherPid}) is running with this DATA_DIR; stop it first (kill ${state.launcherPid}).`);
+  }
+  for (const part of [...state.parts].reverse()) {
+    if (!isAlive(part.pid) || !part.cmdline || cmdlineOf(part.pid) !== part.cmdline) continue;
+    say(`stopping ${part.name} (pid ${part.pid}), left running by an earlier launcher...`);
+    const target = part.group ? -part.pid : part.pid;
+    try {
+      process.kill(target, part.stopSignal);
+      for (let waited = 0; waited < 15_000 && isAlive(part.pid); waited += 200) await sleep(200);
+      if (isAlive(part.pid)) process.kill(target, 'SIGKILL');
+      for (let waited = 0; waited < 5_000 && isAlive(part.pid); waited += 200) await sleep(200);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  fs.rmSync(file, { force: true });
+}
+
+function say(message: string): void {
+  process.stdout.write(`[launcher] ${message}\n`);
+}
+
+function sayError(message: string): void {
+  process.stderr.write(`[launcher] ${message}\n`);
+}
+
+/** Runs one start-up step; refuses to start one once a stop was requested. */
+async function step<T>(work: () => Promise<T>): Promise<T> {
+  if (abort.signal.aborted) throw new StartAborted('launcher');
+  const promise = work();
+  inFlight = promise.catch(() => undefined);
+  const value = await promise;
+  if (abort.signal.aborted) throw new StartAborted('launcher');
+  return value;
+}
+
+/** Stops every running part, last started first, then exits with `code`. Idempotent. */
+function shutdown(code: number, reason?: string): Promise<void> {
+  if (shuttingDown) return shuttingDown;
+  abort.abort();
+  shuttingDown = (async () => {
+    if (reason) (code === 0 ? say : sayError)(reason);
+    await inFlight;
+    for (let part = running.at(-1); part; part = running.at(-1)) {
+      say(`stopping ${part.name}...`);
+      try {
+        await part.stop();
+      } catch (err) {
+        sayError(`${part.name} did not stop cleanly: ${err instanceof Error ? err.message : String(err)}`);
+        code = code || 1;
+      }
+      running.pop();
+      saveState();
+    }
+    say('stopped');
+    process.exit(code);
+  })();
+  return shuttingDown;
+}
+
+function onSignal(signal: NodeJS.Signals): void {
+  if (!shuttingDown) {
+    firstSignalAt = Date.now();
+    void shutdown(0, `${signal} received: stopping (press Ctrl-C again to force)`);
+    return;
+  }
+  // The same Ctrl-C often arrives twice (from the terminal and relayed by npm/tsx): only a later one forces.
+  if (Date.now() - firstSignalAt < 2000) return;
+  sayError(`${signal} received again: killing everything`);
+  for (const part of [...running].reverse()) kill(part);
+  process.exit(1);
+}
+
+/** Watches a part; if it ends while nothing asked it to, the whole service stops with an error. */
+function watch(name: string, exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>): void {
+  void exited.then((exit) => {
+    if (!shuttingDown) void shutdown(1, `${name} exited unexpectedly (${describeExit(exit)}): stopping everything`);
+  });
+}
+
+// --- Postgres ---------------------------------------------------------------------------------------
+
+async function startPostgres(config: Config): Promise<{ url: string; description: string }> {
+  if (config.database.url) {
+    return { url: config.database.url, description: describeUrl(config.database.url) };
+  }
+  const port = config.database.embeddedPort;
+  say(`starting the embedded Postgres on 127.0.0.1:${port} (data in ${path.join(config.dataDir, 'postgres')})...`);
+  const pg = await startEmbeddedPostgres({ dataDir: config.dataDir, port, log: say, signal: abort.signal });
+  // SIGQUIT as a last resort: immediate shutdown, crash recovery on the next start.
+  register({ name: 'Postgres', pid: pg.pid, group: false, stop: pg.stop, killSignal: 'SIGQUIT' }, 'SIGINT');
+  watch('Postgres', pg.exited);
+  return { url: pg.url, description: `embedded, 127.0.0.1:${port}, log ${path.join(config.dataDir, 'postgres.log')}` };
+}
+
+function describeUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.hostname}:${parsed.port || 5432}${parsed.pathname} (DATABASE_URL)`;
+  } catch {
+    return 'DATABASE_URL';
+  }
+}
+
+// --- Temporal ---------------------------------------------------------------------------------------
+
+async function startTemporal(config: Config): Promise<{ address: string; uiUrl?: string }> {
+  if (config.temporal.address) {
+    await checkExternalTemporal(config.temporal.address, config.temporal.namespace);
+    return { address: config.temporal.address };
+  }
+  const logFile = path.join(config.dataDir, 'temporal.log');
+  say(`starting the Temporal dev server on 127.0.0.1:${config.temporal.devServerPort} (log ${logFile})...`);
+  const server = await startDevServer({
+    cliPath: config.temporal.cliPath,
+    port: config.temporal.devServerPort,
+    uiPort: config.temporal.uiPort,
+    dbFilename: path.join(config.dataDir, 'temporal.db'),
+    namespace: config.temporal.namespace,
+    logFile,
+    detached: true,
+    env: processEnv(),
+    log: say,
+    signal: abort.signal,
+  });
+  register({ name: 'Temporal dev server', pid: server.pid, group: true, stop: server.stop, killSignal: 'SIGKILL' }, 'SIGTERM');
+  watch('Temporal dev server', server.exited);
+  return { address: server.address, uiUrl: server.uiUrl };
+}
+
+/** A server we did not start: it must answer; missing search attributes are added (or explained). */
+async function checkExternalTemporal(address: string, namespace: string): Promise<void> {
+  let connection: Connection;
+  try {
+    connection = await Connection.connect({ address, connectTimeout: 10_000 });
+  } catch (err) {
+    throw new Error(`Temporal at TEMPORAL_ADDRESS=${address} does not answer: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  try {
+    await connection.workflowService.describeNamespace({ namespace });
+    const missing = await missingSearchAttributes(connection, namespace);
+    if (missing.length === 0) return;
+    const types = new Map(SEARCH_ATTRIBUTES.map((a) => [a.name, a.type]));
+    try {
+      await connection.operatorService.addSearchAttributes({
+        namespace,
+        searchAttributes: Object.fromEntries(missing.map((name) => [name, 2])), // INDEXED_VALUE_TYPE_KEYWORD
+      });
+      say(`registered the search attributes ${missing.join(', ')} on namespace ${namespace}`);
+    } catch (err) {
+      sayError(
+        `warning: namespace ${namespace} lacks the search attributes ${missing.join(', ')} and they could not be added ` +
+          `(${err instanceof Error ? err.message : String(err)}). Run once:\n` +
+          missing.map((name) => `  temporal operator search-attribute create --namespace ${namespace} --name ${name} --type ${types.get(name)}`).join('\n'),
+      );
+    }
+  } finally {
+    await connection.close();
+  }
+}
+
+// --- Secrets and demo credentials -------------------------------------------------------------------
+
+/** LINK_SIGNING_SECRET, else one made on the first start and kept in `<dataDir>/signing-secret`. */
+function signingSecret(config: Config): string {
+  if (config.storage.linkSigningSecret) return config.storage.linkSigningSecret;
+  const file = path.join(config.dataDir, 'signing-secret');
+  try {
+    fs.writeFileSync(file, `${crypto.randomBytes(32).toString('base64url')}\n`, { mode: 0o600, flag: 'wx' });
+    say(`generated a link-signing secret in ${file}`);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+  const secret = fs.readFileSync(file, 'utf8').trim();
+  if (!secret) throw new Error(`${file} is empty: delete it to have a new secret generated`);
+  return secret;
+}
+
+const DEMO_EMAILS: Record<(typeof ROLES)[number], string> = {
+  OWNER: 'owner@demo.example.com',
+  ADMIN: 'admin@demo.example.com',
+  COMPLIANCE_OFFICER: 'compliance@demo.example.com',
+  DEVELOPER: 'developer@demo.example.com',
+  READER: 'reader@demo.example.com',
+};
+
+/** On the first start: a demo application with one operator per role, printed once and kept (mode 0600). */
+async function ensureDemoCredentials(config: Config, databaseUrl: string): Promise<void> {
+  const file = path.join(config.dataDir, 'demo-credentials.json');
+  if (fs.existsSync(file)) {
+    say(`demo credentials: ${file}`);
+    return;
+  }
+  const database = createDatabase(databaseUrl, { poolSize: 1, applicationName: 'kyc-launcher' });
+  try {
+    const credentials = await database.db.transaction(async (tx) => {
+      const application = await createApplication(tx, { name: 'Demo' });
+      const operators = [];
+      for (const role of ROLES) {
+        operators.push(await createOperator(tx, { applicationId: application.id, email: DEMO_EMAILS[role], role }));
+      }
+      return { application, operators };
+    });
+    fs.writeFileSync(file, `${JSON.stringify(credentials, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
+    const lines = [
+      '',
+      'Demo credentials (shown once; kept in ' + file + '):',
+      `  application  ${credentials.application.name}  id ${credentials.application.id}`,
+      `  x-api-key    ${credentials.application.api_key}`,
+      ...credentials.operators.map((o) => `  ${o.role.padEnd(19)} ${o.email.padEnd(28)} Authorization: Bearer ${o.token}`),
+      '',
+    ];
+    process.stdout.write(`${lines.join('\n')}\n`);
+  } finally {
+    await database.close();
+  }
+}
+
+// --- Worker and API ---------------------------------------------------------------------------------
+
+function startChild(name: string, entry: string, env: NodeJS.ProcessEnv): ChildProcess {
+  const tsxLoader = pathToFileURL(require.resolve('tsx')).href;
+  // Its own process group: a Ctrl-C at the terminal reaches the launcher only, which stops the parts in order.
+  const child = spawn(process.execPath, ['--import', tsxLoader, path.join(ROOT, entry)], {
+    cwd: ROOT,
+    env,
+    stdio: ['ignore', 'inherit', 'inherit'],
+    detached: true,
+  });
+  child.on('error', (err) => {
+    if (!shuttingDown) void shutdown(1, `${name} could not start: ${err.message}`);
+  });
+  if (child.pid === undefined) return child; // the 'error' handler above reports it
+  register(
+    {
+      name,
+      pid: child.pid,
+      group: true,
+      // The worker drains its tasks for up to 20 s (shutdownGraceTime) before it exits.
+      stop: async () => {
+        await stopChild(child, { signal: 'SIGTERM', timeoutMs: 30_000, group: true });
+      },
+      killSignal: 'SIGKILL',
+    },
+    'SIGTERM',
+  );
+  watch(name, exitOf(child));
+  return child;
+}
+
+async function waitForApi(port: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = 'no answer yet';
+  while (Date.now() < deadline) {
+    if (abort.signal.aborted) throw new StartAborted('API');
+    try {
+      const response = await fetch(`http://127.0.0.1:${port}/readyz`, { signal: AbortSignal.timeout(2000) });
+      if (response.status === 200) return;
+      last = `readyz answered ${response.status}`;
+    } catch (err) {
+      last = err instanceof Error ? err.message : String(err);
+    }
+    await sleep(500);
+  }
+  throw new Error(`the API did not become ready on port ${port} within ${timeoutMs / 1000} s (${last})`);
+}
+
+// --- Main -------------------------------------------------------------------------------------------
+
+async function run(): Promise<void> {
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  process.on('SIGHUP', onSignal);
+  // If the launcher dies some other way, its children must not outlive it.
+  process.on('exit', () => {
+    for (const part of running.splice(0).reverse()) kill(part);
+    saveState();
+  });
+
+  const config = getConfig();
+  fs.mkdirSync(config.dataDir, { recursive: true });
+  await stopLeftovers(path.join(config.dataDir, 'launcher.json'));
+  stateFile = path.join(config.dataDir, 'launcher.json');
+  await assertPortFree(config.api.port, undefined, 'API', 'Stop what uses it or set PORT to another port.');
+
+  const postgres = await step(() => startPostgres(config));
+  await step(async () => {
+    say('applying migrations...');
+    await applyMigrations(postgres.url);
+  });
+  const temporal = await step(() => startTemporal(config));
+  const secret = signingSecret(config);
+  await step(() => ensureDemoCredentials(config, postgres.url));
+
+  const childEnv: NodeJS.ProcessEnv = {
+    ...processEnv(),
+    DATA_DIR: config.dataDir,
+    DATABASE_URL: postgres.url,
+    TEMPORAL_ADDRESS: temporal.address,
+    TEMPORAL_NAMESPACE: config.temporal.namespace,
+    LINK_SIGNING_SECRET: secret,
+  };
+  say('starting the worker and the API...');
+  await step(async () => {
+    startChild('worker', 'src/worker.ts', childEnv);
+    startChild('API', 'src/api/server.ts', childEnv);
+    await waitForApi(config.api.port, 120_000);
+  });
+
+  const apiUrl = `http://localhost:${config.api.port}`;
+  const lines = [
+    '',
+    'KYC user bulk service is running:',
+    `  API          ${apiUrl}   (GET /healthz, /readyz)`,
+    `  Temporal UI  ${temporal.uiUrl ?? `(not started here; Temporal at ${temporal.address})`}`,
+    `  Temporal     ${temporal.address}, namespace ${config.temporal.namespace}`,
+    `  Postgres     ${postgres.description}`,
+    `  Data         ${config.dataDir}`,
+    'Press Ctrl-C to stop.',
+    '',
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+run().catch((err: unknown) => {
+  if (err instanceof StartAborted) return; // a signal arrived during start-up: shutdown() is already at work
+  sayError(`failed to start: ${err instanceof Error ? err.message : String(err)}`);
+  void shutdown(1).finally(() => process.exit(1));
+});

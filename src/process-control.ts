@@ -1,0 +1,136 @@
+import type { ChildProcess } from 'node:child_process';
+import net from 'node:net';
+
+/**
+ * Small helpers shared by the launcher, the Temporal dev server and the embedded Postgres:
+ * free ports, and stopping a child process politely, then firmly.
+ */
+
+/** A TCP port that was free a moment ago on `host` (the OS picks it). */
+export function getFreePort(host = '127.0.0.1'): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.unref();
+    server.once('error', reject);
+    server.listen({ port: 0, host, exclusive: true }, () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => (port ? resolve(port) : reject(new Error('could not pick a free port'))));
+    });
+  });
+}
+
+/** Whether nothing listens on `host:port` (tries to bind it, then lets it go); no host = every interface. */
+export function isPortFree(port: number, host?: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.unref();
+    server.once('error', () => resolve(false));
+    server.listen({ port, host, exclusive: true }, () => server.close(() => resolve(true)));
+  });
+}
+
+/** Throws a readable error when `host:port` is taken; `hint` says what to do about it. */
+export async function assertPortFree(port: number, host: string | undefined, what: string, hint: string): Promise<void> {
+  if (!(await isPortFree(port, host))) {
+    throw new Error(`Port ${port}${host ? ` on ${host}` : ''} (${what}) is already in use. ${hint}`);
+  }
+}
+
+/** The error thrown when a start is abandoned because its AbortSignal fired. */
+export class StartAborted extends Error {
+  constructor(what: string) {
+    super(`${what}: start abandoned (stop requested)`);
+    this.name = 'StartAborted';
+  }
+}
+
+/** Whether a TCP connection to `host:port` succeeds within `timeoutMs`. */
+export function canConnect(host: string, port: number, timeoutMs = 1000): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host, port });
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(timeoutMs, () => done(false));
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+  });
+}
+
+export interface ExitInfo {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+/** Resolves when the child has exited (at once if it already has). */
+export function exitOf(child: ChildProcess): Promise<ExitInfo> {
+  if (child.exitCode !== null || child.signalCode !== null) {
+    return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
+  }
+  return new Promise((resolve) => {
+    child.once('exit', (code, signal) => resolve({ code, signal }));
+  });
+}
+
+export function describeExit(exit: ExitInfo): string {
+  return exit.signal ? `signal ${exit.signal}` : `code ${exit.code ?? 'unknown'}`;
+}
+
+/**
+ * Sends `signal` to the child (to its whole process group when it was started `detached`), waits up to
+ * `timeoutMs`, then sends SIGKILL and waits for the exit.
+ */
+export async function stopChild(
+  child: ChildProcess,
+  options: { signal?: NodeJS.Signals; timeoutMs?: number; group?: boolean } = {},
+): Promise<ExitInfo> {
+  if (child.pid === undefined) return { code: child.exitCode, signal: child.signalCode }; // never started
+  const exited = exitOf(child);
+  if (child.exitCode !== null || child.signalCode !== null) return exited;
+  signalChild(child, options.signal ?? 'SIGTERM', options.group ?? false);
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), options.timeoutMs ?? 10_000);
+  });
+  const first = await Promise.race([exited, timedOut]);
+  clearTimeout(timer);
+  if (first !== 'timeout') return first;
+  signalChild(child, 'SIGKILL', options.group ?? false);
+  return exited;
+}
+
+/** Sends a signal and ignores "no such process". */
+export function signalChild(child: ChildProcess, signal: NodeJS.Signals, group: boolean): void {
+  if (child.pid === undefined) return;
+  try {
+    process.kill(group ? -child.pid : child.pid, signal);
+  } catch {
+    // Already gone.
+  }
+}
+
+/** Keeps the last `maxBytes` of a stream's output, for error messages. */
+export class OutputTail {
+  private chunks: string[] = [];
+  private size = 0;
+
+  constructor(private readonly maxBytes = 16_384) {}
+
+  push(chunk: Buffer | string): void {
+    const text = chunk.toString();
+    this.chunks.push(text);
+    this.size += text.length;
+    while (this.size > this.maxBytes && this.chunks.length > 1) {
+      this.size -= this.chunks.shift()!.length;
+    }
+  }
+
+  toString(): string {
+    const text = this.chunks.join('');
+    return text.length > this.maxBytes ? text.slice(-this.maxBytes) : text;
+  }
+}
+
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

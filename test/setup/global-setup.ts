@@ -1,0 +1,136 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Client } from 'pg';
+import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
+import { applyMigrations } from '../../src/db/migrate';
+import { startDevServer, type DevServer } from '../../src/temporal/dev-server';
+
+/**
+ * Once per `npm test`: a fresh database on the machine's Postgres (migrated), a headless Temporal dev
+ * server on free ports with an in-memory store, and the workflow bundle. Test files find them through
+ * process.env (jest starts its workers after this, with this environment):
+ *
+ * - TEST_DATABASE_URL (also DATABASE_URL), TEST_ADMIN_DATABASE_URL
+ * - TEST_TEMPORAL_ADDRESS (also TEMPORAL_ADDRESS), TEST_TEMPORAL_NAMESPACE
+ * - TEST_WORKFLOW_BUNDLE_PATH (also WORKFLOW_BUNDLE_PATH): a file for `Worker.create({ workflowBundle: { codePath } })`
+ * - TEST_TMP_DIR (removed afterwards), with DATA_DIR set to a `data` directory inside it
+ *
+ * The admin connection is DATABASE_URL when set, else postgres://postgres@127.0.0.1:5432/postgres.
+ */
+
+export interface TestInfra {
+  adminUrl: string;
+  database: string;
+  tmpDir: string;
+  temporal?: DevServer;
+}
+
+declare global {
+  var __KYC_TEST_INFRA__: TestInfra | undefined;
+}
+
+const DEFAULT_ADMIN_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
+
+function log(message: string): void {
+  process.stderr.write(`[test setup] ${message}\n`);
+}
+
+function withDatabase(url: string, database: string): string {
+  const parsed = new URL(url);
+  parsed.pathname = `/${encodeURIComponent(database)}`;
+  return parsed.toString();
+}
+
+async function adminQuery(adminUrl: string, sql: string): Promise<void> {
+  const client = new Client({ connectionString: adminUrl, connectionTimeoutMillis: 5000 });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+  } catch (err) {
+    const reason = err instanceof Error ? err.message : String(err);
+    throw new Error(
+      `Cannot reach Postgres at ${adminUrl.replace(/:[^:@/]*@/, ':***@')} (${reason}).\n` +
+        'Start the machine\'s Postgres (pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start), ' +
+        'or set DATABASE_URL to a Postgres where this user may create databases.',
+    );
+  }
+  try {
+    await client.query(sql);
+  } finally {
+    await client.end();
+  }
+}
+
+export async function dropTestDatabase(adminUrl: string, database: string): Promise<void> {
+  // WITH (FORCE): a test that leaked a pool must not keep the database alive.
+  await adminQuery(adminUrl, `DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
+}
+
+export default async function globalSetup(): Promise<void> {
+  const started = Date.now();
+  const adminUrl = process.env.DATABASE_URL?.trim() || DEFAULT_ADMIN_URL;
+  const database = `kyc_test_${process.pid}_${crypto.randomBytes(4).toString('hex')}`;
+  const tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'kyc-test-'));
+  const infra: TestInfra = { adminUrl, database, tmpDir };
+  globalThis.__KYC_TEST_INFRA__ = infra;
+
+  try {
+    await adminQuery(adminUrl, `CREATE DATABASE "${database}"`);
+    const databaseUrl = withDatabase(adminUrl, database);
+    await applyMigrations(databaseUrl);
+
+    const [temporal, bundlePath] = await Promise.all([
+      startDevServer({ headless: true, log }),
+      bundleWorkflows(tmpDir),
+    ]);
+    infra.temporal = temporal;
+
+    const dataDir = path.join(tmpDir, 'data');
+    fs.mkdirSync(dataDir);
+    Object.assign(process.env, {
+      TEST_ADMIN_DATABASE_URL: adminUrl,
+      TEST_DATABASE_URL: databaseUrl,
+      DATABASE_URL: databaseUrl,
+      TEST_TEMPORAL_ADDRESS: temporal.address,
+      TEMPORAL_ADDRESS: temporal.address,
+      TEST_TEMPORAL_NAMESPACE: temporal.namespace,
+      TEST_TMP_DIR: tmpDir,
+      DATA_DIR: dataDir,
+    });
+    if (bundlePath) {
+      process.env.TEST_WORKFLOW_BUNDLE_PATH = bundlePath;
+      process.env.WORKFLOW_BUNDLE_PATH = bundlePath; // config.temporal.workflowBundlePath: workers skip bundling
+    }
+    log(`database ${database}, Temporal ${temporal.address}, ready in ${Date.now() - started} ms`);
+  } catch (err) {
+    // Jest does not run the teardown when the setup fails: clean up here.
+    await cleanUp(infra).catch(() => undefined);
+    throw err;
+  }
+}
+
+async function bundleWorkflows(tmpDir: string): Promise<string | undefined> {
+  let workflowsPath: string;
+  try {
+    workflowsPath = require.resolve('../../workflows');
+  } catch {
+    log('workflows/index.ts does not exist yet: no workflow bundle (TEST_WORKFLOW_BUNDLE_PATH unset)');
+    return undefined;
+  }
+  const { code } = await bundleWorkflowCode({ workflowsPath, logger: new DefaultLogger('WARN') });
+  const file = path.join(tmpDir, 'workflow-bundle.js');
+  fs.writeFileSync(file, code);
+  return file;
+}
+
+export async function cleanUp(infra: TestInfra): Promise<void> {
+  const problems: string[] = [];
+  if (infra.temporal) {
+    await infra.temporal.stop().catch((err: unknown) => problems.push(`Temporal: ${String(err)}`));
+  }
+  await dropTestDatabase(infra.adminUrl, infra.database).catch((err: unknown) => problems.push(`database: ${String(err)}`));
+  fs.rmSync(infra.tmpDir, { recursive: true, force: true });
+  if (problems.length > 0) throw new Error(`test teardown: ${problems.join('; ')}`);
+}
