@@ -4,6 +4,9 @@ import { createApplication, createOperator } from './auth/accounts';
 import { getConfig, type Config } from './config';
 import { createDatabase, type Db } from './db/client';
 import { DomainError } from './errors';
+import { retryImport } from './imports/service';
+import { createStorage } from './storage';
+import { connectTemporalClient } from './temporal/client';
 import { presentUser, recordApprovedSession } from './users/queries';
 
 /**
@@ -67,6 +70,17 @@ const commands: Record<string, Command> = {
       dateOfBirth: values['date-of-birth'],
     });
     return presentUser(user);
+  },
+  'imports retry': async ({ db, config, args }) => {
+    const { positionals } = options(args, {}, []);
+    const id = positionals[0];
+    if (!id || !/^[0-9a-f-]{36}$/i.test(id)) throw new UsageError('usage: imports retry <import id>');
+    const temporal = await connectTemporalClient(config);
+    try {
+      return await retryImport({ db, config, temporal: temporal.client, storage: createStorage(config) }, { id });
+    } finally {
+      await temporal.close();
+    }
   },
 };
 

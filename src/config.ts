@@ -66,7 +66,7 @@ const envSchema = z.object({
 
   EXPORT_LINK_TTL_SECONDS: z.coerce.number().int().min(1).max(604_800).default(86_400),
   EXPORT_RETENTION_DAYS: positiveInt(7),
-  EXPORT_PART_ROWS: positiveInt(250_000),
+  EXPORT_PART_ROWS: positiveInt(500_000),
   EXPORT_CONCURRENCY: positiveInt(2),
   EXPORT_CHECKPOINT_BYTES: positiveInt(8 * 1024 * 1024),
   EXPORT_HEARTBEAT_TIMEOUT: duration('30s'),
@@ -130,7 +130,7 @@ function toConfig(env: z.infer<typeof envSchema>) {
       /** Bytes written between two resumable checkpoints of a range (also the S3 part size, at least 5 MiB there). */
       checkpointBytes: env.EXPORT_CHECKPOINT_BYTES,
       heartbeatTimeoutMs: env.EXPORT_HEARTBEAT_TIMEOUT,
-      /** Test fault: a pause after each chunk a range writes (only with ENABLE_TEST_FAULTS). */
+      /** Test fault: a pause after each block a range writes (only with ENABLE_TEST_FAULTS). */
       testChunkDelayMs: env.ENABLE_TEST_FAULTS ? env.TEST_EXPORT_CHUNK_DELAY_MS : 0,
     },
     retention: { intervalMs: env.RETENTION_INTERVAL },

@@ -5,7 +5,8 @@ import { createDatabase, type Db } from './db/client';
 import { createMailer } from './email';
 import { createLogger } from './logger';
 import { createStorage } from './storage';
-import { temporalAddress } from './temporal/client';
+import { ensureRetentionSchedule } from './exports/retention-schedule';
+import { connectTemporalClient, temporalAddress } from './temporal/client';
 import { installTemporalRuntime } from './temporal/runtime';
 
 export interface WorkerOptions {
@@ -33,7 +34,9 @@ export async function createWorker(options: WorkerOptions): Promise<Worker> {
     activities,
     ...(options.workflowBundle
       ? { workflowBundle: options.workflowBundle }
-      : { workflowsPath: require.resolve('../workflows') }),
+      : config.temporal.workflowBundlePath
+        ? { workflowBundle: { codePath: config.temporal.workflowBundlePath } }
+        : { workflowsPath: require.resolve('../workflows') }),
     maxConcurrentActivityTaskExecutions: 8,
     shutdownGraceTime: '20 seconds',
   });
@@ -48,6 +51,12 @@ async function run(): Promise<void> {
   const connection = await NativeConnection.connect({ address: temporalAddress(config) });
   const worker = await createWorker({ config, connection, db: database.db });
   logger.info({ taskQueue: config.temporal.taskQueue, address: temporalAddress(config) }, 'worker started');
+  const temporal = await connectTemporalClient(config);
+  await ensureRetentionSchedule(temporal.client, config).then(
+    (scheduleId) => logger.info({ scheduleId }, 'retention schedule in place'),
+    (err: unknown) => logger.error({ err }, 'could not create the retention schedule; retention will not run'),
+  );
+  await temporal.close();
   // On SIGINT/SIGTERM the worker stops polling and finishes running tasks within shutdownGraceTime.
   const stop = () => worker.shutdown();
   process.once('SIGTERM', stop);

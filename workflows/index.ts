@@ -1,2 +1,6 @@
 // The worker bundles this file: every workflow the worker runs is exported here.
 export { systemCheckWorkflow } from './system-check';
+export { exportUsersWorkflow } from './export-users';
+export { retentionWorkflow } from './retention';
+export { importUsersWorkflow } from './import-users';
+export { importChunksWorkflow } from './import-chunks';

@@ -55,10 +55,12 @@ CREATE TABLE "exports" (
 	"filters" jsonb DEFAULT '{}'::jsonb NOT NULL,
 	"columns" text[] NOT NULL,
 	"row_count" integer,
+	"estimated_rows" integer,
 	"progress" real DEFAULT 0 NOT NULL,
 	"file_bytes" bigint,
 	"file_sha256" text,
 	"storage_key" text,
+	"link_issued_at" timestamp (3) with time zone,
 	"link_expires_at" timestamp (3) with time zone,
 	"email_to" text,
 	"email_status" text,
@@ -67,6 +69,7 @@ CREATE TABLE "exports" (
 	"error_message" text,
 	"workflow_id" text,
 	"created_at" timestamp (3) with time zone DEFAULT now() NOT NULL,
+	"started_at" timestamp (3) with time zone,
 	"finished_at" timestamp (3) with time zone
 );
 --> statement-breakpoint
@@ -180,15 +183,13 @@ ALTER TABLE "export_parts" ADD CONSTRAINT "export_parts_export_id_exports_id_fk"
 ALTER TABLE "exports" ADD CONSTRAINT "exports_application_id_applications_id_fk" FOREIGN KEY ("application_id") REFERENCES "public"."applications"("id") ON DELETE no action ON UPDATE no action;--> statement-breakpoint
 ALTER TABLE "exports" ADD CONSTRAINT "exports_operator_id_operators_id_fk" FOREIGN KEY ("operator_id") REFERENCES "public"."operators"("id") ON DELETE no action ON UPDATE no action;--> statement-breakpoint
 ALTER TABLE "import_chunks" ADD CONSTRAINT "import_chunks_import_id_imports_id_fk" FOREIGN KEY ("import_id") REFERENCES "public"."imports"("id") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint
-ALTER TABLE "import_rows" ADD CONSTRAINT "import_rows_import_id_imports_id_fk" FOREIGN KEY ("import_id") REFERENCES "public"."imports"("id") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint
 ALTER TABLE "imports" ADD CONSTRAINT "imports_application_id_applications_id_fk" FOREIGN KEY ("application_id") REFERENCES "public"."applications"("id") ON DELETE no action ON UPDATE no action;--> statement-breakpoint
 ALTER TABLE "imports" ADD CONSTRAINT "imports_operator_id_operators_id_fk" FOREIGN KEY ("operator_id") REFERENCES "public"."operators"("id") ON DELETE no action ON UPDATE no action;--> statement-breakpoint
 ALTER TABLE "operators" ADD CONSTRAINT "operators_application_id_applications_id_fk" FOREIGN KEY ("application_id") REFERENCES "public"."applications"("id") ON DELETE no action ON UPDATE no action;--> statement-breakpoint
 ALTER TABLE "users" ADD CONSTRAINT "users_application_id_applications_id_fk" FOREIGN KEY ("application_id") REFERENCES "public"."applications"("id") ON DELETE no action ON UPDATE no action;--> statement-breakpoint
 CREATE INDEX "audit_log_application_created_idx" ON "audit_log" USING btree ("application_id","created_at","id");--> statement-breakpoint
 CREATE INDEX "exports_application_created_idx" ON "exports" USING btree ("application_id","created_at","id");--> statement-breakpoint
-CREATE INDEX "import_rows_import_action_idx" ON "import_rows" USING btree ("import_id","action","row_number");--> statement-breakpoint
-CREATE INDEX "import_rows_import_chunk_idx" ON "import_rows" USING btree ("import_id","chunk_no");--> statement-breakpoint
+CREATE INDEX "import_rows_invalid_idx" ON "import_rows" USING btree ("import_id","row_number") WHERE "import_rows"."action" = 'invalid';--> statement-breakpoint
 CREATE INDEX "imports_application_created_idx" ON "imports" USING btree ("application_id","created_at","id");--> statement-breakpoint
 CREATE UNIQUE INDEX "operators_application_email_key" ON "operators" USING btree ("application_id",lower("email"));--> statement-breakpoint
 CREATE UNIQUE INDEX "users_application_vendor_data_key" ON "users" USING btree ("application_id","vendor_data_key");--> statement-breakpoint

@@ -9,3 +9,14 @@ export interface Mailer {
     text: string;
   }): Promise<{ id: string; sentAt: Date }>;
 }
+
+/** A send that failed; `retryable` is false when sending again cannot help (the provider refused the message). */
+export class MailerError extends Error {
+  constructor(
+    message: string,
+    readonly retryable: boolean,
+  ) {
+    super(message);
+    this.name = 'MailerError';
+  }
+}

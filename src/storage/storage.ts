@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 
 /**
  * Where files live: uploaded import files and export files. Local files under the data directory by default,
- * S3 (or an S3-compatible store) when S3_BUCKET is set.
+ * S3 (or an S3-compatible store) when S3_BUCKET is set. Keys are relative paths such as `exports/<app>/<id>/x.csv`.
  */
 export interface Storage {
   readonly kind: 'local' | 's3';
@@ -12,6 +12,72 @@ export interface Storage {
   getStream(key: string): Promise<Readable>;
   /** Deletes an object; deleting a missing one is not an error. */
   delete(key: string): Promise<void>;
+  /** The object's size, or undefined when there is none. */
+  stat(key: string): Promise<{ bytes: number } | undefined>;
+  /** Deletes every object (and unfinished upload) whose key starts with `prefix` (a "directory", ending in `/`). */
+  deletePrefix(prefix: string): Promise<void>;
+  /**
+   * Opens an object that is written by appending, in a way a later attempt can resume: `checkpoint()` makes what
+   * was written durable and returns the state to hand back here. Given a state it can no longer resume from (the
+   * object or upload is gone), it starts the object afresh: the writer's `bytes` is then 0, so the caller knows.
+   */
+  openAppend(key: string, resume?: AppendState): Promise<AppendWriter>;
+  /**
+   * Writes `target` as the concatenation of `sources`, in order, and returns its size and SHA-256 (hex). The sources
+   * are left in place, except that with `firstSourceBytes` (its size) the first may be used up (local files: moved
+   * into the target rather than copied; the caller deletes the sources afterwards anyway). Safe to call again after
+   * a crash with the same arguments.
+   */
+  concat(
+    target: string,
+    sources: string[],
+    options?: { contentType?: string; firstSourceBytes?: number },
+  ): Promise<{ bytes: number; sha256: string }>;
+  /**
+   * A URL that downloads the object without other credentials from `issuedAt` until `expiresAt`, and fails after
+   * it or when altered. The same arguments give the same URL. `baseUrl` is where the API answers (local files).
+   */
+  signedUrl(key: string, options: SignedUrlOptions): Promise<string>;
+}
+
+export interface SignedUrlOptions {
+  issuedAt: Date;
+  expiresAt: Date;
+  /** The name a browser saves the file under. */
+  fileName: string;
+  baseUrl: string;
+  contentType?: string;
+}
+
+/** Where an append-written object stands; JSON, so it travels in heartbeat details and the database. */
+export interface AppendState {
+  /** Bytes that are durable. */
+  bytes: number;
+  /** S3: the multipart upload and its parts so far. */
+  uploadId?: string;
+  parts?: { partNumber: number; etag: string; bytes: number }[];
+}
+
+export interface AppendWriter {
+  /** Bytes written so far (durable or not). */
+  readonly bytes: number;
+  /** Bytes written since the last checkpoint. */
+  readonly pendingBytes: number;
+  /** The least a checkpoint needs to make written bytes durable (S3: the minimum part size); 0 when any will do. */
+  readonly minCheckpointBytes: number;
+  /** Appends `chunk`; the writer keeps no reference to it once the promise resolves (the caller may reuse it). */
+  write(chunk: Buffer): Promise<void>;
+  /**
+   * Makes the bytes written so far durable and returns the state to resume from. With fewer than
+   * minCheckpointBytes pending it returns the previous durable state instead.
+   */
+  checkpoint(): Promise<AppendState>;
+  /** Finishes the object; it then exists under its key with everything written. */
+  close(): Promise<{ bytes: number }>;
+  /** Lets go of the writer (an attempt that failed): what was checkpointed stays, for a resume. */
+  release(): Promise<void>;
+  /** Gives up for good: discards what was written (file, multipart upload); the object is not created. */
+  abort(): Promise<void>;
 }
 
 export class StorageNotFoundError extends Error {

@@ -1,0 +1,363 @@
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import { and, eq, inArray, sql } from 'drizzle-orm';
+import { exportParts, exportsTable, type ExportStatus } from '../drizzle/schema';
+import { recordAuditEntry } from '../src/audit/queries';
+import { MailerError } from '../src/email/mailer';
+import type { ExportColumn } from '../src/exports/columns';
+import { csvHeader } from '../src/exports/csv';
+import { exportEmail } from '../src/exports/email';
+import type { ExportFilters } from '../src/exports/filters';
+import { exportDownloadUrl, linkPeriod } from '../src/exports/present';
+import {
+  exportKeys,
+  getExportById,
+  listExportParts,
+  poolOf,
+  refreshExportProgress,
+  TERMINAL_EXPORT_STATUSES,
+  type ExportWithOperator,
+} from '../src/exports/queries';
+import { writeRange, type RangeCheckpoint } from '../src/exports/range-writer';
+import { inExportSession, planRanges, type RowKey } from '../src/exports/sql';
+import { DomainError } from '../src/errors';
+import type { ActivityDeps } from './deps';
+
+/** What a part row keeps in `details`: its key range, the snapshot time, its last checkpoint, its resumes. */
+export interface PartDetails {
+  from?: RowKey;
+  to?: RowKey;
+  until: string;
+  checkpoint?: RangeCheckpoint | null;
+  resumes?: { attempt: number; atRows: number }[];
+}
+
+export interface ExportPlan {
+  parts: number;
+  estimatedRows: number;
+  concurrency: number;
+}
+
+export interface RangeResult {
+  partNo: number;
+  rows: number;
+  bytes: number;
+  resumedAtRows: number;
+}
+
+export interface AssembledFile {
+  rowCount: number;
+  fileBytes: number;
+  fileSha256: string;
+}
+
+/** Most ranges one export is cut into: keeps the workflow's history small whatever the row count. */
+const MAX_RANGES = 1000;
+
+async function loadExport(deps: ActivityDeps, exportId: string): Promise<ExportWithOperator> {
+  try {
+    return await getExportById(deps.db, exportId);
+  } catch (err) {
+    if (err instanceof DomainError && err.kind === 'not_found') {
+      throw ApplicationFailure.nonRetryable(`export ${exportId} does not exist`, 'export_not_found');
+    }
+    throw err;
+  }
+}
+
+function expectRunning(row: ExportWithOperator): void {
+  if (row.status !== 'RUNNING') {
+    throw ApplicationFailure.nonRetryable(`export ${row.id} is ${row.status}, not RUNNING`, 'export_not_running');
+  }
+}
+
+/** Runs `fn` with a heartbeat every few seconds: a long step of an activity that has no progress to report. */
+export async function whileHeartbeating<T>(fn: () => Promise<T>): Promise<T> {
+  const ctx = Context.current();
+  ctx.heartbeat();
+  const timer = setInterval(() => ctx.heartbeat(), 5000);
+  try {
+    return await fn();
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+const later = (a?: RangeCheckpoint | null, b?: RangeCheckpoint | null) =>
+  !a ? (b ?? undefined) : !b ? a : b.writer.bytes > a.writer.bytes ? b : a;
+
+export function createExportActivities(deps: ActivityDeps) {
+  const { db, storage, mailer, config } = deps;
+  return {
+    /**
+     * Marks the export RUNNING and cuts it into keyset ranges (stored as export_parts rows, with the snapshot
+     * time that bounds them). A retry finds the stored plan and returns it unchanged.
+     */
+    async startExport(input: { exportId: string }): Promise<ExportPlan> {
+      const row = await loadExport(deps, input.exportId);
+      if (TERMINAL_EXPORT_STATUSES.includes(row.status)) {
+        throw ApplicationFailure.nonRetryable(`export ${row.id} is already ${row.status}`, 'export_finished');
+      }
+      const concurrency = config.exports.concurrency;
+      const existing = await listExportParts(db, row.id);
+      if (existing.length > 0) return { parts: existing.length, estimatedRows: row.estimatedRows ?? 0, concurrency };
+
+      const filters = row.filters as ExportFilters;
+      const client = await poolOf(db).connect();
+      let plan: Awaited<ReturnType<typeof planRanges>>;
+      // The export holds the users created up to now (the database's clock): later ones are not half in it.
+      let until: string;
+      try {
+        ({ plan, until } = await inExportSession(client, async () => {
+          const now = (await client.query<{ now: Date }>('SELECT now() AS now')).rows[0].now.toISOString();
+          const planned = await planRanges(client, {
+            applicationId: row.applicationId,
+            filters,
+            until: now,
+            rowsPerRange: config.exports.partRows,
+            maxRanges: MAX_RANGES,
+          });
+          return { plan: planned, until: now };
+        }));
+      } finally {
+        client.release();
+      }
+      const bounds = [undefined, ...plan.cuts, undefined];
+      return db.transaction(async (tx) => {
+        // The lock makes a concurrent attempt wait, then find this plan.
+        await tx.execute(sql`SELECT 1 FROM exports WHERE id = ${row.id} FOR UPDATE`);
+        const again = await listExportParts(tx, row.id);
+        if (again.length > 0) return { parts: again.length, estimatedRows: row.estimatedRows ?? 0, concurrency };
+        await tx.insert(exportParts).values(
+          bounds.slice(0, -1).map((from, partNo) => ({
+            exportId: row.id,
+            partNo,
+            details: { from, to: bounds[partNo + 1], until } satisfies PartDetails as unknown as Record<string, unknown>,
+          })),
+        );
+        await tx
+          .update(exportsTable)
+          .set({ status: 'RUNNING', startedAt: new Date(), estimatedRows: plan.estimatedRows, progress: 0 })
+          .where(eq(exportsTable.id, row.id));
+        return { parts: bounds.length - 1, estimatedRows: plan.estimatedRows, concurrency };
+      });
+    },
+
+    /**
+     * Streams one range of rows into its part object (Postgres formats the CSV, see src/exports/sql.ts),
+     * heartbeating each checkpoint (bytes durable, rows, last key) and keeping it on the part row. A retry resumes
+     * after the checkpointed row on top of the checkpointed bytes; a part already completed is returned as it is.
+     */
+    async exportRange(input: { exportId: string; partNo: number }): Promise<RangeResult> {
+      const ctx = Context.current();
+      const row = await loadExport(deps, input.exportId);
+      expectRunning(row);
+      const [part] = await db
+        .select()
+        .from(exportParts)
+        .where(and(eq(exportParts.exportId, row.id), eq(exportParts.partNo, input.partNo)));
+      if (!part) throw ApplicationFailure.nonRetryable(`export ${row.id} has no part ${input.partNo}`, 'export_part_missing');
+      if (part.status === 'COMPLETED') {
+        return { partNo: part.partNo, rows: part.rowCount, bytes: part.byteCount, resumedAtRows: part.rowCount };
+      }
+      const details = part.details as unknown as PartDetails;
+      const columns = row.columns as ExportColumn[];
+      const resume = later(ctx.info.heartbeatDetails as RangeCheckpoint | undefined, details.checkpoint);
+
+      let lastCheckpoint: RangeCheckpoint | undefined = resume;
+      let lastBeat = 0;
+      const result = await writeRange({
+        pool: poolOf(db),
+        storage,
+        key: exportKeys.part(row, part.partNo),
+        query: {
+          applicationId: row.applicationId,
+          filters: row.filters as ExportFilters,
+          columns,
+          from: details.from,
+          to: details.to,
+          until: details.until,
+        },
+        header: part.partNo === 0 ? csvHeader(columns) : undefined,
+        resume,
+        checkpointBytes: config.exports.checkpointBytes,
+        signal: ctx.cancellationSignal,
+        chunkDelayMs: config.exports.testChunkDelayMs,
+        onChunk: () => {
+          const now = Date.now();
+          if (now - lastBeat >= 1000) {
+            lastBeat = now;
+            ctx.heartbeat(lastCheckpoint);
+          }
+        },
+        onCheckpoint: async (checkpoint) => {
+          lastCheckpoint = checkpoint;
+          lastBeat = Date.now();
+          ctx.heartbeat(checkpoint);
+          await db
+            .update(exportParts)
+            .set({
+              rowCount: checkpoint.rows,
+              byteCount: checkpoint.writer.bytes,
+              details: sql`${exportParts.details} || ${JSON.stringify({ checkpoint })}::jsonb`,
+            })
+            .where(and(eq(exportParts.exportId, row.id), eq(exportParts.partNo, part.partNo)));
+          await refreshExportProgress(db, row.id);
+        },
+      });
+
+      const resumes = [...(details.resumes ?? [])];
+      if (result.resumedAtRows > 0) resumes.push({ attempt: ctx.info.attempt, atRows: result.resumedAtRows });
+      await db
+        .update(exportParts)
+        .set({
+          status: 'COMPLETED',
+          rowCount: result.rows,
+          byteCount: result.bytes,
+          details: sql`${exportParts.details} || ${JSON.stringify({ checkpoint: null, resumes })}::jsonb`,
+        })
+        .where(and(eq(exportParts.exportId, row.id), eq(exportParts.partNo, part.partNo)));
+      await refreshExportProgress(db, row.id);
+      return { partNo: part.partNo, ...result };
+    },
+
+    /**
+     * Concatenates the parts, in order, into the export's file (its size and SHA-256 computed on the way), records
+     * the file and a link period, and deletes the parts. A retry after the record returns it (and deletes the parts).
+     */
+    async assembleExport(input: { exportId: string }): Promise<AssembledFile> {
+      const row = await loadExport(deps, input.exportId);
+      expectRunning(row);
+      if (row.storageKey && row.fileSha256 && row.fileBytes !== null && row.rowCount !== null) {
+        await storage.deletePrefix(exportKeys.partsPrefix(row)).catch(() => undefined);
+        return { rowCount: row.rowCount, fileBytes: row.fileBytes, fileSha256: row.fileSha256 };
+      }
+      const parts = await listExportParts(db, row.id);
+      const unfinished = parts.filter((p) => p.status !== 'COMPLETED');
+      if (parts.length === 0 || unfinished.length > 0) {
+        throw ApplicationFailure.nonRetryable(`export ${row.id}: ${unfinished.length} parts are not written`, 'export_parts_incomplete');
+      }
+      const fileKey = exportKeys.file(row);
+      const file = await whileHeartbeating(() =>
+        storage.concat(
+          fileKey,
+          parts.map((p) => exportKeys.part(row, p.partNo)),
+          { contentType: 'text/csv; charset=utf-8', firstSourceBytes: parts[0].byteCount },
+        ),
+      );
+      const rowCount = parts.reduce((sum, p) => sum + p.rowCount, 0);
+      const { issuedAt, expiresAt } = linkPeriod(config.exports.linkTtlSeconds);
+      await db
+        .update(exportsTable)
+        .set({
+          storageKey: fileKey,
+          fileBytes: file.bytes,
+          fileSha256: file.sha256,
+          rowCount,
+          linkIssuedAt: issuedAt,
+          linkExpiresAt: expiresAt,
+          emailTo: row.operatorEmail,
+          emailStatus: 'PENDING',
+        })
+        .where(eq(exportsTable.id, row.id));
+      await storage.deletePrefix(exportKeys.partsPrefix(row)).catch(() => undefined);
+      return { rowCount, fileBytes: file.bytes, fileSha256: file.sha256 };
+    },
+
+    /**
+     * Emails the link, the row count, the filters and the expiry to the operator who asked for the export. The
+     * mailer's idempotency key is the export's, so a retried send does not send twice.
+     */
+    async sendExportEmail(input: { exportId: string; linkBaseUrl: string }): Promise<{ sentAt: string }> {
+      const row = await loadExport(deps, input.exportId);
+      if (row.emailStatus === 'SENT' && row.emailSentAt) return { sentAt: row.emailSentAt.toISOString() };
+      const url = await exportDownloadUrl(storage, { ...row, status: 'COMPLETED' }, input.linkBaseUrl);
+      if (!url || !row.linkExpiresAt) {
+        throw ApplicationFailure.nonRetryable(`export ${row.id} has no file to link to`, 'export_not_assembled');
+      }
+      const message = exportEmail({
+        exportId: row.id,
+        url,
+        rowCount: row.rowCount ?? 0,
+        fileBytes: row.fileBytes ?? 0,
+        filters: row.filters as ExportFilters,
+        columns: row.columns,
+        expiresAt: row.linkExpiresAt,
+      });
+      let sent: { sentAt: Date };
+      try {
+        sent = await mailer.send({
+          applicationId: row.applicationId,
+          idempotencyKey: `users-export-${row.id}`,
+          to: row.emailTo ?? row.operatorEmail,
+          ...message,
+        });
+      } catch (err) {
+        if (err instanceof MailerError && !err.retryable) throw ApplicationFailure.nonRetryable(err.message, 'email_rejected');
+        throw err;
+      }
+      await db
+        .update(exportsTable)
+        .set({ emailStatus: 'SENT', emailSentAt: sent.sentAt })
+        .where(eq(exportsTable.id, row.id));
+      return { sentAt: sent.sentAt.toISOString() };
+    },
+
+    /** Records that the email could not be sent after its retries (the export stays usable); idempotent. */
+    async recordExportEmailFailure(input: { exportId: string }): Promise<void> {
+      await db
+        .update(exportsTable)
+        .set({ emailStatus: 'FAILED' })
+        .where(and(eq(exportsTable.id, input.exportId), sql`${exportsTable.emailStatus} IS DISTINCT FROM 'SENT'`));
+    },
+
+    /**
+     * Ends the export: its status (COMPLETED, FAILED or CANCELLED) and its audit entry, in one transaction; a
+     * failed or cancelled export's objects are deleted first. A retry finds the export ended and changes nothing.
+     */
+    async finishExport(input: {
+      exportId: string;
+      outcome: Extract<ExportStatus, 'COMPLETED' | 'FAILED' | 'CANCELLED'>;
+      error?: { code: string; message: string };
+    }): Promise<{ status: ExportStatus }> {
+      const row = await loadExport(deps, input.exportId);
+      if (TERMINAL_EXPORT_STATUSES.includes(row.status)) return { status: row.status };
+      const success = input.outcome === 'COMPLETED';
+      if (!success) await storage.deletePrefix(exportKeys.prefix(row));
+      const finishedAt = new Date();
+      const error = success ? undefined : (input.error ?? { code: 'export_failed', message: 'the export failed' });
+      await db.transaction(async (tx) => {
+        await recordAuditEntry(tx, {
+          applicationId: row.applicationId,
+          action: 'users.export',
+          operatorId: row.operatorId,
+          targetId: row.id,
+          status: success ? 'SUCCESS' : 'FAILURE',
+          details: {
+            outcome: input.outcome,
+            filters: row.filters,
+            columns: row.columns,
+            row_count: success ? row.rowCount : null,
+            file_bytes: success ? row.fileBytes : null,
+            file_sha256: success ? row.fileSha256 : null,
+            storage: storage.kind,
+            ...(error ? { error } : {}),
+          },
+          startedAt: row.startedAt ?? row.createdAt,
+          finishedAt,
+          idempotencyKey: `users-export-${row.id}:${Context.current().info.workflowExecution?.runId ?? "no-run"}`,
+        });
+        await tx
+          .update(exportsTable)
+          .set({
+            status: input.outcome,
+            finishedAt,
+            ...(success
+              ? { progress: 1 }
+              : { errorCode: error!.code, errorMessage: error!.message, storageKey: null, linkIssuedAt: null, linkExpiresAt: null }),
+          })
+          .where(and(eq(exportsTable.id, row.id), inArray(exportsTable.status, ['QUEUED', 'RUNNING'])));
+      });
+      return { status: input.outcome };
+    },
+  };
+}

@@ -1,0 +1,245 @@
+import { Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import { sql } from 'drizzle-orm';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { recordAuditEntry } from '../src/audit/queries';
+import { StorageNotFoundError } from '../src/storage/storage';
+import {
+  ChunkNotFoundError,
+  countChunkAttempt,
+  listPendingChunks,
+  recordChunkFailure,
+  writeChunk,
+  type ChunkRef,
+  type ChunkWriteResult,
+} from '../src/imports/chunks';
+import { poolOf } from '../src/imports/pool';
+import { getImport, markExpired, markFailed, markFinished, markRejected, type ImportRecord } from '../src/imports/queries';
+import { stageImportFile } from '../src/imports/staging';
+import type { ActivityDeps } from './deps';
+
+export interface ImportActivityInput {
+  importId: string;
+}
+
+export interface ValidateImportResult {
+  status: string;
+  totalRows: number;
+  validRows: number;
+  invalidRows: number;
+  toCreate: number;
+  toUpdate: number;
+  toUnchanged: number;
+  chunksTotal: number;
+}
+
+export interface FinishImportResult {
+  importId: string;
+  status: string;
+  totalRows: number;
+  createdCount: number;
+  updatedCount: number;
+  unchangedCount: number;
+  skippedCount: number;
+  failedRows: number;
+}
+
+const FAULT_PREFIX = 'test-fault:';
+
+/**
+ * Heartbeats every 2 seconds while `work` runs: the worker is alive even during one long SQL statement. (Not at
+ * once: most chunks finish sooner, and a heartbeat is a round trip to the server.)
+ */
+async function withHeartbeats<T>(details: () => unknown, work: () => Promise<T>): Promise<T> {
+  const context = Context.current();
+  const timer = setInterval(() => context.heartbeat(details()), 2000);
+  try {
+    return await work();
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+function validationResult(row: ImportRecord): ValidateImportResult {
+  return {
+    status: row.status,
+    totalRows: row.totalRows,
+    validRows: row.validRows,
+    invalidRows: row.invalidRows,
+    toCreate: row.toCreate,
+    toUpdate: row.toUpdate,
+    toUnchanged: row.toUnchanged,
+    chunksTotal: row.chunksTotal,
+  };
+}
+
+export function createImportActivities({ db, storage, config }: ActivityDeps) {
+  /**
+   * Test faults (only with ENABLE_TEST_FAULTS=true), set by rows of the chunk whose vendor_data is
+   * `test-fault:fail-<n>` (the chunk's first n attempts throw) or `test-fault:delay-<ms>` (the chunk holds its
+   * transaction open that long before committing).
+   */
+  async function chunkFaults(importId: string, chunkNo: number) {
+    if (!config.testFaults) return { failUntilAttempt: 0, delayMs: 0 };
+    const result = await db.execute<{ key: string }>(sql`
+      SELECT vendor_data_key AS key FROM import_rows
+      WHERE import_id = ${importId} AND chunk_no = ${chunkNo} AND vendor_data_key LIKE ${`${FAULT_PREFIX}%`}`);
+    let failUntilAttempt = 0;
+    let delayMs = 0;
+    for (const { key } of result.rows) {
+      const fail = /^test-fault:fail-(\d+)/.exec(key);
+      if (fail) failUntilAttempt = Math.max(failUntilAttempt, Number(fail[1]));
+      const delay = /^test-fault:delay-(\d+)/.exec(key);
+      if (delay) delayMs = Math.max(delayMs, Number(delay[1]));
+    }
+    return { failUntilAttempt, delayMs };
+  }
+
+  async function finalResult(importId: string): Promise<FinishImportResult> {
+    const row = await getImport(db, { id: importId });
+    return {
+      importId,
+      status: row.status,
+      totalRows: row.totalRows,
+      createdCount: row.createdCount,
+      updatedCount: row.updatedCount,
+      unchangedCount: row.unchangedCount,
+      skippedCount: row.skippedCount,
+      failedRows: row.failedRows,
+    };
+  }
+
+  async function writeAudit(importId: string, runKey: string): Promise<void> {
+    const row = await getImport(db, { id: importId });
+    await recordAuditEntry(db, {
+      applicationId: row.applicationId,
+      action: 'users.import',
+      operatorId: row.operatorId,
+      targetId: row.id,
+      status: row.status === 'COMPLETED' ? 'SUCCESS' : 'FAILURE',
+      details: {
+        import_status: row.status,
+        file_name: row.fileName,
+        file_sha256: row.fileSha256,
+        file_bytes: row.fileBytes,
+        total_rows: row.totalRows,
+        valid_rows: row.validRows,
+        invalid_rows: row.invalidRows,
+        processed_rows: row.processedRows,
+        created_count: row.createdCount,
+        updated_count: row.updatedCount,
+        unchanged_count: row.unchangedCount,
+        skipped_count: row.skippedCount,
+        failed_rows: row.failedRows,
+        chunks: { total: row.chunksTotal, completed: row.chunksCompleted, failed: row.chunksFailed },
+        error: row.errorCode ? { code: row.errorCode, message: row.errorMessage } : null,
+      },
+      startedAt: row.createdAt,
+      finishedAt: row.finishedAt,
+      idempotencyKey: runKey,
+    });
+  }
+
+  return {
+    /**
+     * Validates the stored file and stages its rows with their verdicts, then moves the import to
+     * AWAITING_CONFIRMATION (or REJECTED with the file-level error). One transaction: a retry after a crash starts
+     * over from the file; a retry after the verdict was written finds it and returns it.
+     */
+    async validateImport({ importId }: ImportActivityInput): Promise<ValidateImportResult> {
+      const row = await getImport(db, { id: importId });
+      if (row.status !== 'VALIDATING') return validationResult(row);
+      const storageKey = row.storageKey;
+      if (!storageKey) throw ApplicationFailure.nonRetryable('the uploaded file is no longer stored', 'ImportFileMissing');
+      let rowsRead = 0;
+      const outcome = await withHeartbeats(
+        () => ({ rowsRead }),
+        () =>
+          stageImportFile(poolOf(db), {
+            importId,
+            applicationId: row.applicationId,
+            maxRows: config.imports.maxRows,
+            chunkRows: config.imports.chunkRows,
+            onProgress: (rows) => {
+              rowsRead = rows;
+            },
+            openFile: async () => {
+              try {
+                return await storage.getStream(storageKey);
+              } catch (err) {
+                if (err instanceof StorageNotFoundError) {
+                  throw ApplicationFailure.nonRetryable('the uploaded file is no longer stored', 'ImportFileMissing');
+                }
+                throw err;
+              }
+            },
+          }),
+      );
+      if (outcome.status === 'REJECTED') await markRejected(db, importId, outcome.error);
+      return validationResult(await getImport(db, { id: importId }));
+    },
+
+    /**
+     * The confirmation timer fired: AWAITING_CONFIRMATION becomes EXPIRED. Returns the status afterwards (RUNNING or
+     * CANCELLED when the operator's confirm or cancel came first). Compare-and-set, so a retry changes nothing more.
+     */
+    async expireImport({ importId }: ImportActivityInput): Promise<string> {
+      return markExpired(db, importId);
+    },
+
+    /** Lists the chunks still to write (PENDING) with their row ranges. Read-only; a retry is harmless. */
+    async listImportChunks({ importId }: ImportActivityInput): Promise<ChunkRef[]> {
+      return listPendingChunks(db, importId);
+    },
+
+    /**
+     * Writes one chunk of staged rows into users: one transaction, one set-based upsert, counts recorded with the
+     * chunk. Idempotent: a retry of a chunk that committed finds it COMPLETED and writes nothing; a retry of one that
+     * did not commit writes it whole. Heartbeats while it runs.
+     */
+    async writeImportChunk({ importId, chunkNo }: { importId: string; chunkNo: number }): Promise<ChunkWriteResult> {
+      // Attempts are counted (outside the write's transaction) only for the test faults: one write less per chunk.
+      const attempt = config.testFaults ? await countChunkAttempt(db, importId, chunkNo) : Context.current().info.attempt;
+      const faults = await chunkFaults(importId, chunkNo);
+      if (attempt <= faults.failUntilAttempt) {
+        throw new Error(`test fault: chunk ${chunkNo} fails its first ${faults.failUntilAttempt} attempts (this is attempt ${attempt})`);
+      }
+      try {
+        return await withHeartbeats(
+          () => ({ chunkNo, attempt }),
+          () =>
+            writeChunk(db, importId, chunkNo, {
+              beforeCommit: faults.delayMs > 0 ? () => sleep(faults.delayMs) : undefined,
+            }),
+        );
+      } catch (err) {
+        if (err instanceof ChunkNotFoundError) throw ApplicationFailure.nonRetryable(err.message, 'ImportChunkNotFound');
+        throw err;
+      }
+    },
+
+    /** Records a chunk that exhausted its retries as FAILED with its error. Idempotent (a COMPLETED chunk stays so). */
+    async recordImportChunkFailure(input: { importId: string; chunkNo: number; message: string }): Promise<void> {
+      await recordChunkFailure(db, input.importId, input.chunkNo, { code: 'write_failed', message: input.message });
+    },
+
+    /**
+     * Ends a workflow run: RUNNING becomes COMPLETED or COMPLETED_WITH_ERRORS, finished_at is set, and the audit
+     * entry of this ending is written (keyed by the run, so a retry writes none twice but a retry run adds its own).
+     */
+    async finishImport({ importId, runKey }: { importId: string; runKey: string }): Promise<FinishImportResult> {
+      await db.transaction(async (tx) => {
+        await markFinished(tx, importId);
+      });
+      await writeAudit(importId, runKey);
+      return finalResult(importId);
+    },
+
+    /** The workflow cannot go on: the import becomes FAILED with the error, and its audit entry is written. Idempotent. */
+    async failImport({ importId, runKey, message }: { importId: string; runKey: string; message: string }): Promise<FinishImportResult> {
+      await markFailed(db, importId, { code: 'internal_error', message });
+      await writeAudit(importId, runKey);
+      return finalResult(importId);
+    },
+  };
+}

@@ -1,0 +1,78 @@
+import { Context } from '@temporalio/activity';
+import { and, eq, inArray, isNotNull, lt, or, sql } from 'drizzle-orm';
+import { exportsTable, imports, type ImportStatus } from '../drizzle/schema';
+import { exportKeys } from '../src/exports/queries';
+import type { ActivityDeps } from './deps';
+
+const DAY_MS = 86_400_000;
+const BATCH = 100;
+
+/** Imports whose uploaded file nothing needs any more (retry re-runs chunks from staging, not from the file). */
+const FINISHED_IMPORT_STATUSES: ImportStatus[] = ['COMPLETED', 'COMPLETED_WITH_ERRORS', 'REJECTED', 'FAILED', 'CANCELLED', 'EXPIRED'];
+
+export function createRetentionActivities({ db, storage, config }: ActivityDeps) {
+  return {
+    /**
+     * Deletes the files of exports that finished more than EXPORT_RETENTION_DAYS ago and marks completed ones
+     * EXPIRED (link fields cleared). Each export's objects are deleted before its row is updated, so a retry
+     * deletes again what a crash left (deleting a missing object is no error) and skips what is done.
+     */
+    async expireExports(input: { now?: string } = {}): Promise<{ expired: number }> {
+      const cutoff = new Date((input.now ? Date.parse(input.now) : Date.now()) - config.exports.retentionDays * DAY_MS);
+      let expired = 0;
+      for (;;) {
+        const rows = await db
+          .select({ id: exportsTable.id, applicationId: exportsTable.applicationId, status: exportsTable.status })
+          .from(exportsTable)
+          .where(
+            and(
+              lt(exportsTable.finishedAt, cutoff),
+              or(eq(exportsTable.status, 'COMPLETED'), isNotNull(exportsTable.storageKey)),
+            ),
+          )
+          .limit(BATCH);
+        if (rows.length === 0) return { expired };
+        for (const row of rows) {
+          await storage.deletePrefix(exportKeys.prefix(row));
+          await db
+            .update(exportsTable)
+            .set({
+              status: sql`CASE WHEN ${exportsTable.status} = 'COMPLETED' THEN 'EXPIRED' ELSE ${exportsTable.status} END`,
+              storageKey: null,
+              linkIssuedAt: null,
+              linkExpiresAt: null,
+            })
+            .where(eq(exportsTable.id, row.id));
+          if (row.status === 'COMPLETED') expired++;
+          Context.current().heartbeat({ expired });
+        }
+      }
+    },
+
+    /**
+     * Deletes uploaded import files older than IMPORT_FILE_RETENTION_DAYS (of finished imports) and sets their
+     * storage_key to null. A retry finds the rows still holding a key and deletes again (a no-op if gone).
+     */
+    async deleteExpiredImportFiles(input: { now?: string } = {}): Promise<{ deleted: number }> {
+      const cutoff = new Date((input.now ? Date.parse(input.now) : Date.now()) - config.imports.fileRetentionDays * DAY_MS);
+      let deleted = 0;
+      for (;;) {
+        const rows = await db
+          .select({ id: imports.id, storageKey: imports.storageKey })
+          .from(imports)
+          .where(and(isNotNull(imports.storageKey), lt(imports.createdAt, cutoff), inArray(imports.status, FINISHED_IMPORT_STATUSES)))
+          .limit(BATCH);
+        if (rows.length === 0) return { deleted };
+        for (const row of rows) {
+          await storage.delete(row.storageKey!);
+          await db
+            .update(imports)
+            .set({ storageKey: null })
+            .where(and(eq(imports.id, row.id), eq(imports.storageKey, row.storageKey!)));
+          deleted++;
+          Context.current().heartbeat({ deleted });
+        }
+      }
+    },
+  };
+}

@@ -1,0 +1,108 @@
+import { z } from 'zod';
+import type { UserStatus } from '../../drizzle/schema';
+import { charLength, LIMITS, rules } from '../users/fields';
+import { EXPORT_COLUMNS, isExportColumn, type ExportColumn } from './columns';
+
+/**
+ * The body of `POST /console/users/exports`, validated with zod. Every problem is an issue whose `params.code` is
+ * a stable code (`unknown_field`, `unknown_column`, `duplicate_column`, `invalid_status`, `invalid_country`,
+ * `invalid_tags`, `invalid_datetime`, `invalid_range`, `too_long`, `invalid_type`), reported by the API as
+ * 400 `invalid_field` with `details: [{field, code, message}]`.
+ */
+
+export interface ExportFilters {
+  status?: UserStatus[];
+  country?: string[];
+  tags?: string[];
+  /** ISO 8601, UTC, inclusive. */
+  created_from?: string;
+  /** ISO 8601, UTC, exclusive. */
+  created_to?: string;
+  search?: string;
+}
+
+export const SEARCH_MAX_CHARS = 200;
+
+const issue = (ctx: z.RefinementCtx, code: string, message: string, path: (string | number)[] = []) =>
+  ctx.addIssue({ code: 'custom', message, params: { code }, path });
+
+/** A list of strings, each checked and normalised by `rule`; duplicates dropped (first keeps its place). */
+function listOf(rule: (value: string) => { ok: true; value: string } | { ok: false; error: { code: string; message: string } }) {
+  return z.array(z.string()).max(500).transform((values, ctx) => {
+    const out: string[] = [];
+    values.forEach((raw, i) => {
+      const result = rule(raw.trim());
+      if (!result.ok) issue(ctx, result.error.code, result.error.message, [i]);
+      else if (!out.includes(result.value)) out.push(result.value);
+    });
+    return out;
+  });
+}
+
+const tagRule = (value: string) =>
+  value === '' || charLength(value) > LIMITS.tagChars
+    ? ({ ok: false, error: { code: 'invalid_tags', message: `a tag is 1 to ${LIMITS.tagChars} characters` } } as const)
+    : ({ ok: true, value } as const);
+
+const instant = z.string().transform((value, ctx) => {
+  const ok = z.iso.datetime({ offset: true }).safeParse(value.trim()).success || z.iso.date().safeParse(value.trim()).success;
+  const time = ok ? new Date(value.trim()) : undefined;
+  if (!time || Number.isNaN(time.getTime())) {
+    issue(ctx, 'invalid_datetime', 'must be an ISO 8601 time, e.g. 2024-05-01T00:00:00Z');
+    return z.NEVER;
+  }
+  return time.toISOString();
+});
+
+export const exportFiltersSchema = z
+  .strictObject({
+    status: listOf(rules.status).optional(),
+    country: listOf(rules.country).optional(),
+    tags: listOf(tagRule).optional(),
+    created_from: instant.optional(),
+    created_to: instant.optional(),
+    search: z
+      .string()
+      .transform((v) => v.trim())
+      .optional(),
+  })
+  .transform((filters, ctx): ExportFilters => {
+    if (filters.search !== undefined && charLength(filters.search) > SEARCH_MAX_CHARS) {
+      issue(ctx, 'too_long', `search is longer than ${SEARCH_MAX_CHARS} characters`, ['search']);
+    }
+    if (filters.created_from && filters.created_to && filters.created_from >= filters.created_to) {
+      issue(ctx, 'invalid_range', 'created_from must be before created_to', ['created_to']);
+    }
+    // An empty list or an empty search is "not given", like an empty cell.
+    const out: ExportFilters = {};
+    if (filters.status?.length) out.status = filters.status as UserStatus[];
+    if (filters.country?.length) out.country = filters.country;
+    if (filters.tags?.length) out.tags = filters.tags;
+    if (filters.created_from) out.created_from = filters.created_from;
+    if (filters.created_to) out.created_to = filters.created_to;
+    if (filters.search) out.search = filters.search;
+    return out;
+  });
+
+export const exportColumnsSchema = z
+  .array(z.string())
+  .min(1)
+  .transform((names, ctx) => {
+    const seen = new Set<string>();
+    names.forEach((name, i) => {
+      if (!isExportColumn(name)) {
+        issue(ctx, 'unknown_column', `unknown column "${name}"; the columns are ${EXPORT_COLUMNS.join(', ')}`, [i]);
+      } else if (seen.has(name)) {
+        issue(ctx, 'duplicate_column', `column "${name}" is named twice`, [i]);
+      }
+      seen.add(name);
+    });
+    return names as ExportColumn[];
+  });
+
+export const exportRequestSchema = z.strictObject({
+  filters: exportFiltersSchema.optional(),
+  columns: exportColumnsSchema.optional(),
+});
+export type ExportRequest = z.infer<typeof exportRequestSchema>;
+

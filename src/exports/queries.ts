@@ -1,0 +1,118 @@
+import { and, desc, eq, sql } from 'drizzle-orm';
+import type { Pool } from 'pg';
+import { exportParts, exportsTable, operators, type ExportStatus } from '../../drizzle/schema';
+import type { Cursor } from '../api/pagination';
+import type { Db, Queryable } from '../db/client';
+import { notFound } from '../errors';
+import type { ExportColumn } from './columns';
+import type { ExportFilters } from './filters';
+
+export type ExportRow = typeof exportsTable.$inferSelect;
+export type ExportPartRow = typeof exportParts.$inferSelect;
+export type ExportWithOperator = ExportRow & { operatorEmail: string };
+
+export const TERMINAL_EXPORT_STATUSES: readonly ExportStatus[] = ['COMPLETED', 'FAILED', 'CANCELLED', 'EXPIRED'];
+
+/** The pool under a Drizzle database (COPY needs a client of its own). */
+export function poolOf(db: Db): Pool {
+  return (db as unknown as { $client: Pool }).$client;
+}
+
+/** Where an export's objects live: everything under one prefix, so retention and cleanup delete it at once. */
+export const exportKeys = {
+  prefix: (row: Pick<ExportRow, 'applicationId' | 'id'>) => `exports/${row.applicationId}/${row.id}/`,
+  part: (row: Pick<ExportRow, 'applicationId' | 'id'>, partNo: number) =>
+    `exports/${row.applicationId}/${row.id}/parts/${String(partNo).padStart(5, '0')}.csv`,
+  partsPrefix: (row: Pick<ExportRow, 'applicationId' | 'id'>) => `exports/${row.applicationId}/${row.id}/parts/`,
+  file: (row: Pick<ExportRow, 'applicationId' | 'id'>) => `exports/${row.applicationId}/${row.id}/${exportFileName(row)}`,
+};
+
+export function exportFileName(row: Pick<ExportRow, 'id'>): string {
+  return `users-export-${row.id}.csv`;
+}
+
+const withOperator = {
+  export: exportsTable,
+  operatorEmail: operators.email,
+};
+
+export async function insertExport(
+  db: Queryable,
+  params: { applicationId: string; operatorId: string; filters: ExportFilters; columns: ExportColumn[] },
+): Promise<ExportRow> {
+  const [row] = await db
+    .insert(exportsTable)
+    .values({
+      applicationId: params.applicationId,
+      operatorId: params.operatorId,
+      filters: params.filters as Record<string, unknown>,
+      columns: params.columns,
+    })
+    .returning();
+  return row;
+}
+
+export async function setExportWorkflowId(db: Queryable, id: string, workflowId: string): Promise<void> {
+  await db.update(exportsTable).set({ workflowId }).where(eq(exportsTable.id, id));
+}
+
+/** An export of the application, with its operator's email; not_found for another application's. */
+export async function getExport(db: Queryable, applicationId: string, id: string): Promise<ExportWithOperator> {
+  if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id)) throw notFound('export');
+  const [row] = await db
+    .select(withOperator)
+    .from(exportsTable)
+    .innerJoin(operators, eq(operators.id, exportsTable.operatorId))
+    .where(and(eq(exportsTable.id, id), eq(exportsTable.applicationId, applicationId)));
+  if (!row) throw notFound('export');
+  return { ...row.export, operatorEmail: row.operatorEmail };
+}
+
+/** An export by id alone (the worker's view); not_found when there is none. */
+export async function getExportById(db: Queryable, id: string): Promise<ExportWithOperator> {
+  const [row] = await db
+    .select(withOperator)
+    .from(exportsTable)
+    .innerJoin(operators, eq(operators.id, exportsTable.operatorId))
+    .where(eq(exportsTable.id, id));
+  if (!row) throw notFound('export');
+  return { ...row.export, operatorEmail: row.operatorEmail };
+}
+
+/** A page of the application's exports, newest first (limit+1 rows, see toPage). */
+export async function listExports(
+  db: Queryable,
+  applicationId: string,
+  params: { limit: number; cursor?: Cursor; status?: ExportStatus },
+): Promise<ExportWithOperator[]> {
+  const conditions = [eq(exportsTable.applicationId, applicationId)];
+  if (params.status) conditions.push(eq(exportsTable.status, params.status));
+  if (params.cursor) {
+    conditions.push(sql`(${exportsTable.createdAt}, ${exportsTable.id}) < (${params.cursor.createdAt}, ${params.cursor.id})`);
+  }
+  const rows = await db
+    .select(withOperator)
+    .from(exportsTable)
+    .innerJoin(operators, eq(operators.id, exportsTable.operatorId))
+    .where(and(...conditions))
+    .orderBy(desc(exportsTable.createdAt), desc(exportsTable.id))
+    .limit(params.limit + 1);
+  return rows.map((r) => ({ ...r.export, operatorEmail: r.operatorEmail }));
+}
+
+/** Signs a new link period for a completed export. */
+export async function setExportLink(db: Queryable, id: string, issuedAt: Date, expiresAt: Date): Promise<void> {
+  await db.update(exportsTable).set({ linkIssuedAt: issuedAt, linkExpiresAt: expiresAt }).where(eq(exportsTable.id, id));
+}
+
+export async function listExportParts(db: Queryable, exportId: string): Promise<ExportPartRow[]> {
+  return db.select().from(exportParts).where(eq(exportParts.exportId, exportId)).orderBy(exportParts.partNo);
+}
+
+/** Recomputes an export's progress from its parts' rows (capped below 1 until it completes). */
+export async function refreshExportProgress(db: Queryable, exportId: string): Promise<void> {
+  await db.execute(sql`
+    UPDATE exports e SET progress = LEAST(0.99, COALESCE(
+      (SELECT sum(p.row_count)::float8 FROM export_parts p WHERE p.export_id = e.id) / NULLIF(e.estimated_rows, 0), 0))
+    WHERE e.id = ${exportId} AND e.status = 'RUNNING'`);
+}

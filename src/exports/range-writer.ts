@@ -1,0 +1,115 @@
+import type { Pool, PoolClient } from 'pg';
+import type { AppendState, Storage } from '../storage';
+import { CopyOutRecords, type RecordBlock } from './copy-out';
+import { inExportSession, keyOf, rangeCopySql, type RangeQuery, type RowKey } from './sql';
+
+/** Where a range stands after a checkpoint: what is durable in storage, and the last row it holds. */
+export interface RangeCheckpoint {
+  writer: AppendState;
+  rows: number;
+  lastKey?: RowKey;
+}
+
+export interface WriteRangeParams {
+  pool: Pool;
+  storage: Storage;
+  /** The object this range is written to. */
+  key: string;
+  query: Omit<RangeQuery, 'after'>;
+  /** Written first when the range starts from scratch (the first range carries the header row). */
+  header?: string;
+  resume?: RangeCheckpoint;
+  /** Bytes between checkpoints (raised to what the storage needs). */
+  checkpointBytes: number;
+  onCheckpoint(checkpoint: RangeCheckpoint): Promise<void>;
+  /** Called for every chunk (a liveness signal; the caller throttles its heartbeats). */
+  onChunk?(): void;
+  signal?: AbortSignal;
+  /** Test fault: a pause after each block written. */
+  chunkDelayMs?: number;
+}
+
+export interface WriteRangeResult {
+  rows: number;
+  bytes: number;
+  /** The rows the range started from (0 unless it resumed a checkpoint). */
+  resumedAtRows: number;
+}
+
+/** Records are handed over in blocks of this size, a few of them queued while one is written. */
+const BLOCK_BYTES = 256 * 1024;
+const QUEUED_BLOCKS = 4;
+
+/**
+ * Streams one keyset range of an export into one object: Postgres formats the rows (COPY), CopyOutRecords hands them
+ * over as records, the storage's append writer takes them. Every `checkpointBytes` the written bytes are made durable
+ * and the checkpoint (bytes, rows, last key) handed to `onCheckpoint`; given one back as `resume`, the range goes on
+ * after that key, on top of those bytes, so the object ends up with every row once. Memory holds one block and,
+ * for S3, one part.
+ */
+export async function writeRange(params: WriteRangeParams): Promise<WriteRangeResult> {
+  const writer = await params.storage.openAppend(params.key, params.resume?.writer);
+  const resumed = writer.bytes > 0 && params.resume !== undefined;
+  let rows = resumed ? params.resume!.rows : 0;
+  let lastKey = resumed ? params.resume!.lastKey : undefined;
+  const resumedAtRows = rows;
+  const checkpointBytes = Math.max(params.checkpointBytes, writer.minCheckpointBytes);
+
+  let client: PoolClient | undefined;
+  let clientBroken = false;
+  try {
+    if (!resumed && params.header) await writer.write(Buffer.from(params.header, 'utf8'));
+    const sqlText = rangeCopySql({ ...params.query, after: lastKey });
+    client = await params.pool.connect();
+    const connection = client;
+    await inExportSession(connection, async () => {
+      // Blocks no larger than a quarter of a checkpoint, so checkpoints come as often as asked.
+      const blockBytes = Math.max(4096, Math.min(BLOCK_BYTES, Math.floor(checkpointBytes / 4)));
+      const copy = connection.query(new CopyOutRecords(sqlText, blockBytes, QUEUED_BLOCKS));
+      let pendingRows = 0;
+      let lastId: string | undefined;
+
+      const checkpoint = async () => {
+        rows += pendingRows;
+        pendingRows = 0;
+        if (writer.pendingBytes >= checkpointBytes && lastId) {
+          const state = await writer.checkpoint();
+          if (state.bytes === writer.bytes) {
+            // The resume point: the last written user's key (created_at never changes, so it is read back here).
+            lastKey = await keyOf(params.pool, lastId);
+            if (!lastKey) throw new Error(`user ${lastId} vanished during the export; the range resumes from its last checkpoint`);
+            await params.onCheckpoint({ writer: state, rows, lastKey });
+          }
+        }
+        if (params.signal?.aborted) throw params.signal.reason ?? new Error('cancelled');
+      };
+
+      try {
+        for await (const item of copy) {
+          const block = item as RecordBlock;
+          if (params.signal?.aborted) throw params.signal.reason ?? new Error('cancelled');
+          await writer.write(block.data);
+          block.release();
+          pendingRows += block.rows;
+          lastId = block.lastId;
+          await checkpoint();
+          params.onChunk?.();
+          if (params.chunkDelayMs) await new Promise((resolve) => setTimeout(resolve, params.chunkDelayMs));
+        }
+        await checkpoint();
+      } catch (err) {
+        clientBroken = true;
+        copy.destroy();
+        throw err;
+      }
+    }, { broken: () => clientBroken });
+    const { bytes } = await writer.close();
+    return { rows, bytes, resumedAtRows };
+  } catch (err) {
+    await writer.release().catch(() => undefined);
+    throw err;
+  } finally {
+    // A connection left in the middle of a COPY cannot go back to the pool.
+    client?.release(clientBroken ? true : undefined);
+  }
+}

@@ -1,0 +1,88 @@
+import type { Client } from '@temporalio/client';
+import { eq } from 'drizzle-orm';
+import { exportsTable } from '../../drizzle/schema';
+import type { Operator } from '../auth/accounts';
+import type { Config } from '../config';
+import type { Db } from '../db/client';
+import { DomainError, invalidState } from '../errors';
+import type { exportUsersWorkflow } from '../../workflows/export-users';
+import { exportWorkflowId, type ExportUsersInput } from '../../workflows/export-definitions';
+import { ApplicationId, JobId, JobKind } from '../../workflows/search-attributes';
+import { columnsForRole, forbiddenColumns } from './columns';
+import type { ExportRequest } from './filters';
+import { linkPeriod } from './present';
+import { getExport, insertExport, setExportLink, setExportWorkflowId, type ExportWithOperator } from './queries';
+
+export interface ExportServiceDeps {
+  db: Db;
+  temporal: Client;
+  config: Config;
+}
+
+/**
+ * Starts an export: the columns (by default every one the role may export), the role check, the export row
+ * (QUEUED) and its workflow `users-export-<id>`. Filter values never go into Temporal: the workflow reads them
+ * from Postgres (they may hold personal data, e.g. a searched email).
+ */
+export async function requestExport(
+  deps: ExportServiceDeps,
+  operator: Operator,
+  request: ExportRequest,
+  linkBaseUrl: string,
+): Promise<ExportWithOperator> {
+  const columns = request.columns ?? columnsForRole(operator.role);
+  const forbidden = forbiddenColumns(operator.role, columns);
+  if (forbidden.length > 0) {
+    throw new DomainError(
+      'forbidden',
+      'column_not_permitted',
+      `the role ${operator.role} may not export the personal-data columns ${forbidden.join(', ')}`,
+      { columns: forbidden },
+    );
+  }
+  const filters = request.filters ?? {};
+  const row = await insertExport(deps.db, { applicationId: operator.applicationId, operatorId: operator.id, filters, columns });
+  const workflowId = exportWorkflowId(row.id);
+  await setExportWorkflowId(deps.db, row.id, workflowId);
+  const input: ExportUsersInput = {
+    exportId: row.id,
+    linkBaseUrl,
+    heartbeatTimeoutMs: deps.config.exports.heartbeatTimeoutMs,
+  };
+  const filterNames = Object.keys(filters);
+  try {
+    await deps.temporal.workflow.start<typeof exportUsersWorkflow>('exportUsersWorkflow', {
+      taskQueue: deps.config.temporal.taskQueue,
+      workflowId,
+      args: [input],
+      typedSearchAttributes: [
+        { key: ApplicationId, value: operator.applicationId },
+        { key: JobId, value: row.id },
+        { key: JobKind, value: 'export' },
+      ],
+      staticSummary: `export ${row.id.slice(0, 8)}…: ${columns.length} columns, ${
+        filterNames.length > 0 ? `filtered by ${filterNames.join(', ')}` : 'every user'
+      }`,
+    });
+  } catch (err) {
+    await deps.db
+      .update(exportsTable)
+      .set({ status: 'FAILED', errorCode: 'workflow_start_failed', errorMessage: 'the export could not be started', finishedAt: new Date() })
+      .where(eq(exportsTable.id, row.id));
+    throw new DomainError('unavailable', 'temporal_unavailable', `the export could not be started: ${(err as Error).message}`);
+  }
+  return getExport(deps.db, operator.applicationId, row.id);
+}
+
+/** A fresh link period for the operator who requested the export, while its file is kept. */
+export async function reissueExportLink(deps: ExportServiceDeps, operator: Operator, exportId: string): Promise<ExportWithOperator> {
+  const row = await getExport(deps.db, operator.applicationId, exportId);
+  if (row.operatorId !== operator.id) {
+    throw new DomainError('forbidden', 'forbidden', 'only the operator who requested an export may get its link');
+  }
+  if (row.status === 'EXPIRED') throw invalidState('the export file was deleted under retention; request a new export');
+  if (row.status !== 'COMPLETED' || !row.storageKey) throw invalidState(`the export is ${row.status}; a link exists once it is COMPLETED`);
+  const { issuedAt, expiresAt } = linkPeriod(deps.config.exports.linkTtlSeconds);
+  await setExportLink(deps.db, row.id, issuedAt, expiresAt);
+  return { ...row, linkIssuedAt: issuedAt, linkExpiresAt: expiresAt };
+}

@@ -1,0 +1,174 @@
+import { escapeLiteral, type Pool, type PoolClient } from 'pg';
+import type { ExportColumn } from './columns';
+import type { ExportFilters } from './filters';
+import { likePattern } from '../users/queries';
+
+/**
+ * The SQL of an export. Postgres formats the CSV itself (COPY ... TO STDOUT WITH (FORMAT csv)) and the worker only
+ * moves bytes: that is what keeps an export of a million rows within reach of a bare COPY, and the worker's memory
+ * flat. COPY takes no bind parameters, so values are inlined as escaped literals (pg's escapeLiteral) and every
+ * identifier is a constant of this file. The cell rules are those of src/exports/csv.ts (see the test there).
+ */
+
+/** A position in the export's order: a user's (created_at, id). `ts` is created_at as Postgres writes it in UTC. */
+export interface RowKey {
+  ts: string;
+  id: string;
+}
+
+const lit = (value: string) => escapeLiteral(value);
+const keyLiteral = (key: RowKey) => `(${lit(key.ts)}::timestamptz, ${lit(key.id)}::uuid)`;
+
+/** The first characters of a formula: = + - @ tab CR. */
+const FORMULA_CODES = '61, 43, 45, 64, 9, 13';
+const NUMBER_REGEX = `'^[+-]?([0-9]+(\\.[0-9]*)?|\\.[0-9]+)([eE][+-]?[0-9]+)?$'`;
+
+/**
+ * A text cell: empty for null or '', a leading `'` before a formula start unless the value is wholly a number.
+ * Cheapest tests first (this runs for every text cell of every row): a value whose first byte is 'A' or above
+ * cannot start a formula (all of = + - @ tab CR are below it); a phone is `+` and digits.
+ */
+function textCell(expr: string): string {
+  return `CASE WHEN ${expr} >= 'A' COLLATE "C" THEN ${expr}
+    WHEN ${expr} IS NULL OR ${expr} = '' THEN NULL
+    WHEN ascii(${expr}) NOT IN (${FORMULA_CODES}) THEN ${expr}
+    WHEN ${expr} ~ '^[+-][0-9]+$' THEN ${expr}
+    WHEN ${expr} ~ ${NUMBER_REGEX} THEN ${expr}
+    ELSE '''' || ${expr} END`;
+}
+
+const isoTime = (expr: string) => `to_char(${expr} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+
+const CELLS: Record<ExportColumn, string> = {
+  id: 'u.id',
+  vendor_data: textCell('u.vendor_data'),
+  display_name: textCell('u.display_name'),
+  full_name: textCell('u.full_name'),
+  date_of_birth: 'u.date_of_birth',
+  email: textCell('u.email'),
+  phone: textCell('u.phone'),
+  country: "NULLIF(u.country, '')",
+  status: 'u.status',
+  tags: textCell('t.tags_text'),
+  metadata_json: 'u.metadata::text',
+  session_count: 'u.session_count',
+  approved_count: 'u.approved_count',
+  declined_count: 'u.declined_count',
+  in_review_count: 'u.in_review_count',
+  created_at: isoTime('u.created_at'),
+  updated_at: isoTime('u.updated_at'),
+};
+
+/** The WHERE condition of an export's filters, over `users u`. */
+export function filterCondition(applicationId: string, filters: ExportFilters): string {
+  const parts = [`u.application_id = ${lit(applicationId)}::uuid`];
+  if (filters.status?.length) parts.push(`u.status IN (${filters.status.map(lit).join(', ')})`);
+  if (filters.country?.length) parts.push(`u.country IN (${filters.country.map(lit).join(', ')})`);
+  if (filters.tags?.length) parts.push(`u.tags && ARRAY[${filters.tags.map(lit).join(', ')}]::text[]`);
+  if (filters.created_from) parts.push(`u.created_at >= ${lit(filters.created_from)}::timestamptz`);
+  if (filters.created_to) parts.push(`u.created_at < ${lit(filters.created_to)}::timestamptz`);
+  if (filters.search) {
+    const pattern = lit(likePattern(filters.search));
+    const fields = ['u.vendor_data', 'u.display_name', 'u.full_name', 'u.email', 'u.phone'];
+    parts.push(`(${fields.map((f) => `${f} ILIKE ${pattern}`).join(' OR ')})`);
+  }
+  return parts.join('\n  AND ');
+}
+
+export interface RangeQuery {
+  applicationId: string;
+  filters: ExportFilters;
+  columns: readonly ExportColumn[];
+  /** Rows from this key on (inclusive). */
+  from?: RowKey;
+  /** Rows after this key (exclusive): where a resumed range goes on. */
+  after?: RowKey;
+  /** Rows before this key (exclusive). */
+  to?: RowKey;
+  /** Rows created at or before this time only (the export's snapshot time, ISO). */
+  until: string;
+}
+
+/**
+ * The COPY of one range: each record is the user's id followed by its cells. The worker strips the id (see
+ * CopyOutRecords) and keeps the last one, with its created_at, as the range's resume point.
+ */
+export function rangeCopySql(query: RangeQuery): string {
+  const conditions = [filterCondition(query.applicationId, query.filters), `u.created_at <= ${lit(query.until)}::timestamptz`];
+  if (query.from) conditions.push(`(u.created_at, u.id) >= ${keyLiteral(query.from)}`);
+  if (query.after) conditions.push(`(u.created_at, u.id) > ${keyLiteral(query.after)}`);
+  if (query.to) conditions.push(`(u.created_at, u.id) < ${keyLiteral(query.to)}`);
+  const lateral = query.columns.includes('tags')
+    ? `\n  CROSS JOIN LATERAL (SELECT array_to_string(u.tags, ',') AS tags_text) t`
+    : '';
+  return `COPY (SELECT u.id, ${query.columns.map((c) => CELLS[c]).join(',\n  ')}
+  FROM users u${lateral}
+  WHERE ${conditions.join('\n  AND ')}
+  ORDER BY u.created_at, u.id) TO STDOUT WITH (FORMAT csv)`;
+}
+
+/**
+ * Runs `fn` in a read-only transaction whose settings fix how values are written: UTC times, ISO dates, UTF-8 and
+ * standard strings (what rangeCopySql's literals assume).
+ */
+/** The key of a user, as rangeCopySql reads it back: created_at written exactly, in UTC. */
+export async function keyOf(pool: Pool, id: string): Promise<RowKey | undefined> {
+  const { rows } = await pool.query<{ ts: string }>(
+    `SELECT to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00' AS ts FROM users WHERE id = $1`,
+    [id],
+  );
+  return rows[0] ? { ts: rows[0].ts, id } : undefined;
+}
+
+export async function inExportSession<T>(client: PoolClient, fn: () => Promise<T>, options: { broken?: () => boolean } = {}): Promise<T> {
+  await client.query(
+    "BEGIN READ ONLY; SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO, YMD'; SET LOCAL client_encoding = 'UTF8'; SET LOCAL standard_conforming_strings = on",
+  );
+  try {
+    const result = await fn();
+    await client.query('COMMIT');
+    return result;
+  } catch (err) {
+    // A connection left inside a COPY answers nothing more: the caller destroys it instead.
+    if (!options.broken?.()) await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  }
+}
+
+/**
+ * Plans an export by sampling: about `sampleRows` rows of the users table (TABLESAMPLE SYSTEM, all of it when it is
+ * small) give an estimate of the matching rows and the keys that cut them into ranges of about `rowsPerRange`.
+ * The cuts need not be exact: every range is read by key, so a skewed sample only makes ranges uneven.
+ */
+export async function planRanges(
+  client: PoolClient,
+  params: { applicationId: string; filters: ExportFilters; until: string; rowsPerRange: number; maxRanges: number; sampleRows?: number },
+): Promise<{ estimatedRows: number; cuts: RowKey[] }> {
+  const { rows: stats } = await client.query<{ reltuples: number }>(
+    `SELECT reltuples::float8 AS reltuples FROM pg_class WHERE oid = 'users'::regclass`,
+  );
+  let tableRows = Number(stats[0]?.reltuples ?? -1);
+  if (tableRows < 0) {
+    // Never analysed yet: count once (the sample size below depends on it).
+    const { rows: counted } = await client.query<{ n: string }>('SELECT count(*) AS n FROM users');
+    tableRows = Number(counted[0].n);
+  }
+  const sampleRows = params.sampleRows ?? 50_000;
+  // Small tables are read whole (exact cuts, cheaply); large ones sampled down to about sampleRows rows.
+  const percent = tableRows > 4 * sampleRows ? Math.max(0.01, (100 * sampleRows) / tableRows) : 100;
+  const where = `${filterCondition(params.applicationId, params.filters)}\n  AND u.created_at <= ${lit(params.until)}::timestamptz`;
+  const sample = percent >= 100 ? 'users u' : `users u TABLESAMPLE SYSTEM (${percent.toFixed(4)}) REPEATABLE (42)`;
+  const { rows: counted } = await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${sample} WHERE ${where}`);
+  const sampled = Number(counted[0].n);
+  const estimatedRows = percent >= 100 ? sampled : Math.round((sampled * 100) / percent);
+  const ranges = Math.min(params.maxRanges, Math.max(1, Math.ceil(estimatedRows / params.rowsPerRange)));
+  if (ranges <= 1 || sampled < ranges) return { estimatedRows, cuts: [] };
+  const positions = Array.from({ length: ranges - 1 }, (_, i) => Math.floor(((i + 1) * sampled) / ranges) + 1);
+  const { rows: cuts } = await client.query<{ ts: string; id: string }>(
+    `SELECT ts, id FROM (
+       SELECT u.created_at::text AS ts, u.id::text AS id, row_number() OVER (ORDER BY u.created_at, u.id) AS n
+       FROM ${sample} WHERE ${where}) s
+     WHERE n IN (${positions.join(', ')}) ORDER BY n`,
+  );
+  return { estimatedRows, cuts: cuts.map((c) => ({ ts: c.ts, id: c.id })) };
+}

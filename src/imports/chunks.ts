@@ -1,0 +1,191 @@
+import { sql } from 'drizzle-orm';
+import type { Db, Queryable } from '../db/client';
+
+/**
+ * The write of one chunk: one transaction, one set-based upsert of the chunk's staged rows into users, the chunk
+ * marked COMPLETED with its counts, and the import's counters recomputed from its chunks. A chunk already COMPLETED
+ * is not written again, so a retried activity (after a crash, a timeout, or an operator's retry) writes nothing twice.
+ */
+
+export interface ChunkRef {
+  chunkNo: number;
+  firstRow: number;
+  lastRow: number;
+  rowCount: number;
+}
+
+export interface ChunkWriteResult {
+  /** `skipped_cancelled`: the import was cancelled before this chunk started; nothing was written. */
+  outcome: 'written' | 'already_completed' | 'skipped_cancelled';
+  created: number;
+  updated: number;
+  unchanged: number;
+}
+
+export class ChunkNotFoundError extends Error {
+  constructor(importId: string, chunkNo: number) {
+    super(`import ${importId} has no chunk ${chunkNo}`);
+    this.name = 'ChunkNotFoundError';
+  }
+}
+
+type ChunkState = {
+  status: string;
+  first_row: number;
+  last_row: number;
+  row_count: number;
+  created_count: number;
+  updated_count: number;
+  unchanged_count: number;
+  import_status: string;
+  application_id: string;
+};
+
+/**
+ * The new values of an existing user `u` given the proposed row `excluded`: a field not given (null; empty tags)
+ * keeps the stored value, metadata is merged key by key, a verified full_name is kept. Used in SET and in the WHERE
+ * that leaves unchanged users (and their updated_at) alone.
+ */
+const NEXT = {
+  display_name: sql.raw('COALESCE(excluded.display_name, u.display_name)'),
+  full_name: sql.raw(
+    `CASE WHEN 'full_name' = ANY (u.verified_fields) THEN u.full_name ELSE COALESCE(excluded.full_name, u.full_name) END`,
+  ),
+  email: sql.raw('COALESCE(excluded.email, u.email)'),
+  phone: sql.raw('COALESCE(excluded.phone, u.phone)'),
+  country: sql.raw('COALESCE(excluded.country, u.country)'),
+  status: sql.raw('excluded.status'),
+  tags: sql.raw('CASE WHEN cardinality(excluded.tags) = 0 THEN u.tags ELSE excluded.tags END'),
+  metadata: sql.raw('u.metadata || excluded.metadata'),
+};
+const NEXT_COLUMNS = Object.keys(NEXT).join(', ');
+const NEXT_VALUES = sql.join(Object.values(NEXT), sql`, `);
+const NEXT_SET = sql.join(
+  Object.entries(NEXT).map(([column, value]) => sql`${sql.raw(column)} = ${value}`),
+  sql`, `,
+);
+
+/**
+ * The upsert. For the rows that give no status, `locked` locks their existing users first and reads the latest
+ * status (a row changed concurrently is re-read after the lock), so that status stays as it is; a user created
+ * concurrently between that read and the insert gets ACTIVE unless the row gives a status (see the README).
+ */
+function upsertChunk(importId: string, applicationId: string, chunk: ChunkRef) {
+  return sql`
+    WITH src AS (
+      SELECT r.vendor_data, r.vendor_data_key, r.display_name, r.full_name, r.email, r.phone, r.country, r.status,
+        r.tags, r.metadata
+      FROM import_rows r
+      WHERE r.import_id = ${importId} AND r.row_number BETWEEN ${chunk.firstRow} AND ${chunk.lastRow}
+        AND r.chunk_no = ${chunk.chunkNo}
+    ),
+    locked AS (
+      SELECT u.vendor_data_key, u.status FROM users u
+      WHERE u.application_id = ${applicationId}
+        AND u.vendor_data_key IN (SELECT vendor_data_key FROM src WHERE status IS NULL)
+      ORDER BY u.vendor_data_key
+      FOR UPDATE
+    ),
+    up AS (
+      INSERT INTO users AS u (application_id, vendor_data, vendor_data_key, display_name, full_name, email, phone,
+        country, status, tags, metadata)
+      SELECT ${applicationId}, s.vendor_data, s.vendor_data_key, s.display_name, s.full_name, s.email, s.phone,
+        s.country, COALESCE(s.status, l.status, 'ACTIVE'), COALESCE(s.tags, '{}'::text[]), COALESCE(s.metadata, '{}'::jsonb)
+      FROM src s LEFT JOIN locked l ON l.vendor_data_key = s.vendor_data_key
+      ORDER BY s.vendor_data_key
+      ON CONFLICT (application_id, vendor_data_key) DO UPDATE SET ${NEXT_SET}, updated_at = now()
+      WHERE (${sql.raw(NEXT_COLUMNS.split(', ').map((c) => `u.${c}`).join(', '))}) IS DISTINCT FROM (${NEXT_VALUES})
+      RETURNING (xmax = 0) AS inserted
+    )
+    SELECT count(*) FILTER (WHERE inserted)::int AS created, count(*) FILTER (WHERE NOT inserted)::int AS updated FROM up`;
+}
+
+/** Recomputes the import's counters from its chunks; the caller holds the import row's lock (see below). */
+export async function refreshImportCounters(db: Queryable, importId: string): Promise<void> {
+  // Lock first, then read the chunks in a new statement: under READ COMMITTED that statement sees every chunk
+  // committed before the lock was granted, so the last chunk to finish leaves exact totals.
+  await db.execute(sql`SELECT 1 FROM imports WHERE id = ${importId} FOR NO KEY UPDATE`);
+  await db.execute(sql`
+    UPDATE imports i SET
+      processed_rows = s.processed_rows, created_count = s.created, updated_count = s.updated,
+      unchanged_count = s.unchanged, failed_rows = s.failed_rows, chunks_completed = s.completed, chunks_failed = s.failed
+    FROM (
+      SELECT
+        COALESCE(sum(row_count) FILTER (WHERE status = 'COMPLETED'), 0)::int AS processed_rows,
+        COALESCE(sum(created_count) FILTER (WHERE status = 'COMPLETED'), 0)::int AS created,
+        COALESCE(sum(updated_count) FILTER (WHERE status = 'COMPLETED'), 0)::int AS updated,
+        COALESCE(sum(unchanged_count) FILTER (WHERE status = 'COMPLETED'), 0)::int AS unchanged,
+        COALESCE(sum(row_count) FILTER (WHERE status = 'FAILED'), 0)::int AS failed_rows,
+        count(*) FILTER (WHERE status = 'COMPLETED')::int AS completed,
+        count(*) FILTER (WHERE status = 'FAILED')::int AS failed
+      FROM import_chunks WHERE import_id = ${importId}
+    ) s
+    WHERE i.id = ${importId}`);
+}
+
+export interface WriteChunkHooks {
+  /** Runs inside the transaction after the upsert, before the commit (test faults: a slow chunk). */
+  beforeCommit?: () => Promise<void>;
+}
+
+/** Writes one chunk; see the module comment. */
+export async function writeChunk(db: Db, importId: string, chunkNo: number, hooks: WriteChunkHooks = {}): Promise<ChunkWriteResult> {
+  return db.transaction(async (tx) => {
+    const found = await tx.execute<ChunkState>(sql`
+      SELECT c.status, c.first_row, c.last_row, c.row_count, c.created_count, c.updated_count, c.unchanged_count,
+        i.status AS import_status, i.application_id
+      FROM import_chunks c JOIN imports i ON i.id = c.import_id
+      WHERE c.import_id = ${importId} AND c.chunk_no = ${chunkNo}
+      FOR UPDATE OF c`);
+    const state = found.rows[0];
+    if (!state) throw new ChunkNotFoundError(importId, chunkNo);
+    if (state.status === 'COMPLETED') {
+      return {
+        outcome: 'already_completed',
+        created: state.created_count,
+        updated: state.updated_count,
+        unchanged: state.unchanged_count,
+      };
+    }
+    if (state.import_status === 'CANCELLED') return { outcome: 'skipped_cancelled', created: 0, updated: 0, unchanged: 0 };
+
+    const chunk = { chunkNo, firstRow: state.first_row, lastRow: state.last_row, rowCount: state.row_count };
+    const counts = (await tx.execute<{ created: number; updated: number }>(upsertChunk(importId, state.application_id, chunk)))
+      .rows[0];
+    const unchanged = state.row_count - counts.created - counts.updated;
+    await hooks.beforeCommit?.();
+    await tx.execute(sql`
+      UPDATE import_chunks SET status = 'COMPLETED', created_count = ${counts.created}, updated_count = ${counts.updated},
+        unchanged_count = ${unchanged}, error_code = NULL, error_message = NULL, updated_at = now()
+      WHERE import_id = ${importId} AND chunk_no = ${chunkNo}`);
+    await refreshImportCounters(tx, importId);
+    return { outcome: 'written', created: counts.created, updated: counts.updated, unchanged };
+  });
+}
+
+/** Records a chunk that exhausted its retries as FAILED with the error; a COMPLETED chunk stays COMPLETED. */
+export async function recordChunkFailure(db: Db, importId: string, chunkNo: number, error: { code: string; message: string }) {
+  await db.transaction(async (tx) => {
+    await tx.execute(sql`
+      UPDATE import_chunks SET status = 'FAILED', error_code = ${error.code}, error_message = ${error.message},
+        updated_at = now()
+      WHERE import_id = ${importId} AND chunk_no = ${chunkNo} AND status <> 'COMPLETED'`);
+    await refreshImportCounters(tx, importId);
+  });
+}
+
+/** Counts an attempt at a chunk (outside the write's transaction, so a rolled-back attempt still counts). */
+export async function countChunkAttempt(db: Db, importId: string, chunkNo: number): Promise<number> {
+  const result = await db.execute<{ attempts: number }>(sql`
+    UPDATE import_chunks SET attempts = attempts + 1 WHERE import_id = ${importId} AND chunk_no = ${chunkNo}
+    RETURNING attempts`);
+  return result.rows[0]?.attempts ?? 0;
+}
+
+/** The chunks still to write (PENDING), in order. */
+export async function listPendingChunks(db: Queryable, importId: string): Promise<ChunkRef[]> {
+  const result = await db.execute<{ chunk_no: number; first_row: number; last_row: number; row_count: number }>(sql`
+    SELECT chunk_no, first_row, last_row, row_count FROM import_chunks
+    WHERE import_id = ${importId} AND status = 'PENDING' ORDER BY chunk_no`);
+  return result.rows.map((r) => ({ chunkNo: r.chunk_no, firstRow: r.first_row, lastRow: r.last_row, rowCount: r.row_count }));
+}

@@ -1,0 +1,46 @@
+import type { StagedRow } from './rows';
+
+/**
+ * Postgres COPY text format (the default of `COPY ... FROM STDIN`): tab-separated columns, `\N` for null, and
+ * backslash escapes for backslash, newline, carriage return and tab inside a value.
+ */
+
+const NEEDS_ESCAPE = /[\\\n\r\t]/;
+const ESCAPES: Record<string, string> = { '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+
+export function copyValue(value: string | null): string {
+  if (value === null) return '\\N';
+  return NEEDS_ESCAPE.test(value) ? value.replace(/[\\\n\r\t]/g, (c) => ESCAPES[c]) : value;
+}
+
+/** A text[] as an array literal (`{"a","b"}`), then COPY-escaped. */
+export function copyTextArray(values: readonly string[] | null): string {
+  if (values === null) return '\\N';
+  const literal = `{${values.map((v) => `"${v.replace(/["\\]/g, (c) => `\\${c}`)}"`).join(',')}}`;
+  return copyValue(literal);
+}
+
+/** The columns of the staging table, in the order stagedRowLine writes them. */
+export const STAGING_COLUMNS = [
+  'row_number',
+  'vendor_data',
+  'vendor_data_key',
+  'errors',
+  'display_name',
+  'full_name',
+  'email',
+  'phone',
+  'country',
+  'status',
+  'tags',
+  'metadata',
+] as const;
+
+/** One staged row as a line of COPY text (with its newline). */
+export function stagedRowLine(row: StagedRow): string {
+  return `${row.rowNumber}\t${copyValue(row.vendorData)}\t${copyValue(row.vendorDataKey)}\t${
+    row.errors === null ? '\\N' : copyValue(JSON.stringify(row.errors))
+  }\t${copyValue(row.displayName)}\t${copyValue(row.fullName)}\t${copyValue(row.email)}\t${copyValue(row.phone)}\t${copyValue(
+    row.country,
+  )}\t${copyValue(row.status)}\t${copyTextArray(row.tags)}\t${copyValue(row.metadata)}\n`;
+}

@@ -1,0 +1,52 @@
+import type { ImportRecord, PreviewRow } from './queries';
+
+/** The share of the valid rows written or given up on (failed chunks); 1 once the import has completed. */
+export function importProgress(row: Pick<ImportRecord, 'status' | 'validRows' | 'processedRows' | 'failedRows'>): number {
+  if (row.status === 'COMPLETED' || row.status === 'COMPLETED_WITH_ERRORS') return 1;
+  if (row.validRows === 0) return 0;
+  const share = (row.processedRows + row.failedRows) / row.validRows;
+  return Math.min(1, Math.max(0, Math.round(share * 10_000) / 10_000));
+}
+
+/** The import object of API.md. */
+export function presentImport(row: ImportRecord) {
+  return {
+    id: row.id,
+    status: row.status,
+    file_name: row.fileName,
+    file_sha256: row.fileSha256,
+    file_bytes: row.fileBytes,
+    operator: { id: row.operatorId, email: row.operatorEmail },
+    total_rows: row.totalRows,
+    valid_rows: row.validRows,
+    invalid_rows: row.invalidRows,
+    to_create: row.toCreate,
+    to_update: row.toUpdate,
+    to_unchanged: row.toUnchanged,
+    processed_rows: row.processedRows,
+    created_count: row.createdCount,
+    updated_count: row.updatedCount,
+    unchanged_count: row.unchangedCount,
+    skipped_count: row.skippedCount,
+    failed_rows: row.failedRows,
+    chunks: { total: row.chunksTotal, completed: row.chunksCompleted, failed: row.chunksFailed },
+    progress: importProgress(row),
+    error: row.errorCode ? { code: row.errorCode, message: row.errorMessage ?? '' } : null,
+    workflow_id: row.workflowId,
+    created_at: row.createdAt.toISOString(),
+    confirmed_at: row.confirmedAt?.toISOString() ?? null,
+    finished_at: row.finishedAt?.toISOString() ?? null,
+  };
+}
+export type ImportObject = ReturnType<typeof presentImport>;
+
+/** A row of the preview. */
+export function presentPreviewRow(row: PreviewRow) {
+  return {
+    row_number: row.rowNumber,
+    vendor_data: row.vendorData,
+    action: row.action,
+    errors: row.errors ?? [],
+    kept_fields: row.keptFields ?? [],
+  };
+}

@@ -1,0 +1,280 @@
+import { and, asc, desc, eq, gt, sql, type SQL } from 'drizzle-orm';
+import { importChunks, importRows, imports, operators, type ImportRowAction, type ImportStatus } from '../../drizzle/schema';
+import type { Cursor } from '../api/pagination';
+import type { Queryable } from '../db/client';
+import { DomainError, invalidState, notFound } from '../errors';
+import { refreshImportCounters } from './chunks';
+
+/** The import row with its operator's email: what the import object is made from. */
+const importColumns = {
+  id: imports.id,
+  applicationId: imports.applicationId,
+  operatorId: imports.operatorId,
+  operatorEmail: operators.email,
+  status: imports.status,
+  fileName: imports.fileName,
+  fileSha256: imports.fileSha256,
+  fileBytes: imports.fileBytes,
+  storageKey: imports.storageKey,
+  totalRows: imports.totalRows,
+  validRows: imports.validRows,
+  invalidRows: imports.invalidRows,
+  toCreate: imports.toCreate,
+  toUpdate: imports.toUpdate,
+  toUnchanged: imports.toUnchanged,
+  processedRows: imports.processedRows,
+  createdCount: imports.createdCount,
+  updatedCount: imports.updatedCount,
+  unchangedCount: imports.unchangedCount,
+  skippedCount: imports.skippedCount,
+  failedRows: imports.failedRows,
+  chunksTotal: imports.chunksTotal,
+  chunksCompleted: imports.chunksCompleted,
+  chunksFailed: imports.chunksFailed,
+  errorCode: imports.errorCode,
+  errorMessage: imports.errorMessage,
+  workflowId: imports.workflowId,
+  createdAt: imports.createdAt,
+  confirmedAt: imports.confirmedAt,
+  finishedAt: imports.finishedAt,
+};
+const selectImports = (db: Queryable) =>
+  db.select(importColumns).from(imports).innerJoin(operators, eq(operators.id, imports.operatorId));
+export type ImportRecord = Awaited<ReturnType<typeof selectImports>>[number];
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export interface NewImport {
+  id: string;
+  applicationId: string;
+  operatorId: string;
+  fileName: string;
+  fileSha256: string;
+  fileBytes: number;
+  storageKey: string;
+  workflowId: string;
+}
+
+export async function insertImport(db: Queryable, row: NewImport): Promise<void> {
+  await db.insert(imports).values({ ...row, status: 'VALIDATING' });
+}
+
+/** One import; `applicationId` scopes it (another application's import is not found). Undefined when absent. */
+export async function findImport(db: Queryable, params: { id: string; applicationId?: string }): Promise<ImportRecord | undefined> {
+  if (!UUID.test(params.id)) return undefined;
+  const conditions: SQL[] = [eq(imports.id, params.id)];
+  if (params.applicationId) conditions.push(eq(imports.applicationId, params.applicationId));
+  const [row] = await selectImports(db).where(and(...conditions));
+  return row;
+}
+
+export async function getImport(db: Queryable, params: { id: string; applicationId?: string }): Promise<ImportRecord> {
+  const row = await findImport(db, params);
+  if (!row) throw notFound('import');
+  return row;
+}
+
+/** A page of an application's imports, newest first; up to limit+1 rows so the caller knows if more follow. */
+export async function listImports(db: Queryable, params: { applicationId: string; limit: number; cursor?: Cursor }) {
+  const conditions: SQL[] = [eq(imports.applicationId, params.applicationId)];
+  if (params.cursor) {
+    conditions.push(sql`(${imports.createdAt}, ${imports.id}) < (${params.cursor.createdAt}, ${params.cursor.id})`);
+  }
+  return selectImports(db)
+    .where(and(...conditions))
+    .orderBy(desc(imports.createdAt), desc(imports.id))
+    .limit(params.limit + 1);
+}
+
+export interface PreviewRow {
+  rowNumber: number;
+  vendorData: string | null;
+  action: ImportRowAction;
+  errors: { column: string; code: string; message: string }[] | null;
+  keptFields: string[] | null;
+}
+
+/** Staged rows in file order after `afterRow`; up to limit+1 rows. */
+export async function listImportRows(
+  db: Queryable,
+  params: { importId: string; action?: ImportRowAction; afterRow?: number; limit: number },
+): Promise<PreviewRow[]> {
+  const conditions: SQL[] = [eq(importRows.importId, params.importId)];
+  if (params.action) conditions.push(eq(importRows.action, params.action));
+  if (params.afterRow !== undefined) conditions.push(gt(importRows.rowNumber, params.afterRow));
+  return db
+    .select({
+      rowNumber: importRows.rowNumber,
+      vendorData: importRows.vendorData,
+      action: importRows.action,
+      errors: importRows.errors,
+      keptFields: importRows.keptFields,
+    })
+    .from(importRows)
+    .where(and(...conditions))
+    .orderBy(asc(importRows.rowNumber))
+    .limit(params.limit + 1);
+}
+
+export type ErrorReportRow = {
+  row_number: number;
+  vendor_data: string | null;
+  errors: { column: string; code: string; message: string }[] | null;
+  chunk_no: number | null;
+  chunk_error: string | null;
+};
+
+/** The next rows for the error report after `afterRow`: invalid rows and rows of failed chunks, in file order. */
+export async function errorReportBatch(db: Queryable, importId: string, afterRow: number, limit: number): Promise<ErrorReportRow[]> {
+  const result = await db.execute<ErrorReportRow>(sql`
+    SELECT row_number, vendor_data, errors, chunk_no, chunk_error FROM (
+      SELECT r.row_number, r.vendor_data, r.errors, NULL::int AS chunk_no, NULL::text AS chunk_error
+      FROM import_rows r
+      WHERE r.import_id = ${importId} AND r.action = 'invalid' AND r.row_number > ${afterRow}
+      UNION ALL
+      SELECT r.row_number, r.vendor_data, NULL, c.chunk_no, c.error_message
+      FROM import_chunks c
+      JOIN import_rows r ON r.import_id = c.import_id AND r.row_number BETWEEN c.first_row AND c.last_row
+        AND r.chunk_no = c.chunk_no
+      WHERE c.import_id = ${importId} AND c.status = 'FAILED' AND r.row_number > ${afterRow}
+    ) e
+    ORDER BY row_number
+    LIMIT ${limit}`);
+  return result.rows;
+}
+
+// ---- state transitions: compare-and-set on the status, so the API and the workflow never both win ----
+
+/** AWAITING_CONFIRMATION -> RUNNING; 409 invalid_state otherwise. */
+export async function markConfirmed(db: Queryable, importRecord: ImportRecord): Promise<void> {
+  const moved = await db
+    .update(imports)
+    .set({ status: 'RUNNING', confirmedAt: sql`now()`, skippedCount: sql`${imports.invalidRows}` })
+    .where(and(eq(imports.id, importRecord.id), eq(imports.status, 'AWAITING_CONFIRMATION')))
+    .returning({ id: imports.id });
+  if (moved.length === 0) throw notConfirmable(importRecord.status);
+}
+
+/** RUNNING -> AWAITING_CONFIRMATION again when the workflow could not be told of the confirm. */
+export async function undoConfirmed(db: Queryable, importId: string): Promise<void> {
+  await db
+    .update(imports)
+    .set({ status: 'AWAITING_CONFIRMATION', confirmedAt: null, skippedCount: 0 })
+    .where(and(eq(imports.id, importId), eq(imports.status, 'RUNNING')));
+}
+
+function notConfirmable(status: ImportStatus) {
+  return invalidState(`the import is ${status}; only an import AWAITING_CONFIRMATION can be confirmed`);
+}
+
+export const CANCELLABLE: readonly ImportStatus[] = ['VALIDATING', 'AWAITING_CONFIRMATION', 'RUNNING'];
+
+/**
+ * VALIDATING / AWAITING_CONFIRMATION / RUNNING -> CANCELLED. An import awaiting confirmation ends now; one that is
+ * validating or running ends when its workflow has stopped (it sets finished_at).
+ */
+export async function markCancelled(db: Queryable, importId: string): Promise<ImportStatus | undefined> {
+  const [row] = await db
+    .update(imports)
+    .set({
+      status: 'CANCELLED',
+      finishedAt: sql`CASE WHEN ${imports.status} = 'AWAITING_CONFIRMATION' THEN now() ELSE ${imports.finishedAt} END`,
+    })
+    .where(and(eq(imports.id, importId), sql`${imports.status} IN ('VALIDATING', 'AWAITING_CONFIRMATION', 'RUNNING')`))
+    .returning({ status: imports.status });
+  return row?.status;
+}
+
+/**
+ * COMPLETED_WITH_ERRORS -> RUNNING, with the failed chunks back to PENDING (their errors cleared): the retry run
+ * writes exactly those. 409 nothing_to_retry when no chunk failed, invalid_state in any other status.
+ */
+export async function markRetrying(db: Queryable, importId: string): Promise<number> {
+  const [current] = await db
+    .select({ status: imports.status, chunksFailed: imports.chunksFailed })
+    .from(imports)
+    .where(eq(imports.id, importId))
+    .for('update');
+  if (!current) throw notFound('import');
+  if (current.status === 'COMPLETED' || (current.status === 'COMPLETED_WITH_ERRORS' && current.chunksFailed === 0)) {
+    throw nothingToRetry();
+  }
+  if (current.status !== 'COMPLETED_WITH_ERRORS') {
+    throw invalidState(`the import is ${current.status}; only an import COMPLETED_WITH_ERRORS can be retried`);
+  }
+  const reset = await db
+    .update(importChunks)
+    .set({ status: 'PENDING', errorCode: null, errorMessage: null, updatedAt: sql`now()` })
+    .where(and(eq(importChunks.importId, importId), eq(importChunks.status, 'FAILED')))
+    .returning({ chunkNo: importChunks.chunkNo });
+  if (reset.length === 0) throw nothingToRetry();
+  await db.update(imports).set({ status: 'RUNNING', finishedAt: null, errorCode: null, errorMessage: null }).where(eq(imports.id, importId));
+  await refreshImportCounters(db, importId);
+  return reset.length;
+}
+
+const nothingToRetry = () => new DomainError('conflict', 'nothing_to_retry', 'the import has no failed chunks to retry');
+
+/** RUNNING -> COMPLETED_WITH_ERRORS again when a retry's workflow could not be started (the chunks go back to FAILED). */
+export async function undoRetrying(db: Queryable, importId: string, message: string): Promise<void> {
+  await db
+    .update(importChunks)
+    .set({ status: 'FAILED', errorCode: 'retry_not_started', errorMessage: message })
+    .where(and(eq(importChunks.importId, importId), eq(importChunks.status, 'PENDING')));
+  await db.update(imports).set({ status: 'COMPLETED_WITH_ERRORS', finishedAt: sql`now()` }).where(eq(imports.id, importId));
+  await refreshImportCounters(db, importId);
+}
+
+/** VALIDATING -> FAILED when the workflow could not be started at all. */
+export async function markStartFailed(db: Queryable, importId: string, message: string): Promise<void> {
+  await db
+    .update(imports)
+    .set({ status: 'FAILED', errorCode: 'workflow_not_started', errorMessage: message, finishedAt: sql`now()` })
+    .where(and(eq(imports.id, importId), eq(imports.status, 'VALIDATING')));
+}
+
+/** VALIDATING -> REJECTED with the file-level error; nothing was staged. */
+export async function markRejected(db: Queryable, importId: string, error: { code: string; message: string }): Promise<void> {
+  await db
+    .update(imports)
+    .set({ status: 'REJECTED', errorCode: error.code, errorMessage: error.message, finishedAt: sql`now()` })
+    .where(and(eq(imports.id, importId), eq(imports.status, 'VALIDATING')));
+}
+
+/** AWAITING_CONFIRMATION -> EXPIRED; returns the status the import has afterwards (a confirm or cancel may have won). */
+export async function markExpired(db: Queryable, importId: string): Promise<ImportStatus> {
+  await db
+    .update(imports)
+    .set({ status: 'EXPIRED', finishedAt: sql`now()` })
+    .where(and(eq(imports.id, importId), eq(imports.status, 'AWAITING_CONFIRMATION')));
+  const [row] = await db.select({ status: imports.status }).from(imports).where(eq(imports.id, importId));
+  if (!row) throw notFound('import');
+  return row.status;
+}
+
+/**
+ * The end of a workflow run: RUNNING becomes COMPLETED, or COMPLETED_WITH_ERRORS when chunks failed; an import
+ * that ended otherwise (REJECTED, CANCELLED, EXPIRED, FAILED) gets its finished_at if it has none. Returns the row.
+ */
+export async function markFinished(db: Queryable, importId: string): Promise<ImportStatus> {
+  await db.execute(sql`SELECT 1 FROM imports WHERE id = ${importId} FOR NO KEY UPDATE`);
+  const [row] = await db
+    .update(imports)
+    .set({
+      status: sql`CASE WHEN ${imports.status} <> 'RUNNING' THEN ${imports.status}
+        WHEN ${imports.chunksFailed} > 0 THEN 'COMPLETED_WITH_ERRORS' ELSE 'COMPLETED' END`,
+      finishedAt: sql`COALESCE(${imports.finishedAt}, now())`,
+    })
+    .where(eq(imports.id, importId))
+    .returning({ status: imports.status });
+  if (!row) throw notFound('import');
+  return row.status;
+}
+
+/** Any unfinished status -> FAILED with the error (the workflow could not go on). */
+export async function markFailed(db: Queryable, importId: string, error: { code: string; message: string }): Promise<void> {
+  await db
+    .update(imports)
+    .set({ status: 'FAILED', errorCode: error.code, errorMessage: error.message, finishedAt: sql`COALESCE(${imports.finishedAt}, now())` })
+    .where(and(eq(imports.id, importId), sql`${imports.status} IN ('VALIDATING', 'AWAITING_CONFIRMATION', 'RUNNING')`));
+}

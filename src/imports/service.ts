@@ -1,0 +1,233 @@
+import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
+import { WorkflowIdReusePolicy } from '@temporalio/common';
+import { createHash, randomUUID } from 'node:crypto';
+import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import type { Config } from '../config';
+import type { Db } from '../db/client';
+import { DomainError } from '../errors';
+import type { Operator } from '../auth/accounts';
+import type { Storage } from '../storage';
+import { ApplicationId, JobId, JobKind } from '../../workflows/search-attributes';
+import {
+  cancelImportSignal,
+  confirmImportSignal,
+  IMPORT_JOB_KIND,
+  importWorkflowId,
+  type ImportUsersInput,
+} from '../../workflows/import-definitions';
+import type { importUsersWorkflow } from '../../workflows/import-users';
+import {
+  getImport,
+  insertImport,
+  markCancelled,
+  markConfirmed,
+  markRetrying,
+  markStartFailed,
+  undoConfirmed,
+  undoRetrying,
+  type ImportRecord,
+} from './queries';
+import { presentImport, type ImportObject } from './present';
+
+/**
+ * What the API and the CLI do with imports. The database holds the truth about an import's status: each action here
+ * moves it with a compare-and-set and then tells the workflow (start, signal), so a poll of the import never waits on
+ * Temporal and two actions never both win.
+ */
+
+export interface ImportServiceDeps {
+  db: Db;
+  temporal: Client;
+  config: Config;
+  storage: Storage;
+}
+
+const temporalUnavailable = (err: unknown) =>
+  new DomainError(
+    'unavailable',
+    'temporal_unavailable',
+    `the workflow service did not answer; try again (${err instanceof Error ? err.message : String(err)})`,
+  );
+
+export const fileTooLarge = (maxBytes: number) =>
+  new DomainError('too_large', 'file_too_large', `the file is larger than ${maxBytes} bytes (IMPORT_MAX_BYTES)`);
+
+/** Passes an upload through while computing its SHA-256, its size and its line count; fails past `maxBytes`. */
+class UploadDigest extends Transform {
+  readonly hash = createHash('sha256');
+  bytes = 0;
+  lines = 0;
+
+  constructor(private readonly maxBytes: number) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.bytes += chunk.length;
+    if (this.bytes > this.maxBytes) {
+      callback(fileTooLarge(this.maxBytes));
+      return;
+    }
+    this.hash.update(chunk);
+    for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) this.lines++;
+    callback(null, chunk);
+  }
+}
+
+export interface StoredUpload {
+  sha256: string;
+  bytes: number;
+  lines: number;
+}
+
+/**
+ * Streams an upload into storage under `key`, hashing it on the way. Past `maxBytes` it fails with 413
+ * file_too_large and the partial object is deleted. The source is always read to its end (the request drains).
+ */
+export async function storeUpload(storage: Storage, key: string, source: Readable, maxBytes: number): Promise<StoredUpload> {
+  const digest = new UploadDigest(maxBytes);
+  digest.on('error', () => {
+    source.unpipe(digest);
+    source.resume();
+  });
+  // pipe() does not pass a source's error on (an interrupted upload): fail the digest, so the storage gives up.
+  source.once('error', (err) => digest.destroy(err));
+  source.pipe(digest);
+  try {
+    await storage.putStream(key, digest, { contentType: 'text/csv' });
+  } catch (err) {
+    await storage.delete(key).catch(() => undefined);
+    throw err;
+  }
+  return { sha256: digest.hash.digest('hex'), bytes: digest.bytes, lines: digest.lines };
+}
+
+function formatBytes(bytes: number): string {
+  if (bytes >= 1024 * 1024) return `${(bytes / (1024 * 1024)).toFixed(1)} MB`;
+  if (bytes >= 1024) return `${(bytes / 1024).toFixed(1)} KB`;
+  return `${bytes} B`;
+}
+
+const shortId = (id: string) => `${id.slice(0, 8)}…`;
+
+/** Starts the import's workflow run (a retry starts a new run under the same id once the last one has closed). */
+async function startWorkflow(deps: ImportServiceDeps, record: ImportRecord, mode: ImportUsersInput['mode'], summary: string) {
+  const workflowId = importWorkflowId(record.id);
+  const options = {
+    taskQueue: deps.config.temporal.taskQueue,
+    workflowId,
+    workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
+    args: [
+      {
+        importId: record.id,
+        applicationId: record.applicationId,
+        mode,
+        confirmTimeoutMs: deps.config.imports.confirmTimeoutMs,
+        chunkConcurrency: deps.config.imports.chunkConcurrency,
+      },
+    ] as [ImportUsersInput],
+    staticSummary: summary,
+    typedSearchAttributes: [
+      { key: ApplicationId, value: record.applicationId },
+      { key: JobId, value: record.id },
+      { key: JobKind, value: IMPORT_JOB_KIND },
+    ],
+  };
+  try {
+    await deps.temporal.workflow.start<typeof importUsersWorkflow>('importUsersWorkflow', options);
+  } catch (err) {
+    if (!(err instanceof WorkflowExecutionAlreadyStartedError) || mode !== 'retry') throw err;
+    // The run that recorded the failed chunks is closing right now: wait for it, then start the retry run.
+    await Promise.race([
+      deps.temporal.workflow.getHandle(workflowId).result().catch(() => undefined),
+      new Promise((resolve) => setTimeout(resolve, 30_000)),
+    ]);
+    await deps.temporal.workflow.start<typeof importUsersWorkflow>('importUsersWorkflow', options);
+  }
+}
+
+async function signalWorkflow(deps: ImportServiceDeps, importId: string, signal: typeof confirmImportSignal | typeof cancelImportSignal): Promise<void> {
+  await deps.temporal.workflow.getHandle(importWorkflowId(importId)).signal(signal);
+}
+
+async function present(deps: ImportServiceDeps, id: string): Promise<ImportObject> {
+  return presentImport(await getImport(deps.db, { id }));
+}
+
+/**
+ * Stores the uploaded file (with its SHA-256 and size), then writes the import row (VALIDATING) and starts the
+ * workflow `users-import-<id>`. A file over IMPORT_MAX_BYTES leaves nothing behind.
+ */
+export async function startImport(
+  deps: ImportServiceDeps,
+  params: { operator: Operator; fileName: string; file: Readable },
+): Promise<ImportObject> {
+  const id = randomUUID();
+  const storageKey = `imports/${params.operator.applicationId}/${id}.csv`;
+  const stored = await storeUpload(deps.storage, storageKey, params.file, deps.config.imports.maxBytes);
+  await insertImport(deps.db, {
+    id,
+    applicationId: params.operator.applicationId,
+    operatorId: params.operator.id,
+    fileName: params.fileName,
+    fileSha256: stored.sha256,
+    fileBytes: stored.bytes,
+    storageKey,
+    workflowId: importWorkflowId(id),
+  });
+  const record = await getImport(deps.db, { id });
+  const rows = Math.max(0, stored.lines - 1);
+  try {
+    await startWorkflow(deps, record, 'import', `import ${shortId(id)}: ~${rows} rows, file ${params.fileName} (${formatBytes(stored.bytes)})`);
+  } catch (err) {
+    await markStartFailed(deps.db, id, err instanceof Error ? err.message : String(err));
+    throw temporalUnavailable(err);
+  }
+  return present(deps, id);
+}
+
+/** AWAITING_CONFIRMATION -> RUNNING, then the workflow starts writing. 409 invalid_state otherwise. */
+export async function confirmImport(deps: ImportServiceDeps, params: { id: string; applicationId: string }): Promise<ImportObject> {
+  const record = await getImport(deps.db, params);
+  await markConfirmed(deps.db, record);
+  try {
+    await signalWorkflow(deps, record.id, confirmImportSignal);
+  } catch (err) {
+    // Not confirmed after all: the workflow did not hear of it.
+    await undoConfirmed(deps.db, record.id);
+    throw temporalUnavailable(err);
+  }
+  return present(deps, record.id);
+}
+
+/**
+ * VALIDATING / AWAITING_CONFIRMATION / RUNNING -> CANCELLED, then the workflow stops: no new chunk starts, rows
+ * already written stay written. 409 invalid_state in any other status.
+ */
+export async function cancelImport(deps: ImportServiceDeps, params: { id: string; applicationId: string }): Promise<ImportObject> {
+  const record = await getImport(deps.db, params);
+  const status = await markCancelled(deps.db, record.id);
+  if (!status) {
+    throw new DomainError('conflict', 'invalid_state', `the import is ${record.status}; it can be cancelled only while validating, awaiting confirmation or running`);
+  }
+  // Best effort: a workflow that misses the signal still stops, since every step reads the status first.
+  await signalWorkflow(deps, record.id, cancelImportSignal).catch(() => undefined);
+  return present(deps, record.id);
+}
+
+/**
+ * Retries the failed chunks of an import COMPLETED_WITH_ERRORS: they go back to PENDING, the import to RUNNING,
+ * and a new run of the import's workflow writes exactly those. 409 nothing_to_retry / invalid_state otherwise.
+ * `applicationId` is omitted by the CLI (on-call works across applications).
+ */
+export async function retryImport(deps: ImportServiceDeps, params: { id: string; applicationId?: string }): Promise<ImportObject> {
+  const record = await getImport(deps.db, params);
+  const chunks = await deps.db.transaction((tx) => markRetrying(tx, record.id));
+  try {
+    await startWorkflow(deps, record, 'retry', `import ${shortId(record.id)} retry: ${chunks} failed chunk(s), file ${record.fileName}`);
+  } catch (err) {
+    await deps.db.transaction((tx) => undoRetrying(tx, record.id, err instanceof Error ? err.message : String(err)));
+    throw temporalUnavailable(err);
+  }
+  return present(deps, record.id);
+}

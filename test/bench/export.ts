@@ -1,0 +1,359 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { parseArgs } from 'node:util';
+import { Client as TemporalClient, Connection } from '@temporalio/client';
+import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
+import { Client as PgClient } from 'pg';
+import { to as copyTo } from 'pg-copy-streams';
+import { createApplication, createOperator } from '../../src/auth/accounts';
+import { createDatabase } from '../../src/db/client';
+import { applyMigrations } from '../../src/db/migrate';
+import { getFreePort, OutputTail, sleep, stopChild } from '../../src/process-control';
+import { startDevServer, type DevServer } from '../../src/temporal/dev-server';
+import { startS3Server, type S3TestServer } from '../helpers/s3-server';
+
+/**
+ * `npm run bench:export -- --rows N [--storage local|s3|both] [--concurrency C] [--part-rows R]`
+ *
+ * Seeds N users into a fresh database on the machine's Postgres (one INSERT ... SELECT over generate_series), starts
+ * a Temporal dev server, the API and a worker as processes of their own (and versitygw on loopback for S3), exports
+ * every column through the HTTP API and waits for COMPLETED, then downloads the file and checks its SHA-256. It prints
+ * the time, rows per second and the worker's peak RSS (sampled during the export, and its lifetime high-water mark),
+ * and in the same run the raw baseline: COPY (SELECT <the same columns> ... ORDER BY created_at, id) TO STDOUT WITH
+ * CSV into a file, with the ratio. The worker is given a prebuilt workflow bundle (as a deployment would), so its
+ * memory is the export's and not webpack's.
+ */
+
+const ROOT = path.resolve(__dirname, '../..');
+const ADMIN_URL = process.env.BENCH_ADMIN_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+
+const { values: args } = parseArgs({
+  options: {
+    rows: { type: 'string', default: '100000' },
+    storage: { type: 'string', default: 'both' },
+    concurrency: { type: 'string' },
+    'part-rows': { type: 'string' },
+  },
+});
+const ROWS = Number(args.rows);
+if (!Number.isInteger(ROWS) || ROWS < 1) throw new Error('--rows must be a positive whole number');
+const STORAGES = args.storage === 'both' ? ['local', 's3'] : [args.storage!];
+if (!STORAGES.every((s) => s === 'local' || s === 's3')) throw new Error('--storage is local, s3 or both');
+
+const COLUMNS =
+  'id, vendor_data, display_name, full_name, date_of_birth, email, phone, country, status, tags, metadata, ' +
+  'session_count, approved_count, declined_count, in_review_count, created_at, updated_at';
+
+const log = (message: string) => process.stderr.write(`[bench] ${message}\n`);
+const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+const perSecond = (ms: number) => `${Math.round(ROWS / (ms / 1000)).toLocaleString('en-US')} rows/s`;
+const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MB`;
+
+/** VmRSS and VmHWM of a process, in bytes (0 when it is gone). */
+function memoryOf(pid: number): { rss: number; hwm: number } {
+  try {
+    const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0) * 1024;
+    return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
+  } catch {
+    return { rss: 0, hwm: 0 };
+  }
+}
+
+function withDatabase(url: string, database: string): string {
+  const parsed = new URL(url);
+  parsed.pathname = `/${database}`;
+  return parsed.toString();
+}
+
+async function adminQuery(sql: string): Promise<void> {
+  const client = new PgClient({ connectionString: ADMIN_URL });
+  await client.connect();
+  try {
+    await client.query(sql);
+  } finally {
+    await client.end();
+  }
+}
+
+interface Proc {
+  child: ChildProcess;
+  output: OutputTail;
+}
+
+/**
+ * Runs a TypeScript entry point in one node process with tsx's CommonJS hook (`node --require tsx/cjs`): no tsx parent
+ * process, so /proc shows the service's own memory, and no ESM loader thread (which `tsx file.ts` adds, ~35 MB).
+ */
+function startProcess(entry: string, env: NodeJS.ProcessEnv): Proc {
+  const output = new OutputTail(64 * 1024);
+  const child = spawn(process.execPath, ['--require', 'tsx/cjs', entry], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout?.on('data', (chunk: Buffer) => output.push(chunk));
+  child.stderr?.on('data', (chunk: Buffer) => output.push(chunk));
+  child.on('error', () => undefined);
+  return { child, output };
+}
+
+async function waitUntil(what: string, check: () => Promise<boolean> | boolean, proc?: Proc, timeoutMs = 120_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (proc && proc.child.exitCode !== null) throw new Error(`${what}: the process exited\n${proc.output.toString()}`);
+    if (Date.now() > deadline) throw new Error(`${what}: timed out${proc ? `\n${proc.output.toString()}` : ''}`);
+    await sleep(50);
+  }
+}
+
+async function http(baseUrl: string, method: string, urlPath: string, token: string, body?: unknown): Promise<any> {
+  const res = await fetch(`${baseUrl}${urlPath}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const json = await res.json();
+  if (res.status >= 300) throw new Error(`${method} ${urlPath}: ${res.status} ${JSON.stringify(json)}`);
+  return json;
+}
+
+/** The baseline: Postgres writing the same columns as CSV, in the same order, into a file. */
+async function baseline(databaseUrl: string, applicationId: string, file: string): Promise<{ ms: number; bytes: number }> {
+  const client = new PgClient({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    const started = performance.now();
+    const copy = client.query(
+      copyTo(
+        `COPY (SELECT ${COLUMNS} FROM users WHERE application_id = '${applicationId}' ORDER BY created_at, id) TO STDOUT WITH (FORMAT csv, HEADER)`,
+      ),
+    );
+    await pipeline(copy, fs.createWriteStream(file));
+    return { ms: performance.now() - started, bytes: fs.statSync(file).size };
+  } finally {
+    await client.end();
+  }
+}
+
+interface RunResult {
+  storage: string;
+  ms: number;
+  rowCount: number;
+  fileBytes: number;
+  peakRss: number;
+  hwm: number;
+  idleRss: number;
+  phases: string;
+}
+
+/** Where the time went, from the workflow's history: each activity type's span (first scheduled to last closed). */
+async function phasesOf(address: string, workflowId: string): Promise<string> {
+  const connection = await Connection.connect({ address });
+  try {
+    const client = new TemporalClient({ connection });
+    const history = await client.workflow.getHandle(workflowId).fetchHistory();
+    const events = history.events ?? [];
+    const ms = (t: unknown) => {
+      const time = t as { seconds?: { toNumber(): number } | number; nanos?: number };
+      const seconds = typeof time.seconds === 'number' ? time.seconds : (time.seconds?.toNumber() ?? 0);
+      return seconds * 1000 + (time.nanos ?? 0) / 1e6;
+    };
+    const start = ms(events[0].eventTime);
+    const scheduled = new Map<string, string>();
+    const spans = new Map<string, { from: number; to: number; count: number }>();
+    for (const event of events) {
+      const attrs = event.activityTaskScheduledEventAttributes;
+      if (attrs) scheduled.set(String(event.eventId), attrs.activityType?.name ?? '?');
+      const closed = event.activityTaskCompletedEventAttributes ?? event.activityTaskFailedEventAttributes;
+      if (closed) {
+        const type = scheduled.get(String(closed.scheduledEventId)) ?? '?';
+        const scheduledEvent = events.find((e) => String(e.eventId) === String(closed.scheduledEventId));
+        const from = ms(scheduledEvent!.eventTime) - start;
+        const to = ms(event.eventTime) - start;
+        const span = spans.get(type);
+        spans.set(type, span ? { from: Math.min(span.from, from), to: Math.max(span.to, to), count: span.count + 1 } : { from, to, count: 1 });
+      }
+    }
+    const end = ms(events[events.length - 1].eventTime) - start;
+    const parts = [...spans.entries()].map(([type, s]) => `${type}${s.count > 1 ? `×${s.count}` : ''} ${Math.round(s.from)}-${Math.round(s.to)}`);
+    return `${parts.join(', ')}; workflow closed at ${Math.round(end)} ms (${events.length} history events)`;
+  } finally {
+    await connection.close();
+  }
+}
+
+async function exportRun(params: {
+  storage: 'local' | 's3';
+  databaseUrl: string;
+  temporalAddress: string;
+  bundlePath: string;
+  token: string;
+  tmp: string;
+  s3?: S3TestServer;
+}): Promise<RunResult> {
+  const port = await getFreePort();
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    NODE_ENV: 'production',
+    LOG_LEVEL: 'info',
+    DATABASE_URL: params.databaseUrl,
+    TEMPORAL_ADDRESS: params.temporalAddress,
+    TEMPORAL_TASK_QUEUE: `bench-export-${params.storage}-${process.pid}`,
+    PORT: String(port),
+    DATA_DIR: path.join(params.tmp, `data-${params.storage}`),
+    LINK_SIGNING_SECRET: 'bench-signing-secret',
+    WORKFLOW_BUNDLE_PATH: params.bundlePath,
+    RETENTION_INTERVAL: '24h',
+    ...(args.concurrency ? { EXPORT_CONCURRENCY: args.concurrency } : {}),
+    ...(args['part-rows'] ? { EXPORT_PART_ROWS: args['part-rows'] } : {}),
+  };
+  if (params.storage === 's3') {
+    const { env: s3Env } = await params.s3!.bucket(`bench-${process.pid}`);
+    Object.assign(env, s3Env);
+  }
+  const api = startProcess('src/api/server.ts', env);
+  const worker = startProcess('src/worker.ts', env);
+  const baseUrl = `http://127.0.0.1:${port}`;
+  try {
+    await waitUntil('API', async () => (await fetch(`${baseUrl}/healthz`).catch(() => undefined))?.ok === true, api);
+    await waitUntil('worker', () => worker.output.toString().includes('retention schedule'), worker);
+
+    // A first, empty export: connections and caches are warm for the timed one (as in a running service).
+    const warm = await http(baseUrl, 'POST', '/console/users/exports', params.token, { filters: { tags: ['no-such-tag'] } });
+    await waitUntil('warm-up export', async () => (await http(baseUrl, 'GET', `/console/users/exports/${warm.id}`, params.token)).status === 'COMPLETED', worker);
+
+    const pid = worker.child.pid!;
+    const idleRss = memoryOf(pid).rss;
+    let peakRss = idleRss;
+    const sampler = setInterval(() => {
+      peakRss = Math.max(peakRss, memoryOf(pid).rss);
+    }, 25);
+    const started = performance.now();
+    const created = await http(baseUrl, 'POST', '/console/users/exports', params.token, {});
+    let done: any;
+    await waitUntil(
+      'export',
+      async () => {
+        done = await http(baseUrl, 'GET', `/console/users/exports/${created.id}`, params.token);
+        if (done.status === 'FAILED') throw new Error(`export failed: ${JSON.stringify(done.error)}\n${worker.output.toString()}`);
+        return done.status === 'COMPLETED';
+      },
+      worker,
+      30 * 60_000,
+    );
+    const ms = performance.now() - started;
+    clearInterval(sampler);
+    peakRss = Math.max(peakRss, memoryOf(pid).rss);
+    const hwm = memoryOf(pid).hwm;
+
+    // Download it (local: through the API's signed link; S3: the presigned link) and check size and SHA-256.
+    const res = await fetch(done.download_url);
+    if (!res.ok || !res.body) throw new Error(`download: ${res.status}`);
+    const hash = createHash('sha256');
+    let bytes = 0;
+    await pipeline(
+      res.body as unknown as NodeJS.ReadableStream,
+      new Transform({
+        transform(chunk: Buffer, _enc, callback) {
+          hash.update(chunk);
+          bytes += chunk.length;
+          callback();
+        },
+      }),
+    );
+    if (hash.digest('hex') !== done.file_sha256 || bytes !== done.file_bytes) {
+      throw new Error('the downloaded file does not match the export object');
+    }
+    if (done.row_count !== ROWS) throw new Error(`row_count ${done.row_count}, expected ${ROWS}`);
+    const phases = await phasesOf(params.temporalAddress, done.workflow_id);
+    return { storage: params.storage, ms, rowCount: done.row_count, fileBytes: done.file_bytes, peakRss, hwm, idleRss, phases };
+  } finally {
+    await stopChild(api.child, { signal: 'SIGTERM', timeoutMs: 15_000 });
+    await stopChild(worker.child, { signal: 'SIGTERM', timeoutMs: 30_000 });
+  }
+}
+
+async function main(): Promise<void> {
+  const database = `kyc_bench_export_${process.pid}_${randomBytes(3).toString('hex')}`;
+  const databaseUrl = withDatabase(ADMIN_URL, database);
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kyc-bench-export-'));
+  let temporal: DevServer | undefined;
+  let s3: S3TestServer | undefined;
+  try {
+    log(`database ${database}; ${ROWS.toLocaleString('en-US')} rows; storage ${STORAGES.join(', ')}; ${os.cpus().length} cores`);
+    await adminQuery(`CREATE DATABASE "${database}"`);
+    await applyMigrations(databaseUrl);
+    const [server, bundle] = await Promise.all([
+      startDevServer({ headless: true, log }),
+      bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows'), logger: new DefaultLogger('WARN') }),
+    ]);
+    temporal = server;
+    const bundlePath = path.join(tmp, 'workflow-bundle.js');
+    fs.writeFileSync(bundlePath, bundle.code);
+    if (STORAGES.includes('s3')) s3 = await startS3Server();
+
+    const db = createDatabase(databaseUrl, { poolSize: 2 });
+    const application = await createApplication(db.db, { name: 'bench' });
+    const owner = await createOperator(db.db, { applicationId: application.id, email: 'owner@bench.test', role: 'OWNER' });
+    await db.close();
+
+    const seedStarted = performance.now();
+    const pg = new PgClient({ connectionString: databaseUrl });
+    await pg.connect();
+    await pg.query('SET synchronous_commit = off');
+    await pg.query(
+      `INSERT INTO users (application_id, vendor_data, vendor_data_key, display_name, full_name, date_of_birth, email, phone,
+                          country, status, tags, metadata, session_count, approved_count, created_at, updated_at)
+       SELECT $1::uuid, 'User-' || g, 'user-' || g, 'Display ' || g, 'Full Name ' || g, date '1950-01-01' + (g % 20000),
+              'user' || g || '@example.com', '+3460' || lpad((g % 10000000)::text, 7, '0'),
+              (ARRAY['ESP','FRA','DEU','USA','GBR'])[1 + g % 5], (ARRAY['ACTIVE','FLAGGED','BLOCKED'])[1 + g % 3],
+              CASE WHEN g % 4 = 0 THEN ARRAY['vip','eu'] ELSE ARRAY['new'] END,
+              jsonb_build_object('plan', 'pro', 'seq', g), g % 7, g % 3,
+              timestamptz '2024-01-01' + make_interval(secs => g * 0.01), now()
+       FROM generate_series(1, $2::int) g`,
+      [application.id, ROWS],
+    );
+    await pg.query('ANALYZE users');
+    await pg.end();
+    log(`seeded ${ROWS.toLocaleString('en-US')} users in ${seconds(performance.now() - seedStarted)}`);
+
+    const base = await baseline(databaseUrl, application.id, path.join(tmp, 'baseline.csv'));
+    log(`baseline COPY: ${seconds(base.ms)}, ${mb(base.bytes)}`);
+
+    const results: RunResult[] = [];
+    for (const storage of STORAGES as ('local' | 's3')[]) {
+      log(`export to ${storage}...`);
+      results.push(await exportRun({ storage, databaseUrl, temporalAddress: server.address, bundlePath, token: owner.token, tmp, s3 }));
+    }
+    // The baseline again, after the exports, to show the cache state did not favour either side.
+    const baseAfter = await baseline(databaseUrl, application.id, path.join(tmp, 'baseline.csv'));
+
+    const lines = [
+      '',
+      `Export of ${ROWS.toLocaleString('en-US')} users, every column (${os.cpus().length} cores)`,
+      `  baseline COPY ... TO STDOUT WITH CSV into a file: ${seconds(base.ms)} (${perSecond(base.ms)}), ${mb(base.bytes)}; again after: ${seconds(baseAfter.ms)}`,
+    ];
+    for (const r of results) {
+      lines.push(
+        `  ${r.storage.padEnd(5)} export through the API: ${seconds(r.ms)} (${perSecond(r.ms)}), ${mb(r.fileBytes)}, ` +
+          `ratio ${(r.ms / base.ms).toFixed(2)}x baseline; worker RSS peak ${mb(r.peakRss)} during the export ` +
+          `(idle before ${mb(r.idleRss)}, lifetime high-water ${mb(r.hwm)})`,
+      );
+      lines.push(`        phases (ms from workflow start): ${r.phases}`);
+    }
+    process.stdout.write(`${lines.join('\n')}\n`);
+  } finally {
+    await s3?.close().catch(() => undefined);
+    await temporal?.stop().catch(() => undefined);
+    await adminQuery(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`).catch(() => undefined);
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});

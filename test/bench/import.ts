@@ -1,0 +1,355 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { Client as TemporalClient, Connection } from '@temporalio/client';
+import { Client as PgClient } from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
+import { pipeline } from 'node:stream/promises';
+import { createApplication, createOperator } from '../../src/auth/accounts';
+import { createDatabase } from '../../src/db/client';
+import { applyMigrations } from '../../src/db/migrate';
+import { getFreePort, stopChild } from '../../src/process-control';
+import { startDevServer, type DevServer } from '../../src/temporal/dev-server';
+import { importWorkflowId } from '../../workflows/import-definitions';
+
+/**
+ * `npm run bench:import -- --rows N [--mode create|update|both] [--chunk-rows R] [--concurrency C]`
+ *
+ * Starts its own API and worker processes against a fresh database on the machine's Postgres and a Temporal dev
+ * server it starts, imports a generated file of N users through the HTTP API (upload, preview ready, confirm,
+ * completed), then a second file that changes every one of them (updates), and prints each phase's time, rows per
+ * second, the worker's peak RSS and the history event counts. In the same run it measures the raw baseline on the
+ * same files: COPY into a temporary table, then one INSERT ... ON CONFLICT upsert, and prints the ratio.
+ */
+
+const ROOT = path.resolve(__dirname, '../..');
+const ADMIN_URL = process.env.BENCH_ADMIN_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+
+const { values: args } = parseArgs({
+  options: {
+    rows: { type: 'string', default: '100000' },
+    mode: { type: 'string', default: 'both' },
+    'chunk-rows': { type: 'string' },
+    concurrency: { type: 'string' },
+  },
+});
+const ROWS = Number(args.rows);
+if (!Number.isInteger(ROWS) || ROWS < 1) throw new Error('--rows must be a positive whole number');
+const MODES = args.mode === 'both' ? ['create', 'update'] : [args.mode!];
+
+const HEADER = 'vendor_data,display_name,full_name,email,phone,country,status,tags,metadata_json';
+const COUNTRIES = ['ESP', 'FRA', 'DEU', 'USA', 'GBR', 'ITA', 'PRT', 'NLD', 'BRA', 'MEX'];
+const STATUSES = ['ACTIVE', 'ACTIVE', 'ACTIVE', 'FLAGGED', 'BLOCKED'];
+
+/** Writes the file of `rows` users; `version` changes every field an update can change. */
+async function writeFile(file: string, rows: number, version: number): Promise<number> {
+  const out = fs.createWriteStream(file);
+  const write = async (text: string) => {
+    if (!out.write(text)) await once(out, 'drain');
+  };
+  await write(`${HEADER}\n`);
+  let batch = '';
+  for (let i = 0; i < rows; i++) {
+    const n = String(i).padStart(7, '0');
+    batch +=
+      `user-${n},User ${n} v${version},Full Name ${n},user${n}@example.com,+3460${n},${COUNTRIES[(i + version) % 10]},` +
+      `${STATUSES[(i + version) % 5]},"tag-${i % 7},tier-${version}","{""seq"":${i},""v"":${version}}"\n`;
+    if (batch.length > 1 << 20) {
+      await write(batch);
+      batch = '';
+    }
+  }
+  await write(batch);
+  out.end();
+  await once(out, 'finish');
+  return fs.statSync(file).size;
+}
+
+function log(message: string) {
+  process.stderr.write(`[bench] ${message}\n`);
+}
+
+const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+const rate = (rows: number, ms: number) => `${Math.round(rows / (ms / 1000)).toLocaleString('en-US')} rows/s`;
+
+function rssOf(pid: number): { rss: number; hwm: number } {
+  try {
+    const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (name: string) => Number(new RegExp(`${name}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
+    return { rss: kb('VmRSS') * 1024, hwm: kb('VmHWM') * 1024 };
+  } catch {
+    return { rss: 0, hwm: 0 };
+  }
+}
+
+/** CPU seconds used so far by a process (user + system), or by every process named `comm` (Postgres backends). */
+function cpuSeconds(pid: number): number {
+  try {
+    const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return 0;
+  }
+}
+function cpuSecondsOf(comm: string): number {
+  let total = 0;
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (fs.readFileSync(`/proc/${entry}/comm`, 'utf8').trim() === comm) total += cpuSeconds(Number(entry));
+    } catch {
+      // gone
+    }
+  }
+  return total;
+}
+
+function startProcess(name: string, script: string, env: NodeJS.ProcessEnv, readyText?: string): { child: ChildProcess; ready: Promise<void> } {
+  // `node --import tsx`: one process, so its RSS is the service's own.
+  const profile = process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [];
+  const child = spawn(process.execPath, [...profile, '--import', 'tsx', script], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let tail = '';
+  let markReady: () => void = () => undefined;
+  const ready = new Promise<void>((resolve) => {
+    markReady = resolve;
+  });
+  const keep = (chunk: Buffer) => {
+    tail = (tail + chunk.toString()).slice(-4000);
+    if (readyText && tail.includes(readyText)) markReady();
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  child.on('exit', (code, signal) => {
+    if (code !== 0 && signal === null) log(`${name} exited with ${code}:\n${tail}`);
+  });
+  return { child, ready };
+}
+
+async function waitUntil<T>(check: () => Promise<T | undefined>, timeoutMs: number, intervalMs = 50): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check().catch(() => undefined);
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}
+
+interface Baseline {
+  copyMs: number;
+  upsertMs: number;
+  totalMs: number;
+}
+
+/** COPY the file into a temporary table, then one upsert into users: the floor any import can reach. */
+async function baseline(databaseUrl: string, applicationId: string, file: string): Promise<Baseline> {
+  const client = new PgClient({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    const started = performance.now();
+    await client.query('BEGIN');
+    await client.query(`CREATE TEMP TABLE bench_staging (vendor_data text, display_name text, full_name text, email text,
+      phone text, country text, status text, tags text, metadata_json text) ON COMMIT DROP`);
+    await pipeline(fs.createReadStream(file), client.query(copyFrom('COPY bench_staging FROM STDIN WITH (FORMAT csv, HEADER true)')));
+    const copied = performance.now();
+    await client.query(
+      `INSERT INTO users AS u (application_id, vendor_data, vendor_data_key, display_name, full_name, email, phone, country,
+         status, tags, metadata)
+       SELECT $1, trim(vendor_data), lower(trim(vendor_data)), display_name, full_name, email, phone, upper(country),
+         upper(status), string_to_array(tags, ','), metadata_json::jsonb
+       FROM bench_staging
+       ON CONFLICT (application_id, vendor_data_key) DO UPDATE SET display_name = excluded.display_name,
+         full_name = excluded.full_name, email = excluded.email, phone = excluded.phone, country = excluded.country,
+         status = excluded.status, tags = excluded.tags, metadata = u.metadata || excluded.metadata, updated_at = now()`,
+      [applicationId],
+    );
+    await client.query('COMMIT');
+    const done = performance.now();
+    return { copyMs: copied - started, upsertMs: done - copied, totalMs: done - started };
+  } finally {
+    await client.end();
+  }
+}
+
+interface HistoryStats {
+  runs: number;
+  maxEvents: number;
+  parentEvents: number;
+  /** Chunk activities: mean time from scheduled to started (dispatch) and from started to completed (the work). */
+  chunkDispatchMs: number;
+  chunkWorkMs: number;
+}
+
+const eventMs = (e: { eventTime?: { seconds?: unknown; nanos?: number | null } | null }) =>
+  Number(e.eventTime?.seconds ?? 0) * 1000 + (e.eventTime?.nanos ?? 0) / 1e6;
+
+async function historyStats(temporal: TemporalClient, importId: string): Promise<HistoryStats> {
+  const parent = await temporal.workflow.getHandle(importWorkflowId(importId)).fetchHistory();
+  const events = parent.events ?? [];
+  const children = events
+    .map((e) => e.startChildWorkflowExecutionInitiatedEventAttributes?.workflowId)
+    .filter((id): id is string => Boolean(id));
+  let maxEvents = events.length;
+  let dispatch = 0;
+  let work = 0;
+  let activities = 0;
+  for (const id of children) {
+    const history = await temporal.workflow.getHandle(id).fetchHistory();
+    const childEvents = history.events ?? [];
+    maxEvents = Math.max(maxEvents, childEvents.length);
+    if (process.env.BENCH_DEBUG) {
+      const t0 = eventMs(childEvents[0]);
+      for (const e of childEvents.slice(0, 40)) process.stderr.write(`${(eventMs(e) - t0).toFixed(1)} ${e.eventType}\n`);
+    }
+    const byId = new Map(childEvents.map((e) => [Number(e.eventId), e]));
+    for (const e of childEvents) {
+      const completed = e.activityTaskCompletedEventAttributes;
+      if (!completed) continue;
+      const started = byId.get(Number(completed.startedEventId));
+      const scheduled = byId.get(Number(completed.scheduledEventId));
+      if (!started || !scheduled) continue;
+      dispatch += eventMs(started) - eventMs(scheduled);
+      work += eventMs(e) - eventMs(started);
+      activities++;
+    }
+  }
+  return {
+    runs: 1 + children.length,
+    maxEvents,
+    parentEvents: events.length,
+    chunkDispatchMs: activities ? dispatch / activities : 0,
+    chunkWorkMs: activities ? work / activities : 0,
+  };
+}
+
+async function main(): Promise<void> {
+  const runId = `${process.pid}_${randomBytes(3).toString('hex')}`;
+  const dbName = `kyc_bench_${runId}`;
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kyc-bench-'));
+  const admin = new PgClient({ connectionString: ADMIN_URL });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE "${dbName}"`);
+  await admin.end();
+  const databaseUrl = Object.assign(new URL(ADMIN_URL), { pathname: `/${dbName}` }).toString();
+  const children: ChildProcess[] = [];
+  let temporalServer: DevServer | undefined;
+  let connection: Connection | undefined;
+  try {
+    log(`database ${dbName}; generating files of ${ROWS} rows`);
+    await applyMigrations(databaseUrl);
+    const createFile = path.join(tmp, 'users.csv');
+    const updateFile = path.join(tmp, 'users-updated.csv');
+    const bytes = await writeFile(createFile, ROWS, 1);
+    if (MODES.includes('update')) await writeFile(updateFile, ROWS, 2);
+
+    temporalServer = await startDevServer({ headless: true, log });
+    connection = await Connection.connect({ address: temporalServer.address });
+    const temporal = new TemporalClient({ connection });
+    const port = await getFreePort();
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      NODE_ENV: 'development',
+      LOG_LEVEL: 'warn',
+      DATABASE_URL: databaseUrl,
+      TEMPORAL_ADDRESS: temporalServer.address,
+      TEMPORAL_TASK_QUEUE: `bench-${runId}`,
+      DATA_DIR: path.join(tmp, 'data'),
+      PORT: String(port),
+      IMPORT_MAX_ROWS: String(Math.max(ROWS, 100_000)),
+      IMPORT_MAX_BYTES: String(Math.max(bytes * 2, 64 * 1024 * 1024)),
+      ...(args['chunk-rows'] ? { IMPORT_CHUNK_ROWS: args['chunk-rows'] } : {}),
+      ...(args.concurrency ? { IMPORT_CHUNK_CONCURRENCY: args.concurrency } : {}),
+    };
+    const { child: worker, ready: workerReady } = startProcess('worker', 'src/worker.ts', { ...env, LOG_LEVEL: 'info' }, 'worker started');
+    const { child: apiProcess } = startProcess('api', 'src/api/server.ts', env);
+    children.push(worker, apiProcess);
+    const baseUrl = `http://127.0.0.1:${port}`;
+    await waitUntil(async () => ((await fetch(`${baseUrl}/healthz`)).ok ? true : undefined), 60_000, 200);
+
+    const database = createDatabase(databaseUrl, { poolSize: 2 });
+    const app = await createApplication(database.db, { name: 'bench' });
+    const owner = await createOperator(database.db, { applicationId: app.id, email: 'bench@example.com', role: 'OWNER' });
+    const baselineApp = await createApplication(database.db, { name: 'bench-baseline' });
+    await database.close();
+    // The worker bundles its workflows at start: wait until it polls before timing anything.
+    await Promise.race([workerReady, new Promise((_, reject) => setTimeout(() => reject(new Error('worker did not start')), 180_000))]);
+    const headers = { authorization: `Bearer ${owner.token}` };
+
+    const results: string[] = [];
+    for (const mode of MODES) {
+      const file = mode === 'create' ? createFile : updateFile;
+      let peakRss = 0;
+      const sampler = setInterval(() => {
+        peakRss = Math.max(peakRss, rssOf(worker.pid!).rss);
+      }, 100);
+      const form = new FormData();
+      form.append('file', await fs.openAsBlob(file, { type: 'text/csv' }), path.basename(file));
+      const t0 = performance.now();
+      const uploaded = await fetch(`${baseUrl}/console/users/imports`, { method: 'POST', headers, body: form });
+      const created = (await uploaded.json()) as { id: string; status: string };
+      if (uploaded.status !== 202) throw new Error(`upload: ${uploaded.status} ${JSON.stringify(created)}`);
+      const tUpload = performance.now();
+      const get = async () => (await (await fetch(`${baseUrl}/console/users/imports/${created.id}`, { headers })).json()) as Record<string, any>;
+      const preview = await waitUntil(async () => {
+        const body = await get();
+        return body.status === 'VALIDATING' ? undefined : body;
+      }, 600_000, 25);
+      const tPreview = performance.now();
+      if (preview.status !== 'AWAITING_CONFIRMATION') throw new Error(`preview: ${JSON.stringify(preview)}`);
+      const confirm = await fetch(`${baseUrl}/console/users/imports/${created.id}/confirm`, { method: 'POST', headers });
+      if (confirm.status !== 202) throw new Error(`confirm: ${confirm.status} ${await confirm.text()}`);
+      const tConfirm = performance.now();
+      const cpuBefore = { worker: cpuSeconds(worker.pid!), temporal: cpuSeconds(temporalServer.pid), api: cpuSeconds(apiProcess.pid!), postgres: cpuSecondsOf('postgres') };
+      const done = await waitUntil(async () => {
+        const body = await get();
+        return ['COMPLETED', 'COMPLETED_WITH_ERRORS', 'FAILED', 'CANCELLED'].includes(body.status) ? body : undefined;
+      }, 3_600_000, 50);
+      const tDone = performance.now();
+      const cpu = {
+        worker: cpuSeconds(worker.pid!) - cpuBefore.worker,
+        temporal: cpuSeconds(temporalServer.pid) - cpuBefore.temporal,
+        api: cpuSeconds(apiProcess.pid!) - cpuBefore.api,
+        postgres: cpuSecondsOf('postgres') - cpuBefore.postgres,
+      };
+      clearInterval(sampler);
+      const { hwm } = rssOf(worker.pid!);
+      const history = await historyStats(temporal, created.id);
+      const base = await baseline(databaseUrl, baselineApp.id, file);
+      const ours = tPreview - t0 + (tDone - tConfirm);
+      const lines = [
+        `== ${mode}: ${ROWS.toLocaleString('en-US')} rows, ${(fs.statSync(file).size / 1048576).toFixed(1)} MB ==`,
+        `status                     ${done.status}: created ${done.created_count}, updated ${done.updated_count}, unchanged ${done.unchanged_count}, invalid ${done.invalid_rows}`,
+        `upload (POST -> 202)       ${seconds(tUpload - t0)}`,
+        `preview ready (upload -> AWAITING_CONFIRMATION)  ${seconds(tPreview - t0)}  (to_create ${preview.to_create}, to_update ${preview.to_update})`,
+        `write (confirm -> ${done.status})  ${seconds(tDone - tConfirm)}  ${rate(ROWS, tDone - tConfirm)}`,
+        `import total (upload -> preview + confirm -> done)  ${seconds(ours)}  ${rate(ROWS, ours)}`,
+        `baseline (COPY ${seconds(base.copyMs)} + one upsert ${seconds(base.upsertMs)})  ${seconds(base.totalMs)}  ${rate(ROWS, base.totalMs)}`,
+        `ratio import/baseline      ${(ours / base.totalMs).toFixed(2)}x   (write phase alone ${((tDone - tConfirm) / base.totalMs).toFixed(2)}x)`,
+        `worker peak RSS            ${(peakRss / 1048576).toFixed(0)} MB during the import (process high-water mark since start ${(hwm / 1048576).toFixed(0)} MB)`,
+        `history                    ${history.runs} workflow runs (1 parent + ${history.runs - 1} chunk children); largest ${history.maxEvents} events, parent ${history.parentEvents}`,
+        `CPU during the write       worker ${cpu.worker.toFixed(2)} s, Temporal server ${cpu.temporal.toFixed(2)} s, API ${cpu.api.toFixed(2)} s, Postgres (all backends) ${cpu.postgres.toFixed(2)} s`,
+        `chunk activities           mean dispatch ${history.chunkDispatchMs.toFixed(1)} ms, mean run ${history.chunkWorkMs.toFixed(1)} ms`,
+      ];
+      process.stdout.write(`${lines.join('\n')}\n\n`);
+      results.push(...lines);
+    }
+  } finally {
+    for (const child of children) await stopChild(child, { signal: 'SIGTERM', timeoutMs: 20_000 });
+    await connection?.close();
+    await temporalServer?.stop();
+    const cleanup = new PgClient({ connectionString: ADMIN_URL });
+    await cleanup.connect();
+    await cleanup.query(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`);
+    await cleanup.end();
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,264 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { Readable, Writable } from 'node:stream';
+import { ImportFileError, readHeader } from '../../src/imports/columns';
+import { copyTextArray, copyValue, stagedRowLine } from '../../src/imports/copy-text';
+import { CsvRecordReader } from '../../src/imports/csv-records';
+import { readImportFile } from '../../src/imports/read-file';
+import { cellValue, validateRow } from '../../src/imports/rows';
+
+const FIXTURES = path.join(__dirname, '../fixtures/imports');
+const fixture = (name: string) => readFileSync(path.join(FIXTURES, name));
+
+function records(text: string | string[]): { record: string[]; line: number }[] {
+  const out: { record: string[]; line: number }[] = [];
+  const reader = new CsvRecordReader((record, line) => out.push({ record, line }));
+  for (const part of Array.isArray(text) ? text : [text]) reader.write(part);
+  reader.end();
+  return out;
+}
+
+/** Every way to split `text` in two, to prove chunk boundaries change nothing. */
+function everySplit(text: string) {
+  const whole = JSON.stringify(records(text));
+  for (let i = 1; i < text.length; i++) {
+    expect(JSON.stringify(records([text.slice(0, i), text.slice(i)]))).toBe(whole);
+  }
+}
+
+/** Parses COPY text lines back into staged values, to check what would reach Postgres. */
+function copyLines(text: string): string[][] {
+  return text
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => l.split('\t'));
+}
+
+async function read(input: Buffer | string, maxRows = 1000, chunkSize = 7) {
+  const bytes = typeof input === 'string' ? Buffer.from(input) : input;
+  const chunks: Buffer[] = [];
+  for (let o = 0; o < bytes.length; o += chunkSize) chunks.push(bytes.subarray(o, o + chunkSize));
+  let out = '';
+  const sink = new Writable({
+    write(chunk: Buffer, _e, cb) {
+      out += chunk.toString();
+      cb();
+    },
+  });
+  const result = await readImportFile(Readable.from(chunks), sink, { maxRows });
+  return { ...result, lines: copyLines(out) };
+}
+
+async function rejection(input: Buffer | string, maxRows = 1000): Promise<ImportFileError> {
+  try {
+    await read(input, maxRows);
+  } catch (err) {
+    if (err instanceof ImportFileError) return err;
+    throw err;
+  }
+  throw new Error('the file was accepted');
+}
+
+describe('CsvRecordReader', () => {
+  it('reads RFC 4180: quotes, doubled quotes, commas and line breaks inside quotes, LF and CRLF', () => {
+    expect(records('a,b\r\n"x, ""y""","1\n2"\nlast,\n')).toEqual([
+      { record: ['a', 'b'], line: 1 },
+      { record: ['x, "y"', '1\n2'], line: 2 },
+      { record: ['last', ''], line: 4 },
+    ]);
+  });
+
+  it('gives the same records wherever the input is split', () => {
+    everySplit('h1,h2\r\n"a ""q""\r\nb",c\n,\n"",x\nend');
+  });
+
+  it('keeps blank lines as records (spreadsheet rows) and reads a last line without a line break', () => {
+    expect(records('a\n\n  \nb').map((r) => r.record)).toEqual([['a'], [''], ['  '], ['b']]);
+  });
+
+  it('keeps a quote inside an unquoted field, ignores blanks after a closing quote', () => {
+    expect(records('5" screen,"x"  ,y\n').map((r) => r.record)).toEqual([['5" screen', 'x', 'y']]);
+  });
+
+  it('refuses an unclosed quote, naming the line where it opened', () => {
+    expect(() => records('a,b\n1,2\n3,"4\n5,6\n')).toThrow(/line 3 \(row 3\)/);
+  });
+
+  it('refuses text after a closing quote, naming the line', () => {
+    expect(() => records('a\n"b"c\n')).toThrow(/line 2/);
+  });
+});
+
+describe('cells and header', () => {
+  it('undoes the export formula escape and trims', () => {
+    expect(cellValue("'=SUM(A1)")).toBe('=SUM(A1)');
+    expect(cellValue("'+34600111222")).toBe('+34600111222');
+    expect(cellValue("'-1")).toBe('-1');
+    expect(cellValue("'@x")).toBe('@x');
+    expect(cellValue("'\tx")).toBe('x');
+    expect(cellValue("'plain")).toBe("'plain");
+    expect(cellValue("'")).toBe("'");
+    expect(cellValue('  padded \r')).toBe('padded');
+    expect(cellValue(undefined)).toBe('');
+  });
+
+  it('matches columns in any order and letter case; ignores the export read-only columns', () => {
+    const layout = readHeader([' EMAIL ', 'id', 'Vendor_Data', 'created_at']);
+    expect(layout.index).toEqual({ email: 0, vendor_data: 2 });
+  });
+
+  it.each([
+    [['vendor_data', 'email', 'Email'], 'duplicate_column', /email/],
+    [['vendor_data', 'nickname', 'color'], 'unknown_column', /nickname, color/],
+    [['vendor_data', ''], 'unknown_column', /column 2 has no name/],
+    [['display_name', 'email'], 'missing_column', /vendor_data/],
+  ])('refuses the header %j with %s', (cells, code, message) => {
+    let error: unknown;
+    try {
+      readHeader(cells);
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(ImportFileError);
+    expect((error as ImportFileError).code).toBe(code);
+    expect((error as ImportFileError).message).toMatch(message);
+  });
+});
+
+describe('validateRow', () => {
+  const layout = readHeader(['vendor_data', 'display_name', 'full_name', 'email', 'phone', 'country', 'status', 'tags', 'metadata_json']);
+  const row = (cells: string[]) => validateRow(cells, layout, 7);
+
+  it('normalises what it accepts; an empty cell is "not given" (null)', () => {
+    expect(row([' USER-1 ', 'Ana', '', 'a@example.com', '+34600111222', 'esp', 'flagged', ' b , a ,b', '{"k":1}'])).toEqual({
+      rowNumber: 7,
+      vendorData: 'USER-1',
+      vendorDataKey: 'user-1',
+      errors: null,
+      displayName: 'Ana',
+      fullName: null,
+      email: 'a@example.com',
+      phone: '+34600111222',
+      country: 'ESP',
+      status: 'FLAGGED',
+      tags: ['b', 'a'],
+      metadata: '{"k":1}',
+    });
+  });
+
+  it('lists every problem of a row with its column and code', () => {
+    const result = row(['', 'x'.repeat(256), 'y'.repeat(513), 'nope', '123', 'XX', 'gone', ',', '[1]']);
+    expect(result.errors?.map((e) => [e.column, e.code])).toEqual([
+      ['vendor_data', 'required'],
+      ['display_name', 'too_long'],
+      ['full_name', 'too_long'],
+      ['email', 'invalid_email'],
+      ['phone', 'invalid_phone'],
+      ['country', 'invalid_country'],
+      ['status', 'invalid_status'],
+      ['tags', 'invalid_tags'],
+      ['metadata_json', 'invalid_metadata_json'],
+    ]);
+    expect(result.displayName).toBeNull();
+  });
+
+  it('applies the byte limit and control characters to vendor_data', () => {
+    expect(row(['v'.repeat(2000)]).errors).toBeNull();
+    expect(row(['v'.repeat(2001)]).errors?.[0].code).toBe('too_long');
+    expect(row(['é'.repeat(1001)]).errors?.[0].code).toBe('too_long');
+    expect(row(['a\u0007b']).errors?.[0].code).toBe('invalid_characters');
+    expect(row(['v'.repeat(5000)]).vendorData?.length).toBeLessThan(400);
+  });
+
+  it('refuses what Postgres cannot store: NUL in text, NUL or a lone surrogate in metadata', () => {
+    expect(row(['a', 'x\u0000y']).errors?.[0]).toMatchObject({ column: 'display_name', code: 'invalid_characters' });
+    expect(row(['a', '', '', '', '', '', '', '', '{"a":"\\u0000"}']).errors?.[0].code).toBe('invalid_metadata_json');
+    expect(row(['a', '', '', '', '', '', '', '', '{"a":"\\ud800"}']).errors?.[0].code).toBe('invalid_metadata_json');
+    expect(row(['a', '', '', '', '', '', '', '', '{"a":"\\ud83d\\ude00"}']).errors).toBeNull();
+  });
+});
+
+describe('COPY text', () => {
+  it('escapes backslash, tab, CR and LF and writes null as \\N', () => {
+    expect(copyValue('a\\b\tc\r\nd')).toBe('a\\\\b\\tc\\r\\nd');
+    expect(copyValue(null)).toBe('\\N');
+    expect(copyTextArray(['a"b', 'c\\d', 'e,f'])).toBe('{"a\\\\"b","c\\\\\\\\d","e,f"}');
+  });
+
+  it('writes one line per row with twelve columns', () => {
+    const layout = readHeader(['vendor_data', 'display_name']);
+    const line = stagedRowLine(validateRow(['x', 'multi\nline\ttab'], layout, 2));
+    expect(line.endsWith('\n')).toBe(true);
+    expect(line.slice(0, -1).split('\t')).toHaveLength(12);
+  });
+});
+
+describe('readImportFile', () => {
+  it('streams rows with spreadsheet row numbers (blank lines count, the header is row 1)', async () => {
+    const { dataRows, lines } = await read(fixture('blank-lines-between.csv'));
+    expect(dataRows).toBe(2);
+    expect(lines.map((l) => [l[0], l[1]])).toEqual([
+      ['3', 'fx-1'],
+      ['6', 'fx-2'],
+    ]);
+  });
+
+  it.each(['bom.csv', 'crlf.csv', 'no-final-newline.csv', 'utf8-multibyte.csv', 'quoted-line-breaks.csv'])(
+    'accepts %s',
+    async (name) => {
+      const { dataRows, lines } = await read(fixture(name), 1000, 3);
+      expect(dataRows).toBe(name === 'no-final-newline.csv' ? 1 : 2);
+      for (const l of lines) expect(l[3]).toBe('\\N'); // no row errors
+    },
+  );
+
+  it('reads quoted commas, quotes and line breaks as data', async () => {
+    const { lines } = await read(fixture('quoted-line-breaks.csv'));
+    expect(lines[0][4]).toBe('Ana, "the boss"');
+    expect(lines[0][5]).toBe('Ana\\nGarcía');
+    expect(lines[1][4]).toBe('multi\\r\\nline');
+  });
+
+  it.each([
+    ['empty.csv', 'empty_file'],
+    ['bom-only.csv', 'empty_file'],
+    ['whitespace-only.csv', 'empty_file'],
+    ['header-only.csv', 'no_rows'],
+    ['header-only-blank-lines.csv', 'no_rows'],
+    ['unclosed-quote.csv', 'malformed_csv'],
+    ['text-after-quote.csv', 'malformed_csv'],
+    ['too-many-fields.csv', 'malformed_csv'],
+    ['too-few-fields.csv', 'malformed_csv'],
+    ['binary.bin.csv', 'invalid_encoding'],
+    ['latin1.csv', 'invalid_encoding'],
+    ['truncated-utf8.csv', 'invalid_encoding'],
+    ['utf16le.csv', 'invalid_encoding'],
+    ['duplicate-header.csv', 'duplicate_column'],
+    ['duplicate-header-case.csv', 'duplicate_column'],
+    ['unknown-header.csv', 'unknown_column'],
+    ['empty-header-cell.csv', 'unknown_column'],
+    ['semicolon-delimited.csv', 'unknown_column'],
+    ['missing-vendor-data.csv', 'missing_column'],
+  ])('rejects %s with %s', async (name, code) => {
+    expect((await rejection(fixture(name))).code).toBe(code);
+  });
+
+  it('names the line of a malformed file', async () => {
+    expect((await rejection(fixture('unclosed-quote.csv'))).message).toMatch(/line 3/);
+    expect((await rejection(fixture('too-many-fields.csv'))).message).toMatch(/line 3/);
+  });
+
+  it('stops at IMPORT_MAX_ROWS with too_many_rows', async () => {
+    const file = `vendor_data\n${Array.from({ length: 11 }, (_, i) => `u${i}`).join('\n')}\n`;
+    expect((await read(file, 11)).dataRows).toBe(11);
+    expect((await rejection(file, 10)).code).toBe('too_many_rows');
+  });
+
+  it('reads a 10 MB cell (too long for display_name) in flat memory and moves on', async () => {
+    const big = 'x'.repeat(10 * 1024 * 1024);
+    const { lines } = await read(`vendor_data,display_name\nbig,${big}\nnext,fine\n`, 10, 64 * 1024);
+    expect(JSON.parse(lines[0][3].replace(/\\\\/g, '\\'))[0]).toMatchObject({ column: 'display_name', code: 'too_long' });
+    expect(lines[0][4]).toBe('\\N');
+    expect(lines[1][1]).toBe('next');
+  });
+});

@@ -1,0 +1,44 @@
+import { defineQuery } from '@temporalio/workflow';
+
+/** What the API, the workflows and the activities of an export share: ids, inputs, results and the query. */
+
+export const exportWorkflowId = (exportId: string) => `users-export-${exportId}`;
+export const RETENTION_WORKFLOW_TYPE = 'retentionWorkflow';
+export const retentionScheduleId = (taskQueue: string) => `kyc-retention-${taskQueue}`;
+
+export interface ExportUsersInput {
+  exportId: string;
+  /** Where the API answers, for links to local files in the email (PUBLIC_BASE_URL, else the request's host). */
+  linkBaseUrl: string;
+  /** How long a range activity may go without a heartbeat before it is retried elsewhere (default 30 s). */
+  heartbeatTimeoutMs?: number;
+}
+
+export interface ExportUsersResult {
+  exportId: string;
+  status: 'COMPLETED';
+  rowCount: number;
+  fileBytes: number;
+  fileSha256: string;
+  emailStatus: 'SENT' | 'FAILED';
+}
+
+export interface ExportProgress {
+  phase: 'planning' | 'writing' | 'assembling' | 'emailing' | 'finishing' | 'done' | 'failed';
+  rangesTotal: number;
+  rangesDone: number;
+  rowsWritten: number;
+}
+
+/** Live detail of a running export (the API reads Postgres; this is for operators and the Web UI). */
+export const exportProgressQuery = defineQuery<ExportProgress>('exportProgress');
+
+export interface RetentionInput {
+  /** Only for tests: the time to measure ages from (ISO); now by default. */
+  now?: string;
+}
+
+export interface RetentionResult {
+  exportsExpired: number;
+  importFilesDeleted: number;
+}

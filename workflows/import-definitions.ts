@@ -1,0 +1,70 @@
+import { defineQuery, defineSignal } from '@temporalio/workflow';
+
+/**
+ * What the API and the import workflows share: ids, inputs and results, signals and the progress query.
+ * The database is the source of truth for an import's status: the API moves it (compare-and-set) and then signals the
+ * workflow, which acts on the signal; the workflow's activities move it in the other steps.
+ */
+
+export const IMPORT_JOB_KIND = 'users.import';
+
+/** The workflow id of an import (one per import; a retry starts a new run under the same id). */
+export const importWorkflowId = (importId: string) => `users-import-${importId}`;
+
+/** Sent after the API moved the import to RUNNING. */
+export const confirmImportSignal = defineSignal('confirmImport');
+/** Sent after the API moved the import to CANCELLED; the parent forwards it to its running chunk workflow. */
+export const cancelImportSignal = defineSignal('cancelImport');
+
+export interface ImportProgress {
+  phase: 'validating' | 'awaiting_confirmation' | 'writing' | 'finishing' | 'done';
+  chunksTotal: number;
+  chunksDone: number;
+  chunksFailed: number;
+}
+export const importProgressQuery = defineQuery<ImportProgress>('importProgress');
+
+export interface ImportUsersInput {
+  importId: string;
+  applicationId: string;
+  /** `import`: validate, wait for confirmation, write. `retry`: write the chunks that are PENDING again. */
+  mode: 'import' | 'retry';
+  /** How long a validated import waits for confirm or cancel before it is EXPIRED (IMPORT_CONFIRM_TIMEOUT). */
+  confirmTimeoutMs: number;
+  /** Chunk activities running at once (IMPORT_CHUNK_CONCURRENCY). */
+  chunkConcurrency: number;
+  /** Chunks per child workflow (bounds each run's history); default 100. */
+  chunksPerChild?: number;
+}
+
+export interface ImportUsersResult {
+  importId: string;
+  status: string;
+  totalRows: number;
+  createdCount: number;
+  updatedCount: number;
+  unchangedCount: number;
+  skippedCount: number;
+  failedRows: number;
+}
+
+export interface ImportChunkRef {
+  chunkNo: number;
+  firstRow: number;
+  lastRow: number;
+  rowCount: number;
+}
+
+export interface ImportChunksInput {
+  importId: string;
+  chunks: ImportChunkRef[];
+  chunksTotal: number;
+  concurrency: number;
+}
+
+export interface ImportChunksResult {
+  completed: number;
+  failed: number;
+  /** The import was cancelled: chunks after the running ones were not started. */
+  cancelled: boolean;
+}

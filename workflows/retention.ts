@@ -1,0 +1,19 @@
+import { proxyActivities } from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import type { RetentionInput, RetentionResult } from './export-definitions';
+
+const { expireExports, deleteExpiredImportFiles } = proxyActivities<Activities>({
+  startToCloseTimeout: '1 hour',
+  heartbeatTimeout: '1 minute',
+  retry: { initialInterval: '5s', backoffCoefficient: 2, maximumInterval: '5 minutes', maximumAttempts: 10 },
+});
+
+/**
+ * Retention, run by a Temporal Schedule: deletes export files after EXPORT_RETENTION_DAYS (the exports become
+ * EXPIRED) and uploaded import files after IMPORT_FILE_RETENTION_DAYS. Re-running it is harmless.
+ */
+export async function retentionWorkflow(input: RetentionInput = {}): Promise<RetentionResult> {
+  const { expired } = await expireExports({ now: input.now });
+  const { deleted } = await deleteExpiredImportFiles({ now: input.now });
+  return { exportsExpired: expired, importFilesDeleted: deleted };
+}
