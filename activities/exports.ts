@@ -20,6 +20,7 @@ import {
 import { writeRange, type RangeCheckpoint } from '../src/exports/range-writer';
 import { inExportSession, planRanges, type RowKey } from '../src/exports/sql';
 import { DomainError } from '../src/errors';
+import type { AppendState, CompositeState } from '../src/storage';
 import type { ActivityDeps } from './deps';
 
 /** What a part row keeps in `details`: its key range, the snapshot time, its last checkpoint, its resumes. */
@@ -29,6 +30,8 @@ export interface PartDetails {
   until: string;
   checkpoint?: RangeCheckpoint | null;
   resumes?: { attempt: number; atRows: number }[];
+  /** The range writer's closing state: what the storage needs to join the ranges. */
+  written?: AppendState;
 }
 
 export interface ExportPlan {
@@ -48,6 +51,11 @@ export interface AssembledFile {
   rowCount: number;
   fileBytes: number;
   fileSha256: string;
+}
+
+function compositeOf(row: ExportWithOperator): CompositeState {
+  if (!row.upload) throw ApplicationFailure.nonRetryable(`export ${row.id} has no upload`, 'export_not_planned');
+  return row.upload as unknown as CompositeState;
 }
 
 /** Most ranges one export is cut into: keeps the workflow's history small whatever the row count. */
@@ -122,8 +130,11 @@ export function createExportActivities(deps: ActivityDeps) {
         client.release();
       }
       const bounds = [undefined, ...plan.cuts, undefined];
+      const ranges = bounds.length - 1;
+      // The file is written as a composite of the ranges (S3: one multipart upload the ranges put parts into).
+      const upload = await storage.createComposite(exportKeys.file(row), ranges, exportKeys.partsPrefix(row));
       return db.transaction(async (tx) => {
-        // The lock makes a concurrent attempt wait, then find this plan.
+        // The lock makes a concurrent attempt wait, then find this plan (its upload then goes with the prefix).
         await tx.execute(sql`SELECT 1 FROM exports WHERE id = ${row.id} FOR UPDATE`);
         const again = await listExportParts(tx, row.id);
         if (again.length > 0) return { parts: again.length, estimatedRows: row.estimatedRows ?? 0, concurrency };
@@ -136,9 +147,15 @@ export function createExportActivities(deps: ActivityDeps) {
         );
         await tx
           .update(exportsTable)
-          .set({ status: 'RUNNING', startedAt: new Date(), estimatedRows: plan.estimatedRows, progress: 0 })
+          .set({
+            status: 'RUNNING',
+            startedAt: new Date(),
+            estimatedRows: plan.estimatedRows,
+            progress: 0,
+            upload: upload as unknown as Record<string, unknown>,
+          })
           .where(eq(exportsTable.id, row.id));
-        return { parts: bounds.length - 1, estimatedRows: plan.estimatedRows, concurrency };
+        return { parts: ranges, estimatedRows: plan.estimatedRows, concurrency };
       });
     },
 
@@ -165,10 +182,10 @@ export function createExportActivities(deps: ActivityDeps) {
 
       let lastCheckpoint: RangeCheckpoint | undefined = resume;
       let lastBeat = 0;
+      const composite = compositeOf(row);
       const result = await writeRange({
         pool: poolOf(db),
-        storage,
-        key: exportKeys.part(row, part.partNo),
+        open: (state) => storage.openCompositeRange(composite, part.partNo, state),
         query: {
           applicationId: row.applicationId,
           filters: row.filters as ExportFilters,
@@ -213,11 +230,11 @@ export function createExportActivities(deps: ActivityDeps) {
           status: 'COMPLETED',
           rowCount: result.rows,
           byteCount: result.bytes,
-          details: sql`${exportParts.details} || ${JSON.stringify({ checkpoint: null, resumes })}::jsonb`,
+          details: sql`${exportParts.details} || ${JSON.stringify({ checkpoint: null, resumes, written: result.state })}::jsonb`,
         })
         .where(and(eq(exportParts.exportId, row.id), eq(exportParts.partNo, part.partNo)));
       await refreshExportProgress(db, row.id);
-      return { partNo: part.partNo, ...result };
+      return { partNo: part.partNo, rows: result.rows, bytes: result.bytes, resumedAtRows: result.resumedAtRows };
     },
 
     /**
@@ -236,14 +253,10 @@ export function createExportActivities(deps: ActivityDeps) {
       if (parts.length === 0 || unfinished.length > 0) {
         throw ApplicationFailure.nonRetryable(`export ${row.id}: ${unfinished.length} parts are not written`, 'export_parts_incomplete');
       }
-      const fileKey = exportKeys.file(row);
-      const file = await whileHeartbeating(() =>
-        storage.concat(
-          fileKey,
-          parts.map((p) => exportKeys.part(row, p.partNo)),
-          { contentType: 'text/csv; charset=utf-8', firstSourceBytes: parts[0].byteCount },
-        ),
-      );
+      const composite = compositeOf(row);
+      const written = parts.map((p) => (p.details as unknown as PartDetails).written ?? { bytes: p.byteCount });
+      const file = await whileHeartbeating(() => storage.completeComposite(composite, written));
+      const fileKey = composite.key;
       const rowCount = parts.reduce((sum, p) => sum + p.rowCount, 0);
       const { issuedAt, expiresAt } = linkPeriod(config.exports.linkTtlSeconds);
       await db
@@ -322,7 +335,10 @@ export function createExportActivities(deps: ActivityDeps) {
       const row = await loadExport(deps, input.exportId);
       if (TERMINAL_EXPORT_STATUSES.includes(row.status)) return { status: row.status };
       const success = input.outcome === 'COMPLETED';
-      if (!success) await storage.deletePrefix(exportKeys.prefix(row));
+      if (!success) {
+        if (row.upload) await storage.abortComposite(compositeOf(row));
+        await storage.deletePrefix(exportKeys.prefix(row));
+      }
       const finishedAt = new Date();
       const error = success ? undefined : (input.error ?? { code: 'export_failed', message: 'the export failed' });
       await db.transaction(async (tx) => {

@@ -247,6 +247,8 @@ export const exportsTable = pgTable(
     fileBytes: bigint('file_bytes', { mode: 'number' }),
     fileSha256: text('file_sha256'),
     storageKey: text('storage_key'),
+    /** How the file is being written (the storage's composite state: S3 multipart upload, scratch prefix). */
+    upload: jsonb('upload').$type<Record<string, unknown>>(),
     /** When the current link was signed; with link_expires_at it makes the signed URL reproducible. */
     linkIssuedAt: tstz('link_issued_at'),
     linkExpiresAt: tstz('link_expires_at'),

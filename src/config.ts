@@ -68,7 +68,7 @@ const envSchema = z.object({
   EXPORT_RETENTION_DAYS: positiveInt(7),
   EXPORT_PART_ROWS: positiveInt(500_000),
   EXPORT_CONCURRENCY: positiveInt(2),
-  EXPORT_CHECKPOINT_BYTES: positiveInt(8 * 1024 * 1024),
+  EXPORT_CHECKPOINT_BYTES: positiveInt(5 * 1024 * 1024),
   EXPORT_HEARTBEAT_TIMEOUT: duration('30s'),
   RETENTION_INTERVAL: duration('1h'),
   WORKFLOW_BUNDLE_PATH: optionalText,

@@ -95,8 +95,7 @@ test('Postgres writes the same bytes as the reference formatter, on 2000 random 
   await seedUsers(database.db, tenant.applicationId, Array.from({ length: 2000 }, (_, i) => randomUser(rand, i)));
   const result = await writeRange({
     pool: poolOf(database.db),
-    storage,
-    key: 'diff/all.csv',
+    open: (state) => storage.openAppend('diff/all.csv', state),
     query: { applicationId: tenant.applicationId, filters: {}, columns: ALL_COLUMNS, until: until() },
     header: csvHeader(ALL_COLUMNS),
     checkpointBytes: 64 * 1024,
@@ -120,8 +119,7 @@ test('a range that dies after a checkpoint resumes from it: every row once, in o
   await expect(
     writeRange({
       pool: poolOf(database.db),
-      storage,
-      key: 'resume/part.csv',
+      open: (state) => storage.openAppend('resume/part.csv', state),
       query,
       header: csvHeader(columns),
       checkpointBytes: 16 * 1024,
@@ -137,8 +135,7 @@ test('a range that dies after a checkpoint resumes from it: every row once, in o
 
   const resumed = await writeRange({
     pool: poolOf(database.db),
-    storage,
-    key: 'resume/part.csv',
+    open: (state) => storage.openAppend('resume/part.csv', state),
     query,
     header: csvHeader(columns),
     resume: last,

@@ -60,6 +60,7 @@ CREATE TABLE "exports" (
 	"file_bytes" bigint,
 	"file_sha256" text,
 	"storage_key" text,
+	"upload" jsonb,
 	"link_issued_at" timestamp (3) with time zone,
 	"link_expires_at" timestamp (3) with time zone,
 	"email_to" text,

@@ -21,6 +21,8 @@ const ERROR_RESPONSE = 0x45; // 'E'
 const COMMA = 0x2c;
 const CR = 0x0d;
 const LF = 0x0a;
+/** Room past the block size, so a block is cut after the row that fills it rather than before. */
+const SLACK_BYTES = 64 * 1024;
 
 export interface RecordBlock {
   /** Whole records, each ending in CRLF. */
@@ -173,7 +175,7 @@ export class CopyOutRecords extends Readable implements Submittable {
     const cells = stop - 1 - (comma + 1);
     if (this.block && this.length + cells + 2 > this.block.length) this.pushBlock();
     if (!this.block) {
-      this.block = this.free.pop() ?? Buffer.allocUnsafe(Math.max(this.blockBytes * 2, cells + 2));
+      this.block = this.free.pop() ?? Buffer.allocUnsafe(this.blockBytes + SLACK_BYTES);
       if (this.block.length < cells + 2) this.block = Buffer.allocUnsafe(cells + 2);
       this.length = 0;
     }
@@ -196,7 +198,7 @@ export class CopyOutRecords extends Readable implements Submittable {
       rows: this.rows,
       lastId: this.lastIdBuffer!.toString('latin1', this.lastIdStart, this.lastIdEnd),
       release: () => {
-        if (buffer.length === this.blockBytes * 2 && this.free.length < 8) this.free.push(buffer);
+        if (buffer.length === this.blockBytes + SLACK_BYTES && this.free.length < 2) this.free.push(buffer);
       },
     };
     this.block = undefined;

@@ -21,8 +21,6 @@ export function poolOf(db: Db): Pool {
 /** Where an export's objects live: everything under one prefix, so retention and cleanup delete it at once. */
 export const exportKeys = {
   prefix: (row: Pick<ExportRow, 'applicationId' | 'id'>) => `exports/${row.applicationId}/${row.id}/`,
-  part: (row: Pick<ExportRow, 'applicationId' | 'id'>, partNo: number) =>
-    `exports/${row.applicationId}/${row.id}/parts/${String(partNo).padStart(5, '0')}.csv`,
   partsPrefix: (row: Pick<ExportRow, 'applicationId' | 'id'>) => `exports/${row.applicationId}/${row.id}/parts/`,
   file: (row: Pick<ExportRow, 'applicationId' | 'id'>) => `exports/${row.applicationId}/${row.id}/${exportFileName(row)}`,
 };

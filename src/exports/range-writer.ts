@@ -1,5 +1,5 @@
 import type { Pool, PoolClient } from 'pg';
-import type { AppendState, Storage } from '../storage';
+import type { AppendState, AppendWriter } from '../storage';
 import { CopyOutRecords, type RecordBlock } from './copy-out';
 import { inExportSession, keyOf, rangeCopySql, type RangeQuery, type RowKey } from './sql';
 
@@ -12,9 +12,8 @@ export interface RangeCheckpoint {
 
 export interface WriteRangeParams {
   pool: Pool;
-  storage: Storage;
-  /** The object this range is written to. */
-  key: string;
+  /** Opens the writer of this range (given a checkpoint, it resumes there). */
+  open(resume?: AppendState): Promise<AppendWriter>;
   query: Omit<RangeQuery, 'after'>;
   /** Written first when the range starts from scratch (the first range carries the header row). */
   header?: string;
@@ -32,6 +31,8 @@ export interface WriteRangeParams {
 export interface WriteRangeResult {
   rows: number;
   bytes: number;
+  /** The writer's closing state (what the storage needs to join the ranges). */
+  state: AppendState;
   /** The rows the range started from (0 unless it resumed a checkpoint). */
   resumedAtRows: number;
 }
@@ -48,7 +49,7 @@ const QUEUED_BLOCKS = 4;
  * for S3, one part.
  */
 export async function writeRange(params: WriteRangeParams): Promise<WriteRangeResult> {
-  const writer = await params.storage.openAppend(params.key, params.resume?.writer);
+  const writer = await params.open(params.resume?.writer);
   const resumed = writer.bytes > 0 && params.resume !== undefined;
   let rows = resumed ? params.resume!.rows : 0;
   let lastKey = resumed ? params.resume!.lastKey : undefined;
@@ -103,8 +104,8 @@ export async function writeRange(params: WriteRangeParams): Promise<WriteRangeRe
         throw err;
       }
     }, { broken: () => clientBroken });
-    const { bytes } = await writer.close();
-    return { rows, bytes, resumedAtRows };
+    const { bytes, state } = await writer.close();
+    return { rows, bytes, state, resumedAtRows };
   } catch (err) {
     await writer.release().catch(() => undefined);
     throw err;

@@ -20,4 +20,4 @@ export function createStorage(config: Config): Storage {
 
 export { LocalStorage };
 export { StorageNotFoundError } from './storage';
-export type { AppendState, AppendWriter, Storage } from './storage';
+export type { AppendState, AppendWriter, CompositeState, Storage } from './storage';

@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { checkSignedLink, signedPath, type LinkCheck } from './signing';
-import { StorageNotFoundError, type AppendState, type AppendWriter, type SignedUrlOptions, type Storage } from './storage';
+import { StorageNotFoundError, type AppendState, type AppendWriter, type CompositeState, type SignedUrlOptions, type Storage } from './storage';
 
 /**
  * Files in a local directory; a key is a relative path. Whole objects are written atomically (temporary file, then
@@ -183,6 +183,28 @@ export class LocalStorage implements Storage {
     }
   }
 
+  async createComposite(key: string, ranges: number, scratchPrefix: string): Promise<CompositeState> {
+    return { key, ranges, scratchPrefix };
+  }
+
+  private rangeKey(composite: CompositeState, range: number): string {
+    return `${composite.scratchPrefix}${String(range).padStart(5, '0')}.csv`;
+  }
+
+  async openCompositeRange(composite: CompositeState, range: number, resume?: AppendState): Promise<AppendWriter> {
+    return this.openAppend(this.rangeKey(composite, range), resume);
+  }
+
+  /** The range files, concatenated (the first one moved in rather than copied). */
+  async completeComposite(composite: CompositeState, ranges: AppendState[]): Promise<{ bytes: number; sha256: string }> {
+    const sources = ranges.map((_, i) => this.rangeKey(composite, i));
+    return this.concat(composite.key, sources, { firstSourceBytes: ranges[0]?.bytes });
+  }
+
+  async abortComposite(composite: CompositeState): Promise<void> {
+    await this.deletePrefix(composite.scratchPrefix);
+  }
+
   async signedUrl(key: string, options: SignedUrlOptions): Promise<string> {
     return `${options.baseUrl.replace(/\/+$/, '')}${signedPath(this.secret(), key, options.expiresAt)}`;
   }
@@ -251,12 +273,12 @@ class LocalAppendWriter implements AppendWriter {
     return { bytes: this.bytes };
   }
 
-  async close(): Promise<{ bytes: number }> {
+  async close(): Promise<{ bytes: number; state: AppendState }> {
     if (!this.closed) {
       this.closed = true;
       await this.handle.close();
     }
-    return { bytes: this.bytes };
+    return { bytes: this.bytes, state: { bytes: this.bytes } };
   }
 
   async release(): Promise<void> {

@@ -19,7 +19,14 @@ import {
   type CompletedPart,
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import { StorageNotFoundError, type AppendState, type AppendWriter, type SignedUrlOptions, type Storage } from './storage';
+import {
+  StorageNotFoundError,
+  type AppendState,
+  type AppendWriter,
+  type CompositeState,
+  type SignedUrlOptions,
+  type Storage,
+} from './storage';
 
 export interface S3Settings {
   bucket: string;
@@ -63,7 +70,7 @@ export class S3Storage implements Storage {
 
   constructor(settings: S3Settings, options: { partBytes?: number } = {}) {
     this.bucket = settings.bucket;
-    this.partBytes = Math.max(S3_MIN_PART_BYTES, options.partBytes ?? 8 * 1024 * 1024);
+    this.partBytes = Math.max(S3_MIN_PART_BYTES, options.partBytes ?? S3_MIN_PART_BYTES);
     this.client = new S3Client({
       region: settings.region,
       endpoint: settings.endpoint,
@@ -96,7 +103,8 @@ export class S3Storage implements Storage {
         await writer.write(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string));
         if (writer.pendingBytes >= this.partBytes) await writer.checkpoint();
       }
-      return await writer.close();
+      const { bytes } = await writer.close();
+      return { bytes };
     } catch (err) {
       await writer.abort().catch(() => undefined);
       throw err;
@@ -264,6 +272,92 @@ export class S3Storage implements Storage {
     return hash.digest('hex');
   }
 
+  async createComposite(key: string, ranges: number, scratchPrefix: string): Promise<CompositeState> {
+    const upload = await this.client.send(
+      new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: key, ContentType: 'text/csv; charset=utf-8' }),
+    );
+    // Part numbers 1..10000: each range gets a block of them, and one more is left for the very last bytes.
+    const slotsPerRange = Math.floor(9_999 / Math.max(1, ranges));
+    if (slotsPerRange < 2) throw new Error(`an S3 object cannot be written in ${ranges} ranges (at most 4999)`);
+    return { key, ranges, scratchPrefix, uploadId: upload.UploadId!, slotsPerRange };
+  }
+
+  async openCompositeRange(composite: CompositeState, range: number, resume?: AppendState): Promise<AppendWriter> {
+    if (resume && resume.bytes > 0 && (await this.rangeResumable(composite, resume))) {
+      return new S3CompositeRangeWriter(this, composite, range, resume);
+    }
+    return new S3CompositeRangeWriter(this, composite, range, { bytes: 0 });
+  }
+
+  /** Whether the range's durable pieces are all still there (parts in the upload, head object). */
+  private async rangeResumable(composite: CompositeState, state: AppendState): Promise<boolean> {
+    if (state.head && !(await this.stat(state.head.key))) return false;
+    if (!state.parts || state.parts.length === 0) return true;
+    return this.uploadHasParts(composite.key, composite.uploadId!, state.parts);
+  }
+
+  async completeComposite(composite: CompositeState, ranges: AppendState[]): Promise<{ bytes: number; sha256: string }> {
+    const bytes = ranges.reduce((sum, r) => sum + r.bytes, 0);
+    const stored = await this.stat(composite.key);
+    const alive = await this.uploadExists(composite.key, composite.uploadId!);
+    if (!alive) {
+      // Completed by an earlier attempt that did not get to record it.
+      if (stored?.bytes === bytes) return { bytes, sha256: await this.hashOf([composite.key]) };
+      throw new Error(`the upload of ${composite.key} is gone and the object is not whole`);
+    }
+    const slots = composite.slotsPerRange!;
+    const parts: CompletedPart[] = [];
+    // Scratch pieces (a range's last bytes, the next range's first ones) waiting to go up together as one part.
+    let pending: Buffer[] = [];
+    let pendingBytes = 0;
+    const flush = async (partNumber: number) => {
+      const body = Buffer.concat(pending, pendingBytes);
+      const result = await this.client.send(
+        new UploadPartCommand({ Bucket: this.bucket, Key: composite.key, UploadId: composite.uploadId, PartNumber: partNumber, Body: body, ContentLength: body.length }),
+      );
+      parts.push({ PartNumber: partNumber, ETag: result.ETag });
+      pending = [];
+      pendingBytes = 0;
+    };
+    const take = async (piece: { key: string } | undefined) => {
+      if (!piece) return;
+      const chunks: Buffer[] = [];
+      for await (const chunk of await this.getStream(piece.key)) chunks.push(chunk as Buffer);
+      const data = Buffer.concat(chunks);
+      pending.push(data);
+      pendingBytes += data.length;
+    };
+    for (const [r, range] of ranges.entries()) {
+      await take(range.head);
+      // A range's own parts are each big enough; what waits before them must go up first, as one part.
+      if (pendingBytes >= S3_MIN_PART_BYTES || (pendingBytes > 0 && (range.parts?.length ?? 0) > 0)) await flush(r * slots + 1);
+      for (const part of range.parts ?? []) parts.push({ PartNumber: part.partNumber, ETag: part.etag });
+      await take(range.tail);
+    }
+    if (pendingBytes > 0 || parts.length === 0) await flush(ranges.length * slots + 1);
+    parts.sort((a, b) => a.PartNumber! - b.PartNumber!);
+    await this.client.send(
+      new CompleteMultipartUploadCommand({ Bucket: this.bucket, Key: composite.key, UploadId: composite.uploadId, MultipartUpload: { Parts: parts } }),
+    );
+    // The parts could not be read before the upload was complete: the hash needs one pass over the object.
+    return { bytes, sha256: await this.hashOf([composite.key]) };
+  }
+
+  private async uploadExists(key: string, uploadId: string): Promise<boolean> {
+    try {
+      await this.client.send(new ListPartsCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, MaxParts: 1 }));
+      return true;
+    } catch (err) {
+      if (isNotFound(err)) return false;
+      throw err;
+    }
+  }
+
+  async abortComposite(composite: CompositeState): Promise<void> {
+    if (composite.uploadId) await this.abortUpload(composite.key, composite.uploadId);
+    await this.deletePrefix(composite.scratchPrefix);
+  }
+
   async signedUrl(key: string, options: SignedUrlOptions): Promise<string> {
     const expiresIn = Math.round((options.expiresAt.getTime() - options.issuedAt.getTime()) / 1000);
     if (expiresIn < 1 || expiresIn > 604_800) throw new Error(`a presigned link lasts 1 second to 7 days, not ${expiresIn} s`);
@@ -313,7 +407,8 @@ class S3AppendWriter implements AppendWriter {
   async write(chunk: Buffer): Promise<void> {
     if (chunk.length === 0) return;
     if (this.bufferedBytes + chunk.length > this.part.length) {
-      const grown = Buffer.allocUnsafe(Math.max(this.storage.partBytes + 2 * 1024 * 1024, (this.bufferedBytes + chunk.length) * 2));
+      // A part is cut as soon as it reaches partBytes, so it holds at most that and one more write.
+      const grown = Buffer.allocUnsafe(Math.max(this.storage.partBytes + 1024 * 1024, this.bufferedBytes + chunk.length));
       this.part.copy(grown, 0, 0, this.bufferedBytes);
       this.part = grown;
     }
@@ -353,7 +448,7 @@ class S3AppendWriter implements AppendWriter {
     return { bytes: this.state.bytes, uploadId: this.state.uploadId, parts: [...this.state.parts!] };
   }
 
-  async close(): Promise<{ bytes: number }> {
+  async close(): Promise<{ bytes: number; state: AppendState }> {
     const client = this.storage.client;
     if (!this.state.uploadId) {
       const body = this.part.subarray(0, this.bufferedBytes);
@@ -362,7 +457,7 @@ class S3AppendWriter implements AppendWriter {
       );
       this.bufferedBytes = 0;
       this.state.bytes = body.length;
-      return { bytes: body.length };
+      return { bytes: body.length, state: { bytes: body.length } };
     }
     if (this.bufferedBytes > 0) await this.uploadPart();
     await client.send(
@@ -373,7 +468,7 @@ class S3AppendWriter implements AppendWriter {
         MultipartUpload: { Parts: this.state.parts!.map((p) => ({ PartNumber: p.partNumber, ETag: p.etag })) },
       }),
     );
-    return { bytes: this.state.bytes };
+    return { bytes: this.state.bytes, state: { ...this.state, parts: [...this.state.parts!] } };
   }
 
   async release(): Promise<void> {
@@ -384,5 +479,116 @@ class S3AppendWriter implements AppendWriter {
   async abort(): Promise<void> {
     await this.release();
     if (this.state.uploadId) await this.storage.abortUpload(this.key, this.state.uploadId);
+  }
+}
+
+/**
+ * One range of a composite S3 object. Its first `partBytes` (for every range but the first) and its last bytes go to
+ * scratch objects, since they may be too small to stand as parts between other ranges' parts; everything between
+ * goes up as parts of the shared multipart upload, numbered within the range's block. Checkpoints are durable
+ * pieces: the head object, then each part.
+ */
+class S3CompositeRangeWriter implements AppendWriter {
+  readonly minCheckpointBytes = S3_MIN_PART_BYTES;
+  private part: Buffer = Buffer.alloc(0);
+  private bufferedBytes = 0;
+  private readonly state: AppendState;
+  private readonly firstSlot: number;
+
+  constructor(
+    private readonly storage: S3Storage,
+    private readonly composite: CompositeState,
+    private readonly range: number,
+    resume: AppendState,
+  ) {
+    this.state = { bytes: resume.bytes, parts: [...(resume.parts ?? [])], head: resume.head };
+    this.firstSlot = range * composite.slotsPerRange! + 1;
+  }
+
+  get bytes(): number {
+    return this.state.bytes + this.bufferedBytes;
+  }
+
+  get pendingBytes(): number {
+    return this.bufferedBytes;
+  }
+
+  /** The first range has nothing before it: its first part can go up as a part at once. */
+  private get needsHead(): boolean {
+    return this.range > 0 && !this.state.head;
+  }
+
+  private scratchKey(name: 'head' | 'tail'): string {
+    return `${this.composite.scratchPrefix}${String(this.range).padStart(5, '0')}.${name}`;
+  }
+
+  async write(chunk: Buffer): Promise<void> {
+    if (chunk.length === 0) return;
+    if (this.bufferedBytes + chunk.length > this.part.length) {
+      const grown = Buffer.allocUnsafe(Math.max(this.storage.partBytes + 1024 * 1024, this.bufferedBytes + chunk.length));
+      this.part.copy(grown, 0, 0, this.bufferedBytes);
+      this.part = grown;
+    }
+    chunk.copy(this.part, this.bufferedBytes);
+    this.bufferedBytes += chunk.length;
+  }
+
+  private async putScratch(name: 'head' | 'tail'): Promise<{ key: string; bytes: number }> {
+    const key = this.scratchKey(name);
+    const body = this.part.subarray(0, this.bufferedBytes);
+    await this.storage.client.send(
+      new PutObjectCommand({ Bucket: this.storage.bucket, Key: key, Body: body, ContentLength: body.length }),
+    );
+    this.state.bytes += body.length;
+    this.bufferedBytes = 0;
+    return { key, bytes: body.length };
+  }
+
+  private async uploadPart(): Promise<void> {
+    const parts = this.state.parts!;
+    // After the first range's first part, or a later range's head, come its own part numbers.
+    const partNumber = this.firstSlot + (this.range > 0 ? 1 : 0) + parts.length;
+    if (partNumber >= this.firstSlot + this.composite.slotsPerRange!) {
+      throw new Error(`range ${this.range} of ${this.composite.key} needs more than ${this.composite.slotsPerRange} parts; raise EXPORT_CHECKPOINT_BYTES or lower EXPORT_PART_ROWS`);
+    }
+    const body = this.part.subarray(0, this.bufferedBytes);
+    const result = await this.storage.client.send(
+      new UploadPartCommand({
+        Bucket: this.storage.bucket,
+        Key: this.composite.key,
+        UploadId: this.composite.uploadId,
+        PartNumber: partNumber,
+        Body: body,
+        ContentLength: body.length,
+      }),
+    );
+    parts.push({ partNumber, etag: result.ETag!, bytes: body.length });
+    this.state.bytes += body.length;
+    this.bufferedBytes = 0;
+  }
+
+  async checkpoint(): Promise<AppendState> {
+    if (this.bufferedBytes >= Math.max(this.minCheckpointBytes, this.storage.partBytes)) {
+      if (this.needsHead) this.state.head = await this.putScratch('head');
+      else await this.uploadPart();
+    }
+    return { bytes: this.state.bytes, parts: [...this.state.parts!], head: this.state.head };
+  }
+
+  async close(): Promise<{ bytes: number; state: AppendState }> {
+    if (this.bufferedBytes > 0) {
+      if (this.needsHead) this.state.head = await this.putScratch('head');
+      else this.state.tail = await this.putScratch('tail');
+    }
+    return { bytes: this.state.bytes, state: { bytes: this.state.bytes, parts: [...this.state.parts!], head: this.state.head, tail: this.state.tail } };
+  }
+
+  async release(): Promise<void> {
+    this.part = Buffer.alloc(0);
+    this.bufferedBytes = 0;
+  }
+
+  async abort(): Promise<void> {
+    await this.release();
   }
 }

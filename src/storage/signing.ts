@@ -40,7 +40,7 @@ export function checkSignedLink(secret: string, key: string, expiresText: unknow
  */
 export function loadSigningSecret(configured: string | undefined, dataDir: string): string {
   if (configured) return configured;
-  const file = path.join(dataDir, 'link-signing-secret');
+  const file = path.join(dataDir, 'signing-secret');
   try {
     return readFileSync(file, 'utf8').trim();
   } catch {

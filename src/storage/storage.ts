@@ -38,6 +38,33 @@ export interface Storage {
    * it or when altered. The same arguments give the same URL. `baseUrl` is where the API answers (local files).
    */
   signedUrl(key: string, options: SignedUrlOptions): Promise<string>;
+
+  /**
+   * Starts an object written as `ranges` consecutive pieces by writers running in parallel, then joined by
+   * completeComposite. Local files: one file per range under `scratchPrefix`, joined by concat. S3: one multipart
+   * upload whose parts the ranges upload directly, in part numbers set aside for each; the first and last bytes of
+   * each range (which may be too small for parts of their own) wait under `scratchPrefix` and are joined into parts
+   * at completion. The state is JSON, kept by the caller.
+   */
+  createComposite(key: string, ranges: number, scratchPrefix: string): Promise<CompositeState>;
+  /** A resumable writer for one range (as openAppend); its `close()` returns the state completeComposite needs. */
+  openCompositeRange(composite: CompositeState, range: number, resume?: AppendState): Promise<AppendWriter>;
+  /**
+   * Joins the ranges (their closing states, in order) into the object; returns its size and SHA-256. Safe to call
+   * again after a crash; the scratch objects are left for the caller to delete.
+   */
+  completeComposite(composite: CompositeState, ranges: AppendState[]): Promise<{ bytes: number; sha256: string }>;
+  /** Gives a composite up: its upload and scratch objects are deleted. */
+  abortComposite(composite: CompositeState): Promise<void>;
+}
+
+export interface CompositeState {
+  key: string;
+  ranges: number;
+  scratchPrefix: string;
+  /** S3: the multipart upload, and how many part numbers each range may use. */
+  uploadId?: string;
+  slotsPerRange?: number;
 }
 
 export interface SignedUrlOptions {
@@ -56,6 +83,9 @@ export interface AppendState {
   /** S3: the multipart upload and its parts so far. */
   uploadId?: string;
   parts?: { partNumber: number; etag: string; bytes: number }[];
+  /** S3 composite range: its first and last bytes, kept as scratch objects until completion. */
+  head?: { key: string; bytes: number };
+  tail?: { key: string; bytes: number };
 }
 
 export interface AppendWriter {
@@ -72,8 +102,8 @@ export interface AppendWriter {
    * minCheckpointBytes pending it returns the previous durable state instead.
    */
   checkpoint(): Promise<AppendState>;
-  /** Finishes the object; it then exists under its key with everything written. */
-  close(): Promise<{ bytes: number }>;
+  /** Finishes the object (or the composite's range); returns its size and final state. */
+  close(): Promise<{ bytes: number; state: AppendState }>;
   /** Lets go of the writer (an attempt that failed): what was checkpointed stays, for a resume. */
   release(): Promise<void>;
   /** Gives up for good: discards what was written (file, multipart upload); the object is not created. */

@@ -18,15 +18,18 @@ import { startDevServer, type DevServer } from '../../src/temporal/dev-server';
 import { startS3Server, type S3TestServer } from '../helpers/s3-server';
 
 /**
- * `npm run bench:export -- --rows N [--storage local|s3|both] [--concurrency C] [--part-rows R]`
+ * `npm run bench:export -- --rows N [--storage local|s3|both] [--repeat K] [--concurrency C] [--part-rows R]`
  *
  * Seeds N users into a fresh database on the machine's Postgres (one INSERT ... SELECT over generate_series), starts
  * a Temporal dev server, the API and a worker as processes of their own (and versitygw on loopback for S3), exports
  * every column through the HTTP API and waits for COMPLETED, then downloads the file and checks its SHA-256. It prints
  * the time, rows per second and the worker's peak RSS (sampled during the export, and its lifetime high-water mark),
  * and in the same run the raw baseline: COPY (SELECT <the same columns> ... ORDER BY created_at, id) TO STDOUT WITH
- * CSV into a file, with the ratio. The worker is given a prebuilt workflow bundle (as a deployment would), so its
- * memory is the export's and not webpack's.
+ * CSV into a file, measured right before and right after each export (the machine is shared: the ratio is taken
+ * against their mean), with the ratio. `--repeat K` exports K times per storage and also prints the median ratio.
+ * The worker is given a prebuilt workflow bundle (as a deployment would), so its memory is the export's and not
+ * webpack's. BENCH_WORKER_NODE_OPTIONS and BENCH_MALLOC_ARENA_MAX pass NODE_OPTIONS / MALLOC_ARENA_MAX to the worker
+ * (e.g. `--max-semi-space-size=8` and `2`, which lower its RSS by some 40 MiB), to try memory settings.
  */
 
 const ROOT = path.resolve(__dirname, '../..');
@@ -38,8 +41,10 @@ const { values: args } = parseArgs({
     storage: { type: 'string', default: 'both' },
     concurrency: { type: 'string' },
     'part-rows': { type: 'string' },
+    repeat: { type: 'string', default: '1' },
   },
 });
+const REPEAT = Math.max(1, Number(args.repeat));
 const ROWS = Number(args.rows);
 if (!Number.isInteger(ROWS) || ROWS < 1) throw new Error('--rows must be a positive whole number');
 const STORAGES = args.storage === 'both' ? ['local', 's3'] : [args.storage!];
@@ -52,7 +57,7 @@ const COLUMNS =
 const log = (message: string) => process.stderr.write(`[bench] ${message}\n`);
 const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 const perSecond = (ms: number) => `${Math.round(ROWS / (ms / 1000)).toLocaleString('en-US')} rows/s`;
-const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MB`;
+const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MiB`;
 
 /** VmRSS and VmHWM of a process, in bytes (0 when it is gone). */
 function memoryOf(pid: number): { rss: number; hwm: number } {
@@ -140,6 +145,8 @@ async function baseline(databaseUrl: string, applicationId: string, file: string
 interface RunResult {
   storage: string;
   ms: number;
+  baseBefore: number;
+  baseAfter: number;
   rowCount: number;
   fileBytes: number;
   peakRss: number;
@@ -192,7 +199,8 @@ async function exportRun(params: {
   token: string;
   tmp: string;
   s3?: S3TestServer;
-}): Promise<RunResult> {
+  baseline: () => Promise<number>;
+}): Promise<RunResult[]> {
   const port = await getFreePort();
   const env: NodeJS.ProcessEnv = {
     PATH: process.env.PATH,
@@ -207,6 +215,8 @@ async function exportRun(params: {
     LINK_SIGNING_SECRET: 'bench-signing-secret',
     WORKFLOW_BUNDLE_PATH: params.bundlePath,
     RETENTION_INTERVAL: '24h',
+    ...(process.env.BENCH_WORKER_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_WORKER_NODE_OPTIONS } : {}),
+    ...(process.env.BENCH_MALLOC_ARENA_MAX ? { MALLOC_ARENA_MAX: process.env.BENCH_MALLOC_ARENA_MAX } : {}),
     ...(args.concurrency ? { EXPORT_CONCURRENCY: args.concurrency } : {}),
     ...(args['part-rows'] ? { EXPORT_PART_ROWS: args['part-rows'] } : {}),
   };
@@ -226,50 +236,67 @@ async function exportRun(params: {
     await waitUntil('warm-up export', async () => (await http(baseUrl, 'GET', `/console/users/exports/${warm.id}`, params.token)).status === 'COMPLETED', worker);
 
     const pid = worker.child.pid!;
-    const idleRss = memoryOf(pid).rss;
-    let peakRss = idleRss;
-    const sampler = setInterval(() => {
-      peakRss = Math.max(peakRss, memoryOf(pid).rss);
-    }, 25);
-    const started = performance.now();
-    const created = await http(baseUrl, 'POST', '/console/users/exports', params.token, {});
-    let done: any;
-    await waitUntil(
-      'export',
-      async () => {
-        done = await http(baseUrl, 'GET', `/console/users/exports/${created.id}`, params.token);
-        if (done.status === 'FAILED') throw new Error(`export failed: ${JSON.stringify(done.error)}\n${worker.output.toString()}`);
-        return done.status === 'COMPLETED';
-      },
-      worker,
-      30 * 60_000,
-    );
-    const ms = performance.now() - started;
-    clearInterval(sampler);
-    peakRss = Math.max(peakRss, memoryOf(pid).rss);
-    const hwm = memoryOf(pid).hwm;
-
-    // Download it (local: through the API's signed link; S3: the presigned link) and check size and SHA-256.
-    const res = await fetch(done.download_url);
-    if (!res.ok || !res.body) throw new Error(`download: ${res.status}`);
-    const hash = createHash('sha256');
-    let bytes = 0;
-    await pipeline(
-      res.body as unknown as NodeJS.ReadableStream,
-      new Transform({
-        transform(chunk: Buffer, _enc, callback) {
-          hash.update(chunk);
-          bytes += chunk.length;
-          callback();
+    const results: RunResult[] = [];
+    for (let round = 0; round < REPEAT; round++) {
+      const baseBefore = await params.baseline();
+      const idleRss = memoryOf(pid).rss;
+      let peakRss = idleRss;
+      const sampler = setInterval(() => {
+        peakRss = Math.max(peakRss, memoryOf(pid).rss);
+      }, 25);
+      const started = performance.now();
+      const created = await http(baseUrl, 'POST', '/console/users/exports', params.token, {});
+      let done: any;
+      await waitUntil(
+        'export',
+        async () => {
+          done = await http(baseUrl, 'GET', `/console/users/exports/${created.id}`, params.token);
+          if (done.status === 'FAILED') throw new Error(`export failed: ${JSON.stringify(done.error)}\n${worker.output.toString()}`);
+          return done.status === 'COMPLETED';
         },
-      }),
-    );
-    if (hash.digest('hex') !== done.file_sha256 || bytes !== done.file_bytes) {
-      throw new Error('the downloaded file does not match the export object');
+        worker,
+        30 * 60_000,
+      );
+      const ms = performance.now() - started;
+      clearInterval(sampler);
+      peakRss = Math.max(peakRss, memoryOf(pid).rss);
+      const hwm = memoryOf(pid).hwm;
+      const baseAfter = await params.baseline();
+
+      // Download it (local: through the API's signed link; S3: the presigned link) and check size and SHA-256.
+      const res = await fetch(done.download_url);
+      if (!res.ok || !res.body) throw new Error(`download: ${res.status}`);
+      const hash = createHash('sha256');
+      let bytes = 0;
+      await pipeline(
+        res.body as unknown as NodeJS.ReadableStream,
+        new Transform({
+          transform(chunk: Buffer, _enc, callback) {
+            hash.update(chunk);
+            bytes += chunk.length;
+            callback();
+          },
+        }),
+      );
+      if (hash.digest('hex') !== done.file_sha256 || bytes !== done.file_bytes) {
+        throw new Error('the downloaded file does not match the export object');
+      }
+      if (done.row_count !== ROWS) throw new Error(`row_count ${done.row_count}, expected ${ROWS}`);
+      const phases = await phasesOf(params.temporalAddress, done.workflow_id);
+      results.push({
+        storage: params.storage,
+        ms,
+        baseBefore,
+        baseAfter,
+        rowCount: done.row_count,
+        fileBytes: done.file_bytes,
+        peakRss,
+        hwm,
+        idleRss,
+        phases,
+      });
     }
-    if (done.row_count !== ROWS) throw new Error(`row_count ${done.row_count}, expected ${ROWS}`);
-    const phases = await phasesOf(params.temporalAddress, done.workflow_id);
-    return { storage: params.storage, ms, rowCount: done.row_count, fileBytes: done.file_bytes, peakRss, hwm, idleRss, phases };
+    return results;
   } finally {
     await stopChild(api.child, { signal: 'SIGTERM', timeoutMs: 15_000 });
     await stopChild(worker.child, { signal: 'SIGTERM', timeoutMs: 30_000 });
@@ -320,29 +347,38 @@ async function main(): Promise<void> {
     await pg.end();
     log(`seeded ${ROWS.toLocaleString('en-US')} users in ${seconds(performance.now() - seedStarted)}`);
 
-    const base = await baseline(databaseUrl, application.id, path.join(tmp, 'baseline.csv'));
-    log(`baseline COPY: ${seconds(base.ms)}, ${mb(base.bytes)}`);
+    const measureBaseline = async () => (await baseline(databaseUrl, application.id, path.join(tmp, 'baseline.csv'))).ms;
+    const first = await baseline(databaseUrl, application.id, path.join(tmp, 'baseline.csv'));
+    log(`baseline COPY: ${seconds(first.ms)}, ${mb(first.bytes)}`);
 
     const results: RunResult[] = [];
     for (const storage of STORAGES as ('local' | 's3')[]) {
       log(`export to ${storage}...`);
-      results.push(await exportRun({ storage, databaseUrl, temporalAddress: server.address, bundlePath, token: owner.token, tmp, s3 }));
+      results.push(
+        ...(await exportRun({ storage, databaseUrl, temporalAddress: server.address, bundlePath, token: owner.token, tmp, s3, baseline: measureBaseline })),
+      );
     }
-    // The baseline again, after the exports, to show the cache state did not favour either side.
-    const baseAfter = await baseline(databaseUrl, application.id, path.join(tmp, 'baseline.csv'));
 
+    const ratioOf = (r: RunResult) => r.ms / ((r.baseBefore + r.baseAfter) / 2);
     const lines = [
       '',
-      `Export of ${ROWS.toLocaleString('en-US')} users, every column (${os.cpus().length} cores)`,
-      `  baseline COPY ... TO STDOUT WITH CSV into a file: ${seconds(base.ms)} (${perSecond(base.ms)}), ${mb(base.bytes)}; again after: ${seconds(baseAfter.ms)}`,
+      `Export of ${ROWS.toLocaleString('en-US')} users, every column (${os.cpus().length} cores); baseline: COPY (SELECT the same columns ` +
+        `... ORDER BY created_at, id) TO STDOUT WITH CSV into a file, ${mb(first.bytes)}, measured before and after each export`,
     ];
     for (const r of results) {
       lines.push(
-        `  ${r.storage.padEnd(5)} export through the API: ${seconds(r.ms)} (${perSecond(r.ms)}), ${mb(r.fileBytes)}, ` +
-          `ratio ${(r.ms / base.ms).toFixed(2)}x baseline; worker RSS peak ${mb(r.peakRss)} during the export ` +
-          `(idle before ${mb(r.idleRss)}, lifetime high-water ${mb(r.hwm)})`,
+        `  ${r.storage.padEnd(5)} ${seconds(r.ms)} (${perSecond(r.ms)}), ${mb(r.fileBytes)}; baseline ${seconds(r.baseBefore)} / ${seconds(r.baseAfter)}; ` +
+          `ratio ${ratioOf(r).toFixed(2)}x; worker RSS peak ${mb(r.peakRss)} (idle before ${mb(r.idleRss)}, lifetime high-water ${mb(r.hwm)})`,
       );
       lines.push(`        phases (ms from workflow start): ${r.phases}`);
+    }
+    for (const storage of STORAGES) {
+      const ratios = results.filter((r) => r.storage === storage).map(ratioOf).sort((a, b) => a - b);
+      const peak = Math.max(...results.filter((r) => r.storage === storage).map((r) => r.peakRss));
+      lines.push(
+        `  ${storage}: median ratio ${ratios[Math.floor(ratios.length / 2)].toFixed(2)}x over ${ratios.length} run(s) ` +
+          `(${ratios.map((x) => x.toFixed(2)).join(', ')}); worker RSS peak ${mb(peak)}`,
+      );
     }
     process.stdout.write(`${lines.join('\n')}\n`);
   } finally {
