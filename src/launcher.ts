@@ -2,7 +2,6 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { Connection } from '@temporalio/client';
 import { ROLES } from '../drizzle/schema';
 import { createApplication, createOperator } from './auth/accounts';
@@ -10,7 +9,7 @@ import { getConfig, processEnv, type Config } from './config';
 import { createDatabase } from './db/client';
 import { startEmbeddedPostgres } from './db/embedded';
 import { applyMigrations } from './db/migrate';
-import { assertPortFree, describeExit, exitOf, sleep, StartAborted, stopChild } from './process-control';
+import { assertPortFree, describeExit, exitOf, sleep, StartAborted, stopChild, WORKER_ENV, WORKER_NODE_ARGS } from './process-control';
 import { missingSearchAttributes, startDevServer } from './temporal/dev-server';
 import { SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
 
@@ -331,11 +330,11 @@ async function ensureDemoCredentials(config: Config, databaseUrl: string): Promi
 // --- Worker and API ---------------------------------------------------------------------------------
 
 function startChild(name: string, entry: string, env: NodeJS.ProcessEnv): ChildProcess {
-  const tsxLoader = pathToFileURL(require.resolve('tsx')).href;
+  const nodeArgs = name === 'worker' ? WORKER_NODE_ARGS : ['--require', 'tsx/cjs'];
   // Its own process group: a Ctrl-C at the terminal reaches the launcher only, which stops the parts in order.
-  const child = spawn(process.execPath, ['--import', tsxLoader, path.join(ROOT, entry)], {
+  const child = spawn(process.execPath, [...nodeArgs, path.join(ROOT, entry)], {
     cwd: ROOT,
-    env,
+    env: name === 'worker' ? { ...env, ...WORKER_ENV } : env,
     stdio: ['ignore', 'inherit', 'inherit'],
     detached: true,
   });

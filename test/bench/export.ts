@@ -13,7 +13,7 @@ import { to as copyTo } from 'pg-copy-streams';
 import { createApplication, createOperator } from '../../src/auth/accounts';
 import { createDatabase } from '../../src/db/client';
 import { applyMigrations } from '../../src/db/migrate';
-import { getFreePort, OutputTail, sleep, stopChild } from '../../src/process-control';
+import { getFreePort, OutputTail, sleep, stopChild, WORKER_ENV, WORKER_NODE_ARGS } from '../../src/process-control';
 import { startDevServer, type DevServer } from '../../src/temporal/dev-server';
 import { startS3Server, type S3TestServer } from '../helpers/s3-server';
 
@@ -28,8 +28,8 @@ import { startS3Server, type S3TestServer } from '../helpers/s3-server';
  * CSV into a file, measured right before and right after each export (the machine is shared: the ratio is taken
  * against their mean), with the ratio. `--repeat K` exports K times per storage and also prints the median ratio.
  * The worker is given a prebuilt workflow bundle (as a deployment would), so its memory is the export's and not
- * webpack's. BENCH_WORKER_NODE_OPTIONS and BENCH_MALLOC_ARENA_MAX pass NODE_OPTIONS / MALLOC_ARENA_MAX to the worker
- * (e.g. `--max-semi-space-size=8` and `2`, which lower its RSS by some 40 MiB), to try memory settings.
+ * webpack's. It starts as the launcher starts it (WORKER_NODE_ARGS, WORKER_ENV); BENCH_WORKER_NODE_OPTIONS and
+ * BENCH_MALLOC_ARENA_MAX add NODE_OPTIONS / replace MALLOC_ARENA_MAX, to try other memory settings.
  */
 
 const ROOT = path.resolve(__dirname, '../..');
@@ -97,7 +97,8 @@ interface Proc {
  */
 function startProcess(entry: string, env: NodeJS.ProcessEnv): Proc {
   const output = new OutputTail(64 * 1024);
-  const child = spawn(process.execPath, ['--require', 'tsx/cjs', entry], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const nodeArgs = entry === 'src/worker.ts' ? WORKER_NODE_ARGS : ['--require', 'tsx/cjs'];
+  const child = spawn(process.execPath, [...nodeArgs, entry], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout?.on('data', (chunk: Buffer) => output.push(chunk));
   child.stderr?.on('data', (chunk: Buffer) => output.push(chunk));
   child.on('error', () => undefined);
@@ -216,7 +217,7 @@ async function exportRun(params: {
     WORKFLOW_BUNDLE_PATH: params.bundlePath,
     RETENTION_INTERVAL: '24h',
     ...(process.env.BENCH_WORKER_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_WORKER_NODE_OPTIONS } : {}),
-    ...(process.env.BENCH_MALLOC_ARENA_MAX ? { MALLOC_ARENA_MAX: process.env.BENCH_MALLOC_ARENA_MAX } : {}),
+    MALLOC_ARENA_MAX: process.env.BENCH_MALLOC_ARENA_MAX ?? WORKER_ENV.MALLOC_ARENA_MAX,
     ...(args.concurrency ? { EXPORT_CONCURRENCY: args.concurrency } : {}),
     ...(args['part-rows'] ? { EXPORT_PART_ROWS: args['part-rows'] } : {}),
   };
