@@ -77,13 +77,15 @@ export function createImportActivities({ db, storage, config }: ActivityDeps) {
   /**
    * Test faults (only with ENABLE_TEST_FAULTS=true), set by rows of the chunk whose vendor_data is
    * `test-fault:fail-<n>` (the chunk's first n attempts throw) or `test-fault:delay-<ms>` (the chunk holds its
-   * transaction open that long before committing).
+   * transaction open that long before committing). The rows are imported like any other.
    */
   async function chunkFaults(importId: string, chunkNo: number) {
     if (!config.testFaults) return { failUntilAttempt: 0, delayMs: 0 };
     const result = await db.execute<{ key: string }>(sql`
-      SELECT vendor_data_key AS key FROM import_rows
-      WHERE import_id = ${importId} AND chunk_no = ${chunkNo} AND vendor_data_key LIKE ${`${FAULT_PREFIX}%`}`);
+      SELECT r.vendor_data_key AS key FROM import_chunks c
+      JOIN import_rows r ON r.import_id = c.import_id AND r.row_number BETWEEN c.first_row AND c.last_row
+      WHERE c.import_id = ${importId} AND c.chunk_no = ${chunkNo} AND r.chunk_no = ${chunkNo}
+        AND r.vendor_data_key LIKE ${`${FAULT_PREFIX}%`}`);
     let failUntilAttempt = 0;
     let delayMs = 0;
     for (const { key } of result.rows) {
@@ -93,6 +95,15 @@ export function createImportActivities({ db, storage, config }: ActivityDeps) {
       if (delay) delayMs = Math.max(delayMs, Number(delay[1]));
     }
     return { failUntilAttempt, delayMs };
+  }
+
+  /** Test fault: a row `test-fault:validate-delay-<ms>` holds the validation's return back after its verdict. */
+  async function validationDelay(importId: string): Promise<number> {
+    const result = await db.execute<{ key: string }>(sql`
+      SELECT vendor_data_key AS key FROM import_rows
+      WHERE import_id = ${importId} AND vendor_data_key LIKE ${`${FAULT_PREFIX}validate-delay-%`} LIMIT 1`);
+    const match = /^test-fault:validate-delay-(\d+)/.exec(result.rows[0]?.key ?? '');
+    return match ? Number(match[1]) : 0;
   }
 
   async function finalResult(importId: string): Promise<FinishImportResult> {
@@ -176,6 +187,7 @@ export function createImportActivities({ db, storage, config }: ActivityDeps) {
           }),
       );
       if (outcome.status === 'REJECTED') await markRejected(db, importId, outcome.error);
+      if (config.testFaults) await sleep(await validationDelay(importId));
       return validationResult(await getImport(db, { id: importId }));
     },
 
@@ -187,9 +199,10 @@ export function createImportActivities({ db, storage, config }: ActivityDeps) {
       return markExpired(db, importId);
     },
 
-    /** Lists the chunks still to write (PENDING) with their row ranges. Read-only; a retry is harmless. */
-    async listImportChunks({ importId }: ImportActivityInput): Promise<ChunkRef[]> {
-      return listPendingChunks(db, importId);
+    /** Lists the chunks still to write (PENDING) with their row ranges, and the import's number of chunks. Read-only: a retry is harmless. */
+    async listImportChunks({ importId }: ImportActivityInput): Promise<{ total: number; pending: ChunkRef[] }> {
+      const row = await getImport(db, { id: importId });
+      return { total: row.chunksTotal, pending: await listPendingChunks(db, importId) };
     },
 
     /**

@@ -83,10 +83,15 @@ it('survives SIGKILL of the worker mid-write: exact users and counts, no duplica
   expect(preview).toMatchObject({ status: 'AWAITING_CONFIRMATION', to_update: existing, to_create: ROWS - existing });
   await api(stack, 'POST', `/console/users/imports/${preview.id}/confirm`, { token });
 
+  // Kill while a chunk is inside its transaction: attempted (attempts >= 1) and not yet committed (PENDING).
   const before = await waitFor(async () => {
     const body = await getImport(stack, token, preview.id);
-    return body.processed_rows >= 40 ? body : undefined;
-  }, 60_000, 50);
+    if (body.processed_rows < 40) return undefined;
+    const inFlight = await stack.database.db.execute(
+      sql`SELECT 1 FROM import_chunks WHERE import_id = ${preview.id} AND status = 'PENDING' AND attempts >= 1`,
+    );
+    return inFlight.rows.length > 0 ? body : undefined;
+  }, 60_000, 20);
   expect(before.processed_rows).toBeLessThan(ROWS);
   await kill(worker, 'SIGKILL');
   const atKill = await getImport(stack, token, preview.id);

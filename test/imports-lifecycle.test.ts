@@ -97,6 +97,20 @@ describe('cancel', () => {
   }, 60_000);
 });
 
+describe('confirm', () => {
+  it('a confirm that lands before the validation activity has returned still writes the import', async () => {
+    const t = await createTenant(stack.database.db);
+    const token = t.operators.OWNER.token;
+    // The verdict is committed, then the activity waits 1.5 s before it returns: the confirm comes in between.
+    const preview = await uploadAndValidate(stack, token, 'vendor_data\nrace-1\ntest-fault:validate-delay-1500\n');
+    expect(preview.status).toBe('AWAITING_CONFIRMATION');
+    const confirmed = await api(stack, 'POST', `/console/users/imports/${preview.id}/confirm`, { token });
+    expect(confirmed.status).toBe(202);
+    const done = await waitForStatus(stack, token, preview.id, ['COMPLETED'], 30_000);
+    expect(done).toMatchObject({ created_count: 2, processed_rows: 2 });
+  });
+});
+
 describe('a chunk that fails after its retries', () => {
   it('is recorded FAILED, the others are written; retry (API) writes only that chunk', async () => {
     const t = await createTenant(stack.database.db);

@@ -1,6 +1,12 @@
 import { ActivityFailure, proxyActivities, setCurrentDetails, setHandler } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { cancelImportSignal, type ImportChunkRef, type ImportChunksInput, type ImportChunksResult } from './import-definitions';
+import {
+  cancelImportSignal,
+  rootMessage,
+  type ImportChunkRef,
+  type ImportChunksInput,
+  type ImportChunksResult,
+} from './import-definitions';
 
 const { writeImportChunk } = proxyActivities<Activities>({
   startToCloseTimeout: '10 minutes',
@@ -18,12 +24,6 @@ const { recordImportChunkFailure } = proxyActivities<Activities>({
   startToCloseTimeout: '1 minute',
   retry: { initialInterval: '1 second', maximumInterval: '1 minute' },
 });
-
-function failureMessage(err: ActivityFailure): string {
-  let cause: Error | undefined = err;
-  while (cause?.cause instanceof Error) cause = cause.cause;
-  return (cause?.message || err.message).slice(0, 2000);
-}
 
 /**
  * Writes a batch of an import's chunks (at most a hundred, so this run's history stays small) with a bounded
@@ -56,7 +56,7 @@ export async function importChunksWorkflow(input: ImportChunksInput): Promise<Im
     } catch (err) {
       if (!(err instanceof ActivityFailure)) throw err;
       await recordImportChunkFailure.executeWithOptions({ summary: `record chunk ${chunk.chunkNo + 1} as failed` }, [
-        { importId: input.importId, chunkNo: chunk.chunkNo, message: failureMessage(err) },
+        { importId: input.importId, chunkNo: chunk.chunkNo, message: rootMessage(err) },
       ]);
       failed++;
     }

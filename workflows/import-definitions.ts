@@ -68,3 +68,11 @@ export interface ImportChunksResult {
   /** The import was cancelled: chunks after the running ones were not started. */
   cancelled: boolean;
 }
+
+/** The innermost message of a failure (an ActivityFailure's own message only says that the activity failed). */
+export function rootMessage(err: unknown): string {
+  let current: unknown = err;
+  while (current instanceof Error && current.cause instanceof Error) current = current.cause;
+  const message = current instanceof Error ? current.message : String(current);
+  return (message || (err instanceof Error ? err.message : String(err))).slice(0, 2000);
+}

@@ -14,7 +14,7 @@ import {
   cancelImportSignal,
   confirmImportSignal,
   importProgressQuery,
-  type ImportChunkRef,
+  rootMessage,
   type ImportProgress,
   type ImportUsersInput,
   type ImportUsersResult,
@@ -73,7 +73,8 @@ export async function importUsersWorkflow(input: ImportUsersInput): Promise<Impo
     if (input.mode === 'import') {
       setCurrentDetails('Validating the file');
       const verdict = await validateImport({ importId });
-      if (verdict.status !== 'AWAITING_CONFIRMATION') return await finish();
+      // RUNNING: the operator confirmed between the verdict's commit and this activity's return (the signal came in).
+      if (verdict.status !== 'AWAITING_CONFIRMATION' && verdict.status !== 'RUNNING') return await finish();
       progress.phase = 'awaiting_confirmation';
       progress.chunksTotal = verdict.chunksTotal;
       setCurrentDetails(
@@ -91,9 +92,8 @@ export async function importUsersWorkflow(input: ImportUsersInput): Promise<Impo
     }
 
     progress.phase = 'writing';
-    const pending: ImportChunkRef[] = await listImportChunks({ importId });
+    const { total: chunksTotal, pending } = await listImportChunks({ importId });
     const perChild = input.chunksPerChild ?? DEFAULT_CHUNKS_PER_CHILD;
-    const chunksTotal = Math.max(progress.chunksTotal, pending.length === 0 ? 0 : pending[pending.length - 1].chunkNo + 1);
     progress.chunksTotal = chunksTotal;
     for (let start = 0; start < pending.length && !cancelled; start += perChild) {
       const batch = pending.slice(start, start + perChild);
@@ -118,8 +118,8 @@ export async function importUsersWorkflow(input: ImportUsersInput): Promise<Impo
     return await finish();
   } catch (err) {
     if (isCancellation(err)) throw err;
-    const message = err instanceof Error ? err.message : String(err);
+    const message = rootMessage(err);
     setCurrentDetails(`Failed: ${message}`);
-    return await failImport({ importId, runKey, message: message.slice(0, 2000) });
+    return await failImport({ importId, runKey, message });
   }
 }

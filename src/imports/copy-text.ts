@@ -23,6 +23,7 @@ export function copyTextArray(values: readonly string[] | null): string {
 /** The columns of the staging table, in the order stagedRowLine writes them. */
 export const STAGING_COLUMNS = [
   'row_number',
+  'chunk_no',
   'vendor_data',
   'vendor_data_key',
   'errors',
@@ -36,9 +37,9 @@ export const STAGING_COLUMNS = [
   'metadata',
 ] as const;
 
-/** One staged row as a line of COPY text (with its newline). */
-export function stagedRowLine(row: StagedRow): string {
-  return `${row.rowNumber}\t${copyValue(row.vendorData)}\t${copyValue(row.vendorDataKey)}\t${
+/** One staged row as a line of COPY text (with its newline); `chunkNo` is null for an invalid row. */
+export function stagedRowLine(row: StagedRow, chunkNo: number | null): string {
+  return `${row.rowNumber}\t${chunkNo === null ? '\\N' : chunkNo}\t${copyValue(row.vendorData)}\t${copyValue(row.vendorDataKey)}\t${
     row.errors === null ? '\\N' : copyValue(JSON.stringify(row.errors))
   }\t${copyValue(row.displayName)}\t${copyValue(row.fullName)}\t${copyValue(row.email)}\t${copyValue(row.phone)}\t${copyValue(
     row.country,

@@ -253,11 +253,22 @@ export async function markExpired(db: Queryable, importId: string): Promise<Impo
 }
 
 /**
- * The end of a workflow run: RUNNING becomes COMPLETED, or COMPLETED_WITH_ERRORS when chunks failed; an import
- * that ended otherwise (REJECTED, CANCELLED, EXPIRED, FAILED) gets its finished_at if it has none. Returns the row.
+ * The end of a workflow run: RUNNING becomes COMPLETED, or COMPLETED_WITH_ERRORS when chunks failed (or were left
+ * unwritten); an import that ended otherwise (REJECTED, CANCELLED, EXPIRED, FAILED) gets its finished_at if it has
+ * none. The caller runs it in a transaction. Returns the status.
  */
 export async function markFinished(db: Queryable, importId: string): Promise<ImportStatus> {
-  await db.execute(sql`SELECT 1 FROM imports WHERE id = ${importId} FOR NO KEY UPDATE`);
+  const [current] = await db.select({ status: imports.status }).from(imports).where(eq(imports.id, importId)).for('no key update');
+  if (!current) throw notFound('import');
+  if (current.status === 'RUNNING') {
+    // A run must not end COMPLETED with chunks unwritten: such chunks count as failed, so a retry can write them.
+    const unwritten = await db
+      .update(importChunks)
+      .set({ status: 'FAILED', errorCode: 'not_written', errorMessage: 'the workflow run ended before this chunk was written' })
+      .where(and(eq(importChunks.importId, importId), eq(importChunks.status, 'PENDING')))
+      .returning({ chunkNo: importChunks.chunkNo });
+    if (unwritten.length > 0) await refreshImportCounters(db, importId);
+  }
   const [row] = await db
     .update(imports)
     .set({

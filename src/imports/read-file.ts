@@ -14,6 +14,8 @@ import { validateRow } from './rows';
 
 export interface ReadOptions {
   maxRows: number;
+  /** Valid rows per chunk: the valid rows are numbered into chunks in file order as they are read. */
+  chunkRows: number;
   /** Called every `progressEvery` data rows with the count so far (heartbeats). */
   onProgress?: (rows: number) => void;
   progressEvery?: number;
@@ -40,6 +42,7 @@ class ImportFileTransform extends Transform {
   private layout: Layout | undefined;
   private rowNumber = 0;
   dataRows = 0;
+  private validRows = 0;
   private batch = '';
 
   constructor(private readonly options: ReadOptions) {
@@ -107,7 +110,9 @@ class ImportFileTransform extends Transform {
     if (this.dataRows > this.options.maxRows) {
       throw new ImportFileError('too_many_rows', `the file has more than ${this.options.maxRows} rows (the limit, IMPORT_MAX_ROWS)`);
     }
-    this.batch += stagedRowLine(validateRow(record, this.layout, this.rowNumber));
+    const row = validateRow(record, this.layout, this.rowNumber);
+    const chunkNo = row.errors === null ? Math.floor(this.validRows++ / this.options.chunkRows) : null;
+    this.batch += stagedRowLine(row, chunkNo);
     if (this.options.onProgress && this.dataRows % (this.options.progressEvery ?? 10_000) === 0) {
       this.options.onProgress(this.dataRows);
     }

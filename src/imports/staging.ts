@@ -7,9 +7,9 @@ import { readImportFile } from './read-file';
 
 /**
  * Validation and staging of an uploaded file, in one transaction: the file is streamed through the row rules into a
- * temporary table with COPY, then one set-based statement finds duplicates, numbers the chunks and classifies each
- * row (create / update / unchanged / invalid, and the verified fields it may not change) against the users, writing
- * import_rows once. Either the whole file is staged and the import moves to AWAITING_CONFIRMATION, or nothing is.
+ * temporary table with COPY (valid rows numbered into chunks on the way), then one set-based statement finds
+ * duplicates and classifies each row (create / update / unchanged / invalid, and the verified fields it may not
+ * change) against the users, writing import_rows and import_chunks once. Either the whole file is staged and the import moves to AWAITING_CONFIRMATION, or nothing is.
  */
 
 export interface StagedCounts {
@@ -41,6 +41,7 @@ export interface StageParams {
 const CREATE_STAGING = `
   CREATE TEMPORARY TABLE import_staging (
     row_number integer NOT NULL,
+    chunk_no integer,
     vendor_data text,
     vendor_data_key text,
     errors jsonb,
@@ -54,64 +55,70 @@ const CREATE_STAGING = `
     metadata jsonb
   ) ON COMMIT DROP`;
 
-/** Whether a valid row would change an existing user `u` (verified full_name excepted). */
+/** Whether a valid row `s` would change an existing user `u` (a verified full_name excepted). */
 const CHANGES = `
-  (v.display_name IS NOT NULL AND v.display_name IS DISTINCT FROM u.display_name)
-  OR (v.full_name IS NOT NULL AND NOT ('full_name' = ANY (u.verified_fields)) AND v.full_name IS DISTINCT FROM u.full_name)
-  OR (v.email IS NOT NULL AND v.email IS DISTINCT FROM u.email)
-  OR (v.phone IS NOT NULL AND v.phone IS DISTINCT FROM u.phone)
-  OR (v.country IS NOT NULL AND v.country IS DISTINCT FROM u.country)
-  OR (v.status IS NOT NULL AND v.status IS DISTINCT FROM u.status)
-  OR (v.tags IS NOT NULL AND v.tags IS DISTINCT FROM u.tags)
-  OR (v.metadata IS NOT NULL AND (u.metadata || v.metadata) IS DISTINCT FROM u.metadata)`;
+  (s.display_name IS NOT NULL AND s.display_name IS DISTINCT FROM u.display_name)
+  OR (s.full_name IS NOT NULL AND NOT ('full_name' = ANY (u.verified_fields)) AND s.full_name IS DISTINCT FROM u.full_name)
+  OR (s.email IS NOT NULL AND s.email IS DISTINCT FROM u.email)
+  OR (s.phone IS NOT NULL AND s.phone IS DISTINCT FROM u.phone)
+  OR (s.country IS NOT NULL AND s.country IS DISTINCT FROM u.country)
+  OR (s.status IS NOT NULL AND s.status IS DISTINCT FROM u.status)
+  OR (s.tags IS NOT NULL AND s.tags IS DISTINCT FROM u.tags)
+  OR (s.metadata IS NOT NULL AND (u.metadata || s.metadata) IS DISTINCT FROM u.metadata)`;
 
 /**
- * Staging -> import_rows. A later row whose key appeared before gets `duplicate_in_file` naming the first row; valid
- * rows are numbered into chunks of $3 rows in file order; each valid row is classified against the users.
+ * Staging -> import_rows, import_chunks and the counts, in one statement. A later row whose key appeared before gets
+ * `duplicate_in_file` naming the first row (found by grouping the keys, not by sorting the rows); each valid row is
+ * classified against the application's users; the chunks (numbered while reading) are summed up from the rows.
  */
 const CLASSIFY = `
-  INSERT INTO import_rows (import_id, row_number, chunk_no, vendor_data, vendor_data_key, action, errors, kept_fields,
-    display_name, full_name, email, phone, country, status, tags, metadata)
-  SELECT $1, v.row_number,
-    CASE WHEN v.errors IS NULL THEN (count(*) FILTER (WHERE v.errors IS NULL) OVER (ORDER BY v.row_number) - 1) / $3 END,
-    v.vendor_data, v.vendor_data_key,
-    CASE WHEN v.errors IS NOT NULL THEN 'invalid' WHEN u.id IS NULL THEN 'create' WHEN ${CHANGES} THEN 'update' ELSE 'unchanged' END,
-    v.errors,
-    CASE WHEN u.id IS NOT NULL AND v.full_name IS NOT NULL AND 'full_name' = ANY (u.verified_fields)
-      AND v.full_name IS DISTINCT FROM u.full_name THEN ARRAY['full_name'] ELSE '{}'::text[] END,
-    v.display_name, v.full_name, v.email, v.phone, v.country, v.status, v.tags, v.metadata
-  FROM (
-    SELECT s.row_number, s.vendor_data, s.vendor_data_key,
-      CASE WHEN s.vendor_data_key IS NOT NULL AND s.first_row < s.row_number
-        THEN COALESCE(s.errors, '[]'::jsonb) || jsonb_build_array(jsonb_build_object(
+  WITH dups AS (
+    SELECT vendor_data_key, min(row_number) AS first_row FROM import_staging
+    WHERE vendor_data_key IS NOT NULL
+    GROUP BY vendor_data_key HAVING count(*) > 1
+  ),
+  verdicts AS (
+    SELECT s.*, d.first_row AS duplicate_of FROM import_staging s
+    LEFT JOIN dups d ON d.vendor_data_key = s.vendor_data_key AND d.first_row < s.row_number
+  ),
+  ins AS (
+    INSERT INTO import_rows (import_id, row_number, chunk_no, vendor_data, vendor_data_key, action, errors, kept_fields,
+      display_name, full_name, email, phone, country, status, tags, metadata)
+    SELECT $1, s.row_number,
+      CASE WHEN s.duplicate_of IS NULL THEN s.chunk_no END,
+      s.vendor_data, s.vendor_data_key,
+      CASE WHEN s.errors IS NOT NULL OR s.duplicate_of IS NOT NULL THEN 'invalid'
+        WHEN u.id IS NULL THEN 'create' WHEN ${CHANGES} THEN 'update' ELSE 'unchanged' END,
+      CASE WHEN s.duplicate_of IS NULL THEN s.errors
+        ELSE COALESCE(s.errors, '[]'::jsonb) || jsonb_build_array(jsonb_build_object(
           'column', 'vendor_data', 'code', 'duplicate_in_file',
-          'message', 'vendor_data already appears in row ' || s.first_row))
-        ELSE s.errors END AS errors,
+          'message', 'vendor_data already appears in row ' || s.duplicate_of)) END,
+      CASE WHEN u.id IS NOT NULL AND s.full_name IS NOT NULL AND 'full_name' = ANY (u.verified_fields)
+        AND s.full_name IS DISTINCT FROM u.full_name THEN ARRAY['full_name'] ELSE '{}'::text[] END,
       s.display_name, s.full_name, s.email, s.phone, s.country, s.status, s.tags, s.metadata
-    FROM (
-      SELECT st.*, min(st.row_number) OVER (PARTITION BY st.vendor_data_key COLLATE "C") AS first_row FROM import_staging st
-    ) s
-  ) v
-  LEFT JOIN users u ON v.errors IS NULL AND u.application_id = $2 AND u.vendor_data_key = v.vendor_data_key`;
-
-const CHUNKS = `
-  INSERT INTO import_chunks (import_id, chunk_no, first_row, last_row, row_count)
-  SELECT $1, chunk_no, min(row_number), max(row_number), count(*)::int
-  FROM import_rows WHERE import_id = $1 AND chunk_no IS NOT NULL
-  GROUP BY chunk_no`;
-
-const COUNTS = `
+    FROM verdicts s
+    LEFT JOIN users u ON s.errors IS NULL AND s.duplicate_of IS NULL AND u.application_id = $2
+      AND u.vendor_data_key = s.vendor_data_key
+    RETURNING row_number, chunk_no, action
+  ),
+  chunks AS (
+    INSERT INTO import_chunks (import_id, chunk_no, first_row, last_row, row_count)
+    SELECT $1, chunk_no, min(row_number), max(row_number), count(*)::int FROM ins
+    WHERE chunk_no IS NOT NULL GROUP BY chunk_no
+    RETURNING chunk_no
+  )
   SELECT count(*)::int AS total_rows,
     count(*) FILTER (WHERE action <> 'invalid')::int AS valid_rows,
     count(*) FILTER (WHERE action = 'invalid')::int AS invalid_rows,
     count(*) FILTER (WHERE action = 'create')::int AS to_create,
     count(*) FILTER (WHERE action = 'update')::int AS to_update,
-    count(*) FILTER (WHERE action = 'unchanged')::int AS to_unchanged
-  FROM import_rows WHERE import_id = $1`;
+    count(*) FILTER (WHERE action = 'unchanged')::int AS to_unchanged,
+    (SELECT count(*) FROM chunks)::int AS chunks_total
+  FROM ins`;
 
 async function copyInto(client: PoolClient, source: Readable, params: StageParams) {
   const sink = client.query(copyFrom(`COPY import_staging (${STAGING_COLUMNS.join(', ')}) FROM STDIN`));
-  return readImportFile(source, sink, { maxRows: params.maxRows, onProgress: params.onProgress });
+  return readImportFile(source, sink, { maxRows: params.maxRows, chunkRows: params.chunkRows, onProgress: params.onProgress });
 }
 
 /** Stages the file of an import that is VALIDATING; see StageOutcome. */
@@ -135,9 +142,7 @@ export async function stageImportFile(pool: Pool, params: StageParams): Promise<
       await client.query('ROLLBACK');
       return { status: 'REJECTED', error: { code: err.code, message: err.message } };
     }
-    await client.query(CLASSIFY, [params.importId, params.applicationId, params.chunkRows]);
-    const chunks = await client.query(CHUNKS, [params.importId]);
-    const { rows } = await client.query<Record<string, number>>(COUNTS, [params.importId]);
+    const { rows } = await client.query<Record<string, number>>(CLASSIFY, [params.importId, params.applicationId]);
     const c = rows[0];
     const counts: StagedCounts = {
       totalRows: c.total_rows,
@@ -146,7 +151,7 @@ export async function stageImportFile(pool: Pool, params: StageParams): Promise<
       toCreate: c.to_create,
       toUpdate: c.to_update,
       toUnchanged: c.to_unchanged,
-      chunksTotal: chunks.rowCount ?? 0,
+      chunksTotal: c.chunks_total,
     };
     // Compare-and-set: a cancel during validation wins, and then nothing stays staged.
     const moved = await client.query(

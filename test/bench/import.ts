@@ -6,13 +6,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Client as TemporalClient, Connection } from '@temporalio/client';
+import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
 import { Client as PgClient } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { pipeline } from 'node:stream/promises';
 import { createApplication, createOperator } from '../../src/auth/accounts';
 import { createDatabase } from '../../src/db/client';
 import { applyMigrations } from '../../src/db/migrate';
-import { getFreePort, stopChild } from '../../src/process-control';
+import { getFreePort, stopChild, WORKER_ENV, WORKER_NODE_ARGS } from '../../src/process-control';
 import { startDevServer, type DevServer } from '../../src/temporal/dev-server';
 import { importWorkflowId } from '../../workflows/import-definitions';
 
@@ -24,6 +25,9 @@ import { importWorkflowId } from '../../workflows/import-definitions';
  * completed), then a second file that changes every one of them (updates), and prints each phase's time, rows per
  * second, the worker's peak RSS and the history event counts. In the same run it measures the raw baseline on the
  * same files: COPY into a temporary table, then one INSERT ... ON CONFLICT upsert, and prints the ratio.
+ * The API and the worker start as the launcher starts them (WORKER_NODE_ARGS, WORKER_ENV); the worker gets a prebuilt
+ * workflow bundle (WORKFLOW_BUNDLE_PATH, as a deployment would) unless `--worker bundling`, so its memory is the
+ * import's and not webpack's. The machine is shared: compare the ratio, not the absolute times.
  */
 
 const ROOT = path.resolve(__dirname, '../..');
@@ -35,6 +39,9 @@ const { values: args } = parseArgs({
     mode: { type: 'string', default: 'both' },
     'chunk-rows': { type: 'string' },
     concurrency: { type: 'string' },
+    /** `prebuilt` (default): src/worker.ts with a workflow bundle built before it starts (WORKFLOW_BUNDLE_PATH), as a
+     *  deployment would; `bundling`: src/worker.ts bundling the workflows in-process at start. */
+    worker: { type: 'string', default: 'prebuilt' },
   },
 });
 const ROWS = Number(args.rows);
@@ -86,7 +93,7 @@ function rssOf(pid: number): { rss: number; hwm: number } {
   }
 }
 
-/** CPU seconds used so far by a process (user + system), or by every process named `comm` (Postgres backends). */
+/** CPU seconds used so far by a process (user + system). */
 function cpuSeconds(pid: number): number {
   try {
     const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
@@ -95,23 +102,9 @@ function cpuSeconds(pid: number): number {
     return 0;
   }
 }
-function cpuSecondsOf(comm: string): number {
-  let total = 0;
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      if (fs.readFileSync(`/proc/${entry}/comm`, 'utf8').trim() === comm) total += cpuSeconds(Number(entry));
-    } catch {
-      // gone
-    }
-  }
-  return total;
-}
-
-function startProcess(name: string, script: string, env: NodeJS.ProcessEnv, readyText?: string): { child: ChildProcess; ready: Promise<void> } {
-  // `node --import tsx`: one process, so its RSS is the service's own.
-  const profile = process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [];
-  const child = spawn(process.execPath, [...profile, '--import', 'tsx', script], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+/** Starts a part as the launcher does: one node process with tsx's CommonJS hook (the worker with WORKER_NODE_ARGS). */
+function startProcess(name: string, nodeArgs: readonly string[], env: NodeJS.ProcessEnv, readyText?: string): { child: ChildProcess; ready: Promise<void> } {
+  const child = spawn(process.execPath, [...nodeArgs], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let tail = '';
   let markReady: () => void = () => undefined;
   const ready = new Promise<void>((resolve) => {
@@ -190,6 +183,13 @@ const eventMs = (e: { eventTime?: { seconds?: unknown; nanos?: number | null } |
 async function historyStats(temporal: TemporalClient, importId: string): Promise<HistoryStats> {
   const parent = await temporal.workflow.getHandle(importWorkflowId(importId)).fetchHistory();
   const events = parent.events ?? [];
+  if (process.env.BENCH_DEBUG) {
+    for (const e of events) {
+      const completed = e.activityTaskCompletedEventAttributes?.result?.payloads?.[0]?.data;
+      const failed = e.activityTaskFailedEventAttributes?.failure?.message;
+      process.stderr.write(`${e.eventId} ${e.eventType} ${completed ? Buffer.from(completed).toString().slice(0, 300) : ''}${failed ?? ''}\n`);
+    }
+  }
   const children = events
     .map((e) => e.startChildWorkflowExecutionInitiatedEventAttributes?.workflowId)
     .filter((id): id is string => Boolean(id));
@@ -201,10 +201,6 @@ async function historyStats(temporal: TemporalClient, importId: string): Promise
     const history = await temporal.workflow.getHandle(id).fetchHistory();
     const childEvents = history.events ?? [];
     maxEvents = Math.max(maxEvents, childEvents.length);
-    if (process.env.BENCH_DEBUG) {
-      const t0 = eventMs(childEvents[0]);
-      for (const e of childEvents.slice(0, 40)) process.stderr.write(`${(eventMs(e) - t0).toFixed(1)} ${e.eventType}\n`);
-    }
     const byId = new Map(childEvents.map((e) => [Number(e.eventId), e]));
     for (const e of childEvents) {
       const completed = e.activityTaskCompletedEventAttributes;
@@ -264,8 +260,16 @@ async function main(): Promise<void> {
       ...(args['chunk-rows'] ? { IMPORT_CHUNK_ROWS: args['chunk-rows'] } : {}),
       ...(args.concurrency ? { IMPORT_CHUNK_CONCURRENCY: args.concurrency } : {}),
     };
-    const { child: worker, ready: workerReady } = startProcess('worker', 'src/worker.ts', { ...env, LOG_LEVEL: 'info' }, 'worker started');
-    const { child: apiProcess } = startProcess('api', 'src/api/server.ts', env);
+    const workerEnv: NodeJS.ProcessEnv = { ...env, ...WORKER_ENV, LOG_LEVEL: 'info' };
+    if (args.worker === 'prebuilt') {
+      const bundlePath = path.join(tmp, 'workflow-bundle.js');
+      const { code } = await bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows'), logger: new DefaultLogger('WARN') });
+      fs.writeFileSync(bundlePath, code);
+      workerEnv.WORKFLOW_BUNDLE_PATH = bundlePath;
+    }
+    log(`worker: src/worker.ts ${args.worker === 'prebuilt' ? 'with a prebuilt workflow bundle' : 'bundling the workflows at start'}`);
+    const { child: worker, ready: workerReady } = startProcess('worker', [...WORKER_NODE_ARGS, 'src/worker.ts'], workerEnv, 'worker started');
+    const { child: apiProcess } = startProcess('api', ['--require', 'tsx/cjs', 'src/api/server.ts'], env);
     children.push(worker, apiProcess);
     const baseUrl = `http://127.0.0.1:${port}`;
     await waitUntil(async () => ((await fetch(`${baseUrl}/healthz`)).ok ? true : undefined), 60_000, 200);
@@ -303,7 +307,7 @@ async function main(): Promise<void> {
       const confirm = await fetch(`${baseUrl}/console/users/imports/${created.id}/confirm`, { method: 'POST', headers });
       if (confirm.status !== 202) throw new Error(`confirm: ${confirm.status} ${await confirm.text()}`);
       const tConfirm = performance.now();
-      const cpuBefore = { worker: cpuSeconds(worker.pid!), temporal: cpuSeconds(temporalServer.pid), api: cpuSeconds(apiProcess.pid!), postgres: cpuSecondsOf('postgres') };
+      const cpuBefore = { worker: cpuSeconds(worker.pid!), temporal: cpuSeconds(temporalServer.pid), api: cpuSeconds(apiProcess.pid!) };
       const done = await waitUntil(async () => {
         const body = await get();
         return ['COMPLETED', 'COMPLETED_WITH_ERRORS', 'FAILED', 'CANCELLED'].includes(body.status) ? body : undefined;
@@ -313,7 +317,6 @@ async function main(): Promise<void> {
         worker: cpuSeconds(worker.pid!) - cpuBefore.worker,
         temporal: cpuSeconds(temporalServer.pid) - cpuBefore.temporal,
         api: cpuSeconds(apiProcess.pid!) - cpuBefore.api,
-        postgres: cpuSecondsOf('postgres') - cpuBefore.postgres,
       };
       clearInterval(sampler);
       const { hwm } = rssOf(worker.pid!);
@@ -331,7 +334,7 @@ async function main(): Promise<void> {
         `ratio import/baseline      ${(ours / base.totalMs).toFixed(2)}x   (write phase alone ${((tDone - tConfirm) / base.totalMs).toFixed(2)}x)`,
         `worker peak RSS            ${(peakRss / 1048576).toFixed(0)} MB during the import (process high-water mark since start ${(hwm / 1048576).toFixed(0)} MB)`,
         `history                    ${history.runs} workflow runs (1 parent + ${history.runs - 1} chunk children); largest ${history.maxEvents} events, parent ${history.parentEvents}`,
-        `CPU during the write       worker ${cpu.worker.toFixed(2)} s, Temporal server ${cpu.temporal.toFixed(2)} s, API ${cpu.api.toFixed(2)} s, Postgres (all backends) ${cpu.postgres.toFixed(2)} s`,
+        `CPU during the write       worker ${cpu.worker.toFixed(2)} s, Temporal server ${cpu.temporal.toFixed(2)} s, API ${cpu.api.toFixed(2)} s`,
         `chunk activities           mean dispatch ${history.chunkDispatchMs.toFixed(1)} ms, mean run ${history.chunkWorkMs.toFixed(1)} ms`,
       ];
       process.stdout.write(`${lines.join('\n')}\n\n`);

@@ -45,7 +45,7 @@ async function read(input: Buffer | string, maxRows = 1000, chunkSize = 7) {
       cb();
     },
   });
-  const result = await readImportFile(Readable.from(chunks), sink, { maxRows });
+  const result = await readImportFile(Readable.from(chunks), sink, { maxRows, chunkRows: 2 });
   return { ...result, lines: copyLines(out) };
 }
 
@@ -185,11 +185,11 @@ describe('COPY text', () => {
     expect(copyTextArray(['a"b', 'c\\d', 'e,f'])).toBe('{"a\\\\"b","c\\\\\\\\d","e,f"}');
   });
 
-  it('writes one line per row with twelve columns', () => {
+  it('writes one line per row with thirteen columns', () => {
     const layout = readHeader(['vendor_data', 'display_name']);
-    const line = stagedRowLine(validateRow(['x', 'multi\nline\ttab'], layout, 2));
+    const line = stagedRowLine(validateRow(['x', 'multi\nline\ttab'], layout, 2), 0);
     expect(line.endsWith('\n')).toBe(true);
-    expect(line.slice(0, -1).split('\t')).toHaveLength(12);
+    expect(line.slice(0, -1).split('\t')).toHaveLength(13);
   });
 });
 
@@ -197,9 +197,9 @@ describe('readImportFile', () => {
   it('streams rows with spreadsheet row numbers (blank lines count, the header is row 1)', async () => {
     const { dataRows, lines } = await read(fixture('blank-lines-between.csv'));
     expect(dataRows).toBe(2);
-    expect(lines.map((l) => [l[0], l[1]])).toEqual([
-      ['3', 'fx-1'],
-      ['6', 'fx-2'],
+    expect(lines.map((l) => [l[0], l[1], l[2]])).toEqual([
+      ['3', '0', 'fx-1'],
+      ['6', '0', 'fx-2'],
     ]);
   });
 
@@ -208,15 +208,15 @@ describe('readImportFile', () => {
     async (name) => {
       const { dataRows, lines } = await read(fixture(name), 1000, 3);
       expect(dataRows).toBe(name === 'no-final-newline.csv' ? 1 : 2);
-      for (const l of lines) expect(l[3]).toBe('\\N'); // no row errors
+      for (const l of lines) expect(l[4]).toBe('\\N'); // no row errors
     },
   );
 
   it('reads quoted commas, quotes and line breaks as data', async () => {
     const { lines } = await read(fixture('quoted-line-breaks.csv'));
-    expect(lines[0][4]).toBe('Ana, "the boss"');
-    expect(lines[0][5]).toBe('Ana\\nGarcía');
-    expect(lines[1][4]).toBe('multi\\r\\nline');
+    expect(lines[0][5]).toBe('Ana, "the boss"');
+    expect(lines[0][6]).toBe('Ana\\nGarcía');
+    expect(lines[1][5]).toBe('multi\\r\\nline');
   });
 
   it.each([
@@ -257,8 +257,10 @@ describe('readImportFile', () => {
   it('reads a 10 MB cell (too long for display_name) in flat memory and moves on', async () => {
     const big = 'x'.repeat(10 * 1024 * 1024);
     const { lines } = await read(`vendor_data,display_name\nbig,${big}\nnext,fine\n`, 10, 64 * 1024);
-    expect(JSON.parse(lines[0][3].replace(/\\\\/g, '\\'))[0]).toMatchObject({ column: 'display_name', code: 'too_long' });
-    expect(lines[0][4]).toBe('\\N');
-    expect(lines[1][1]).toBe('next');
+    expect(JSON.parse(lines[0][4].replace(/\\\\/g, '\\'))[0]).toMatchObject({ column: 'display_name', code: 'too_long' });
+    expect(lines[0][1]).toBe('\\N');
+    expect(lines[0][5]).toBe('\\N');
+    expect(lines[1][1]).toBe('0');
+    expect(lines[1][2]).toBe('next');
   });
 });
