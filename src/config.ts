@@ -60,7 +60,7 @@ const envSchema = z.object({
   IMPORT_MAX_ROWS: positiveInt(100_000),
   IMPORT_MAX_BYTES: positiveInt(64 * 1024 * 1024),
   IMPORT_CONFIRM_TIMEOUT: duration('24h'),
-  IMPORT_CHUNK_ROWS: positiveInt(1000),
+  IMPORT_CHUNK_ROWS: positiveInt(5000),
   IMPORT_CHUNK_CONCURRENCY: positiveInt(4),
   IMPORT_FILE_RETENTION_DAYS: positiveInt(30),
 

@@ -11,6 +11,7 @@ import { requireOperator } from './auth';
 import { exportsRouter, downloadsRouter } from './exports-routes';
 import { healthRouter } from './health-routes';
 import { errorHandler, notFoundHandler } from './http-errors';
+import { IMPORT_COLUMNS } from '../imports/columns';
 import { importsRouter } from './imports-routes';
 import { openApiDocument } from './openapi';
 import { usersRouter } from './users-routes';
@@ -50,7 +51,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.use('/v3/users', usersRouter(deps.db));
   app.use('/console/users/imports', importsRouter(deps));
   app.get('/console/users/import-template.csv', requireOperator(deps.db, 'imports.read'), (_req, res) => {
-    res.type('text/csv').attachment('users-import-template.csv').send(`${IMPORT_TEMPLATE_COLUMNS.join(',')}\r\n`);
+    res.type('text/csv').attachment('users-import-template.csv').send(`${IMPORT_COLUMNS.join(',')}\r\n`);
   });
   app.use('/console/users/exports', exportsRouter(deps));
   app.use('/downloads', downloadsRouter(deps));
@@ -60,15 +61,3 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(errorHandler);
   return app;
 }
-
-export const IMPORT_TEMPLATE_COLUMNS = [
-  'vendor_data',
-  'display_name',
-  'full_name',
-  'email',
-  'phone',
-  'country',
-  'status',
-  'tags',
-  'metadata_json',
-] as const;

@@ -61,7 +61,11 @@ export function vendorDataKey(vendorData: string): string {
   return vendorData.trim().toLowerCase();
 }
 
+/** Postgres cannot store U+0000 in text or jsonb; it is refused in every field, never passed on to fail there. */
+const NUL = '\u0000';
+
 function checkTextLength(value: string, max: number, label: string): RuleResult<string> {
+  if (value.includes(NUL)) return fail('invalid_characters', `${label} contains a NUL character`);
   return charLength(value) > max ? fail('too_long', `${label} is longer than ${max} characters`) : ok(value);
 }
 
@@ -115,6 +119,7 @@ export const rules = {
     for (const raw of values) {
       const tag = raw.trim();
       if (tag === '') return fail('invalid_tags', 'a tag is empty');
+      if (tag.includes(NUL)) return fail('invalid_tags', 'a tag contains a NUL character');
       if (charLength(tag) > LIMITS.tagChars) return fail('invalid_tags', `a tag is longer than ${LIMITS.tagChars} characters`);
       seen.add(tag);
     }
@@ -126,7 +131,9 @@ export const rules = {
     if (value === null || typeof value !== 'object' || Array.isArray(value)) {
       return fail('invalid_metadata_json', 'metadata must be a JSON object');
     }
-    if (Buffer.byteLength(JSON.stringify(value), 'utf8') > LIMITS.metadataBytes) {
+    const serialised = JSON.stringify(value);
+    if (serialised.includes('\\u0000')) return fail('invalid_metadata_json', 'metadata contains a NUL character');
+    if (Buffer.byteLength(serialised, 'utf8') > LIMITS.metadataBytes) {
       return fail('invalid_metadata_json', `metadata is larger than ${LIMITS.metadataBytes / 1024} KiB`);
     }
     return ok(value as Record<string, unknown>);

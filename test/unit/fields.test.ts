@@ -82,6 +82,14 @@ describe('user field rules', () => {
     expect(code(rules.metadata({ big: 'x'.repeat(16 * 1024 - 20) }))).toBe('ok');
   });
 
+  test('a NUL character, which Postgres cannot store, is refused in every field', () => {
+    expect(code(rules.displayName('a\u0000b'))).toBe('invalid_characters');
+    expect(code(rules.fullName('a\u0000b'))).toBe('invalid_characters');
+    expect(code(rules.tags(['a\u0000b']))).toBe('invalid_tags');
+    expect(code(rules.metadata({ 'k\u0000': 1 }))).toBe('invalid_metadata_json');
+    expect(code(rules.metadata({ k: 'v\u0000' }))).toBe('invalid_metadata_json');
+  });
+
   test('date_of_birth: a real past date', () => {
     expect(code(rules.dateOfBirth('1990-02-28'))).toBe('ok');
     expect(code(rules.dateOfBirth('1990-02-30'))).toBe('invalid_date');
