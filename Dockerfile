@@ -15,9 +15,13 @@ COPY . .
 # API and the worker is mounted here (see docker-compose.yml).
 RUN mkdir -p /app/.data && chown node:node /app/.data
 
+# The workflows, bundled at build time: the worker then carries no webpack (~130 MB less).
+RUN npm run bundle:workflows -- /app/dist/workflow-bundle.js
+
 ENV NODE_ENV=production \
     DATA_DIR=/app/.data \
-    PORT=3000
+    PORT=3000 \
+    WORKFLOW_BUNDLE_PATH=/app/dist/workflow-bundle.js
 
 USER node
 EXPOSE 3000

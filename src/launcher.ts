@@ -1,7 +1,8 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { Connection } from '@temporalio/client';
 import { ROLES } from '../drizzle/schema';
 import { createApplication, createOperator } from './auth/accounts';
@@ -12,6 +13,8 @@ import { applyMigrations } from './db/migrate';
 import { assertPortFree, describeExit, exitOf, sleep, StartAborted, stopChild, WORKER_ENV, WORKER_NODE_ARGS } from './process-control';
 import { missingSearchAttributes, startDevServer } from './temporal/dev-server';
 import { SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
+
+const execFileAsync = promisify(execFile);
 
 /**
  * `npm start`: the whole service on one machine with nothing configured. Brings up Postgres (DATABASE_URL,
@@ -411,6 +414,16 @@ async function run(): Promise<void> {
     TEMPORAL_NAMESPACE: config.temporal.namespace,
     LINK_SIGNING_SECRET: secret,
   };
+  if (!config.temporal.workflowBundlePath) {
+    const bundlePath = path.join(config.dataDir, 'workflow-bundle.js');
+    await step(async () => {
+      say('bundling the workflows...');
+      await execFileAsync(process.execPath, ['--require', 'tsx/cjs', path.join(ROOT, 'src/temporal/bundle-workflows.ts'), bundlePath], {
+        cwd: ROOT,
+      });
+    });
+    childEnv.WORKFLOW_BUNDLE_PATH = bundlePath;
+  }
   say('starting the worker and the API...');
   await step(async () => {
     startChild('worker', 'src/worker.ts', childEnv);
