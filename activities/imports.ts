@@ -17,6 +17,7 @@ import { poolOf } from '../src/imports/pool';
 import { getImport, markExpired, markFailed, markFinished, markRejected, type ImportRecord } from '../src/imports/queries';
 import { stageImportFile } from '../src/imports/staging';
 import type { ActivityDeps } from './deps';
+import type { ImportUsersResult } from '../workflows/import-definitions';
 
 export interface ImportActivityInput {
   importId: string;
@@ -33,16 +34,8 @@ export interface ValidateImportResult {
   chunksTotal: number;
 }
 
-export interface FinishImportResult {
-  importId: string;
-  status: string;
-  totalRows: number;
-  createdCount: number;
-  updatedCount: number;
-  unchangedCount: number;
-  skippedCount: number;
-  failedRows: number;
-}
+/** What finishing an import returns: the workflow's result. */
+export type FinishImportResult = ImportUsersResult;
 
 const FAULT_PREFIX = 'test-fault:';
 
