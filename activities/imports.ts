@@ -15,7 +15,7 @@ import {
 } from '../src/imports/chunks';
 import { poolOf } from '../src/imports/pool';
 import { getImport, markExpired, markFailed, markFinished, markRejected, type ImportRecord } from '../src/imports/queries';
-import { stageImportFile } from '../src/imports/staging';
+import { stageImportFile, type StagedCounts } from '../src/imports/staging';
 import type { ActivityDeps } from './deps';
 import type { ImportUsersResult } from '../workflows/import-definitions';
 
@@ -23,15 +23,8 @@ export interface ImportActivityInput {
   importId: string;
 }
 
-export interface ValidateImportResult {
+export interface ValidateImportResult extends StagedCounts {
   status: string;
-  totalRows: number;
-  validRows: number;
-  invalidRows: number;
-  toCreate: number;
-  toUpdate: number;
-  toUnchanged: number;
-  chunksTotal: number;
 }
 
 /** What finishing an import returns: the workflow's result. */
