@@ -16,6 +16,7 @@ import {
 import { poolOf } from '../src/imports/pool';
 import { getImport, markExpired, markFailed, markFinished, markRejected, type ImportRecord } from '../src/imports/queries';
 import { stageImportFile, type StagedCounts } from '../src/imports/staging';
+import type { Queryable } from '../src/db/client';
 import type { ActivityDeps } from './deps';
 import type { ImportUsersResult } from '../workflows/import-definitions';
 
@@ -106,9 +107,10 @@ export function createImportActivities({ db, storage, config }: ActivityDeps) {
     };
   }
 
-  async function writeAudit(importId: string, runKey: string): Promise<void> {
-    const row = await getImport(db, { id: importId });
-    await recordAuditEntry(db, {
+  /** Written in the transaction that ends the import, so whoever sees the final status also finds the entry. */
+  async function writeAudit(q: Queryable, importId: string, runKey: string): Promise<void> {
+    const row = await getImport(q, { id: importId });
+    await recordAuditEntry(q, {
       applicationId: row.applicationId,
       action: 'users.import',
       operatorId: row.operatorId,
@@ -229,15 +231,17 @@ export function createImportActivities({ db, storage, config }: ActivityDeps) {
     async finishImport({ importId, runKey }: { importId: string; runKey: string }): Promise<FinishImportResult> {
       await db.transaction(async (tx) => {
         await markFinished(tx, importId);
+        await writeAudit(tx, importId, runKey);
       });
-      await writeAudit(importId, runKey);
       return finalResult(importId);
     },
 
     /** The workflow cannot go on: the import becomes FAILED with the error, and its audit entry is written. Idempotent. */
     async failImport({ importId, runKey, message }: { importId: string; runKey: string; message: string }): Promise<FinishImportResult> {
-      await markFailed(db, importId, { code: 'internal_error', message });
-      await writeAudit(importId, runKey);
+      await db.transaction(async (tx) => {
+        await markFailed(tx, importId, { code: 'internal_error', message });
+        await writeAudit(tx, importId, runKey);
+      });
       return finalResult(importId);
     },
   };
