@@ -193,6 +193,8 @@ export const importRows = pgTable(
     status: text('status'),
     tags: text('tags').array(),
     metadata: jsonb('metadata').$type<Record<string, unknown>>(),
+    /** The row's cells as they were in the file (NUL shown as U+FFFD), in the order of the import's `columns`. */
+    raw: text('raw').array(),
   },
   (t) => [
     primaryKey({ columns: [t.importId, t.rowNumber] }),

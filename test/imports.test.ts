@@ -157,9 +157,30 @@ describe('import: create, update, unchanged', () => {
     expect(preview).toMatchObject({ to_create: 1, to_update: 1, to_unchanged: 1 });
     const rows = await allRows(stack, t.token, preview.id);
     expect(rows).toEqual([
-      { row_number: 2, vendor_data: 'v-1', action: 'unchanged', errors: [], kept_fields: ['full_name'] },
-      { row_number: 3, vendor_data: 'v-2', action: 'update', errors: [], kept_fields: ['full_name'] },
-      { row_number: 4, vendor_data: 'v-3', action: 'create', errors: [], kept_fields: [] },
+      {
+        row_number: 2,
+        vendor_data: 'v-1',
+        action: 'unchanged',
+        errors: [],
+        kept_fields: ['full_name'],
+        raw: { vendor_data: 'v-1', full_name: 'Changed Name', display_name: '' },
+      },
+      {
+        row_number: 3,
+        vendor_data: 'v-2',
+        action: 'update',
+        errors: [],
+        kept_fields: ['full_name'],
+        raw: { vendor_data: 'v-2', full_name: 'Changed Too', display_name: 'Now with a display name' },
+      },
+      {
+        row_number: 4,
+        vendor_data: 'v-3',
+        action: 'create',
+        errors: [],
+        kept_fields: [],
+        raw: { vendor_data: 'v-3', full_name: 'Brand New', display_name: '' },
+      },
     ]);
     await api(stack, 'POST', `/console/users/imports/${preview.id}/confirm`, { token: t.token });
     const done = await waitForStatus(stack, t.token, preview.id, ['COMPLETED']);
@@ -249,7 +270,14 @@ describe('import: row errors', () => {
     });
     expect(invalid.find((r) => r.row_number === 11).errors[0].message).toMatch(/row 5\b/);
     expect(await allRows(stack, t.token, preview.id, 'create')).toEqual([
-      { row_number: 13, vendor_data: 'fx-ok', action: 'create', errors: [], kept_fields: [] },
+      {
+        row_number: 13,
+        vendor_data: 'fx-ok',
+        action: 'create',
+        errors: [],
+        kept_fields: [],
+        raw: { vendor_data: 'fx-ok', display_name: 'Fine', full_name: '', email: '', phone: '', country: '', status: '', tags: '', metadata_json: '' },
+      },
     ]);
 
     const report = await api(stack, 'GET', `/console/users/imports/${preview.id}/errors.csv`, { token: t.token });

@@ -126,7 +126,7 @@ export function importsRouter(deps: AppDeps): Router {
     const rows = await listImportRows(db, { importId: record.id, action, afterRow, limit });
     const page = rows.slice(0, limit);
     const last = page[page.length - 1];
-    res.json({ results: page.map(presentPreviewRow), next_cursor: rows.length > limit && last ? rowCursor(last.rowNumber) : null });
+    res.json({ results: page.map((row) => presentPreviewRow(row, record.columns ?? [])), next_cursor: rows.length > limit && last ? rowCursor(last.rowNumber) : null });
   });
 
   router.get('/:id/errors.csv', requireOperator(db, 'imports.read'), async (req, res) => {
@@ -217,6 +217,11 @@ const previewRow = {
       items: { type: 'object', properties: { column: { type: 'string' }, code: { type: 'string' }, message: { type: 'string' } } },
     },
     kept_fields: { type: 'array', items: { type: 'string' }, description: 'fields the row would change but may not (verified)' },
+    raw: {
+      type: 'object',
+      additionalProperties: { type: 'string' },
+      description: "the row as it was in the file: each header of the file with the row's cell, as text",
+    },
   },
 };
 

@@ -35,6 +35,7 @@ export const STAGING_COLUMNS = [
   'status',
   'tags',
   'metadata',
+  'raw',
 ] as const;
 
 /** One staged row as a line of COPY text (with its newline); `chunkNo` is null for an invalid row. */
@@ -43,5 +44,5 @@ export function stagedRowLine(row: StagedRow, chunkNo: number | null): string {
     row.errors === null ? '\\N' : copyValue(JSON.stringify(row.errors))
   }\t${copyValue(row.displayName)}\t${copyValue(row.fullName)}\t${copyValue(row.email)}\t${copyValue(row.phone)}\t${copyValue(
     row.country,
-  )}\t${copyValue(row.status)}\t${copyTextArray(row.tags)}\t${copyValue(row.metadata)}\n`;
+  )}\t${copyValue(row.status)}\t${copyTextArray(row.tags)}\t${copyValue(row.metadata)}\t${copyTextArray(row.raw)}\n`;
 }

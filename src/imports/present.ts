@@ -40,13 +40,18 @@ export function presentImport(row: ImportRecord) {
 }
 export type ImportObject = ReturnType<typeof presentImport>;
 
-/** A row of the preview. */
-export function presentPreviewRow(row: PreviewRow) {
+/** A row of the preview; `raw` pairs the file's header (`columns`) with the row's cells as they were in the file. */
+export function presentPreviewRow(row: PreviewRow, columns: readonly string[]) {
+  const raw: Record<string, string> = {};
+  columns.forEach((column, i) => {
+    raw[column] = row.raw?.[i] ?? '';
+  });
   return {
     row_number: row.rowNumber,
     vendor_data: row.vendorData,
     action: row.action,
     errors: row.errors ?? [],
     kept_fields: row.keptFields ?? [],
+    raw,
   };
 }

@@ -16,6 +16,7 @@ const importColumns = {
   fileSha256: imports.fileSha256,
   fileBytes: imports.fileBytes,
   storageKey: imports.storageKey,
+  columns: imports.columns,
   totalRows: imports.totalRows,
   validRows: imports.validRows,
   invalidRows: imports.invalidRows,
@@ -92,6 +93,7 @@ export interface PreviewRow {
   action: ImportRowAction;
   errors: { column: string; code: string; message: string }[] | null;
   keptFields: string[] | null;
+  raw: string[] | null;
 }
 
 /** Staged rows in file order after `afterRow`; up to limit+1 rows. */
@@ -109,6 +111,7 @@ export async function listImportRows(
       action: importRows.action,
       errors: importRows.errors,
       keptFields: importRows.keptFields,
+      raw: importRows.raw,
     })
     .from(importRows)
     .where(and(...conditions))

@@ -29,6 +29,8 @@ export interface StagedRow {
   tags: string[] | null;
   /** The metadata object serialised as JSON. */
   metadata: string | null;
+  /** The cells as they were in the file, for the preview (Postgres text cannot hold NUL: it becomes U+FFFD). */
+  raw: string[];
 }
 
 /** After a leading `'`: `=`, `+`, `-`, `@`, tab, carriage return. */
@@ -63,6 +65,10 @@ function jsonUnstorable(value: unknown): boolean {
     if (jsonUnstorable(key) || jsonUnstorable((value as Record<string, unknown>)[key])) return true;
   }
   return false;
+}
+
+function rawCells(record: readonly string[]): string[] {
+  return record.map((cell) => (cell.includes('\u0000') ? cell.replaceAll('\u0000', '\uFFFD') : cell));
 }
 
 function shorten(value: string): string {
@@ -143,7 +149,9 @@ export function validateRow(record: readonly string[], layout: Layout, rowNumber
       status: null,
       tags: null,
       metadata: null,
+      raw: rawCells(record),
     };
   }
-  return { rowNumber, vendorData, vendorDataKey: key, errors: null, displayName, fullName, email, phone, country, status, tags, metadata };
+  const raw = rawCells(record);
+  return { rowNumber, vendorData, vendorDataKey: key, errors: null, displayName, fullName, email, phone, country, status, tags, metadata, raw };
 }

@@ -52,7 +52,8 @@ const CREATE_STAGING = `
     country text,
     status text,
     tags text[],
-    metadata jsonb
+    metadata jsonb,
+    raw text[]
   ) ON COMMIT DROP`;
 
 /** Whether a valid row `s` would change an existing user `u` (a verified full_name excepted). */
@@ -83,7 +84,7 @@ const CLASSIFY = `
   ),
   ins AS (
     INSERT INTO import_rows (import_id, row_number, chunk_no, vendor_data, vendor_data_key, action, errors, kept_fields,
-      display_name, full_name, email, phone, country, status, tags, metadata)
+      display_name, full_name, email, phone, country, status, tags, metadata, raw)
     SELECT $1, s.row_number,
       CASE WHEN s.duplicate_of IS NULL THEN s.chunk_no END,
       s.vendor_data, s.vendor_data_key,
@@ -95,7 +96,7 @@ const CLASSIFY = `
           'message', 'vendor_data already appears in row ' || s.duplicate_of)) END,
       CASE WHEN u.id IS NOT NULL AND s.full_name IS NOT NULL AND 'full_name' = ANY (u.verified_fields)
         AND s.full_name IS DISTINCT FROM u.full_name THEN ARRAY['full_name'] ELSE '{}'::text[] END,
-      s.display_name, s.full_name, s.email, s.phone, s.country, s.status, s.tags, s.metadata
+      s.display_name, s.full_name, s.email, s.phone, s.country, s.status, s.tags, s.metadata, s.raw
     FROM verdicts s
     LEFT JOIN users u ON s.errors IS NULL AND s.duplicate_of IS NULL AND u.application_id = $2
       AND u.vendor_data_key = s.vendor_data_key

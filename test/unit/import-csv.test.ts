@@ -143,7 +143,13 @@ describe('validateRow', () => {
       status: 'FLAGGED',
       tags: ['b', 'a'],
       metadata: '{"k":1}',
+      raw: [' USER-1 ', 'Ana', '', 'a@example.com', '+34600111222', 'esp', 'flagged', ' b , a ,b', '{"k":1}'],
     });
+  });
+
+  it('keeps the cells as they were in the file, NUL shown as U+FFFD, for valid and invalid rows', () => {
+    expect(row(['a', 'x\u0000y']).raw).toEqual(['a', 'x\uFFFDy']);
+    expect(row(['', '  spaced  ']).raw).toEqual(['', '  spaced  ']);
   });
 
   it('lists every problem of a row with its column and code', () => {
@@ -185,11 +191,13 @@ describe('COPY text', () => {
     expect(copyTextArray(['a"b', 'c\\d', 'e,f'])).toBe('{"a\\\\"b","c\\\\\\\\d","e,f"}');
   });
 
-  it('writes one line per row with thirteen columns', () => {
+  it('writes one line per row with fourteen columns, the raw cells last', () => {
     const layout = readHeader(['vendor_data', 'display_name']);
     const line = stagedRowLine(validateRow(['x', 'multi\nline\ttab'], layout, 2), 0);
     expect(line.endsWith('\n')).toBe(true);
-    expect(line.slice(0, -1).split('\t')).toHaveLength(13);
+    const columns = line.slice(0, -1).split('\t');
+    expect(columns).toHaveLength(14);
+    expect(columns[13]).toBe('{"x","multi\\nline\\ttab"}');
   });
 });
 
