@@ -53,9 +53,11 @@ const envSchema = z.object({
   TEMPORAL_CLI_PATH: optionalText,
   TEMPORAL_UI_PORT: positiveInt(8233),
   TEMPORAL_DEV_PORT: positiveInt(7233),
+  TEMPORAL_UI_URL: optionalText,
 
   PORT: positiveInt(3000),
   PUBLIC_BASE_URL: optionalText,
+  CONSOLE_DIR: optionalText,
 
   IMPORT_MAX_ROWS: positiveInt(100_000),
   IMPORT_MAX_BYTES: positiveInt(64 * 1024 * 1024),
@@ -113,6 +115,12 @@ function toConfig(env: z.infer<typeof envSchema>) {
       publicBaseUrl: env.PUBLIC_BASE_URL ?? `http://localhost:${env.PORT}`,
       /** Whether PUBLIC_BASE_URL was given; when not, links the API hands out use the request's own host. */
       publicBaseUrlSet: env.PUBLIC_BASE_URL !== undefined,
+    },
+    console: {
+      /** The built console (web/ built by `npm run build:web`). */
+      dir: env.CONSOLE_DIR ? path.resolve(env.CONSOLE_DIR) : path.resolve(__dirname, '../web/dist'),
+      /** Where the console links each job's workflow: the dev server's UI unless told otherwise. */
+      temporalUiUrl: (env.TEMPORAL_UI_URL ?? `http://localhost:${env.TEMPORAL_UI_PORT}`).replace(/\/+$/, ''),
     },
     imports: {
       maxRows: env.IMPORT_MAX_ROWS,

@@ -7,6 +7,7 @@ import type { Db } from '../db/client';
 import type { Logger } from '../logger';
 import type { Storage } from '../storage';
 import { auditRouter } from './audit-routes';
+import { consoleRouter } from './console-routes';
 import { requireOperator } from './auth';
 import { exportsRouter, downloadsRouter } from './exports-routes';
 import { healthRouter } from './health-routes';
@@ -56,6 +57,10 @@ export function createApp(deps: AppDeps): express.Express {
   app.use('/console/users/exports', exportsRouter(deps));
   app.use('/downloads', downloadsRouter(deps));
   app.use('/console/audit-log', auditRouter(deps));
+  app.get('/', (_req, res) => {
+    res.redirect(302, '/console/');
+  });
+  app.use('/console', consoleRouter(deps));
 
   app.use(notFoundHandler);
   app.use(errorHandler);

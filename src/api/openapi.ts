@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { userCreateSchema, userPatchSchema } from '../users/fields';
 import { auditOpenApiPaths } from './audit-routes';
+import { consoleOpenApiPaths } from './console-routes';
 import { exportsOpenApiPaths } from './exports-routes';
 import { importsOpenApiPaths } from './imports-routes';
 
@@ -145,6 +146,6 @@ export function openApiDocument() {
         },
       },
     },
-    paths: { ...healthPaths, ...usersPaths, ...importsOpenApiPaths, ...exportsOpenApiPaths, ...auditOpenApiPaths },
+    paths: { ...healthPaths, ...usersPaths, ...importsOpenApiPaths, ...exportsOpenApiPaths, ...auditOpenApiPaths, ...consoleOpenApiPaths },
   };
 }
