@@ -15,6 +15,9 @@ COPY . .
 # API and the worker is mounted here (see docker-compose.yml).
 RUN mkdir -p /app/.data && chown node:node /app/.data
 
+# The operator console (web/), built into web/dist, which the API serves under /console/.
+RUN npm run build:web
+
 # The workflows, bundled at build time: the worker then carries no webpack (~130 MB less).
 RUN npm run bundle:workflows -- /app/dist/workflow-bundle.js
 

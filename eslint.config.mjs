@@ -9,7 +9,7 @@ const nonDeterministic = [
 ];
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', '.data/**', 'dist/**', 'coverage/**', 'drizzle/migrations/**', '*.js', '*.mjs'] },
+  { ignores: ['node_modules/**', '.data/**', 'dist/**', 'web/dist/**', 'test-results/**', 'coverage/**', 'drizzle/migrations/**', '*.js', '*.mjs'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

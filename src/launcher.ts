@@ -13,6 +13,7 @@ import { applyMigrations } from './db/migrate';
 import { assertPortFree, describeExit, exitOf, sleep, StartAborted, stopChild, WORKER_ENV, WORKER_NODE_ARGS } from './process-control';
 import { missingSearchAttributes, startDevServer } from './temporal/dev-server';
 import { SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
+import { ensureConsoleBuilt } from '../dev/console-build';
 
 const execFileAsync = promisify(execFile);
 
@@ -424,6 +425,7 @@ async function run(): Promise<void> {
     });
     childEnv.WORKFLOW_BUNDLE_PATH = bundlePath;
   }
+  await step(() => ensureConsoleBuilt(say));
   say('starting the worker and the API...');
   await step(async () => {
     startChild('worker', 'src/worker.ts', childEnv);
@@ -440,10 +442,25 @@ async function run(): Promise<void> {
     `  Temporal     ${temporal.address}, namespace ${config.temporal.namespace}`,
     `  Postgres     ${postgres.description}`,
     `  Data         ${config.dataDir}`,
+    '',
+    `Operator console: ${apiUrl}/console/ — sign in as a demo operator with one of these links:`,
+    ...signInLinks(config, apiUrl),
+    '',
     'Press Ctrl-C to stop.',
     '',
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+/** One console sign-in link per demo operator; the token rides in the fragment, which browsers never send. */
+function signInLinks(config: Config, apiUrl: string): string[] {
+  const file = path.join(config.dataDir, 'demo-credentials.json');
+  try {
+    const credentials = JSON.parse(fs.readFileSync(file, 'utf8')) as { operators: { role: string; token: string }[] };
+    return credentials.operators.map((o) => `  ${o.role.padEnd(19)} ${apiUrl}/console/#token=${encodeURIComponent(o.token)}`);
+  } catch {
+    return [`  (no demo credentials in ${file})`];
+  }
 }
 
 run().catch((err: unknown) => {

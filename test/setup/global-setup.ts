@@ -6,6 +6,7 @@ import { Client } from 'pg';
 import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
 import { applyMigrations } from '../../src/db/migrate';
 import { startDevServer, type DevServer } from '../../src/temporal/dev-server';
+import { ensureConsoleBuilt } from '../../dev/console-build';
 
 /**
  * Once per `npm test`: a fresh database on the machine's Postgres (migrated), a headless Temporal dev
@@ -16,6 +17,7 @@ import { startDevServer, type DevServer } from '../../src/temporal/dev-server';
  * - TEST_TEMPORAL_ADDRESS (also TEMPORAL_ADDRESS), TEST_TEMPORAL_NAMESPACE
  * - TEST_WORKFLOW_BUNDLE_PATH (also WORKFLOW_BUNDLE_PATH): a file for `Worker.create({ workflowBundle: { codePath } })`
  * - TEST_TMP_DIR (removed afterwards), with DATA_DIR set to a `data` directory inside it
+ * - the operator console built into web/dist (when missing or older than web/), for the browser tests
  *
  * The admin connection is DATABASE_URL when set, else postgres://postgres@127.0.0.1:5432/postgres.
  */
@@ -84,6 +86,7 @@ export default async function globalSetup(): Promise<void> {
     const [temporal, bundlePath] = await Promise.all([
       startDevServer({ headless: true, log }),
       bundleWorkflows(tmpDir),
+      ensureConsoleBuilt(log),
     ]);
     infra.temporal = temporal;
 

@@ -1,0 +1,140 @@
+/** The objects of API.md, as the console reads them. Fields added later are optional so older servers still work. */
+
+export type Permission =
+  | 'imports.write'
+  | 'imports.read'
+  | 'imports.retry'
+  | 'exports.all_columns'
+  | 'exports.restricted_columns'
+  | 'exports.read'
+  | 'audit.read'
+  | (string & {});
+
+export interface ExportColumnInfo {
+  name: string;
+  allowed: boolean;
+  reason?: string | null;
+}
+
+export interface Me {
+  operator: { id: string; email: string; role: string };
+  application: { id: string; name: string };
+  permissions: Permission[];
+  export_columns: ExportColumnInfo[];
+  temporal_ui?: { url: string; namespace: string } | null;
+}
+
+export interface OperatorRef {
+  id: string;
+  email: string;
+}
+
+export interface JobError {
+  code: string;
+  message: string;
+}
+
+export interface Page<T> {
+  results: T[];
+  next_cursor: string | null;
+}
+
+export interface ImportObject {
+  id: string;
+  status: string;
+  file_name: string;
+  file_sha256?: string | null;
+  file_bytes?: number | null;
+  operator: OperatorRef | null;
+  api_key?: { prefix: string } | null;
+  total_rows: number;
+  valid_rows: number;
+  invalid_rows: number;
+  to_create: number;
+  to_update: number;
+  to_unchanged: number;
+  processed_rows: number;
+  created_count: number;
+  updated_count: number;
+  unchanged_count: number;
+  skipped_count: number;
+  failed_rows: number;
+  chunks: { total: number; completed: number; failed: number };
+  progress: number;
+  error: JobError | null;
+  workflow_id: string | null;
+  created_at: string;
+  confirmed_at: string | null;
+  finished_at: string | null;
+  rows_per_second?: number | null;
+  eta_seconds?: number | null;
+  options?: Record<string, unknown> | null;
+  mapping?: Array<{ header: string; column: string | null; source: string }> | null;
+}
+
+export interface RowProblem {
+  column: string | null;
+  code: string;
+  message: string;
+}
+
+export interface FieldChange {
+  field: string;
+  from: unknown;
+  to: unknown;
+}
+
+export interface PreviewRow {
+  row_number: number;
+  vendor_data: string | null;
+  action: string;
+  errors: RowProblem[];
+  kept_fields: string[];
+  raw?: Record<string, string> | null;
+  normalized?: FieldChange[] | null;
+  changes?: FieldChange[] | null;
+}
+
+export interface ExportFilters {
+  status?: string[];
+  country?: string[];
+  tags?: string[];
+  created_from?: string;
+  created_to?: string;
+  search?: string;
+}
+
+export interface ExportObject {
+  id: string;
+  status: string;
+  filters: ExportFilters | null;
+  columns: string[];
+  operator: OperatorRef | null;
+  row_count: number | null;
+  progress: number;
+  file_bytes: number | null;
+  file_sha256: string | null;
+  download_url?: string | null;
+  link_expires_at: string | null;
+  email: { to: string; status: string | null; sent_at: string | null } | null;
+  error: JobError | null;
+  workflow_id: string | null;
+  created_at: string;
+  finished_at: string | null;
+  rows_per_second?: number | null;
+  eta_seconds?: number | null;
+  format?: string | null;
+  gzip?: boolean | null;
+}
+
+export interface AuditEntry {
+  id: string;
+  action: string;
+  operator: OperatorRef | null;
+  target_id: string | null;
+  status: string;
+  details: Record<string, unknown> | null;
+  started_at: string | null;
+  finished_at: string | null;
+  created_at: string;
+}

@@ -1,0 +1,242 @@
+import { Link } from 'wouter';
+import { ApiError } from '../../app/api';
+import { useMe } from '../../app/session';
+import type { ExportFilters, ExportObject } from '../../app/types';
+import { DateTime } from '../../shared/DateTime';
+import { ErrorMessage } from '../../shared/ErrorMessage';
+import { formatBytes, formatDuration, formatNumber, formatPercent, formatRate, shortId } from '../../shared/format';
+import { ProgressBar } from '../../shared/ProgressBar';
+import { StatusBadge } from '../../shared/StatusBadge';
+import { TemporalLink } from '../../shared/TemporalLink';
+import { usePageTitle } from '../../shared/usePageTitle';
+import { useExport, useNewLink } from './api';
+import { countryName } from './countries';
+
+export function FiltersSummary({ filters }: { filters: ExportFilters | null | undefined }) {
+  const f = filters ?? {};
+  const items: [string, string][] = [];
+  if (f.status?.length) items.push(['Status', f.status.join(', ')]);
+  if (f.country?.length) items.push(['Country', f.country.map((c) => `${countryName(c)} (${c})`).join(', ')]);
+  if (f.tags?.length) items.push(['Tags (any)', f.tags.join(', ')]);
+  if (f.created_from) items.push(['Created from', f.created_from]);
+  if (f.created_to) items.push(['Created before', f.created_to]);
+  if (f.search) items.push(['Search', `“${f.search}”`]);
+  if (items.length === 0) return <span>none (every user)</span>;
+  return (
+    <ul className="plain-list">
+      {items.map(([k, v]) => (
+        <li key={k}>
+          {k}: {v}
+        </li>
+      ))}
+    </ul>
+  );
+}
+
+function Download({ exp }: { exp: ExportObject }) {
+  const me = useMe();
+  const link = useNewLink(exp.id);
+  const mine = exp.operator?.id === me.operator.id;
+  if (!mine) {
+    return (
+      <p className="notice">
+        Only the operator who requested this export ({exp.operator?.email ?? 'unknown'}) may download it.
+      </p>
+    );
+  }
+  if (exp.status !== 'COMPLETED') {
+    return (
+      <p className="muted">
+        {exp.status === 'EXPIRED' ? 'The file was deleted under the retention policy.' : 'The download is available once the export has completed.'}
+      </p>
+    );
+  }
+  return (
+    <div>
+      <div className="actions">
+        {exp.download_url ? (
+          <a className="button primary" href={exp.download_url} rel="noopener noreferrer">
+            Download
+          </a>
+        ) : (
+          <span className="notice">The link has expired; issue a new one.</span>
+        )}
+        <button type="button" onClick={() => link.mutate()} disabled={link.isPending}>
+          Issue a new link
+        </button>
+      </div>
+      <p className="hint">
+        The link works without signing in until <DateTime value={exp.link_expires_at} />. Anyone who has it can download the
+        file.
+      </p>
+      <div aria-live="polite">{link.isSuccess && !link.isPending && <p role="status">A new link was issued.</p>}</div>
+      <ErrorMessage error={link.error} title="A new link could not be issued." />
+    </div>
+  );
+}
+
+export function ExportDetail({ id }: { id: string }) {
+  const exp = useExport(id);
+  const data = exp.data;
+  usePageTitle(`Export ${shortId(id)}`);
+
+  if (exp.isPending) {
+    return (
+      <>
+        <h1>Export {shortId(id)}</h1>
+        <p role="status">Loading the export…</p>
+      </>
+    );
+  }
+  if (!data) {
+    const notFound = exp.error instanceof ApiError && exp.error.status === 404;
+    return (
+      <>
+        <h1>Export {shortId(id)}</h1>
+        <ErrorMessage error={exp.error} title={notFound ? 'No such export in this application.' : 'The export could not be loaded.'} />
+        <p>
+          <Link href="/exports">Back to the export history</Link>
+        </p>
+      </>
+    );
+  }
+
+  const running = data.status === 'QUEUED' || data.status === 'RUNNING';
+  return (
+    <>
+      <h1>Export {shortId(data.id)}</h1>
+      <div className="status-line" aria-live="polite">
+        Status: <StatusBadge status={data.status} testId="export-status" />
+      </div>
+      {exp.error && <ErrorMessage error={exp.error} title="The latest refresh failed; this may be out of date." />}
+
+      {running && (
+        <section aria-labelledby="exp-progress-heading">
+          <h2 id="exp-progress-heading">Progress</h2>
+          <ProgressBar
+            value={data.status === 'QUEUED' && !data.progress ? null : data.progress}
+            label="Export progress"
+            valueText={formatPercent(data.progress)}
+            testId="export-progress"
+          />
+          <p>
+            {data.status === 'QUEUED' ? 'Queued…' : `${formatPercent(data.progress)} written`}
+            {data.row_count !== null && data.row_count > 0 && `, ${formatNumber(data.row_count)} rows so far`}
+            {data.rows_per_second ? `, ${formatRate(data.rows_per_second)} rows/s` : ''}
+            {data.eta_seconds ? `, about ${formatDuration(data.eta_seconds)} left` : ''}
+          </p>
+        </section>
+      )}
+
+      {data.status === 'FAILED' && (
+        <div className="error-box prominent" role="alert">
+          <p className="error-title">The export failed.</p>
+          {data.error && (
+            <p>
+              {data.error.message} <span className="error-code">(code <code>{data.error.code}</code>)</span>
+            </p>
+          )}
+        </div>
+      )}
+      {data.status !== 'FAILED' && data.error && (
+        <div className="error-box" role="alert">
+          <p>
+            {data.error.message} <span className="error-code">(code <code>{data.error.code}</code>)</span>
+          </p>
+        </div>
+      )}
+
+      <section aria-labelledby="download-heading">
+        <h2 id="download-heading">Download</h2>
+        <Download exp={data} />
+      </section>
+
+      <section aria-labelledby="exp-facts-heading">
+        <h2 id="exp-facts-heading">Details</h2>
+        <dl className="facts">
+          <div>
+            <dt>Export id</dt>
+            <dd>
+              <code>{data.id}</code>
+            </dd>
+          </div>
+          <div>
+            <dt>Requested by</dt>
+            <dd>{data.operator?.email ?? '—'}</dd>
+          </div>
+          <div>
+            <dt>Created</dt>
+            <dd>
+              <DateTime value={data.created_at} />
+            </dd>
+          </div>
+          <div>
+            <dt>Finished</dt>
+            <dd>
+              <DateTime value={data.finished_at} />
+            </dd>
+          </div>
+          <div>
+            <dt>Rows</dt>
+            <dd>{formatNumber(data.row_count)}</dd>
+          </div>
+          <div>
+            <dt>File size</dt>
+            <dd>{formatBytes(data.file_bytes)}</dd>
+          </div>
+          <div>
+            <dt>SHA-256</dt>
+            <dd>{data.file_sha256 ? <code className="hash">{data.file_sha256}</code> : '—'}</dd>
+          </div>
+          <div>
+            <dt>Link expires</dt>
+            <dd>
+              <DateTime value={data.link_expires_at} />
+            </dd>
+          </div>
+          <div>
+            <dt>Email</dt>
+            <dd>
+              {data.email ? (
+                <>
+                  to {data.email.to}: {data.email.status ?? 'not sent yet'}
+                  {data.email.sent_at && (
+                    <>
+                      {' '}
+                      at <DateTime value={data.email.sent_at} />
+                    </>
+                  )}
+                </>
+              ) : (
+                'none'
+              )}
+            </dd>
+          </div>
+          <div>
+            <dt>Filters</dt>
+            <dd>
+              <FiltersSummary filters={data.filters} />
+            </dd>
+          </div>
+          <div>
+            <dt>Columns ({data.columns.length})</dt>
+            <dd>
+              {data.columns.map((c, i) => (
+                <span key={c}>
+                  {i > 0 && ', '}
+                  <code>{c}</code>
+                </span>
+              ))}
+            </dd>
+          </div>
+          <div>
+            <dt>Workflow</dt>
+            <dd>
+              <TemporalLink workflowId={data.workflow_id} />
+            </dd>
+          </div>
+        </dl>
+      </section>
+    </>
+  );
+}

@@ -1,0 +1,47 @@
+import { keepPreviousData, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { api, query } from '../../app/api';
+import type { ExportFilters, ExportObject, Page } from '../../app/types';
+import { exportPollInterval } from '../../shared/statuses';
+
+const base = '/console/users/exports';
+
+export const exportKeys = {
+  one: (id: string) => ['exports', 'one', id] as const,
+  list: (status: string, cursor: string | undefined) => ['exports', 'list', status, cursor ?? ''] as const,
+};
+
+export function useExport(id: string) {
+  return useQuery({
+    queryKey: exportKeys.one(id),
+    queryFn: ({ signal }) => api<ExportObject>(`${base}/${encodeURIComponent(id)}`, { signal }),
+    refetchInterval: (q) => (q.state.error ? false : exportPollInterval(q.state.data?.status)),
+  });
+}
+
+export function useExportList(status: string, cursor: string | undefined) {
+  return useQuery({
+    queryKey: exportKeys.list(status, cursor),
+    queryFn: ({ signal }) => api<Page<ExportObject>>(`${base}${query({ status, limit: 50, cursor })}`, { signal }),
+    placeholderData: keepPreviousData,
+    refetchInterval: (q) => (q.state.data?.results.some((e) => exportPollInterval(e.status) !== false) ? 3000 : false),
+  });
+}
+
+export function useStartExport() {
+  const qc = useQueryClient();
+  return useMutation({
+    mutationFn: (body: { filters?: ExportFilters; columns: string[] }) => api<ExportObject>(base, { method: 'POST', json: body }),
+    onSuccess: (exp) => {
+      qc.setQueryData(exportKeys.one(exp.id), exp);
+      void qc.invalidateQueries({ queryKey: ['exports', 'list'] });
+    },
+  });
+}
+
+export function useNewLink(id: string) {
+  const qc = useQueryClient();
+  return useMutation({
+    mutationFn: () => api<ExportObject>(`${base}/${encodeURIComponent(id)}/link`, { method: 'POST' }),
+    onSuccess: (exp) => qc.setQueryData(exportKeys.one(id), exp),
+  });
+}

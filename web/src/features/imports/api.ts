@@ -1,0 +1,78 @@
+import { keepPreviousData, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { api, query } from '../../app/api';
+import type { ImportObject, Page, PreviewRow } from '../../app/types';
+import { importPollInterval, IMPORT_TERMINAL } from '../../shared/statuses';
+
+export const PREVIEW_PAGE_SIZE = 50;
+
+export const importKeys = {
+  all: ['imports'] as const,
+  one: (id: string) => ['imports', 'one', id] as const,
+  rows: (id: string, action: string, cursor: string | undefined) => ['imports', 'rows', id, action, cursor ?? ''] as const,
+  list: (cursor: string | undefined) => ['imports', 'list', cursor ?? ''] as const,
+};
+
+const base = '/console/users/imports';
+
+/** The import, polled while it moves by itself; `pollUntil` (ms epoch) forces polling for a while after an action. */
+export function useImport(id: string, pollUntil = 0) {
+  return useQuery({
+    queryKey: importKeys.one(id),
+    queryFn: ({ signal }) => api<ImportObject>(`${base}/${encodeURIComponent(id)}`, { signal }),
+    refetchInterval: (q) => {
+      if (q.state.error) return false;
+      const interval = importPollInterval(q.state.data?.status);
+      if (interval === false && Date.now() < pollUntil) return 1000;
+      return interval;
+    },
+  });
+}
+
+export function useImportRows(id: string, action: string, cursor: string | undefined, enabled = true) {
+  return useQuery({
+    queryKey: importKeys.rows(id, action, cursor),
+    queryFn: ({ signal }) =>
+      api<Page<PreviewRow>>(`${base}/${encodeURIComponent(id)}/rows${query({ action, limit: PREVIEW_PAGE_SIZE, cursor })}`, { signal }),
+    placeholderData: keepPreviousData,
+    staleTime: 60_000,
+    enabled,
+  });
+}
+
+export function useImportList(cursor: string | undefined) {
+  return useQuery({
+    queryKey: importKeys.list(cursor),
+    queryFn: ({ signal }) => api<Page<ImportObject>>(`${base}${query({ limit: 50, cursor })}`, { signal }),
+    placeholderData: keepPreviousData,
+    // Keep the statuses of running imports fresh while the history is open.
+    refetchInterval: (q) => (q.state.data?.results.some((i) => !IMPORT_TERMINAL.has(i.status) && i.status !== 'AWAITING_CONFIRMATION') ? 3000 : false),
+  });
+}
+
+export function useUpload() {
+  const qc = useQueryClient();
+  return useMutation({
+    mutationFn: (file: File) => {
+      const form = new FormData();
+      form.append('file', file, file.name);
+      return api<ImportObject>(base, { method: 'POST', form });
+    },
+    onSuccess: (imp) => {
+      qc.setQueryData(importKeys.one(imp.id), imp);
+      void qc.invalidateQueries({ queryKey: ['imports', 'list'] });
+    },
+  });
+}
+
+/** confirm, cancel, retry: each answers 202 with the import object. */
+export function useImportAction(id: string, action: 'confirm' | 'cancel' | 'retry') {
+  const qc = useQueryClient();
+  return useMutation({
+    mutationFn: () => api<ImportObject>(`${base}/${encodeURIComponent(id)}/${action}`, { method: 'POST' }),
+    onSuccess: (imp) => {
+      qc.setQueryData(importKeys.one(id), imp);
+      void qc.invalidateQueries({ queryKey: importKeys.one(id) });
+      void qc.invalidateQueries({ queryKey: ['imports', 'list'] });
+    },
+  });
+}
