@@ -1,5 +1,5 @@
 import { keepPreviousData, useQuery } from '@tanstack/react-query';
-import { useId, useState } from 'react';
+import { useState } from 'react';
 import { Link } from 'wouter';
 import { api, query } from '../../app/api';
 import type { AuditEntry, Page } from '../../app/types';
@@ -9,8 +9,13 @@ import { formatNumber, shortId } from '../../shared/format';
 import { Pagination, useCursorPages } from '../../shared/Pagination';
 import { StatusBadge } from '../../shared/StatusBadge';
 import { usePageTitle } from '../../shared/usePageTitle';
+import { FilterSelect } from '../../shared/FilterSelect';
 
-const ACTIONS = ['users.import', 'users.export'];
+const ACTION_OPTIONS = [
+  { value: '', label: 'All' },
+  { value: 'users.import', label: 'users.import' },
+  { value: 'users.export', label: 'users.export' },
+];
 
 /** Where the target of an entry lives in the console, by its action's prefix. */
 function targetHref(entry: AuditEntry): string | null {
@@ -61,7 +66,6 @@ export function AuditLog() {
   usePageTitle('Audit log');
   const [action, setAction] = useState('');
   const pages = useCursorPages();
-  const selectId = useId();
   const list = useQuery({
     queryKey: ['audit', action, pages.cursor ?? ''],
     queryFn: ({ signal }) => api<Page<AuditEntry>>(`/console/audit-log${query({ action, limit: 50, cursor: pages.cursor })}`, { signal }),
@@ -73,24 +77,15 @@ export function AuditLog() {
       <h1>Audit log</h1>
       <p className="muted">One entry as each import or export ends. Entries are never changed or deleted.</p>
       <div className="toolbar">
-        <div className="field inline">
-          <label htmlFor={selectId}>Action</label>
-          <select
-            id={selectId}
-            value={action}
-            onChange={(e) => {
-              setAction(e.target.value);
-              pages.reset();
-            }}
-          >
-            <option value="">All</option>
-            {ACTIONS.map((a) => (
-              <option key={a} value={a}>
-                {a}
-              </option>
-            ))}
-          </select>
-        </div>
+        <FilterSelect
+          label="Action"
+          value={action}
+          options={ACTION_OPTIONS}
+          onChange={(value) => {
+            setAction(value);
+            pages.reset();
+          }}
+        />
         <span aria-live="polite" className="muted">
           {list.isFetching ? 'Loading…' : ''}
         </span>

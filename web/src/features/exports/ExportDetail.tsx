@@ -11,6 +11,7 @@ import { TemporalLink } from '../../shared/TemporalLink';
 import { usePageTitle } from '../../shared/usePageTitle';
 import { useExport, useNewLink } from './api';
 import { countryName } from './countries';
+import { Fact } from '../../shared/Fact';
 
 export function FiltersSummary({ filters }: { filters: ExportFilters | null | undefined }) {
   const f = filters ?? {};
@@ -154,87 +155,51 @@ export function ExportDetail({ id }: { id: string }) {
       <section aria-labelledby="exp-facts-heading">
         <h2 id="exp-facts-heading">Details</h2>
         <dl className="facts">
-          <div>
-            <dt>Export id</dt>
-            <dd>
-              <code>{data.id}</code>
-            </dd>
-          </div>
-          <div>
-            <dt>Requested by</dt>
-            <dd>{data.operator?.email ?? '—'}</dd>
-          </div>
-          <div>
-            <dt>Created</dt>
-            <dd>
-              <DateTime value={data.created_at} />
-            </dd>
-          </div>
-          <div>
-            <dt>Finished</dt>
-            <dd>
-              <DateTime value={data.finished_at} />
-            </dd>
-          </div>
-          <div>
-            <dt>Rows</dt>
-            <dd>{formatNumber(data.row_count)}</dd>
-          </div>
-          <div>
-            <dt>File size</dt>
-            <dd>{formatBytes(data.file_bytes)}</dd>
-          </div>
-          <div>
-            <dt>SHA-256</dt>
-            <dd>{data.file_sha256 ? <code className="hash">{data.file_sha256}</code> : '—'}</dd>
-          </div>
-          <div>
-            <dt>Link expires</dt>
-            <dd>
-              <DateTime value={data.link_expires_at} />
-            </dd>
-          </div>
-          <div>
-            <dt>Email</dt>
-            <dd>
-              {data.email ? (
-                <>
-                  to {data.email.to}: {data.email.status ?? 'not sent yet'}
-                  {data.email.sent_at && (
-                    <>
-                      {' '}
-                      at <DateTime value={data.email.sent_at} />
-                    </>
-                  )}
-                </>
-              ) : (
-                'none'
-              )}
-            </dd>
-          </div>
-          <div>
-            <dt>Filters</dt>
-            <dd>
-              <FiltersSummary filters={data.filters} />
-            </dd>
-          </div>
-          <div>
-            <dt>Columns ({data.columns.length})</dt>
-            <dd>
-              {data.columns.map((c, i) => (
-                <span key={c}>
-                  {i > 0 && ', '}
-                  <code>{c}</code>
-                </span>
-              ))}
-            </dd>
-          </div>
-          <div>
-            <dt>Workflow</dt>
-            <dd>
-              <TemporalLink workflowId={data.workflow_id} />
-            </dd>
-          </div>
+          <Fact label="Export id">
+            <code>{data.id}</code>
+          </Fact>
+          <Fact label="Requested by">{data.operator?.email ?? '—'}</Fact>
+          <Fact label="Created">
+            <DateTime value={data.created_at} />
+          </Fact>
+          <Fact label="Finished">
+            <DateTime value={data.finished_at} />
+          </Fact>
+          <Fact label="Rows">{formatNumber(data.row_count)}</Fact>
+          <Fact label="File size">{formatBytes(data.file_bytes)}</Fact>
+          <Fact label="SHA-256">{data.file_sha256 ? <code className="hash">{data.file_sha256}</code> : '—'}</Fact>
+          <Fact label="Link expires">
+            <DateTime value={data.link_expires_at} />
+          </Fact>
+          <Fact label="Email">
+            {data.email ? (
+              <>
+                to {data.email.to}: {data.email.status ?? 'not sent yet'}
+                {data.email.sent_at && (
+                  <>
+                    {' '}
+                    at <DateTime value={data.email.sent_at} />
+                  </>
+                )}
+              </>
+            ) : (
+              'none'
+            )}
+          </Fact>
+          <Fact label="Filters">
+            <FiltersSummary filters={data.filters} />
+          </Fact>
+          <Fact label={`Columns (${data.columns.length})`}>
+            {data.columns.map((c, i) => (
+              <span key={c}>
+                {i > 0 && ', '}
+                <code>{c}</code>
+              </span>
+            ))}
+          </Fact>
+          <Fact label="Workflow">
+            <TemporalLink workflowId={data.workflow_id} />
+          </Fact>
         </dl>
       </section>
     </>

@@ -1,4 +1,4 @@
-import { useId, useState } from 'react';
+import { useState } from 'react';
 import { Link } from 'wouter';
 import { DateTime } from '../../shared/DateTime';
 import { ErrorMessage } from '../../shared/ErrorMessage';
@@ -8,36 +8,27 @@ import { EXPORT_STATUSES } from '../../shared/statuses';
 import { StatusBadge } from '../../shared/StatusBadge';
 import { usePageTitle } from '../../shared/usePageTitle';
 import { useExportList } from './api';
+import { FilterSelect } from '../../shared/FilterSelect';
 
 export function ExportHistory() {
   usePageTitle('Export history');
   const [status, setStatus] = useState('');
   const pages = useCursorPages();
   const list = useExportList(status, pages.cursor);
-  const selectId = useId();
   const rows = list.data?.results ?? [];
   return (
     <>
       <h1>Export history</h1>
       <div className="toolbar">
-        <div className="field inline">
-          <label htmlFor={selectId}>Status</label>
-          <select
-            id={selectId}
-            value={status}
-            onChange={(e) => {
-              setStatus(e.target.value);
-              pages.reset();
-            }}
-          >
-            <option value="">All</option>
-            {EXPORT_STATUSES.map((s) => (
-              <option key={s} value={s}>
-                {s}
-              </option>
-            ))}
-          </select>
-        </div>
+        <FilterSelect
+          label="Status"
+          value={status}
+          options={[{ value: '', label: 'All' }, ...EXPORT_STATUSES.map((s) => ({ value: s, label: s }))]}
+          onChange={(value) => {
+            setStatus(value);
+            pages.reset();
+          }}
+        />
         <span aria-live="polite" className="muted">
           {list.isFetching ? 'Loading…' : ''}
         </span>

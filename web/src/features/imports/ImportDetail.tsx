@@ -13,6 +13,7 @@ import { TemporalLink } from '../../shared/TemporalLink';
 import { usePageTitle } from '../../shared/usePageTitle';
 import { useImport, useImportAction } from './api';
 import { ImportPreview } from './ImportPreview';
+import { Fact } from '../../shared/Fact';
 
 function Figure({ label, value, testId }: { label: string; value: number; testId: string }) {
   return (
@@ -190,48 +191,27 @@ export function ImportDetail({ id }: { id: string }) {
       {imp.error && <ErrorMessage error={imp.error} title="The latest refresh failed; the figures may be out of date." />}
 
       <dl className="facts">
-        <div>
-          <dt>File</dt>
-          <dd>
-            {data.file_name} <span className="muted">({formatBytes(data.file_bytes)})</span>
-          </dd>
-        </div>
+        <Fact label="File">
+          {data.file_name} <span className="muted">({formatBytes(data.file_bytes)})</span>
+        </Fact>
         {data.file_sha256 && (
-          <div>
-            <dt>SHA-256</dt>
-            <dd>
-              <code className="hash">{data.file_sha256}</code>
-            </dd>
-          </div>
+          <Fact label="SHA-256">
+            <code className="hash">{data.file_sha256}</code>
+          </Fact>
         )}
-        <div>
-          <dt>Started by</dt>
-          <dd>{data.operator?.email ?? (data.api_key ? `API key ${data.api_key.prefix}…` : '—')}</dd>
-        </div>
-        <div>
-          <dt>Uploaded</dt>
-          <dd>
-            <DateTime value={data.created_at} />
-          </dd>
-        </div>
-        <div>
-          <dt>Confirmed</dt>
-          <dd>
-            <DateTime value={data.confirmed_at} />
-          </dd>
-        </div>
-        <div>
-          <dt>Finished</dt>
-          <dd>
-            <DateTime value={data.finished_at} />
-          </dd>
-        </div>
-        <div>
-          <dt>Workflow</dt>
-          <dd>
-            <TemporalLink workflowId={data.workflow_id} />
-          </dd>
-        </div>
+        <Fact label="Started by">{data.operator?.email ?? (data.api_key ? `API key ${data.api_key.prefix}…` : '—')}</Fact>
+        <Fact label="Uploaded">
+          <DateTime value={data.created_at} />
+        </Fact>
+        <Fact label="Confirmed">
+          <DateTime value={data.confirmed_at} />
+        </Fact>
+        <Fact label="Finished">
+          <DateTime value={data.finished_at} />
+        </Fact>
+        <Fact label="Workflow">
+          <TemporalLink workflowId={data.workflow_id} />
+        </Fact>
       </dl>
 
       {status === 'VALIDATING' && (

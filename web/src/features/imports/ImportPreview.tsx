@@ -4,6 +4,7 @@ import { ErrorMessage } from '../../shared/ErrorMessage';
 import { Pagination, useCursorPages } from '../../shared/Pagination';
 import { StatusBadge } from '../../shared/StatusBadge';
 import { PREVIEW_PAGE_SIZE, useImportRows } from './api';
+import { FilterSelect } from '../../shared/FilterSelect';
 
 const ACTIONS = [
   { value: '', label: 'All' },
@@ -140,7 +141,6 @@ export function ImportPreview({ imp, nested = false }: { imp: ImportObject; nest
   const [action, setAction] = useState('');
   const pages = useCursorPages();
   const rows = useImportRows(imp.id, action, pages.cursor);
-  const selectId = useId();
   const captionId = useId();
   const results = useMemo(() => rows.data?.results ?? [], [rows.data]);
   const columns = useMemo(() => columnsOf(results), [results]);
@@ -153,23 +153,15 @@ export function ImportPreview({ imp, nested = false }: { imp: ImportObject; nest
     <section aria-labelledby="rows-heading" className="preview">
       {nested ? <h3 id="rows-heading">Rows</h3> : <h2 id="rows-heading">Rows</h2>}
       <div className="toolbar">
-        <div className="field inline">
-          <label htmlFor={selectId}>Show rows</label>
-          <select
-            id={selectId}
-            value={action}
-            onChange={(e) => {
-              setAction(e.target.value);
-              pages.reset();
-            }}
-          >
-            {ACTIONS.map((a) => (
-              <option key={a.value} value={a.value}>
-                {a.label}
-              </option>
-            ))}
-          </select>
-        </div>
+        <FilterSelect
+          label="Show rows"
+          value={action}
+          options={ACTIONS}
+          onChange={(value) => {
+            setAction(value);
+            pages.reset();
+          }}
+        />
         <span aria-live="polite" className="muted">
           {rows.isFetching ? 'Loading rows…' : `${total.toLocaleString()} ${total === 1 ? 'row' : 'rows'}`}
         </span>
