@@ -105,6 +105,35 @@ describe('signing in', () => {
   });
 });
 
+describe('keyboard only', () => {
+  it('signs in, moves between pages and ticks a filter without a mouse', async () => {
+    const tenant = await createTenant(stack.database.db);
+    const page = await openPage();
+    await page.goto(`${stack.baseUrl}/console/`);
+    /** Presses Tab until the focused element is the one `locator` names (at most 40 times). */
+    const tabTo = async (locator: ReturnType<Page['getByRole']>) => {
+      for (let i = 0; i < 40; i++) {
+        if (await locator.evaluate((el: any) => el === el.ownerDocument.activeElement)) return;
+        await page.keyboard.press('Tab');
+      }
+      throw new Error('could not reach the control with Tab');
+    };
+    await tabTo(page.getByLabel('Operator token'));
+    await page.keyboard.type(tenant.operators.ADMIN.token);
+    await page.keyboard.press('Enter');
+    await page.getByRole('button', { name: 'Sign out' }).waitFor();
+
+    await tabTo(page.getByRole('link', { name: 'Export users' }));
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { name: 'Export users' }).waitFor();
+    const flagged = page.getByRole('checkbox', { name: 'FLAGGED', exact: true });
+    await tabTo(flagged);
+    await page.keyboard.press('Space');
+    expect(await flagged.isChecked()).toBe(true);
+    await page.context().close();
+  });
+});
+
 describe('importing a messy file', () => {
   let tenant: TestTenant;
   beforeAll(async () => {
@@ -314,6 +343,20 @@ describe('importing a messy file', () => {
     const users = await usersOf(tenant.applicationId);
     expect(users.filter((u) => String(u.vendor_data).startsWith('retry-'))).toHaveLength(7);
     await developer.context().close();
+  });
+
+  it('cancels an import awaiting confirmation, and writes nothing', async () => {
+    const token = tenant.operators.ADMIN.token;
+    const preview = await uploadAndValidate(stack, token, csvOf(HEADER, [['never-written', 'X', '', '', '', '', '', '', '']]), 'cancel-me.csv');
+    const page = await openPage();
+    await signIn(page, stack.baseUrl, tenant.operators.ADMIN);
+    await page.goto(`${stack.baseUrl}/console/imports/${preview.id}`);
+    await page.getByRole('button', { name: 'Cancel import' }).click();
+    await waitFor(async () => ((await page.getByTestId('import-status').innerText()) === 'CANCELLED' ? true : undefined));
+    expect(await page.getByRole('button', { name: 'Confirm import' }).count()).toBe(0);
+    expect((await usersOf(tenant.applicationId)).some((u) => u.vendor_data === 'never-written')).toBe(false);
+    expect((await getImport(stack, token, preview.id)).status).toBe('CANCELLED');
+    await page.context().close();
   });
 
   it('lists the imports in the history, each opening its page', async () => {
