@@ -1,4 +1,5 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
+import { isDatabaseUnavailable } from '../db/errors';
 import { DomainError, type ErrorKind } from '../errors';
 
 const STATUS_BY_KIND: Record<ErrorKind, number> = {
@@ -34,10 +35,17 @@ function bodyParserError(err: unknown): DomainError | undefined {
   }
 }
 
+/** Postgres could not be reached or dropped the connection: a transient 503, logged as a warning. */
+function databaseUnavailable(err: unknown): DomainError | undefined {
+  if (!isDatabaseUnavailable(err)) return undefined;
+  return new DomainError('unavailable', 'database_unavailable', 'the database is not reachable at the moment; try again shortly');
+}
+
 /** The one place where errors become HTTP answers. Unknown errors are logged and answered 500 without details. */
 export const errorHandler: ErrorRequestHandler = (err, req, res, _next) => {
-  const known = err instanceof DomainError ? err : bodyParserError(err);
+  const known = err instanceof DomainError ? err : (bodyParserError(err) ?? databaseUnavailable(err));
   if (known) {
+    if (known.code === 'database_unavailable') req.log?.warn({ err }, 'database unavailable');
     res.status(STATUS_BY_KIND[known.kind]).json(errorBody(known.code, known.message, known.details));
     return;
   }

@@ -20,8 +20,14 @@ export function createDatabase(url: string, options: { poolSize?: number; applic
     max: options.poolSize ?? 10,
     application_name: options.applicationName ?? 'kyc-user-bulk',
   });
-  // An idle client that loses its connection must not crash the process; the pool replaces it.
+  // A connection that Postgres drops (failover, pg_terminate_backend, an idle reaper) must never crash the process.
+  // The pool reports idle clients' errors on itself; a checked-out client emits 'error' on itself between two
+  // queries, with nobody listening, so each client gets a listener for its whole life. The query in flight fails
+  // on its own (the caller sees the error), and the broken client is discarded when it is released.
   pool.on('error', () => undefined);
+  pool.on('connect', (client) => {
+    client.on('error', () => undefined);
+  });
   const db = drizzle(pool, { schema });
   return { db, pool, close: () => pool.end() };
 }
