@@ -23,3 +23,29 @@ export function isDatabaseUnavailable(err: unknown): boolean {
   }
   return false;
 }
+
+/** SQLSTATE 40P01 deadlock_detected, 40001 serialization_failure: the transaction may simply be run again. */
+export function isRetryableConflict(err: unknown): boolean {
+  let current: unknown = err;
+  for (let depth = 0; depth < 5 && current instanceof Error; depth++) {
+    const code = (current as { code?: unknown }).code;
+    if (code === '40P01' || code === '40001') return true;
+    current = current.cause;
+  }
+  return false;
+}
+
+/**
+ * Runs a transaction again when Postgres aborted it for a deadlock or a serialization failure, up to `attempts`
+ * times with a short random pause (so two victims do not collide again at once); other errors pass through.
+ */
+export async function retryOnConflict<T>(run: () => Promise<T>, attempts = 5): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await run();
+    } catch (err) {
+      if (attempt >= attempts || !isRetryableConflict(err)) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 50 * attempt + Math.random() * 100 * attempt));
+    }
+  }
+}

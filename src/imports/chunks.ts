@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm';
 import type { Db, Queryable } from '../db/client';
+import { retryOnConflict } from '../db/errors';
 
 /**
  * The write of one chunk: one transaction, one set-based upsert of the chunk's staged rows into users, the chunk
@@ -66,9 +67,12 @@ const NEXT_SET = sql.join(
 );
 
 /**
- * The upsert. For the rows that give no status, `locked` locks their existing users first and reads the latest
- * status (a row changed concurrently is re-read after the lock), so that status stays as it is; a user created
- * concurrently between that read and the insert gets ACTIVE unless the row gives a status (see the README).
+ * The upsert. `locked` first locks every existing user of the chunk, in vendor_data_key order, and reads its latest
+ * status (a row changed concurrently is re-read after the lock), which a row that gives no status keeps; a user
+ * created concurrently between that read and the insert gets ACTIVE unless the row gives a status (see the README).
+ * Locking them all, in one order, before the insert touches any of them is what keeps chunks of imports that
+ * update the same users from deadlocking: locking only some first (those without a status) and the rest during the
+ * insert took the locks in two passes, and two imports then waited on each other.
  */
 function upsertChunk(importId: string, applicationId: string, chunk: ChunkRef) {
   return sql`
@@ -82,7 +86,7 @@ function upsertChunk(importId: string, applicationId: string, chunk: ChunkRef) {
     locked AS (
       SELECT u.vendor_data_key, u.status FROM users u
       WHERE u.application_id = ${applicationId}
-        AND u.vendor_data_key IN (SELECT vendor_data_key FROM src WHERE status IS NULL)
+        AND u.vendor_data_key IN (SELECT vendor_data_key FROM src)
       ORDER BY u.vendor_data_key
       FOR UPDATE
     ),
@@ -128,8 +132,12 @@ export interface WriteChunkHooks {
   beforeCommit?: () => Promise<void>;
 }
 
-/** Writes one chunk; see the module comment. */
-export async function writeChunk(db: Db, importId: string, chunkNo: number, hooks: WriteChunkHooks = {}): Promise<ChunkWriteResult> {
+/** Writes one chunk; see the module comment. A transaction Postgres aborts for a deadlock is run again. */
+export function writeChunk(db: Db, importId: string, chunkNo: number, hooks: WriteChunkHooks = {}): Promise<ChunkWriteResult> {
+  return retryOnConflict(() => writeChunkOnce(db, importId, chunkNo, hooks));
+}
+
+async function writeChunkOnce(db: Db, importId: string, chunkNo: number, hooks: WriteChunkHooks): Promise<ChunkWriteResult> {
   return db.transaction(async (tx) => {
     const found = await tx.execute<ChunkState>(sql`
       SELECT c.status, c.first_row, c.last_row, c.row_count, c.created_count, c.updated_count, c.unchanged_count,
