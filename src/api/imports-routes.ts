@@ -3,6 +3,7 @@ import { Router, type Request } from 'express';
 import type { Readable } from 'node:stream';
 import { IMPORT_ROW_ACTIONS, type ImportRowAction } from '../../drizzle/schema';
 import { DomainError } from '../errors';
+import { FILE_ERROR_CODES } from '../imports/columns';
 import { writeErrorReport } from '../imports/error-report';
 import { presentImport, presentPreviewRow } from '../imports/present';
 import { getImport, listImportRows, listImports } from '../imports/queries';
@@ -197,7 +198,7 @@ const importObject = {
     error: {
       oneOf: [{ type: 'null' }, { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' } } }],
       description:
-        'Why the file was REJECTED (invalid_encoding, malformed_csv, empty_file, no_rows, missing_column, unknown_column, duplicate_column, too_many_rows) or the import FAILED',
+        `Why the file was REJECTED (${FILE_ERROR_CODES.join(', ')}) or the import FAILED`,
     },
     workflow_id: { type: 'string', description: 'users-import-<id>' },
     created_at: time,

@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm';
 import type { Db, Queryable } from '../db/client';
+import { storable } from '../text';
 
 /**
  * The write of one chunk: one transaction, one set-based upsert of the chunk's staged rows into users, the chunk
@@ -167,7 +168,7 @@ export async function writeChunk(db: Db, importId: string, chunkNo: number, hook
 export async function recordChunkFailure(db: Db, importId: string, chunkNo: number, error: { code: string; message: string }) {
   await db.transaction(async (tx) => {
     await tx.execute(sql`
-      UPDATE import_chunks SET status = 'FAILED', error_code = ${error.code}, error_message = ${error.message},
+      UPDATE import_chunks SET status = 'FAILED', error_code = ${error.code}, error_message = ${storable(error.message)},
         updated_at = now()
       WHERE import_id = ${importId} AND chunk_no = ${chunkNo} AND status <> 'COMPLETED'`);
     await refreshImportCounters(tx, importId);
