@@ -4,14 +4,15 @@
  * input guard, the field rules, an import file's header) and replaced in messages the service writes itself.
  */
 
-// eslint-disable-next-line no-control-regex
-const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const SURROGATE = /[\uD800-\uDFFF]/;
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 // eslint-disable-next-line no-control-regex
 const UNSTORABLE_ALL = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 
 /** Whether `value` holds U+0000 or a lone surrogate. */
 export function hasUnstorable(value: string): boolean {
-  return UNSTORABLE.test(value);
+  // Two plain scans first: this runs on every cell of files of a million rows.
+  return value.includes('\u0000') || (SURROGATE.test(value) && LONE_SURROGATE.test(value));
 }
 
 /** What is wrong with an unstorable value, for a message. */

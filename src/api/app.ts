@@ -13,6 +13,7 @@ import { healthRouter } from './health-routes';
 import { errorHandler, notFoundHandler } from './http-errors';
 import { IMPORT_COLUMNS } from '../imports/columns';
 import { importsRouter } from './imports-routes';
+import { inputGuard } from './input-guard';
 import { openApiDocument } from './openapi';
 import { usersRouter } from './users-routes';
 
@@ -43,6 +44,7 @@ export function createApp(deps: AppDeps): express.Express {
     }),
   );
   app.use(express.json({ limit: '1mb', strict: false }));
+  app.use(inputGuard);
 
   app.use(healthRouter(deps.db, deps.temporal));
   app.get('/openapi.json', (_req, res) => {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { UserStatus } from '../../drizzle/schema';
+import { hasUnstorable } from '../text';
 import { charLength, LIMITS, rules } from '../users/fields';
 import { EXPORT_COLUMNS, isExportColumn, type ExportColumn } from './columns';
 
@@ -40,8 +41,8 @@ function listOf(rule: (value: string) => { ok: true; value: string } | { ok: fal
 }
 
 const tagRule = (value: string) =>
-  value === '' || charLength(value) > LIMITS.tagChars
-    ? ({ ok: false, error: { code: 'invalid_tags', message: `a tag is 1 to ${LIMITS.tagChars} characters` } } as const)
+  value === '' || charLength(value) > LIMITS.tagChars || hasUnstorable(value)
+    ? ({ ok: false, error: { code: 'invalid_tags', message: `a tag is 1 to ${LIMITS.tagChars} characters of text` } } as const)
     : ({ ok: true, value } as const);
 
 const instant = z.string().transform((value, ctx) => {
@@ -67,6 +68,9 @@ export const exportFiltersSchema = z
       .optional(),
   })
   .transform((filters, ctx): ExportFilters => {
+    if (filters.search !== undefined && hasUnstorable(filters.search)) {
+      issue(ctx, 'invalid_characters', 'search holds a character that cannot be stored (NUL or a lone surrogate)', ['search']);
+    }
     if (filters.search !== undefined && charLength(filters.search) > SEARCH_MAX_CHARS) {
       issue(ctx, 'too_long', `search is longer than ${SEARCH_MAX_CHARS} characters`, ['search']);
     }
