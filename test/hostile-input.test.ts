@@ -1,4 +1,9 @@
-import { sql } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
+import { request as httpRequest } from 'node:http';
+import { Writable } from 'node:stream';
+import pino from 'pino';
+import { emailOutbox } from '../drizzle/schema';
+import { OutboxMailer } from '../src/email/outbox';
 import { openApiDocument } from '../src/api/openapi';
 import { HEADER_LIMITS } from '../src/imports/columns';
 import { api, createTenant, startTestStack, waitFor, type TestStack, type TestTenant } from './helpers/stack';
@@ -22,8 +27,17 @@ const ids: Record<string, string> = {};
 const DEEP = 5000;
 const HUGE_BYTES = 1_200_000;
 
+/** Every line the API logged (at info level), as parsed JSON. */
+const apiLog: Record<string, any>[] = [];
+
 beforeAll(async () => {
-  stack = await startTestStack();
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      for (const line of chunk.toString('utf8').split('\n')) if (line.trim() !== '') apiLog.push(JSON.parse(line));
+      callback();
+    },
+  });
+  stack = await startTestStack({ logger: pino({ level: 'info' }, sink) });
   tenant = await createTenant(stack.database.db);
   token = tenant.operators.OWNER.token;
   const created = await api(stack, 'POST', '/v3/users/create/', { apiKey: tenant.apiKey, body: { vendor_data: 'target-1' } });
@@ -325,5 +339,82 @@ describe('hostile import files', () => {
       return body.status === 'VALIDATING' ? undefined : body;
     });
     expect(end.error.code).toBe('header_too_large');
+  });
+});
+
+describe('signed links do not leak', () => {
+  it('the request log never holds a download link\'s query string (nor a Referer that may hold one)', async () => {
+    const link = (await api(stack, 'POST', `/console/users/exports/${ids.export}/link`, { token })).body.download_url as string;
+    const url = new URL(link);
+    expect(url.searchParams.get('signature')).toBeTruthy();
+    const got = await fetch(link, { headers: { referer: link } });
+    expect(got.status).toBe(200);
+    await got.arrayBuffer();
+    const bad = await fetch(`${link}x`);
+    expect(bad.status).toBe(403);
+    await bad.arrayBuffer();
+    const ours = (l: Record<string, any>) => typeof l.req?.url === 'string' && l.req.url.startsWith(url.pathname);
+    await waitFor(async () => (apiLog.some((l) => ours(l) && l.res?.statusCode === 403) ? true : undefined));
+    const lines = apiLog.filter(ours);
+    expect(lines.length).toBeGreaterThanOrEqual(2);
+    for (const line of lines) {
+      expect(line.req.url).toBe(`${url.pathname}?[redacted]`);
+      if (line.req.headers?.referer) expect(line.req.headers.referer).toBe('[redacted]');
+      expect(line.req.query).toBe('[redacted]');
+    }
+    const everything = JSON.stringify(apiLog);
+    expect(everything).not.toContain(url.searchParams.get('signature'));
+    expect(everything).not.toContain('signature=');
+  });
+
+  it('the outbox logs that an email was stored, without its body or link', async () => {
+    const lines: Record<string, any>[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, callback) {
+        lines.push(JSON.parse(chunk.toString('utf8')));
+        callback();
+      },
+    });
+    const mailer = new OutboxMailer(stack.database.db, pino({ level: 'info' }, sink));
+    const key = `hostile-${Date.now()}`;
+    const text = 'Download: http://localhost/downloads/exports/x.csv?expires=1&signature=s3cr3t';
+    const sent = await mailer.send({ applicationId: tenant.applicationId, idempotencyKey: key, to: 'a@b.test', subject: 'ready', text });
+    expect(sent).toMatchObject({ status: 'OUTBOX', sentAt: null });
+    expect(lines).toHaveLength(1);
+    expect(JSON.stringify(lines)).not.toContain('s3cr3t');
+    expect(JSON.stringify(lines)).not.toContain('/downloads/');
+    const [row] = await stack.database.db.select().from(emailOutbox).where(eq(emailOutbox.idempotencyKey, key));
+    expect(row).toMatchObject({ body: text, sent: false, sentAt: null, transport: 'outbox' });
+  });
+
+  it('a forged Host header changes neither the links the API hands out nor the emailed link', async () => {
+    const forged = await new Promise<{ status: number; body: any }>((resolve, reject) => {
+      const base = new URL(stack.baseUrl);
+      const req = httpRequest(
+        {
+          host: base.hostname,
+          port: base.port,
+          method: 'POST',
+          path: '/console/users/exports',
+          headers: { host: 'evil.example.com', authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        },
+        (res) => {
+          let text = '';
+          res.on('data', (c: Buffer) => (text += c.toString()));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) }));
+        },
+      );
+      req.on('error', reject);
+      req.end(JSON.stringify({ columns: ['id'] }));
+    });
+    expect(forged.status).toBe(202);
+    const done = await waitFor(async () => {
+      const res = await api(stack, 'GET', `/console/users/exports/${forged.body.id}`, { token, headers: { 'x-forwarded-host': 'evil.example.com' } });
+      return res.body.status === 'COMPLETED' && res.body.email?.status === 'OUTBOX' ? res.body : undefined;
+    });
+    expect(new URL(done.download_url).origin).toBe(stack.config.api.publicBaseUrl);
+    const [mail] = await stack.database.db.select().from(emailOutbox).where(eq(emailOutbox.idempotencyKey, `users-export-${done.id}`));
+    expect(mail.body).toContain(`${stack.config.api.publicBaseUrl}/downloads/`);
+    expect(mail.body).not.toContain('evil.example.com');
   });
 });

@@ -15,6 +15,7 @@ import { IMPORT_COLUMNS } from '../imports/columns';
 import { importsRouter } from './imports-routes';
 import { inputGuard } from './input-guard';
 import { openApiDocument } from './openapi';
+import { serializeRequest } from './request-log';
 import { usersRouter } from './users-routes';
 
 export interface AppDeps {
@@ -40,6 +41,7 @@ export function createApp(deps: AppDeps): express.Express {
         return id;
       },
       redact: ['req.headers.authorization', 'req.headers["x-api-key"]', 'req.headers.cookie'],
+      serializers: { req: serializeRequest },
       autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/readyz' },
     }),
   );

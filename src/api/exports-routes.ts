@@ -1,8 +1,7 @@
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { Router, type Request } from 'express';
+import { Router } from 'express';
 import { EXPORT_STATUSES, type ExportStatus } from '../../drizzle/schema';
-import type { Config } from '../config';
 import { DomainError } from '../errors';
 import { EXPORT_COLUMNS } from '../exports/columns';
 import { exportRequestSchema, SEARCH_MAX_CHARS } from '../exports/filters';
@@ -16,13 +15,6 @@ import { requireJsonBody } from './http-errors';
 import { parseListParams, toPage } from './pagination';
 import { parseBody } from './users-routes';
 
-/** Where links to local files point: PUBLIC_BASE_URL when set, else the host this request came to. */
-export function linkBaseUrl(req: Request, config: Config): string {
-  if (config.api.publicBaseUrlSet) return config.api.publicBaseUrl;
-  const host = req.get('host');
-  return host ? `${req.protocol}://${host}` : config.api.publicBaseUrl;
-}
-
 async function present(storage: Storage, row: ExportWithOperator, viewerId: string, baseUrl: string) {
   const url = row.operatorId === viewerId ? await exportDownloadUrl(storage, row, baseUrl) : null;
   return presentExport(row, url);
@@ -35,7 +27,9 @@ export function exportsRouter(deps: AppDeps): Router {
 
   router.post('/', requireOperator(db, 'exports.restricted_columns'), requireJsonBody, async (req, res) => {
     const request = req.body === undefined ? {} : parseBody(exportRequestSchema, req);
-    const baseUrl = linkBaseUrl(req, config);
+    // Links are built from configuration only (PUBLIC_BASE_URL), never from the request's Host header: a forged Host
+    // would otherwise put the attacker's host into the link and into the emailed link.
+    const baseUrl = config.api.publicBaseUrl;
     const row = await requestExport(deps, operatorOf(req), request, baseUrl);
     res.status(202).json(await present(storage, row, operatorOf(req).id, baseUrl));
   });
@@ -52,7 +46,7 @@ export function exportsRouter(deps: AppDeps): Router {
     }
     const operator = operatorOf(req);
     const rows = await listExports(db, operator.applicationId, { limit, cursor, status });
-    const baseUrl = linkBaseUrl(req, config);
+    const baseUrl = config.api.publicBaseUrl;
     const page = toPage(rows, limit, (row) => row);
     res.json({
       results: await Promise.all(page.results.map((row) => present(storage, row, operator.id, baseUrl))),
@@ -63,13 +57,13 @@ export function exportsRouter(deps: AppDeps): Router {
   router.get('/:id', requireOperator(db, 'exports.read'), async (req, res) => {
     const operator = operatorOf(req);
     const row = await getExport(db, operator.applicationId, String(req.params.id));
-    res.json(await present(storage, row, operator.id, linkBaseUrl(req, config)));
+    res.json(await present(storage, row, operator.id, config.api.publicBaseUrl));
   });
 
   router.post('/:id/link', requireOperator(db, 'exports.read'), async (req, res) => {
     const operator = operatorOf(req);
     const row = await reissueExportLink(deps, operator, String(req.params.id));
-    res.json(await present(storage, row, operator.id, linkBaseUrl(req, config)));
+    res.json(await present(storage, row, operator.id, config.api.publicBaseUrl));
   });
 
   return router;
@@ -145,7 +139,7 @@ const exportObjectSchema = {
       type: ['object', 'null'],
       properties: {
         to: { type: 'string' },
-        status: { enum: ['PENDING', 'SENT', 'FAILED'] },
+        status: { enum: ['PENDING', 'SENT', 'OUTBOX', 'FAILED'], description: 'OUTBOX: no mail service is configured; the email is stored, not sent' },
         sent_at: { type: ['string', 'null'], format: 'date-time' },
       },
     },
