@@ -23,7 +23,11 @@ export function unstorableReason(value: string): string {
 /** `value` with unstorable characters replaced by U+FFFD and cut to `maxChars` (with `…`): safe for a log or a column. */
 export function storable(value: string, maxChars = 2000): string {
   const safe = value.replace(UNSTORABLE_ALL, '\uFFFD');
-  return safe.length > maxChars ? `${safe.slice(0, maxChars - 1)}…` : safe;
+  if (safe.length <= maxChars) return safe;
+  let cut = safe.slice(0, maxChars - 1);
+  // Never end on the first half of a surrogate pair: that half alone would be unstorable again.
+  if (/[\uD800-\uDBFF]$/.test(cut)) cut = cut.slice(0, -1);
+  return `${cut}…`;
 }
 
 /** The JSON nesting a value may have (an object or array is one level), checked without recursion. */

@@ -7,7 +7,8 @@ import { EXPORT_COLUMNS, isExportColumn, type ExportColumn } from './columns';
 /**
  * The body of `POST /console/users/exports`, validated with zod. Every problem is an issue whose `params.code` is
  * a stable code (`unknown_field`, `unknown_column`, `duplicate_column`, `invalid_status`, `invalid_country`,
- * `invalid_tags`, `invalid_datetime`, `invalid_range`, `too_long`, `invalid_type`), reported by the API as
+ * `invalid_tags`, `invalid_datetime`, `invalid_range`, `too_long`, `invalid_type`, `no_columns`, `invalid_characters`),
+ * reported by the API as
  * 400 `invalid_field` with `details: [{field, code, message}]`.
  */
 
@@ -90,8 +91,11 @@ export const exportFiltersSchema = z
 
 export const exportColumnsSchema = z
   .array(z.string())
-  .min(1)
   .transform((names, ctx) => {
+    if (names.length === 0) {
+      issue(ctx, 'no_columns', 'columns names no column; give at least one, or leave columns out for every column your role may export');
+      return z.NEVER;
+    }
     const seen = new Set<string>();
     names.forEach((name, i) => {
       if (!isExportColumn(name)) {

@@ -226,7 +226,8 @@ export const userFieldSchemas = {
   country: optionalText(rules.country),
   status: stringField(rules.status),
   tags: valueField(z.array(z.string()), rules.tags),
-  metadata: valueField(z.record(z.string(), z.unknown()), rules.metadata),
+  // Any JSON value reaches the rule, so an array or a scalar is invalid_metadata_json (API.md), as in a CSV cell.
+  metadata: valueField(z.unknown(), rules.metadata),
 };
 
 export const userCreateSchema = z.strictObject({

@@ -147,7 +147,7 @@ describe('the public API schema is built from the same rules', () => {
       country: 'invalid_country',
       status: 'invalid_status',
       tags: 'invalid_tags',
-      metadata: 'invalid_type',
+      metadata: 'invalid_metadata_json',
       nickname: 'unknown_field',
     });
   });
