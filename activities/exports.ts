@@ -20,7 +20,7 @@ import {
 import { writeRange, type RangeCheckpoint } from '../src/exports/range-writer';
 import { inExportSession, planRanges, type RowKey } from '../src/exports/sql';
 import { DomainError } from '../src/errors';
-import type { AppendState, CompositeState } from '../src/storage';
+import { createStorageSet, type AppendState, type CompositeState } from '../src/storage';
 import type { ActivityDeps } from './deps';
 
 /** What a part row keeps in `details`: its key range, the snapshot time, its last checkpoint, its resumes. */
@@ -95,6 +95,7 @@ const later = (a?: RangeCheckpoint | null, b?: RangeCheckpoint | null) =>
 
 export function createExportActivities(deps: ActivityDeps) {
   const { db, storage, mailer, config } = deps;
+  const storages = createStorageSet(config, storage);
   return {
     /**
      * Marks the export RUNNING and cuts it into keyset ranges (stored as export_parts rows, with the snapshot
@@ -153,6 +154,7 @@ export function createExportActivities(deps: ActivityDeps) {
             estimatedRows: plan.estimatedRows,
             progress: 0,
             upload: upload as unknown as Record<string, unknown>,
+            storageKind: storage.kind,
           })
           .where(eq(exportsTable.id, row.id));
         return { parts: ranges, estimatedRows: plan.estimatedRows, concurrency };
@@ -284,7 +286,8 @@ export function createExportActivities(deps: ActivityDeps) {
       const row = await loadExport(deps, input.exportId);
       if (row.emailStatus === 'SENT' && row.emailSentAt) return { status: 'SENT', sentAt: row.emailSentAt.toISOString() };
       if (row.emailStatus === 'OUTBOX') return { status: 'OUTBOX', sentAt: null };
-      const url = await exportDownloadUrl(storage, { ...row, status: 'COMPLETED' }, input.linkBaseUrl);
+      const store = storages.of(row.storageKind);
+      const url = store ? await exportDownloadUrl(store, { ...row, status: 'COMPLETED' }, input.linkBaseUrl) : null;
       if (!url || !row.linkExpiresAt) {
         throw ApplicationFailure.nonRetryable(`export ${row.id} has no file to link to`, 'export_not_assembled');
       }

@@ -8,21 +8,24 @@ import { exportRequestSchema, SEARCH_MAX_CHARS } from '../exports/filters';
 import { exportDownloadUrl, presentExport } from '../exports/present';
 import { getExport, listExports, type ExportWithOperator } from '../exports/queries';
 import { reissueExportLink, requestExport } from '../exports/service';
-import { LocalStorage, StorageNotFoundError, type Storage } from '../storage';
+import { createStorageSet, StorageNotFoundError, type StorageSet } from '../storage';
 import type { AppDeps } from './app';
 import { operatorOf, requireOperator } from './auth';
 import { requireJsonBody } from './http-errors';
 import { parseListParams, toPage } from './pagination';
 import { parseBody } from './users-routes';
 
-async function present(storage: Storage, row: ExportWithOperator, viewerId: string, baseUrl: string) {
-  const url = row.operatorId === viewerId ? await exportDownloadUrl(storage, row, baseUrl) : null;
+/** The export object; the link is signed by the store the file was written to (none if that store is not configured now). */
+async function present(storages: StorageSet, row: ExportWithOperator, viewerId: string, baseUrl: string) {
+  const store = storages.of(row.storageKind);
+  const url = row.operatorId === viewerId && store ? await exportDownloadUrl(store, row, baseUrl) : null;
   return presentExport(row, url);
 }
 
 /** `/console/users/exports`: start an export, read exports, re-issue a download link. */
 export function exportsRouter(deps: AppDeps): Router {
-  const { db, storage, config } = deps;
+  const { db, config } = deps;
+  const storages = createStorageSet(config, deps.storage);
   const router = Router();
 
   router.post('/', requireOperator(db, 'exports.restricted_columns'), requireJsonBody, async (req, res) => {
@@ -31,7 +34,7 @@ export function exportsRouter(deps: AppDeps): Router {
     // would otherwise put the attacker's host into the link and into the emailed link.
     const baseUrl = config.api.publicBaseUrl;
     const row = await requestExport(deps, operatorOf(req), request, baseUrl);
-    res.status(202).json(await present(storage, row, operatorOf(req).id, baseUrl));
+    res.status(202).json(await present(storages, row, operatorOf(req).id, baseUrl));
   });
 
   router.get('/', requireOperator(db, 'exports.read'), async (req, res) => {
@@ -49,7 +52,7 @@ export function exportsRouter(deps: AppDeps): Router {
     const baseUrl = config.api.publicBaseUrl;
     const page = toPage(rows, limit, (row) => row);
     res.json({
-      results: await Promise.all(page.results.map((row) => present(storage, row, operator.id, baseUrl))),
+      results: await Promise.all(page.results.map((row) => present(storages, row, operator.id, baseUrl))),
       next_cursor: page.next_cursor,
     });
   });
@@ -57,13 +60,16 @@ export function exportsRouter(deps: AppDeps): Router {
   router.get('/:id', requireOperator(db, 'exports.read'), async (req, res) => {
     const operator = operatorOf(req);
     const row = await getExport(db, operator.applicationId, String(req.params.id));
-    res.json(await present(storage, row, operator.id, config.api.publicBaseUrl));
+    res.json(await present(storages, row, operator.id, config.api.publicBaseUrl));
   });
 
   router.post('/:id/link', requireOperator(db, 'exports.read'), async (req, res) => {
     const operator = operatorOf(req);
     const row = await reissueExportLink(deps, operator, String(req.params.id));
-    res.json(await present(storage, row, operator.id, config.api.publicBaseUrl));
+    if (!storages.of(row.storageKind)) {
+      throw new DomainError('conflict', 'storage_unavailable', `the file is kept in ${row.storageKind ?? 'another store'}, which this service is not configured for now`);
+    }
+    res.json(await present(storages, row, operator.id, config.api.publicBaseUrl));
   });
 
   return router;
@@ -75,9 +81,11 @@ export function exportsRouter(deps: AppDeps): Router {
  */
 export function downloadsRouter(deps: AppDeps): Router {
   const router = Router();
+  // Local files only (S3 links go to S3), whatever S3_BUCKET says now: a local file exported before S3 was configured
+  // keeps its link.
+  const storages = createStorageSet(deps.config, deps.storage);
   router.get('/*key', async (req, res) => {
-    const storage = deps.storage;
-    if (!(storage instanceof LocalStorage)) throw new DomainError('not_found', 'not_found', 'no such endpoint');
+    const storage = storages.local();
     const segments = (req.params as { key?: string[] }).key ?? [];
     const key = segments.join('/');
     const check = storage.checkLink(key, req.query.expires, req.query.signature);
