@@ -172,6 +172,9 @@ function cases(): Case[] {
         detailCode: 'invalid_characters',
       });
     }
+    if (op.path === '/downloads/{key}') {
+      out.push({ name: `${label}: a malformed escape inside the key`, op, path: '/downloads/exports/%ZZ/x.csv', status: 400, code: 'invalid_path' });
+    }
     if (op.path === '/v3/users/') {
       out.push({ name: `${label}: NUL in ?search=`, op, path: '/v3/users/?search=%00', status: 400, code: 'invalid_field', detailCode: 'invalid_characters' });
     }
