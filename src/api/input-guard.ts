@@ -11,8 +11,7 @@ import { hasUnstorable, jsonProblem, MAX_JSON_DEPTH, storable, unstorableReason 
  * - a path, query parameter or JSON body holding text Postgres cannot store (U+0000, a lone surrogate from JSON's
  *   `"\ud800"`): the path is 400 `invalid_path`; a query parameter or body field is 400 `invalid_field` with
  *   `details: [{field, code: "invalid_characters", message}]`, the field named as the body's validation names it
- *   (`filters.tags.0`, `metadata.note`).
- *
+ *   (`filters.tags.0`, `metadata.note`);
  * - a JSON body nested deeper than 128 levels: 400 `json_too_deep` (JSON.stringify, zod and jsonb recurse; a body
  *   nested 5,000 deep would overflow the stack somewhere). How deep a field may nest within that is the field's own
  *   rule (metadata: 64 levels, `invalid_metadata_json`, src/users/fields.ts, the same for CSV cells).
