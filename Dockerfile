@@ -24,6 +24,7 @@ RUN npm run bundle:workflows -- /app/dist/workflow-bundle.js
 ENV NODE_ENV=production \
     DATA_DIR=/app/.data \
     PORT=3000 \
+    HOST=0.0.0.0 \
     WORKFLOW_BUNDLE_PATH=/app/dist/workflow-bundle.js
 
 USER node

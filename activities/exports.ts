@@ -2,7 +2,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { and, eq, inArray, sql } from 'drizzle-orm';
 import { exportParts, exportsTable, type ExportStatus } from '../drizzle/schema';
 import { recordAuditEntry } from '../src/audit/queries';
-import { MailerError } from '../src/email/mailer';
+import { MailerError, type SendResult } from '../src/email/mailer';
 import type { ExportColumn } from '../src/exports/columns';
 import { csvHeader } from '../src/exports/csv';
 import { exportEmail } from '../src/exports/email';
@@ -20,7 +20,7 @@ import {
 import { writeRange, type RangeCheckpoint } from '../src/exports/range-writer';
 import { inExportSession, planRanges, type RowKey } from '../src/exports/sql';
 import { DomainError } from '../src/errors';
-import type { AppendState, CompositeState } from '../src/storage';
+import { createStorageSet, type AppendState, type CompositeState } from '../src/storage';
 import type { ActivityDeps } from './deps';
 
 /** What a part row keeps in `details`: its key range, the snapshot time, its last checkpoint, its resumes. */
@@ -95,6 +95,7 @@ const later = (a?: RangeCheckpoint | null, b?: RangeCheckpoint | null) =>
 
 export function createExportActivities(deps: ActivityDeps) {
   const { db, storage, mailer, config } = deps;
+  const storages = createStorageSet(config, storage);
   return {
     /**
      * Marks the export RUNNING and cuts it into keyset ranges (stored as export_parts rows, with the snapshot
@@ -153,6 +154,7 @@ export function createExportActivities(deps: ActivityDeps) {
             estimatedRows: plan.estimatedRows,
             progress: 0,
             upload: upload as unknown as Record<string, unknown>,
+            storageKind: storage.kind,
           })
           .where(eq(exportsTable.id, row.id));
         return { parts: ranges, estimatedRows: plan.estimatedRows, concurrency };
@@ -280,10 +282,12 @@ export function createExportActivities(deps: ActivityDeps) {
      * Emails the link, the row count, the filters and the expiry to the operator who asked for the export. The
      * mailer's idempotency key is the export's, so a retried send does not send twice.
      */
-    async sendExportEmail(input: { exportId: string; linkBaseUrl: string }): Promise<{ sentAt: string }> {
+    async sendExportEmail(input: { exportId: string; linkBaseUrl: string }): Promise<{ status: 'SENT' | 'OUTBOX'; sentAt: string | null }> {
       const row = await loadExport(deps, input.exportId);
-      if (row.emailStatus === 'SENT' && row.emailSentAt) return { sentAt: row.emailSentAt.toISOString() };
-      const url = await exportDownloadUrl(storage, { ...row, status: 'COMPLETED' }, input.linkBaseUrl);
+      if (row.emailStatus === 'SENT' && row.emailSentAt) return { status: 'SENT', sentAt: row.emailSentAt.toISOString() };
+      if (row.emailStatus === 'OUTBOX') return { status: 'OUTBOX', sentAt: null };
+      const store = storages.of(row.storageKind);
+      const url = store ? await exportDownloadUrl(store, { ...row, status: 'COMPLETED' }, input.linkBaseUrl) : null;
       if (!url || !row.linkExpiresAt) {
         throw ApplicationFailure.nonRetryable(`export ${row.id} has no file to link to`, 'export_not_assembled');
       }
@@ -296,7 +300,7 @@ export function createExportActivities(deps: ActivityDeps) {
         columns: row.columns,
         expiresAt: row.linkExpiresAt,
       });
-      let sent: { sentAt: Date };
+      let sent: SendResult;
       try {
         sent = await mailer.send({
           applicationId: row.applicationId,
@@ -310,9 +314,9 @@ export function createExportActivities(deps: ActivityDeps) {
       }
       await db
         .update(exportsTable)
-        .set({ emailStatus: 'SENT', emailSentAt: sent.sentAt })
+        .set({ emailStatus: sent.status, emailSentAt: sent.sentAt })
         .where(eq(exportsTable.id, row.id));
-      return { sentAt: sent.sentAt.toISOString() };
+      return { status: sent.status, sentAt: sent.sentAt?.toISOString() ?? null };
     },
 
     /** Records that the email could not be sent after its retries (the export stays usable); idempotent. */
@@ -320,7 +324,7 @@ export function createExportActivities(deps: ActivityDeps) {
       await db
         .update(exportsTable)
         .set({ emailStatus: 'FAILED' })
-        .where(and(eq(exportsTable.id, input.exportId), sql`${exportsTable.emailStatus} IS DISTINCT FROM 'SENT'`));
+        .where(and(eq(exportsTable.id, input.exportId), sql`${exportsTable.emailStatus} IS DISTINCT FROM 'SENT'`, sql`${exportsTable.emailStatus} IS DISTINCT FROM 'OUTBOX'`));
     },
 
     /**

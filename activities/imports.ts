@@ -84,12 +84,16 @@ export function createImportActivities({ db, storage, config }: ActivityDeps) {
     return { failUntilAttempt, delayMs };
   }
 
-  /** Test fault: a row `test-fault:validate-delay-<ms>` holds the validation's return back after its verdict. */
-  async function validationDelay(importId: string): Promise<number> {
+  /**
+   * Test faults: a row `test-fault:validate-delay-<ms>` holds the validation's return back after its verdict;
+   * `test-fault:finish-delay-<ms>` holds back the return of a run's first finishImport after it committed (the import
+   * shows its final status while its run is still open).
+   */
+  async function faultDelay(importId: string, kind: 'validate' | 'finish'): Promise<number> {
     const result = await db.execute<{ key: string }>(sql`
       SELECT vendor_data_key AS key FROM import_rows
-      WHERE import_id = ${importId} AND vendor_data_key LIKE ${`${FAULT_PREFIX}validate-delay-%`} LIMIT 1`);
-    const match = /^test-fault:validate-delay-(\d+)/.exec(result.rows[0]?.key ?? '');
+      WHERE import_id = ${importId} AND vendor_data_key LIKE ${`${FAULT_PREFIX}${kind}-delay-%`} LIMIT 1`);
+    const match = new RegExp(`^test-fault:${kind}-delay-(\\d+)`).exec(result.rows[0]?.key ?? '');
     return match ? Number(match[1]) : 0;
   }
 
@@ -175,7 +179,7 @@ export function createImportActivities({ db, storage, config }: ActivityDeps) {
           }),
       );
       if (outcome.status === 'REJECTED') await markRejected(db, importId, outcome.error);
-      if (config.testFaults) await sleep(await validationDelay(importId));
+      if (config.testFaults) await sleep(await faultDelay(importId, 'validate'));
       return validationResult(await getImport(db, { id: importId }));
     },
 
@@ -233,7 +237,9 @@ export function createImportActivities({ db, storage, config }: ActivityDeps) {
         await markFinished(tx, importId);
         await writeAudit(tx, importId, runKey);
       });
-      return finalResult(importId);
+      const result = await finalResult(importId);
+      if (config.testFaults && result.status === 'COMPLETED_WITH_ERRORS') await sleep(await faultDelay(importId, 'finish'));
+      return result;
     },
 
     /** The workflow cannot go on: the import becomes FAILED with the error, and its audit entry is written. Idempotent. */

@@ -1,7 +1,8 @@
 import { Context } from '@temporalio/activity';
-import { and, eq, inArray, isNotNull, lt, or, sql } from 'drizzle-orm';
+import { and, eq, inArray, isNotNull, isNull, lt, or, sql } from 'drizzle-orm';
 import { exportsTable, imports, type ImportStatus } from '../drizzle/schema';
 import { exportKeys } from '../src/exports/queries';
+import { createStorageSet } from '../src/storage';
 import type { ActivityDeps } from './deps';
 
 const DAY_MS = 86_400_000;
@@ -11,6 +12,10 @@ const BATCH = 100;
 const FINISHED_IMPORT_STATUSES: ImportStatus[] = ['COMPLETED', 'COMPLETED_WITH_ERRORS', 'REJECTED', 'FAILED', 'CANCELLED', 'EXPIRED'];
 
 export function createRetentionActivities({ db, storage, config }: ActivityDeps) {
+  const storages = createStorageSet(config, storage);
+  // An export's files are deleted from the store they were written to; those of a store not configured now (S3
+  // after S3_BUCKET was unset) wait until it is configured again.
+  const reachable = or(isNull(exportsTable.storageKind), inArray(exportsTable.storageKind, storage.kind === 's3' ? ['s3', 'local'] : ['local']));
   return {
     /**
      * Deletes the files of exports that finished more than EXPORT_RETENTION_DAYS ago and marks completed ones
@@ -22,18 +27,19 @@ export function createRetentionActivities({ db, storage, config }: ActivityDeps)
       let expired = 0;
       for (;;) {
         const rows = await db
-          .select({ id: exportsTable.id, applicationId: exportsTable.applicationId, status: exportsTable.status })
+          .select({ id: exportsTable.id, applicationId: exportsTable.applicationId, status: exportsTable.status, storageKind: exportsTable.storageKind })
           .from(exportsTable)
           .where(
             and(
               lt(exportsTable.finishedAt, cutoff),
+              reachable,
               or(eq(exportsTable.status, 'COMPLETED'), isNotNull(exportsTable.storageKey)),
             ),
           )
           .limit(BATCH);
         if (rows.length === 0) return { expired };
         for (const row of rows) {
-          await storage.deletePrefix(exportKeys.prefix(row));
+          await (storages.of(row.storageKind) ?? storage).deletePrefix(exportKeys.prefix(row));
           await db
             .update(exportsTable)
             .set({

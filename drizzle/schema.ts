@@ -249,6 +249,11 @@ export const exportsTable = pgTable(
     fileBytes: bigint('file_bytes', { mode: 'number' }),
     fileSha256: text('file_sha256'),
     storageKey: text('storage_key'),
+    /**
+     * The store the file is written to (`local` or `s3`), recorded when the export starts: links and downloads use
+     * that store even after S3_BUCKET changes. Null for exports made before it was recorded (the configured store).
+     */
+    storageKind: text('storage_kind', { enum: ['local', 's3'] }),
     /** How the file is being written (the storage's composite state: S3 multipart upload, scratch prefix). */
     upload: jsonb('upload').$type<Record<string, unknown>>(),
     /** When the current link was signed; with link_expires_at it makes the signed URL reproducible. */

@@ -56,7 +56,9 @@ const envSchema = z.object({
   TEMPORAL_UI_URL: optionalText,
 
   PORT: positiveInt(3000),
-  PUBLIC_BASE_URL: optionalText,
+  /** The interface the API listens on: loopback unless told otherwise (the Docker image sets 0.0.0.0). */
+  HOST: z.string().trim().min(1).default('127.0.0.1'),
+  PUBLIC_BASE_URL: optionalText.pipe(z.url({ protocol: /^https?$/ }).optional()),
   CONSOLE_DIR: optionalText,
 
   IMPORT_MAX_ROWS: positiveInt(100_000),
@@ -112,9 +114,9 @@ function toConfig(env: z.infer<typeof envSchema>) {
     },
     api: {
       port: env.PORT,
-      publicBaseUrl: env.PUBLIC_BASE_URL ?? `http://localhost:${env.PORT}`,
-      /** Whether PUBLIC_BASE_URL was given; when not, links the API hands out use the request's own host. */
-      publicBaseUrlSet: env.PUBLIC_BASE_URL !== undefined,
+      host: env.HOST,
+      /** The base of every link the service hands out or emails; never taken from a request's Host header. */
+      publicBaseUrl: (env.PUBLIC_BASE_URL ?? `http://localhost:${env.PORT}`).replace(/\/+$/, ''),
     },
     console: {
       /** The built console (web/ built by `npm run build:web`). */

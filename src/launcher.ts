@@ -363,13 +363,14 @@ function startChild(name: string, entry: string, env: NodeJS.ProcessEnv): ChildP
   return child;
 }
 
-async function waitForApi(port: number, timeoutMs: number): Promise<void> {
+async function waitForApi(host: string, port: number, timeoutMs: number): Promise<void> {
+  const address = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
   const deadline = Date.now() + timeoutMs;
   let last = 'no answer yet';
   while (Date.now() < deadline) {
     if (abort.signal.aborted) throw new StartAborted('API');
     try {
-      const response = await fetch(`http://127.0.0.1:${port}/readyz`, { signal: AbortSignal.timeout(2000) });
+      const response = await fetch(`http://${address}:${port}/readyz`, { signal: AbortSignal.timeout(2000) });
       if (response.status === 200) return;
       last = `readyz answered ${response.status}`;
     } catch (err) {
@@ -396,7 +397,7 @@ async function run(): Promise<void> {
   fs.mkdirSync(config.dataDir, { recursive: true });
   await stopLeftovers(path.join(config.dataDir, 'launcher.json'));
   stateFile = path.join(config.dataDir, 'launcher.json');
-  await assertPortFree(config.api.port, undefined, 'API', 'Stop what uses it or set PORT to another port.');
+  await assertPortFree(config.api.port, config.api.host, 'API', 'Stop what uses it or set PORT to another port.');
 
   const postgres = await step(() => startPostgres(config));
   await step(async () => {
@@ -430,7 +431,7 @@ async function run(): Promise<void> {
   await step(async () => {
     startChild('worker', 'src/worker.ts', childEnv);
     startChild('API', 'src/api/server.ts', childEnv);
-    await waitForApi(config.api.port, 120_000);
+    await waitForApi(config.api.host, config.api.port, 120_000);
   });
 
   const apiUrl = `http://localhost:${config.api.port}`;

@@ -1,7 +1,10 @@
 import { createHash } from 'node:crypto';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { eq } from 'drizzle-orm';
-import { exportParts } from '../drizzle/schema';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { exportParts, exportsTable } from '../drizzle/schema';
 import type { PartDetails } from '../activities/exports';
 import { S3Storage } from '../src/storage/s3';
 import { ALL_COLUMNS, download, expectedCsv, seedManyUsers, seedUsers, usersInOrder, waitForExport } from './helpers/exports';
@@ -95,6 +98,50 @@ describe('an export to S3', () => {
     const done = await waitForExport(stack, token, started.body.id);
     expect(done).toMatchObject({ status: 'COMPLETED', row_count: 0 });
     expect((await download(done.download_url)).text).toBe('id,status\r\n');
+  });
+});
+
+describe('the storage setting changes: each export keeps the store it was written to', () => {
+  let local: TestStack;
+  let onS3: TestStack;
+  beforeAll(async () => {
+    // Two services on one database and one data directory: one keeps files locally, the other is configured for S3.
+    const dataDir = mkdtempSync(path.join(tmpdir(), 'kyc-switch-'));
+    local = await startTestStack({ env: { DATA_DIR: dataDir } });
+    onS3 = await startTestStack({ env: { ...(await s3.bucket()).env, DATA_DIR: dataDir } });
+  });
+  afterAll(async () => {
+    await local?.stop();
+    await onS3?.stop();
+  });
+
+  test('a local export keeps its local link once S3 is configured; an S3 export gets no link where S3 is not', async () => {
+    const tenant = await createTenant(local.database.db);
+    await seedUsers(local.database.db, tenant.applicationId, [{ vendorData: 'switch-1' }, { vendorData: 'switch-2' }]);
+    const token = tenant.operators.OWNER.token;
+    const started = await api(local, 'POST', '/console/users/exports', { token, body: { columns: ['vendor_data'] } });
+    const done = await waitForExport(local, token, started.body.id);
+    expect(done.download_url.startsWith(`${local.baseUrl}/downloads/`)).toBe(true);
+    const [row] = await local.database.db.select().from(exportsTable).where(eq(exportsTable.id, done.id));
+    expect(row.storageKind).toBe('local');
+
+    const seenFromS3 = await api(onS3, 'GET', `/console/users/exports/${done.id}`, { token });
+    expect(seenFromS3.body.download_url.startsWith(`${onS3.baseUrl}/downloads/`)).toBe(true);
+    const file = await download(seenFromS3.body.download_url);
+    expect(file.status).toBe(200);
+    expect(file.text).toBe('vendor_data\r\nswitch-1\r\nswitch-2\r\n');
+    const relinked = await api(onS3, 'POST', `/console/users/exports/${done.id}/link`, { token });
+    expect(relinked.status).toBe(200);
+    expect(relinked.body.download_url.startsWith(`${onS3.baseUrl}/downloads/`)).toBe(true);
+
+    const startedOnS3 = await api(onS3, 'POST', '/console/users/exports', { token, body: { columns: ['vendor_data'] } });
+    const doneOnS3 = await waitForExport(onS3, token, startedOnS3.body.id);
+    expect(doneOnS3.download_url.startsWith(s3.endpoint)).toBe(true);
+    const seenLocally = await api(local, 'GET', `/console/users/exports/${doneOnS3.id}`, { token });
+    expect(seenLocally.body).toMatchObject({ status: 'COMPLETED', download_url: null });
+    const refused = await api(local, 'POST', `/console/users/exports/${doneOnS3.id}/link`, { token });
+    expect(refused.status).toBe(409);
+    expect(refused.body.error.code).toBe('storage_unavailable');
   });
 });
 

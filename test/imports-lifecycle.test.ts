@@ -149,6 +149,31 @@ describe('a chunk that fails after its retries', () => {
     expect(again.body.error.code).toBe('nothing_to_retry');
   }, 90_000);
 
+  it('retry answers at once while the run that recorded the failure is still open; that run continues as the retry', async () => {
+    const t = await createTenant(stack.database.db);
+    const token = t.operators.OWNER.token;
+    // Chunk 1 fails all its attempts; after the run has committed COMPLETED_WITH_ERRORS, its finish step holds the
+    // run open for 8 s (test-fault:finish-delay), so the retry below reaches a run that has not closed.
+    const file = rowsWithMarkers('ro', 8, (i) => (i === 0 ? 'test-fault:fail-4' : i === 7 ? 'test-fault:finish-delay-8000' : undefined));
+    const preview = await uploadAndValidate(stack, token, file);
+    await api(stack, 'POST', `/console/users/imports/${preview.id}/confirm`, { token });
+    await waitForStatus(stack, token, preview.id, ['COMPLETED_WITH_ERRORS'], 60_000);
+    const handle = stack.client.workflow.getHandle(importWorkflowId(preview.id));
+    const firstRun = (await handle.describe()).runId;
+    expect((await handle.describe()).status.name).toBe('RUNNING');
+
+    const started = Date.now();
+    const retried = await api(stack, 'POST', `/console/users/imports/${preview.id}/retry`, { token });
+    expect(Date.now() - started).toBeLessThan(3000);
+    expect(retried.status).toBe(202);
+    expect(retried.body.status).toBe('RUNNING');
+    const done = await waitForStatus(stack, token, preview.id, ['COMPLETED'], 60_000);
+    expect(done).toMatchObject({ created_count: 8, failed_rows: 0, chunks: { failed: 0 } });
+    const first = await stack.client.workflow.getHandle(importWorkflowId(preview.id), firstRun).describe();
+    expect(first.status.name).toBe('CONTINUED_AS_NEW');
+    expect((await auditOf(preview.id)).map((a) => a.status)).toEqual(['FAILURE', 'SUCCESS']);
+  }, 90_000);
+
   it('a transient failure is retried by the activity and the import completes', async () => {
     const t = await createTenant(stack.database.db);
     const token = t.operators.OWNER.token;

@@ -437,6 +437,25 @@ describe('import: HTTP contract', () => {
     expect((await api(stack, 'GET', '/console/users/import-template.csv')).status).toBe(401);
   });
 
+  it('keeps a file name sent as raw UTF-8 (what browsers send), as well as one sent as filename*', async () => {
+    const t = await tenant();
+    const raw = await upload(stack, t.token, 'vendor_data\nñ-1\n', 'usuarios_españa.csv');
+    expect(raw.status).toBe(202);
+    expect(raw.body.file_name).toBe('usuarios_españa.csv');
+    const boundary = 'b0undary';
+    const body = Buffer.concat([
+      Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename*=UTF-8''%E6%97%A5%E6%9C%AC.csv\r\n`),
+      Buffer.from(`Content-Type: text/csv\r\n\r\nvendor_data\nj-1\n\r\n--${boundary}--\r\n`),
+    ]);
+    const res = await fetch(`${stack.baseUrl}/console/users/imports`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${t.token}`, 'content-type': `multipart/form-data; boundary=${boundary}` },
+      body,
+    });
+    expect(res.status).toBe(202);
+    expect(((await res.json()) as { file_name: string }).file_name).toBe('日本.csv');
+  });
+
   it('415 for a body that is not multipart, 400 without a file part, 401/403 by role', async () => {
     const t = await tenant();
     const json = await api(stack, 'POST', '/console/users/imports', { token: t.token, body: { file: 'x' } });

@@ -81,7 +81,11 @@ describe('POST /v3/users/create/', () => {
     [{ vendor_data: 'v', unknown_thing: 1 }, 'unknown_thing', 'unknown_field'],
     [{ vendor_data: 42 }, 'vendor_data', 'invalid_type'],
     [{ vendor_data: 'v', display_name: 'a\u0000b' }, 'display_name', 'invalid_characters'],
-    [{ vendor_data: 'v', metadata: { note: 'a\u0000b' } }, 'metadata', 'invalid_metadata_json'],
+    // Caught by the input guard before any rule, naming the field inside metadata.
+    [{ vendor_data: 'v', metadata: { note: 'a\u0000b' } }, 'metadata.note', 'invalid_characters'],
+    [{ vendor_data: 'v', metadata: [1, 2] }, 'metadata', 'invalid_metadata_json'],
+    [{ vendor_data: 'v', metadata: 'text' }, 'metadata', 'invalid_metadata_json'],
+    [{ vendor_data: 'v', metadata: null }, 'metadata', 'invalid_metadata_json'],
   ])('%j is a 400 invalid_field naming %s (%s) and writes nothing', async (body, field, code) => {
     const before = await countUsers(tenant.applicationId);
     const res = await api(stack, 'POST', '/v3/users/create/', { apiKey: tenant.apiKey, body });

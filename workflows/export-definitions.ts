@@ -20,7 +20,8 @@ export interface ExportUsersResult {
   rowCount: number;
   fileBytes: number;
   fileSha256: string;
-  emailStatus: 'SENT' | 'FAILED';
+  /** OUTBOX: no mail service is configured; the email is stored, not sent. */
+  emailStatus: 'SENT' | 'OUTBOX' | 'FAILED';
 }
 
 export interface ExportProgress {

@@ -122,7 +122,8 @@ export async function exportUsersWorkflow(input: ExportUsersInput): Promise<Expo
     show(`${file.rowCount} rows, ${file.fileBytes} bytes; emailing the link`);
     let emailStatus: ExportUsersResult['emailStatus'] = 'SENT';
     try {
-      await sendExportEmail({ exportId, linkBaseUrl: input.linkBaseUrl });
+      // `status` is absent from the results of histories recorded before OUTBOX existed.
+      emailStatus = (await sendExportEmail({ exportId, linkBaseUrl: input.linkBaseUrl })).status ?? 'SENT';
     } catch (err) {
       if (isCancellation(err)) throw err;
       log.warn('the export email could not be sent', { exportId, error: describeFailure(err).message });

@@ -16,6 +16,13 @@ export const confirmImportSignal = defineSignal('confirmImport');
 /** Sent after the API moved the import to CANCELLED; the parent forwards it to its running chunk workflow. */
 export const cancelImportSignal = defineSignal('cancelImport');
 
+/**
+ * Sent (with signalWithStart) after the API moved the import back to RUNNING for a retry. A run still open when it
+ * arrives (it recorded the failed chunks and is closing) continues as new in `retry` mode once it is done; a run that
+ * signalWithStart started for that very request (`retryRequestId`) ignores it.
+ */
+export const retryImportSignal = defineSignal<[{ requestId: string }]>('retryImport');
+
 export interface ImportProgress {
   phase: 'validating' | 'awaiting_confirmation' | 'writing' | 'finishing' | 'done';
   chunksTotal: number;
@@ -35,6 +42,8 @@ export interface ImportUsersInput {
   chunkConcurrency: number;
   /** Chunks per child workflow (bounds each run's history); default 100. */
   chunksPerChild?: number;
+  /** The retry request this run was started for (see retryImportSignal). */
+  retryRequestId?: string;
 }
 
 export interface ImportUsersResult {

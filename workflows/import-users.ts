@@ -1,5 +1,6 @@
 import {
   condition,
+  continueAsNew,
   isCancellation,
   proxyActivities,
   setCurrentDetails,
@@ -14,6 +15,7 @@ import {
   cancelImportSignal,
   confirmImportSignal,
   importProgressQuery,
+  retryImportSignal,
   rootMessage,
   type ImportProgress,
   type ImportUsersInput,
@@ -44,6 +46,19 @@ function shortId(id: string): string {
  * the chunks that are PENDING again. A retry of a run replays it; the activities are idempotent.
  */
 export async function importUsersWorkflow(input: ImportUsersInput): Promise<ImportUsersResult> {
+  let retryRequested: string | undefined;
+  setHandler(retryImportSignal, ({ requestId }) => {
+    if (requestId !== input.retryRequestId) retryRequested = requestId;
+  });
+  const result = await importOnce(input);
+  // A retry was asked for while this run was closing: the retry is this workflow's next run.
+  if (retryRequested !== undefined) {
+    await continueAsNew<typeof importUsersWorkflow>({ ...input, mode: 'retry', retryRequestId: retryRequested });
+  }
+  return result;
+}
+
+async function importOnce(input: ImportUsersInput): Promise<ImportUsersResult> {
   const { importId } = input;
   const info = workflowInfo();
   const runKey = `${info.workflowId}:${info.runId}`;

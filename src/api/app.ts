@@ -14,7 +14,9 @@ import { healthRouter } from './health-routes';
 import { errorHandler, notFoundHandler } from './http-errors';
 import { IMPORT_COLUMNS } from '../imports/columns';
 import { importsRouter } from './imports-routes';
+import { inputGuard } from './input-guard';
 import { openApiDocument } from './openapi';
+import { serializeRequest } from './request-log';
 import { usersRouter } from './users-routes';
 
 export interface AppDeps {
@@ -40,10 +42,12 @@ export function createApp(deps: AppDeps): express.Express {
         return id;
       },
       redact: ['req.headers.authorization', 'req.headers["x-api-key"]', 'req.headers.cookie'],
+      serializers: { req: serializeRequest },
       autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/readyz' },
     }),
   );
   app.use(express.json({ limit: '1mb', strict: false }));
+  app.use(inputGuard);
 
   app.use(healthRouter(deps.db, deps.temporal));
   app.get('/openapi.json', (_req, res) => {

@@ -1,43 +1,40 @@
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { Router, type Request } from 'express';
+import { Router } from 'express';
 import { EXPORT_STATUSES, type ExportStatus } from '../../drizzle/schema';
-import type { Config } from '../config';
 import { DomainError } from '../errors';
 import { EXPORT_COLUMNS } from '../exports/columns';
 import { exportRequestSchema, SEARCH_MAX_CHARS } from '../exports/filters';
 import { exportDownloadUrl, presentExport } from '../exports/present';
 import { getExport, listExports, type ExportWithOperator } from '../exports/queries';
 import { reissueExportLink, requestExport } from '../exports/service';
-import { LocalStorage, StorageNotFoundError, type Storage } from '../storage';
+import { createStorageSet, StorageNotFoundError, type StorageSet } from '../storage';
 import type { AppDeps } from './app';
 import { operatorOf, requireOperator } from './auth';
 import { requireJsonBody } from './http-errors';
 import { parseListParams, toPage } from './pagination';
 import { parseBody } from './users-routes';
 
-/** Where links to local files point: PUBLIC_BASE_URL when set, else the host this request came to. */
-export function linkBaseUrl(req: Request, config: Config): string {
-  if (config.api.publicBaseUrlSet) return config.api.publicBaseUrl;
-  const host = req.get('host');
-  return host ? `${req.protocol}://${host}` : config.api.publicBaseUrl;
-}
-
-async function present(storage: Storage, row: ExportWithOperator, viewerId: string, baseUrl: string) {
-  const url = row.operatorId === viewerId ? await exportDownloadUrl(storage, row, baseUrl) : null;
+/** The export object; the link is signed by the store the file was written to (none if that store is not configured now). */
+async function present(storages: StorageSet, row: ExportWithOperator, viewerId: string, baseUrl: string) {
+  const store = storages.of(row.storageKind);
+  const url = row.operatorId === viewerId && store ? await exportDownloadUrl(store, row, baseUrl) : null;
   return presentExport(row, url);
 }
 
 /** `/console/users/exports`: start an export, read exports, re-issue a download link. */
 export function exportsRouter(deps: AppDeps): Router {
-  const { db, storage, config } = deps;
+  const { db, config } = deps;
+  const storages = createStorageSet(config, deps.storage);
   const router = Router();
 
   router.post('/', requireOperator(db, 'exports.restricted_columns'), requireJsonBody, async (req, res) => {
     const request = req.body === undefined ? {} : parseBody(exportRequestSchema, req);
-    const baseUrl = linkBaseUrl(req, config);
+    // Links are built from configuration only (PUBLIC_BASE_URL), never from the request's Host header: a forged Host
+    // would otherwise put the attacker's host into the link and into the emailed link.
+    const baseUrl = config.api.publicBaseUrl;
     const row = await requestExport(deps, operatorOf(req), request, baseUrl);
-    res.status(202).json(await present(storage, row, operatorOf(req).id, baseUrl));
+    res.status(202).json(await present(storages, row, operatorOf(req).id, baseUrl));
   });
 
   router.get('/', requireOperator(db, 'exports.read'), async (req, res) => {
@@ -52,10 +49,10 @@ export function exportsRouter(deps: AppDeps): Router {
     }
     const operator = operatorOf(req);
     const rows = await listExports(db, operator.applicationId, { limit, cursor, status });
-    const baseUrl = linkBaseUrl(req, config);
+    const baseUrl = config.api.publicBaseUrl;
     const page = toPage(rows, limit, (row) => row);
     res.json({
-      results: await Promise.all(page.results.map((row) => present(storage, row, operator.id, baseUrl))),
+      results: await Promise.all(page.results.map((row) => present(storages, row, operator.id, baseUrl))),
       next_cursor: page.next_cursor,
     });
   });
@@ -63,13 +60,16 @@ export function exportsRouter(deps: AppDeps): Router {
   router.get('/:id', requireOperator(db, 'exports.read'), async (req, res) => {
     const operator = operatorOf(req);
     const row = await getExport(db, operator.applicationId, String(req.params.id));
-    res.json(await present(storage, row, operator.id, linkBaseUrl(req, config)));
+    res.json(await present(storages, row, operator.id, config.api.publicBaseUrl));
   });
 
   router.post('/:id/link', requireOperator(db, 'exports.read'), async (req, res) => {
     const operator = operatorOf(req);
     const row = await reissueExportLink(deps, operator, String(req.params.id));
-    res.json(await present(storage, row, operator.id, linkBaseUrl(req, config)));
+    if (!storages.of(row.storageKind)) {
+      throw new DomainError('conflict', 'storage_unavailable', `the file is kept in ${row.storageKind ?? 'another store'}, which this service is not configured for now`);
+    }
+    res.json(await present(storages, row, operator.id, config.api.publicBaseUrl));
   });
 
   return router;
@@ -81,9 +81,11 @@ export function exportsRouter(deps: AppDeps): Router {
  */
 export function downloadsRouter(deps: AppDeps): Router {
   const router = Router();
+  // Local files only (S3 links go to S3), whatever S3_BUCKET says now: a local file exported before S3 was configured
+  // keeps its link.
+  const storages = createStorageSet(deps.config, deps.storage);
   router.get('/*key', async (req, res) => {
-    const storage = deps.storage;
-    if (!(storage instanceof LocalStorage)) throw new DomainError('not_found', 'not_found', 'no such endpoint');
+    const storage = storages.local();
     const segments = (req.params as { key?: string[] }).key ?? [];
     const key = segments.join('/');
     const check = storage.checkLink(key, req.query.expires, req.query.signature);
@@ -145,7 +147,7 @@ const exportObjectSchema = {
       type: ['object', 'null'],
       properties: {
         to: { type: 'string' },
-        status: { enum: ['PENDING', 'SENT', 'FAILED'] },
+        status: { enum: ['PENDING', 'SENT', 'OUTBOX', 'FAILED'], description: 'OUTBOX: no mail service is configured; the email is stored, not sent' },
         sent_at: { type: ['string', 'null'], format: 'date-time' },
       },
     },

@@ -31,8 +31,14 @@ function bodyParserError(err: unknown): DomainError | undefined {
     case 'request.aborted':
       return new DomainError('invalid', 'request_aborted', 'the request was aborted');
     default:
-      return undefined;
+      break;
   }
+  // Any other client error a library raised with its status (http-errors style): the status and a generic code,
+  // never a 500. Our own checks come first (the input guard), so this is a backstop.
+  if (typeof e?.status === 'number' && e.status >= 400 && e.status < 500) {
+    return new DomainError(e.status === 413 ? 'too_large' : e.status === 415 ? 'unsupported_media_type' : 'invalid', 'invalid_request', 'the request cannot be read');
+  }
+  return undefined;
 }
 
 /** Postgres could not be reached or dropped the connection: a transient 503, logged as a warning. */

@@ -3,6 +3,8 @@ import { Router, type Request } from 'express';
 import type { Readable } from 'node:stream';
 import { IMPORT_ROW_ACTIONS, type ImportRowAction } from '../../drizzle/schema';
 import { DomainError } from '../errors';
+import { FILE_ERROR_CODES } from '../imports/columns';
+import { storable } from '../text';
 import { writeErrorReport } from '../imports/error-report';
 import { presentImport, presentPreviewRow } from '../imports/present';
 import { getImport, listImportRows, listImports } from '../imports/queries';
@@ -21,7 +23,12 @@ function receiveFile<T>(req: Request, maxBytes: number, onFile: (file: Readable,
   return new Promise<T>((resolve, reject) => {
     let parser: busboy.Busboy;
     try {
-      parser = busboy({ headers: req.headers, limits: { files: 1, fileSize: maxBytes + 1, fields: 20, parts: 25 } });
+      parser = busboy({
+        headers: req.headers,
+        // Browsers send a file name's UTF-8 bytes raw in Content-Disposition; busboy reads them as Latin-1 by default.
+        defParamCharset: 'utf8',
+        limits: { files: 1, fileSize: maxBytes + 1, fields: 20, parts: 25 },
+      });
     } catch (err) {
       req.resume();
       reject(new DomainError('invalid', 'invalid_multipart', `the multipart body cannot be read: ${(err as Error).message}`));
@@ -71,7 +78,8 @@ function sanitizeFileName(name: string | undefined): string {
   // eslint-disable-next-line no-control-regex
   const clean = (name ?? '').replace(/[\u0000-\u001f\u007f]/g, '').trim();
   const base = clean.split(/[\\/]/).pop() ?? '';
-  return (base === '' ? 'upload.csv' : base).slice(0, 255);
+  // storable() never cuts inside a surrogate pair (Postgres cannot store half of one).
+  return storable(base === '' ? 'upload.csv' : base, 255);
 }
 
 function parseAction(value: unknown): ImportRowAction | undefined {
@@ -197,7 +205,7 @@ const importObject = {
     error: {
       oneOf: [{ type: 'null' }, { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' } } }],
       description:
-        'Why the file was REJECTED (invalid_encoding, malformed_csv, empty_file, no_rows, missing_column, unknown_column, duplicate_column, too_many_rows) or the import FAILED',
+        `Why the file was REJECTED (${FILE_ERROR_CODES.join(', ')}) or the import FAILED`,
     },
     workflow_id: { type: 'string', description: 'users-import-<id>' },
     created_at: time,

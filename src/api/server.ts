@@ -13,8 +13,8 @@ async function run(): Promise<void> {
   const database = createDatabase(config.database.url, { poolSize: config.database.poolSize, applicationName: 'kyc-api' });
   const temporal = await connectTemporalClient(config);
   const app = createApp({ config, db: database.db, temporal: temporal.client, storage: createStorage(config), logger });
-  const server: Server = app.listen(config.api.port, () => {
-    logger.info({ port: config.api.port }, `API listening on ${config.api.publicBaseUrl}`);
+  const server: Server = app.listen(config.api.port, config.api.host, () => {
+    logger.info({ host: config.api.host, port: config.api.port }, `API listening on ${config.api.host}:${config.api.port}, links point at ${config.api.publicBaseUrl}`);
   });
   server.keepAliveTimeout = 65_000;
 

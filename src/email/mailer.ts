@@ -7,8 +7,14 @@ export interface Mailer {
     to: string;
     subject: string;
     text: string;
-  }): Promise<{ id: string; sentAt: Date }>;
+  }): Promise<SendResult>;
 }
+
+/**
+ * `SENT`: a mail service accepted it, at `sentAt`. `OUTBOX`: no mail service is configured; the message is only stored
+ * in the outbox table for the operator to read (nothing was sent, so there is no `sentAt`).
+ */
+export type SendResult = { id: string; status: 'SENT'; sentAt: Date } | { id: string; status: 'OUTBOX'; sentAt: null };
 
 /** A send that failed; `retryable` is false when sending again cannot help (the provider refused the message). */
 export class MailerError extends Error {

@@ -3,7 +3,7 @@ import { Resend } from 'resend';
 import { emailOutbox } from '../../drizzle/schema';
 import type { Db } from '../db/client';
 import type { Logger } from '../logger';
-import { MailerError, type Mailer } from './mailer';
+import { MailerError, type Mailer, type SendResult } from './mailer';
 
 export const RESEND_DEFAULT_BASE_URL = 'https://api.resend.com';
 
@@ -28,7 +28,7 @@ export class ResendMailer implements Mailer {
 
   private readonly from: string;
 
-  async send(message: Parameters<Mailer['send']>[0]) {
+  async send(message: Parameters<Mailer['send']>[0]): Promise<SendResult> {
     await this.db
       .insert(emailOutbox)
       .values({
@@ -45,7 +45,7 @@ export class ResendMailer implements Mailer {
       .select({ id: emailOutbox.id, sent: emailOutbox.sent, sentAt: emailOutbox.sentAt, providerId: emailOutbox.providerId })
       .from(emailOutbox)
       .where(eq(emailOutbox.idempotencyKey, message.idempotencyKey));
-    if (row.sent && row.sentAt) return { id: row.providerId ?? row.id, sentAt: row.sentAt };
+    if (row.sent && row.sentAt) return { id: row.providerId ?? row.id, status: 'SENT', sentAt: row.sentAt };
 
     const { data, error } = await this.client.emails.send(
       { from: this.from, to: [message.to], subject: message.subject, text: message.text },
@@ -62,6 +62,6 @@ export class ResendMailer implements Mailer {
       .set({ sent: true, sentAt, providerId: data.id })
       .where(eq(emailOutbox.idempotencyKey, message.idempotencyKey));
     this.logger?.info({ emailId: row.id, providerId: data.id, subject: message.subject }, 'email sent through Resend');
-    return { id: data.id, sentAt };
+    return { id: data.id, status: 'SENT', sentAt };
   }
 }

@@ -1,12 +1,14 @@
 import { z } from 'zod';
 import type { UserStatus } from '../../drizzle/schema';
+import { hasUnstorable } from '../text';
 import { charLength, LIMITS, rules } from '../users/fields';
 import { EXPORT_COLUMNS, isExportColumn, type ExportColumn } from './columns';
 
 /**
  * The body of `POST /console/users/exports`, validated with zod. Every problem is an issue whose `params.code` is
  * a stable code (`unknown_field`, `unknown_column`, `duplicate_column`, `invalid_status`, `invalid_country`,
- * `invalid_tags`, `invalid_datetime`, `invalid_range`, `too_long`, `invalid_type`), reported by the API as
+ * `invalid_tags`, `invalid_datetime`, `invalid_range`, `too_long`, `invalid_type`, `no_columns`, `invalid_characters`),
+ * reported by the API as
  * 400 `invalid_field` with `details: [{field, code, message}]`.
  */
 
@@ -40,8 +42,8 @@ function listOf(rule: (value: string) => { ok: true; value: string } | { ok: fal
 }
 
 const tagRule = (value: string) =>
-  value === '' || charLength(value) > LIMITS.tagChars
-    ? ({ ok: false, error: { code: 'invalid_tags', message: `a tag is 1 to ${LIMITS.tagChars} characters` } } as const)
+  value === '' || charLength(value) > LIMITS.tagChars || hasUnstorable(value)
+    ? ({ ok: false, error: { code: 'invalid_tags', message: `a tag is 1 to ${LIMITS.tagChars} characters of text` } } as const)
     : ({ ok: true, value } as const);
 
 const instant = z.string().transform((value, ctx) => {
@@ -67,6 +69,9 @@ export const exportFiltersSchema = z
       .optional(),
   })
   .transform((filters, ctx): ExportFilters => {
+    if (filters.search !== undefined && hasUnstorable(filters.search)) {
+      issue(ctx, 'invalid_characters', 'search holds a character that cannot be stored (NUL or a lone surrogate)', ['search']);
+    }
     if (filters.search !== undefined && charLength(filters.search) > SEARCH_MAX_CHARS) {
       issue(ctx, 'too_long', `search is longer than ${SEARCH_MAX_CHARS} characters`, ['search']);
     }
@@ -86,8 +91,11 @@ export const exportFiltersSchema = z
 
 export const exportColumnsSchema = z
   .array(z.string())
-  .min(1)
   .transform((names, ctx) => {
+    if (names.length === 0) {
+      issue(ctx, 'no_columns', 'columns names no column; give at least one, or leave columns out for every column your role may export');
+      return z.NEVER;
+    }
     const seen = new Set<string>();
     names.forEach((name, i) => {
       if (!isExportColumn(name)) {

@@ -7,13 +7,18 @@ export function linkPeriod(ttlSeconds: number, now = Date.now()): { issuedAt: Da
   return { issuedAt: new Date(issued), expiresAt: new Date(issued + ttlSeconds * 1000) };
 }
 
-/** The signed download link of a completed export (the same URL for the same link period), else null. */
+/**
+ * The signed download link of a completed export (the same URL for the same link period), else null; null too once
+ * `link_expires_at` has passed (API.md): a link that no longer works is not handed out.
+ */
 export async function exportDownloadUrl(
   storage: Storage,
   row: Pick<ExportRow, 'id' | 'status' | 'storageKey' | 'linkIssuedAt' | 'linkExpiresAt'>,
   baseUrl: string,
+  now = Date.now(),
 ): Promise<string | null> {
   if (row.status !== 'COMPLETED' || !row.storageKey || !row.linkIssuedAt || !row.linkExpiresAt) return null;
+  if (row.linkExpiresAt.getTime() <= now) return null;
   return storage.signedUrl(row.storageKey, {
     issuedAt: row.linkIssuedAt,
     expiresAt: row.linkExpiresAt,

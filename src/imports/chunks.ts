@@ -1,6 +1,7 @@
 import { sql } from 'drizzle-orm';
 import type { Db, Queryable } from '../db/client';
 import { retryOnConflict } from '../db/errors';
+import { storable } from '../text';
 
 /**
  * The write of one chunk: one transaction, one set-based upsert of the chunk's staged rows into users, the chunk
@@ -175,7 +176,7 @@ async function writeChunkOnce(db: Db, importId: string, chunkNo: number, hooks: 
 export async function recordChunkFailure(db: Db, importId: string, chunkNo: number, error: { code: string; message: string }) {
   await db.transaction(async (tx) => {
     await tx.execute(sql`
-      UPDATE import_chunks SET status = 'FAILED', error_code = ${error.code}, error_message = ${error.message},
+      UPDATE import_chunks SET status = 'FAILED', error_code = ${error.code}, error_message = ${storable(error.message)},
         updated_at = now()
       WHERE import_id = ${importId} AND chunk_no = ${chunkNo} AND status <> 'COMPLETED'`);
     await refreshImportCounters(tx, importId);

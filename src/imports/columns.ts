@@ -1,3 +1,5 @@
+import { hasUnstorable, storable } from '../text';
+
 /**
  * The columns of an import file and the file-level rejections of API.md. Pure: no I/O.
  */
@@ -37,6 +39,9 @@ export const FILE_ERROR_CODES = [
   'unknown_column',
   'duplicate_column',
   'too_many_rows',
+  'header_too_large',
+  'too_many_columns',
+  'invalid_header',
 ] as const;
 export type FileErrorCode = (typeof FILE_ERROR_CODES)[number];
 
@@ -51,6 +56,18 @@ export class ImportFileError extends Error {
   }
 }
 
+/** Bounds of a header row: past them the file is REJECTED before its names are even looked at. */
+export const HEADER_LIMITS = {
+  /** Bytes of the header row (`header_too_large`). */
+  maxBytes: 32 * 1024,
+  /** Cells of the header row (`too_many_columns`). */
+  maxColumns: 200,
+  /** Names listed in an `unknown_column` or `duplicate_column` message; the rest are counted. */
+  namesInMessage: 20,
+  /** Characters of one name in such a message. */
+  nameChars: 64,
+} as const;
+
 /** Where each known column sits in a record; `width` is the header's number of cells. */
 export interface Layout {
   width: number;
@@ -62,8 +79,39 @@ export interface Layout {
 const KNOWN = new Set<string>(IMPORT_COLUMNS);
 const IGNORED = new Set<string>(IGNORED_COLUMNS);
 
+/** At most `namesInMessage` names, each shortened, then how many more: a message stays small whatever the header. */
+export function nameList(names: readonly string[]): string {
+  const shown = names.slice(0, HEADER_LIMITS.namesInMessage).map((name) => storable(name, HEADER_LIMITS.nameChars));
+  const more = names.length - shown.length;
+  return more > 0 ? `${shown.join(', ')} and ${more} more` : shown.join(', ');
+}
+
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/;
+
+/** The header row's size as the file holds it (near enough: quotes are not counted). */
+export function headerBytes(cells: readonly string[]): number {
+  let bytes = Math.max(0, cells.length - 1);
+  for (const cell of cells) bytes += Buffer.byteLength(cell, 'utf8');
+  return bytes;
+}
+
 /** Reads the header row: column names are trimmed and matched without regard to letter case. */
 export function readHeader(cells: readonly string[]): Layout {
+  if (headerBytes(cells) > HEADER_LIMITS.maxBytes) throw headerTooLarge();
+  if (cells.length > HEADER_LIMITS.maxColumns) {
+    throw new ImportFileError(
+      'too_many_columns',
+      `the header has ${cells.length} columns; at most ${HEADER_LIMITS.maxColumns} are read (the template has ${IMPORT_COLUMNS.length})`,
+    );
+  }
+  const broken = cells.findIndex((cell) => CONTROL.test(cell) || hasUnstorable(cell));
+  if (broken !== -1) {
+    throw new ImportFileError(
+      'invalid_header',
+      `the header's column ${broken + 1} holds a control character (such as NUL) or a broken character; a column name is plain text`,
+    );
+  }
   const columns = cells.map((cell) => cell.trim().toLowerCase());
   const seen = new Set<string>();
   const duplicates = new Set<string>();
@@ -74,12 +122,12 @@ export function readHeader(cells: readonly string[]): Layout {
     if (!KNOWN.has(name) && !IGNORED.has(name)) unknown.push(name === '' ? `(column ${i + 1} has no name)` : name);
   });
   if (duplicates.size > 0) {
-    throw new ImportFileError('duplicate_column', `the header names these columns more than once: ${[...duplicates].join(', ')}`);
+    throw new ImportFileError('duplicate_column', `the header names these columns more than once: ${nameList([...duplicates])}`);
   }
   if (unknown.length > 0) {
     throw new ImportFileError(
       'unknown_column',
-      `unknown columns: ${unknown.join(', ')} (known: ${IMPORT_COLUMNS.join(', ')}; ignored: ${IGNORED_COLUMNS.join(', ')})`,
+      `unknown columns: ${nameList(unknown)} (known: ${IMPORT_COLUMNS.join(', ')}; ignored: ${IGNORED_COLUMNS.join(', ')})`,
     );
   }
   if (!seen.has('vendor_data')) throw new ImportFileError('missing_column', 'the header has no vendor_data column');
@@ -89,3 +137,6 @@ export function readHeader(cells: readonly string[]): Layout {
   });
   return { width: columns.length, columns, index };
 }
+
+export const headerTooLarge = () =>
+  new ImportFileError('header_too_large', `the header row is longer than ${HEADER_LIMITS.maxBytes} bytes`);

@@ -4,6 +4,7 @@ import type { Cursor } from '../api/pagination';
 import type { Queryable } from '../db/client';
 import { DomainError, invalidState, notFound } from '../errors';
 import { refreshImportCounters } from './chunks';
+import { storable } from '../text';
 
 /** The import row with its operator's email: what the import object is made from. */
 const importColumns = {
@@ -222,7 +223,7 @@ const nothingToRetry = () => new DomainError('conflict', 'nothing_to_retry', 'th
 export async function undoRetrying(db: Queryable, importId: string, message: string): Promise<void> {
   await db
     .update(importChunks)
-    .set({ status: 'FAILED', errorCode: 'retry_not_started', errorMessage: message })
+    .set({ status: 'FAILED', errorCode: 'retry_not_started', errorMessage: storable(message) })
     .where(and(eq(importChunks.importId, importId), eq(importChunks.status, 'PENDING')));
   await db.update(imports).set({ status: 'COMPLETED_WITH_ERRORS', finishedAt: sql`now()` }).where(eq(imports.id, importId));
   await refreshImportCounters(db, importId);
@@ -232,7 +233,7 @@ export async function undoRetrying(db: Queryable, importId: string, message: str
 export async function markStartFailed(db: Queryable, importId: string, message: string): Promise<void> {
   await db
     .update(imports)
-    .set({ status: 'FAILED', errorCode: 'workflow_not_started', errorMessage: message, finishedAt: sql`now()` })
+    .set({ status: 'FAILED', errorCode: 'workflow_not_started', errorMessage: storable(message), finishedAt: sql`now()` })
     .where(and(eq(imports.id, importId), eq(imports.status, 'VALIDATING')));
 }
 
@@ -240,7 +241,7 @@ export async function markStartFailed(db: Queryable, importId: string, message: 
 export async function markRejected(db: Queryable, importId: string, error: { code: string; message: string }): Promise<void> {
   await db
     .update(imports)
-    .set({ status: 'REJECTED', errorCode: error.code, errorMessage: error.message, finishedAt: sql`now()` })
+    .set({ status: 'REJECTED', errorCode: error.code, errorMessage: storable(error.message), finishedAt: sql`now()` })
     .where(and(eq(imports.id, importId), eq(imports.status, 'VALIDATING')));
 }
 
@@ -289,6 +290,6 @@ export async function markFinished(db: Queryable, importId: string): Promise<Imp
 export async function markFailed(db: Queryable, importId: string, error: { code: string; message: string }): Promise<void> {
   await db
     .update(imports)
-    .set({ status: 'FAILED', errorCode: error.code, errorMessage: error.message, finishedAt: sql`COALESCE(${imports.finishedAt}, now())` })
+    .set({ status: 'FAILED', errorCode: error.code, errorMessage: storable(error.message), finishedAt: sql`COALESCE(${imports.finishedAt}, now())` })
     .where(and(eq(imports.id, importId), sql`${imports.status} IN ('VALIDATING', 'AWAITING_CONFIRMATION', 'RUNNING')`));
 }

@@ -1,6 +1,6 @@
 import { Transform, type Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { ImportFileError, readHeader, type Layout } from './columns';
+import { HEADER_LIMITS, headerTooLarge, ImportFileError, readHeader, type Layout } from './columns';
 import { stagedRowLine } from './copy-text';
 import { CsvRecordReader } from './csv-records';
 import { validateRow } from './rows';
@@ -10,6 +10,11 @@ import { validateRow } from './rows';
  * -> batched COPY lines -> `sink`. One synchronous transform does all of it (no per-row stream or promise), and
  * nothing is kept per row (duplicates are found in SQL afterwards), so memory stays flat whatever the file's size.
  * A file-level problem fails the pipeline with an ImportFileError.
+ *
+ * The sink never sees that error: a stream pipeline destroys every stream with the error that broke it, and the COPY
+ * sink sends the error's message to Postgres as CopyFail. A message naming a header's columns could exceed what
+ * Postgres reads in that message (10,000 bytes: it then drops the connection, "protocol synchronization was lost")
+ * or hold a NUL; so the sink is given a fixed message, and the file error is thrown once the pipeline has ended.
  */
 
 export interface ReadOptions {
@@ -28,6 +33,8 @@ export interface ReadResult {
 }
 
 const BATCH_CHARS = 256 * 1024;
+/** What the sink is told when the file is rejected (short, plain ASCII: it may travel to Postgres as CopyFail). */
+const FILE_REJECTED = 'import file rejected';
 
 function isBlank(record: readonly string[]): boolean {
   for (const cell of record) if (cell.trim() !== '') return false;
@@ -44,6 +51,8 @@ class ImportFileTransform extends Transform {
   dataRows = 0;
   private validRows = 0;
   private batch = '';
+  /** The file-level problem, kept while the pipeline is failed with FILE_REJECTED. */
+  fileError: ImportFileError | undefined;
 
   constructor(private readonly options: ReadOptions) {
     super({ readableObjectMode: false, writableObjectMode: false });
@@ -67,11 +76,22 @@ class ImportFileTransform extends Transform {
       }
       this.bytes += chunk.length;
       this.reader.write(text);
+      // A header still unfinished past the limit: refused before the rest of it is held in memory.
+      if (this.layout === undefined && this.bytes > HEADER_LIMITS.maxBytes) throw headerTooLarge();
       this.pushBatch(BATCH_CHARS);
       callback();
     } catch (err) {
-      callback(err as Error);
+      this.fail(err, callback);
     }
+  }
+
+  private fail(err: unknown, callback: (err?: Error | null) => void): void {
+    if (err instanceof ImportFileError) {
+      this.fileError = err;
+      callback(new Error(FILE_REJECTED));
+      return;
+    }
+    callback(err as Error);
   }
 
   override _flush(callback: (err?: Error | null) => void): void {
@@ -89,7 +109,7 @@ class ImportFileTransform extends Transform {
       this.pushBatch(1);
       callback();
     } catch (err) {
-      callback(err as Error);
+      this.fail(err, callback);
     }
   }
 
@@ -129,7 +149,11 @@ class ImportFileTransform extends Transform {
 /** Reads `source` (the stored file) and writes COPY lines of the staging table to `sink`. */
 export async function readImportFile(source: Readable, sink: Writable, options: ReadOptions): Promise<ReadResult> {
   const transform = new ImportFileTransform(options);
-  await pipeline(source, transform, sink);
+  try {
+    await pipeline(source, transform, sink);
+  } catch (err) {
+    throw transform.fileError ?? err;
+  }
   options.onProgress?.(transform.dataRows);
   return { dataRows: transform.dataRows, columns: transform.columns };
 }

@@ -1,4 +1,5 @@
 import { rules, splitTagsCell, vendorDataKey, type RowErrorCode, type RuleResult } from '../users/fields';
+import { hasUnstorable, storable, unstorableReason } from '../text';
 import type { ImportColumn, Layout } from './columns';
 
 /**
@@ -46,34 +47,12 @@ export function cellValue(raw: string | undefined): string {
   return text.trim();
 }
 
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-
-/** Postgres text cannot hold U+0000 (text decoded from UTF-8 never holds a lone surrogate). */
-function unstorable(value: string): boolean {
-  return value.includes('\u0000');
-}
-
-/** Parsed JSON can hold both U+0000 and lone surrogates (`"\ud800"`); jsonb refuses either. */
-function jsonUnstorable(value: unknown): boolean {
-  if (typeof value === 'string') return value.includes('\u0000') || LONE_SURROGATE.test(value);
-  if (value === null || typeof value !== 'object') return false;
-  if (Array.isArray(value)) {
-    for (const item of value) if (jsonUnstorable(item)) return true;
-    return false;
-  }
-  for (const key in value) {
-    if (jsonUnstorable(key) || jsonUnstorable((value as Record<string, unknown>)[key])) return true;
-  }
-  return false;
-}
-
 function rawCells(record: readonly string[]): string[] {
   return record.map((cell) => (cell.includes('\u0000') ? cell.replaceAll('\u0000', '\uFFFD') : cell));
 }
 
 function shorten(value: string): string {
-  const safe = value.replaceAll('\u0000', '\uFFFD');
-  return safe.length > DISPLAY_MAX_CHARS ? `${safe.slice(0, DISPLAY_MAX_CHARS)}…` : safe;
+  return storable(value, DISPLAY_MAX_CHARS + 1);
 }
 
 type Rule<T> = (value: string) => RuleResult<T>;
@@ -86,8 +65,8 @@ const tagsRule: Rule<string[]> = (value) => rules.tags(splitTagsCell(value));
 /** Applies a rule to a given (non-empty) value; records the problem and returns null when it breaks the rule. */
 function check<T>(errors: RowError[], column: ImportColumn, value: string, rule: Rule<T>): T | null {
   if (value === '') return null;
-  if (unstorable(value)) {
-    errors.push({ column, code: 'invalid_characters', message: `${column} contains characters that cannot be stored (NUL)` });
+  if (hasUnstorable(value)) {
+    errors.push({ column, code: 'invalid_characters', message: `${column} contains ${unstorableReason(value)}, which cannot be stored` });
     return null;
   }
   const result = rule(value);
@@ -121,18 +100,8 @@ export function validateRow(record: readonly string[], layout: Layout, rowNumber
   const status = check(errors, 'status', cellOf(record, layout, 'status'), statusRule);
   const tags = check(errors, 'tags', cellOf(record, layout, 'tags'), tagsRule);
   const metadataObject = check(errors, 'metadata_json', cellOf(record, layout, 'metadata_json'), metadataJsonRule);
-  let metadata: string | null = null;
-  if (metadataObject !== null) {
-    if (jsonUnstorable(metadataObject)) {
-      errors.push({
-        column: 'metadata_json',
-        code: 'invalid_metadata_json',
-        message: 'metadata_json holds a NUL character or a lone surrogate, which cannot be stored',
-      });
-    } else {
-      metadata = cellOf(record, layout, 'metadata_json');
-    }
-  }
+  // The rule refused what jsonb cannot hold (NUL, lone surrogates, deep nesting); the cell's text is stored as given.
+  const metadata = metadataObject === null ? null : cellOf(record, layout, 'metadata_json');
 
   const key = vendorData === null ? null : vendorDataKey(vendorData);
   if (errors.length > 0) {

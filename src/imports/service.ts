@@ -1,4 +1,4 @@
-import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import { WorkflowIdReusePolicy } from '@temporalio/common';
 import { createHash, randomUUID } from 'node:crypto';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
@@ -13,6 +13,7 @@ import {
   confirmImportSignal,
   IMPORT_JOB_KIND,
   importWorkflowId,
+  retryImportSignal,
   type ImportUsersInput,
 } from '../../workflows/import-definitions';
 import type { importUsersWorkflow } from '../../workflows/import-users';
@@ -110,22 +111,27 @@ function formatBytes(bytes: number): string {
 
 const shortId = (id: string) => `${id.slice(0, 8)}…`;
 
-/** Starts the import's workflow run (a retry starts a new run under the same id once the last one has closed). */
+/**
+ * Starts the import's workflow run. A retry is a signalWithStart: when the run that recorded the failed chunks has
+ * closed, a new run starts in `retry` mode; when it is still closing, it receives the signal and continues as new in
+ * `retry` mode itself. Either way the API answers at once and never waits for a run to end.
+ */
 async function startWorkflow(deps: ImportServiceDeps, record: ImportRecord, mode: ImportUsersInput['mode'], summary: string) {
   const workflowId = importWorkflowId(record.id);
+  const retryRequestId = mode === 'retry' ? randomUUID() : undefined;
+  const input: ImportUsersInput = {
+    importId: record.id,
+    applicationId: record.applicationId,
+    mode,
+    confirmTimeoutMs: deps.config.imports.confirmTimeoutMs,
+    chunkConcurrency: deps.config.imports.chunkConcurrency,
+    ...(retryRequestId ? { retryRequestId } : {}),
+  };
   const options = {
     taskQueue: deps.config.temporal.taskQueue,
     workflowId,
     workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
-    args: [
-      {
-        importId: record.id,
-        applicationId: record.applicationId,
-        mode,
-        confirmTimeoutMs: deps.config.imports.confirmTimeoutMs,
-        chunkConcurrency: deps.config.imports.chunkConcurrency,
-      },
-    ] as [ImportUsersInput],
+    args: [input] as [ImportUsersInput],
     staticSummary: summary,
     typedSearchAttributes: [
       { key: ApplicationId, value: record.applicationId },
@@ -133,17 +139,15 @@ async function startWorkflow(deps: ImportServiceDeps, record: ImportRecord, mode
       { key: JobKind, value: IMPORT_JOB_KIND },
     ],
   };
-  try {
-    await deps.temporal.workflow.start<typeof importUsersWorkflow>('importUsersWorkflow', options);
-  } catch (err) {
-    if (!(err instanceof WorkflowExecutionAlreadyStartedError) || mode !== 'retry') throw err;
-    // The run that recorded the failed chunks is closing right now: wait for it, then start the retry run.
-    await Promise.race([
-      deps.temporal.workflow.getHandle(workflowId).result().catch(() => undefined),
-      new Promise((resolve) => setTimeout(resolve, 30_000)),
-    ]);
-    await deps.temporal.workflow.start<typeof importUsersWorkflow>('importUsersWorkflow', options);
+  if (retryRequestId) {
+    await deps.temporal.workflow.signalWithStart<typeof importUsersWorkflow, [{ requestId: string }]>('importUsersWorkflow', {
+      ...options,
+      signal: retryImportSignal,
+      signalArgs: [{ requestId: retryRequestId }],
+    });
+    return;
   }
+  await deps.temporal.workflow.start<typeof importUsersWorkflow>('importUsersWorkflow', options);
 }
 
 async function signalWorkflow(deps: ImportServiceDeps, importId: string, signal: typeof confirmImportSignal | typeof cancelImportSignal): Promise<void> {

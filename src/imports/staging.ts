@@ -126,6 +126,12 @@ async function copyInto(client: PoolClient, source: Readable, params: StageParam
 export async function stageImportFile(pool: Pool, params: StageParams): Promise<StageOutcome> {
   const client = await pool.connect();
   let broken: Error | undefined;
+  // A checked-out client that loses its connection emits 'error'; unheard, that would end the process. The query
+  // in flight fails with it anyway, and the client is then released as broken.
+  const onError = (err: Error) => {
+    broken ??= err;
+  };
+  client.on('error', onError);
   try {
     await client.query('BEGIN');
     const current = await client.query<{ status: string }>('SELECT status FROM imports WHERE id = $1', [params.importId]);
@@ -183,6 +189,7 @@ export async function stageImportFile(pool: Pool, params: StageParams): Promise<
     throw err;
   } finally {
     // A connection whose COPY was cut off is not reused.
+    client.off('error', onError);
     client.release(broken);
   }
 }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { USER_STATUSES, type UserStatus } from '../../drizzle/schema';
+import { hasUnstorable, jsonProblem, MAX_JSON_DEPTH, unstorableReason } from '../text';
 import { COUNTRY_CODES } from './countries';
 
 /**
@@ -61,11 +62,9 @@ export function vendorDataKey(vendorData: string): string {
   return vendorData.trim().toLowerCase();
 }
 
-/** Postgres cannot store U+0000 in text or jsonb; it is refused in every field, never passed on to fail there. */
-const NUL = '\u0000';
-
+/** Postgres cannot store U+0000 or a lone surrogate in text or jsonb; refused in every field, never passed on to fail there. */
 function checkTextLength(value: string, max: number, label: string): RuleResult<string> {
-  if (value.includes(NUL)) return fail('invalid_characters', `${label} contains a NUL character`);
+  if (hasUnstorable(value)) return fail('invalid_characters', `${label} contains ${unstorableReason(value)}, which cannot be stored`);
   return charLength(value) > max ? fail('too_long', `${label} is longer than ${max} characters`) : ok(value);
 }
 
@@ -75,7 +74,9 @@ export const rules = {
     if (Buffer.byteLength(value, 'utf8') > LIMITS.vendorDataBytes) {
       return fail('too_long', `vendor_data is longer than ${LIMITS.vendorDataBytes} bytes of UTF-8`);
     }
-    if (CONTROL_CHARACTERS.test(value)) return fail('invalid_characters', 'vendor_data contains control characters');
+    if (CONTROL_CHARACTERS.test(value) || hasUnstorable(value)) {
+      return fail('invalid_characters', 'vendor_data contains control characters or a character that cannot be stored');
+    }
     return ok(value);
   },
   displayName: (value: string) => checkTextLength(value, LIMITS.displayNameChars, 'display_name'),
@@ -119,20 +120,28 @@ export const rules = {
     for (const raw of values) {
       const tag = raw.trim();
       if (tag === '') return fail('invalid_tags', 'a tag is empty');
-      if (tag.includes(NUL)) return fail('invalid_tags', 'a tag contains a NUL character');
+      if (hasUnstorable(tag)) return fail('invalid_tags', `a tag contains ${unstorableReason(tag)}, which cannot be stored`);
       if (charLength(tag) > LIMITS.tagChars) return fail('invalid_tags', `a tag is longer than ${LIMITS.tagChars} characters`);
       seen.add(tag);
     }
     if (seen.size > LIMITS.tagsCount) return fail('invalid_tags', `more than ${LIMITS.tagsCount} tags`);
     return ok([...seen]);
   },
-  /** A JSON object (not an array, not a scalar), at most 16 KiB serialised. */
+  /**
+   * A JSON object (not an array, not a scalar), nested at most 64 levels, that Postgres can store (no NUL, no lone
+   * surrogate in a key or string), at most 16 KiB serialised. The nesting is checked first, without recursion:
+   * JSON.stringify (and jsonb) would overflow the stack on an object nested thousands deep.
+   */
   metadata(value: unknown): RuleResult<Record<string, unknown>> {
     if (value === null || typeof value !== 'object' || Array.isArray(value)) {
       return fail('invalid_metadata_json', 'metadata must be a JSON object');
     }
+    const problem = jsonProblem(value, MAX_JSON_DEPTH);
+    if (problem?.kind === 'too_deep') return fail('invalid_metadata_json', `metadata is nested deeper than ${MAX_JSON_DEPTH} levels`);
+    if (problem?.kind === 'unstorable') {
+      return fail('invalid_metadata_json', `metadata holds ${problem.reason} at ${problem.path.join('.')}, which cannot be stored`);
+    }
     const serialised = JSON.stringify(value);
-    if (serialised.includes('\\u0000')) return fail('invalid_metadata_json', 'metadata contains a NUL character');
     if (Buffer.byteLength(serialised, 'utf8') > LIMITS.metadataBytes) {
       return fail('invalid_metadata_json', `metadata is larger than ${LIMITS.metadataBytes / 1024} KiB`);
     }
@@ -217,7 +226,8 @@ export const userFieldSchemas = {
   country: optionalText(rules.country),
   status: stringField(rules.status),
   tags: valueField(z.array(z.string()), rules.tags),
-  metadata: valueField(z.record(z.string(), z.unknown()), rules.metadata),
+  // Any JSON value reaches the rule, so an array or a scalar is invalid_metadata_json (API.md), as in a CSV cell.
+  metadata: valueField(z.unknown(), rules.metadata),
 };
 
 export const userCreateSchema = z.strictObject({

@@ -212,6 +212,7 @@ async function exportRun(params: {
     TEMPORAL_ADDRESS: params.temporalAddress,
     TEMPORAL_TASK_QUEUE: `bench-export-${params.storage}-${process.pid}`,
     PORT: String(port),
+    PUBLIC_BASE_URL: `http://127.0.0.1:${port}`,
     DATA_DIR: path.join(params.tmp, `data-${params.storage}`),
     LINK_SIGNING_SECRET: 'bench-signing-secret',
     WORKFLOW_BUNDLE_PATH: params.bundlePath,

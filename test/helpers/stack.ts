@@ -3,7 +3,7 @@ import { Client, Connection } from '@temporalio/client';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ROLES, type Role } from '../../drizzle/schema';
@@ -11,7 +11,7 @@ import { createApp } from '../../src/api/app';
 import { createApplication, createOperator } from '../../src/auth/accounts';
 import { loadConfig, type Config } from '../../src/config';
 import { createDatabase, type Database } from '../../src/db/client';
-import { createLogger } from '../../src/logger';
+import { createLogger, type Logger } from '../../src/logger';
 import { createStorage } from '../../src/storage';
 import { installTemporalRuntime } from '../../src/temporal/runtime';
 import { createWorker } from '../../src/worker';
@@ -77,8 +77,14 @@ export interface TestStack {
  * The whole service in this process against the real Postgres and Temporal: the API on an ephemeral port and a
  * worker on a task queue of its own. Stop it in afterAll.
  */
-export async function startTestStack(options: { env?: Record<string, string>; worker?: boolean } = {}): Promise<TestStack> {
-  const config = testConfig(options.env);
+export async function startTestStack(
+  options: { env?: Record<string, string>; worker?: boolean; /** The API's logger (default: the config's, silent). */ logger?: Logger } = {},
+): Promise<TestStack> {
+  // The port is known once the server listens; links are built from PUBLIC_BASE_URL only, so it is set to that address.
+  const server: Server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const config = testConfig({ PUBLIC_BASE_URL: baseUrl, ...options.env });
   const env = testEnv();
   const database = createDatabase(env.databaseUrl, { poolSize: 10, applicationName: 'kyc-test' });
   const connection = await Connection.connect({ address: env.temporalAddress });
@@ -88,12 +94,9 @@ export async function startTestStack(options: { env?: Record<string, string>; wo
     db: database.db,
     temporal: client,
     storage: createStorage(config),
-    logger: createLogger(config, 'api'),
+    logger: options.logger ?? createLogger(config, 'api'),
   });
-  const server: Server = await new Promise((resolve) => {
-    const s = app.listen(0, '127.0.0.1', () => resolve(s));
-  });
-  const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  server.on('request', app);
 
   let nativeConnection: NativeConnection | undefined;
   let running: Promise<void> | undefined;

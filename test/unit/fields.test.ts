@@ -90,6 +90,22 @@ describe('user field rules', () => {
     expect(code(rules.metadata({ k: 'v\u0000' }))).toBe('invalid_metadata_json');
   });
 
+  test('a lone surrogate is refused like a NUL; a pair (an emoji) is text', () => {
+    expect(code(rules.displayName('a\ud800b'))).toBe('invalid_characters');
+    expect(code(rules.vendorData('a\udc00'))).toBe('invalid_characters');
+    expect(code(rules.tags(['\ud800']))).toBe('invalid_tags');
+    expect(code(rules.metadata({ k: ['\udfff'] }))).toBe('invalid_metadata_json');
+    expect(code(rules.displayName('a\ud83d\ude00b'))).toBe('ok');
+  });
+
+  test('metadata nests at most 64 levels, checked without recursion (5,000 levels would overflow JSON.stringify)', () => {
+    const nested = (depth: number) => JSON.parse(`${'{"a":'.repeat(depth - 1)}{}${'}'.repeat(depth - 1)}`);
+    expect(code(rules.metadata(nested(64)))).toBe('ok');
+    expect(code(rules.metadata(nested(65)))).toBe('invalid_metadata_json');
+    expect(code(rules.metadataJson(`${'{"a":'.repeat(5000)}1${'}'.repeat(5000)}`))).toBe('invalid_metadata_json');
+    expect(code(rules.metadataJson(`{"a":${'['.repeat(100_000)}${']'.repeat(100_000)}}`))).toBe('invalid_metadata_json');
+  });
+
   test('date_of_birth: a real past date', () => {
     expect(code(rules.dateOfBirth('1990-02-28'))).toBe('ok');
     expect(code(rules.dateOfBirth('1990-02-30'))).toBe('invalid_date');
@@ -131,7 +147,7 @@ describe('the public API schema is built from the same rules', () => {
       country: 'invalid_country',
       status: 'invalid_status',
       tags: 'invalid_tags',
-      metadata: 'invalid_type',
+      metadata: 'invalid_metadata_json',
       nickname: 'unknown_field',
     });
   });

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Readable, Writable } from 'node:stream';
-import { ImportFileError, readHeader } from '../../src/imports/columns';
+import { HEADER_LIMITS, ImportFileError, nameList, readHeader } from '../../src/imports/columns';
 import { copyTextArray, copyValue, stagedRowLine } from '../../src/imports/copy-text';
 import { CsvRecordReader } from '../../src/imports/csv-records';
 import { readImportFile } from '../../src/imports/read-file';
@@ -112,6 +112,10 @@ describe('cells and header', () => {
     [['vendor_data', 'nickname', 'color'], 'unknown_column', /nickname, color/],
     [['vendor_data', ''], 'unknown_column', /column 2 has no name/],
     [['display_name', 'email'], 'missing_column', /vendor_data/],
+    [['vendor_data', 'disp\u0000lay'], 'invalid_header', /column 2/],
+    [['vendor_data', 'a\u0001b'], 'invalid_header', /column 2/],
+    [['vendor_data', ...Array.from({ length: HEADER_LIMITS.maxColumns }, (_, i) => `c${i}`)], 'too_many_columns', /at most 200/],
+    [['vendor_data', 'x'.repeat(HEADER_LIMITS.maxBytes)], 'header_too_large', /32768 bytes/],
   ])('refuses the header %j with %s', (cells, code, message) => {
     let error: unknown;
     try {
@@ -122,6 +126,55 @@ describe('cells and header', () => {
     expect(error).toBeInstanceOf(ImportFileError);
     expect((error as ImportFileError).code).toBe(code);
     expect((error as ImportFileError).message).toMatch(message);
+  });
+});
+
+describe('header bounds', () => {
+  it('an unknown_column message names at most 20 columns, each shortened, then how many more', () => {
+    const names = Array.from({ length: 150 }, (_, i) => `unknown_${i}_${'x'.repeat(100)}`);
+    let error: ImportFileError | undefined;
+    try {
+      readHeader(['vendor_data', ...names]);
+    } catch (err) {
+      error = err as ImportFileError;
+    }
+    expect(error?.code).toBe('unknown_column');
+    expect(error?.message).toMatch(/unknown_19_x+… and 130 more/);
+    expect(error?.message).not.toMatch(/unknown_20_/);
+    expect(error!.message.length).toBeLessThan(2000);
+    expect(nameList(['a', 'b'])).toBe('a, b');
+  });
+
+  it('a header still unfinished past the byte limit is refused before the rest is read', async () => {
+    let pulled = 0;
+    const source = Readable.from(
+      (function* () {
+        for (let i = 0; i < 10_000; i++) {
+          pulled++;
+          yield Buffer.from(`col_${i},`.padEnd(1024, 'x'));
+        }
+      })(),
+    );
+    const sink = new Writable({ write: (_c, _e, cb) => cb() });
+    await expect(readImportFile(source, sink, { maxRows: 10, chunkRows: 2 })).rejects.toMatchObject({ code: 'header_too_large' });
+    expect(pulled).toBeLessThan(100);
+  });
+
+  it('the sink is failed with a short fixed message, never the file error (it may go to Postgres as CopyFail)', async () => {
+    let sinkError: Error | null = null;
+    const sink = new Writable({
+      write: (_c, _e, cb) => cb(),
+      destroy(err, cb) {
+        sinkError = err;
+        cb(err);
+      },
+    });
+    const header = `vendor_data,${Array.from({ length: 150 }, (_, i) => `n\u0000${i}`).join(',')}\n`;
+    await expect(readImportFile(Readable.from([Buffer.from(header)]), sink, { maxRows: 10, chunkRows: 2 })).rejects.toMatchObject({
+      code: 'invalid_header',
+    });
+    expect(sinkError).toBeInstanceOf(Error);
+    expect(sinkError!.message).toBe('import file rejected');
   });
 });
 

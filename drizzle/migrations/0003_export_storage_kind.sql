@@ -1,0 +1,1 @@
+ALTER TABLE "exports" ADD COLUMN "storage_kind" text;
