@@ -117,7 +117,11 @@ describe('the storage setting changes: each export keeps the store it was writte
 
   test('a local export keeps its local link once S3 is configured; an S3 export gets no link where S3 is not', async () => {
     const tenant = await createTenant(local.database.db);
-    await seedUsers(local.database.db, tenant.applicationId, [{ vendorData: 'switch-1' }, { vendorData: 'switch-2' }]);
+    // Distinct creation times: the file is ordered by created_at, then by the (random) id.
+    await seedUsers(local.database.db, tenant.applicationId, [
+      { vendorData: 'switch-1', createdAt: new Date('2024-01-01T00:00:00Z') },
+      { vendorData: 'switch-2', createdAt: new Date('2024-01-02T00:00:00Z') },
+    ]);
     const token = tenant.operators.OWNER.token;
     const started = await api(local, 'POST', '/console/users/exports', { token, body: { columns: ['vendor_data'] } });
     const done = await waitForExport(local, token, started.body.id);
