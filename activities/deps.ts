@@ -1,3 +1,4 @@
+import type { Client } from '@temporalio/client';
 import type { Config } from '../src/config';
 import type { Db } from '../src/db/client';
 import type { Mailer } from '../src/email/mailer';
@@ -9,4 +10,6 @@ export interface ActivityDeps {
   storage: Storage;
   mailer: Mailer;
   config: Config;
+  /** A Temporal client on the worker's connection: the reconciler reads and restarts workflows with it. */
+  temporal: Client;
 }

@@ -61,7 +61,7 @@ function compositeOf(row: ExportWithOperator): CompositeState {
 /** Most ranges one export is cut into: keeps the workflow's history small whatever the row count. */
 const MAX_RANGES = 1000;
 
-async function loadExport(deps: ActivityDeps, exportId: string): Promise<ExportWithOperator> {
+async function loadExport(deps: Pick<ActivityDeps, 'db'>, exportId: string): Promise<ExportWithOperator> {
   try {
     return await getExportById(deps.db, exportId);
   } catch (err) {
@@ -93,7 +93,7 @@ export async function whileHeartbeating<T>(fn: () => Promise<T>): Promise<T> {
 const later = (a?: RangeCheckpoint | null, b?: RangeCheckpoint | null) =>
   !a ? (b ?? undefined) : !b ? a : b.writer.bytes > a.writer.bytes ? b : a;
 
-export function createExportActivities(deps: ActivityDeps) {
+export function createExportActivities(deps: Omit<ActivityDeps, 'temporal'>) {
   const { db, storage, mailer, config } = deps;
   const storages = createStorageSet(config, storage);
   return {

@@ -2,7 +2,7 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { sql } from 'drizzle-orm';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { recordAuditEntry } from '../src/audit/queries';
+import { recordImportAudit } from '../src/imports/audit';
 import { StorageNotFoundError } from '../src/storage/storage';
 import {
   ChunkNotFoundError,
@@ -14,9 +14,8 @@ import {
   type ChunkWriteResult,
 } from '../src/imports/chunks';
 import { poolOf } from '../src/imports/pool';
-import { getImport, markExpired, markFailed, markFinished, markRejected, type ImportRecord } from '../src/imports/queries';
+import { getImport, markCancelled, markExpired, markFailed, markFinished, markRejected, type ImportRecord } from '../src/imports/queries';
 import { stageImportFile, type StagedCounts } from '../src/imports/staging';
-import type { Queryable } from '../src/db/client';
 import type { ActivityDeps } from './deps';
 import type { ImportUsersResult } from '../workflows/import-definitions';
 
@@ -60,7 +59,7 @@ function validationResult(row: ImportRecord): ValidateImportResult {
   };
 }
 
-export function createImportActivities({ db, storage, config }: ActivityDeps) {
+export function createImportActivities({ db, storage, config }: Omit<ActivityDeps, 'temporal'>) {
   /**
    * Test faults (only with ENABLE_TEST_FAULTS=true), set by rows of the chunk whose vendor_data is
    * `test-fault:fail-<n>` (the chunk's first n attempts throw) or `test-fault:delay-<ms>` (the chunk holds its
@@ -109,38 +108,6 @@ export function createImportActivities({ db, storage, config }: ActivityDeps) {
       skippedCount: row.skippedCount,
       failedRows: row.failedRows,
     };
-  }
-
-  /** Written in the transaction that ends the import, so whoever sees the final status also finds the entry. */
-  async function writeAudit(q: Queryable, importId: string, runKey: string): Promise<void> {
-    const row = await getImport(q, { id: importId });
-    await recordAuditEntry(q, {
-      applicationId: row.applicationId,
-      action: 'users.import',
-      operatorId: row.operatorId,
-      targetId: row.id,
-      status: row.status === 'COMPLETED' ? 'SUCCESS' : 'FAILURE',
-      details: {
-        import_status: row.status,
-        file_name: row.fileName,
-        file_sha256: row.fileSha256,
-        file_bytes: row.fileBytes,
-        total_rows: row.totalRows,
-        valid_rows: row.validRows,
-        invalid_rows: row.invalidRows,
-        processed_rows: row.processedRows,
-        created_count: row.createdCount,
-        updated_count: row.updatedCount,
-        unchanged_count: row.unchangedCount,
-        skipped_count: row.skippedCount,
-        failed_rows: row.failedRows,
-        chunks: { total: row.chunksTotal, completed: row.chunksCompleted, failed: row.chunksFailed },
-        error: row.errorCode ? { code: row.errorCode, message: row.errorMessage } : null,
-      },
-      startedAt: row.createdAt,
-      finishedAt: row.finishedAt,
-      idempotencyKey: runKey,
-    });
   }
 
   return {
@@ -235,18 +202,26 @@ export function createImportActivities({ db, storage, config }: ActivityDeps) {
     async finishImport({ importId, runKey }: { importId: string; runKey: string }): Promise<FinishImportResult> {
       await db.transaction(async (tx) => {
         await markFinished(tx, importId);
-        await writeAudit(tx, importId, runKey);
+        await recordImportAudit(tx, importId, runKey);
       });
       const result = await finalResult(importId);
       if (config.testFaults && result.status === 'COMPLETED_WITH_ERRORS') await sleep(await faultDelay(importId, 'finish'));
       return result;
     },
 
+    /**
+     * The workflow was cancelled from Temporal: an unfinished import becomes CANCELLED (compare-and-set, so an
+     * import that ended meanwhile keeps its ending, and a retry changes nothing more).
+     */
+    async markImportCancelled({ importId }: ImportActivityInput): Promise<void> {
+      await markCancelled(db, importId);
+    },
+
     /** The workflow cannot go on: the import becomes FAILED with the error, and its audit entry is written. Idempotent. */
     async failImport({ importId, runKey, message }: { importId: string; runKey: string; message: string }): Promise<FinishImportResult> {
       await db.transaction(async (tx) => {
         await markFailed(tx, importId, { code: 'internal_error', message });
-        await writeAudit(tx, importId, runKey);
+        await recordImportAudit(tx, importId, runKey);
       });
       return finalResult(importId);
     },

@@ -1,6 +1,7 @@
 import type { ActivityDeps } from './deps';
 import { createExportActivities } from './exports';
 import { createImportActivities } from './imports';
+import { createReconcileActivities } from './reconcile';
 import { createRetentionActivities } from './retention';
 import { createSystemActivities } from './system';
 
@@ -11,6 +12,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createImportActivities(deps),
     ...createExportActivities(deps),
     ...createRetentionActivities(deps),
+    ...createReconcileActivities(deps),
   };
 }
 

@@ -11,7 +11,7 @@ const BATCH = 100;
 /** Imports whose uploaded file nothing needs any more (retry re-runs chunks from staging, not from the file). */
 const FINISHED_IMPORT_STATUSES: ImportStatus[] = ['COMPLETED', 'COMPLETED_WITH_ERRORS', 'REJECTED', 'FAILED', 'CANCELLED', 'EXPIRED'];
 
-export function createRetentionActivities({ db, storage, config }: ActivityDeps) {
+export function createRetentionActivities({ db, storage, config }: Omit<ActivityDeps, 'temporal'>) {
   const storages = createStorageSet(config, storage);
   // An export's files are deleted from the store they were written to; those of a store not configured now (S3
   // after S3_BUCKET was unset) wait until it is configured again.

@@ -75,6 +75,8 @@ const envSchema = z.object({
   EXPORT_CHECKPOINT_BYTES: positiveInt(5 * 1024 * 1024),
   EXPORT_HEARTBEAT_TIMEOUT: duration('30s'),
   RETENTION_INTERVAL: duration('1h'),
+  RECONCILE_INTERVAL: duration('1m'),
+  RECONCILE_AFTER: duration('2m'),
   WORKFLOW_BUNDLE_PATH: optionalText,
   TEST_EXPORT_CHUNK_DELAY_MS: z.coerce.number().int().min(0).default(0),
 
@@ -144,6 +146,8 @@ function toConfig(env: z.infer<typeof envSchema>) {
       testChunkDelayMs: env.ENABLE_TEST_FAULTS ? env.TEST_EXPORT_CHUNK_DELAY_MS : 0,
     },
     retention: { intervalMs: env.RETENTION_INTERVAL },
+    /** The reconciler: how often it runs, and how old an unfinished import or upload must be before it acts on it. */
+    reconcile: { intervalMs: env.RECONCILE_INTERVAL, afterMs: env.RECONCILE_AFTER },
     storage: {
       localDir: path.join(dataDir, 'files'),
       linkSigningSecret: env.LINK_SIGNING_SECRET,

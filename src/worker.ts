@@ -1,3 +1,4 @@
+import { Client } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkflowBundleOption } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import { getConfig, type Config } from './config';
@@ -5,7 +6,7 @@ import { createDatabase, type Db } from './db/client';
 import { createMailer } from './email';
 import { createLogger } from './logger';
 import { createStorage } from './storage';
-import { ensureRetentionSchedule } from './exports/retention-schedule';
+import { ensureReconcileSchedule, ensureRetentionSchedule } from './temporal/schedules';
 import { connectTemporalClient, temporalAddress } from './temporal/client';
 import { installTemporalRuntime } from './temporal/runtime';
 
@@ -24,6 +25,7 @@ export async function createWorker(options: WorkerOptions): Promise<Worker> {
   const activities = createActivities({
     db,
     config,
+    temporal: new Client({ connection, namespace: config.temporal.namespace }),
     storage: createStorage(config),
     mailer: createMailer(config, db, createLogger(config, 'mailer')),
   });
@@ -52,10 +54,15 @@ async function run(): Promise<void> {
   const worker = await createWorker({ config, connection, db: database.db });
   logger.info({ taskQueue: config.temporal.taskQueue, address: temporalAddress(config) }, 'worker started');
   const temporal = await connectTemporalClient(config);
-  await ensureRetentionSchedule(temporal.client, config).then(
-    (scheduleId) => logger.info({ scheduleId }, 'retention schedule in place'),
-    (err: unknown) => logger.error({ err }, 'could not create the retention schedule; retention will not run'),
-  );
+  for (const [name, ensure] of [
+    ['retention', ensureRetentionSchedule],
+    ['reconcile', ensureReconcileSchedule],
+  ] as const) {
+    await ensure(temporal.client, config).then(
+      (scheduleId) => logger.info({ scheduleId }, `${name} schedule in place`),
+      (err: unknown) => logger.error({ err }, `could not create the ${name} schedule; it will not run`),
+    );
+  }
   await temporal.close();
   // On SIGINT/SIGTERM the worker stops polling and finishes running tasks within shutdownGraceTime.
   const stop = () => worker.shutdown();

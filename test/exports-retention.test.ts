@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { eq } from 'drizzle-orm';
 import { exportsTable, imports } from '../drizzle/schema';
-import { ensureRetentionSchedule } from '../src/exports/retention-schedule';
+import { ensureRetentionSchedule } from '../src/temporal/schedules';
 import { createStorage } from '../src/storage';
 import type { retentionWorkflow } from '../workflows/retention';
 import { download, runExport, seedUsers } from './helpers/exports';

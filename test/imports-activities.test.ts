@@ -17,7 +17,7 @@ let activities: ReturnType<typeof createImportActivities>;
 
 beforeAll(async () => {
   stack = await startTestStack({ worker: false, env: { IMPORT_CHUNK_ROWS: '4' } });
-  const deps: ActivityDeps = {
+  const deps: Omit<ActivityDeps, 'temporal'> = {
     db: stack.database.db,
     config: stack.config,
     storage: createStorage(stack.config),
@@ -93,6 +93,14 @@ it('writeImportChunk writes nothing once the import is cancelled', async () => {
   await stack.database.db.execute(sql`UPDATE imports SET status = 'CANCELLED' WHERE id = ${id}`);
   const result = await run(activities.writeImportChunk, { importId: id, chunkNo: 1 });
   expect(result.outcome).toBe('skipped_cancelled');
+  expect(await userCount(t.applicationId)).toBe(0);
+});
+
+it('writeImportChunk writes only while the import is RUNNING (not before the confirm, not after it failed)', async () => {
+  const { t, id } = await stagedImport(file);
+  expect((await run(activities.writeImportChunk, { importId: id, chunkNo: 0 })).outcome).toBe('skipped_cancelled');
+  await stack.database.db.execute(sql`UPDATE imports SET status = 'FAILED' WHERE id = ${id}`);
+  expect((await run(activities.writeImportChunk, { importId: id, chunkNo: 1 })).outcome).toBe('skipped_cancelled');
   expect(await userCount(t.applicationId)).toBe(0);
 });
 

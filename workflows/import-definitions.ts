@@ -8,6 +8,15 @@ import { defineQuery, defineSignal } from '@temporalio/workflow';
 
 export const IMPORT_JOB_KIND = 'users.import';
 
+/** The reconciler's workflow, run by a Temporal Schedule of that id (one per task queue). */
+export const RECONCILE_WORKFLOW_TYPE = 'reconcileWorkflow';
+export const reconcileScheduleId = (taskQueue: string) => `kyc-reconcile-${taskQueue}`;
+
+export interface ReconcileInput {
+  /** Only the imports of this application (tests, or on-call work on one tenant); every application by default. */
+  applicationId?: string;
+}
+
 /** The workflow id of an import (one per import; a retry starts a new run under the same id). */
 export const importWorkflowId = (importId: string) => `users-import-${importId}`;
 

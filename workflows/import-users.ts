@@ -1,4 +1,5 @@
 import {
+  CancellationScope,
   condition,
   continueAsNew,
   isCancellation,
@@ -28,7 +29,7 @@ const { validateImport } = proxyActivities<Activities>({
   retry: { initialInterval: '2 seconds', maximumInterval: '1 minute', maximumAttempts: 5, nonRetryableErrorTypes: ['ImportFileMissing'] },
 });
 
-const { expireImport, listImportChunks, finishImport, failImport } = proxyActivities<Activities>({
+const { expireImport, listImportChunks, finishImport, failImport, markImportCancelled } = proxyActivities<Activities>({
   startToCloseTimeout: '1 minute',
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: 10 },
 });
@@ -132,7 +133,15 @@ async function importOnce(input: ImportUsersInput): Promise<ImportUsersResult> {
     }
     return await finish();
   } catch (err) {
-    if (isCancellation(err)) throw err;
+    if (isCancellation(err)) {
+      // Cancelled from Temporal (the Web UI, the CLI), not by the API: the database must say so too, with the
+      // audit entry, or the import would stay RUNNING for good.
+      await CancellationScope.nonCancellable(async () => {
+        await markImportCancelled({ importId });
+        await finish();
+      });
+      throw err;
+    }
     const message = rootMessage(err);
     setCurrentDetails(`Failed: ${message}`);
     return await failImport({ importId, runKey, message });

@@ -2,5 +2,6 @@
 export { systemCheckWorkflow } from './system-check';
 export { exportUsersWorkflow } from './export-users';
 export { retentionWorkflow } from './retention';
+export { reconcileWorkflow } from './reconcile';
 export { importUsersWorkflow } from './import-users';
 export { importChunksWorkflow } from './import-chunks';

@@ -17,7 +17,10 @@ export interface ChunkRef {
 }
 
 export interface ChunkWriteResult {
-  /** `skipped_cancelled`: the import was cancelled before this chunk started; nothing was written. */
+  /**
+   * `skipped_cancelled`: the import was no longer RUNNING when this chunk started (cancelled, or ended otherwise);
+   * nothing was written. (The name is kept: workflow histories hold it.)
+   */
   outcome: 'written' | 'already_completed' | 'skipped_cancelled';
   created: number;
   updated: number;
@@ -156,7 +159,8 @@ async function writeChunkOnce(db: Db, importId: string, chunkNo: number, hooks: 
         unchanged: state.unchanged_count,
       };
     }
-    if (state.import_status === 'CANCELLED') return { outcome: 'skipped_cancelled', created: 0, updated: 0, unchanged: 0 };
+    // Rows are written only while the import is RUNNING: never after a cancel, a failure or any other ending.
+    if (state.import_status !== 'RUNNING') return { outcome: 'skipped_cancelled', created: 0, updated: 0, unchanged: 0 };
 
     const chunk = { chunkNo, firstRow: state.first_row, lastRow: state.last_row, rowCount: state.row_count };
     const counts = (await tx.execute<{ created: number; updated: number }>(upsertChunk(importId, state.application_id, chunk)))

@@ -159,14 +159,6 @@ export async function markConfirmed(db: Queryable, importRecord: ImportRecord): 
   if (moved.length === 0) throw notConfirmable(importRecord.status);
 }
 
-/** RUNNING -> AWAITING_CONFIRMATION again when the workflow could not be told of the confirm. */
-export async function undoConfirmed(db: Queryable, importId: string): Promise<void> {
-  await db
-    .update(imports)
-    .set({ status: 'AWAITING_CONFIRMATION', confirmedAt: null, skippedCount: 0 })
-    .where(and(eq(imports.id, importId), eq(imports.status, 'RUNNING')));
-}
-
 function notConfirmable(status: ImportStatus) {
   return invalidState(`the import is ${status}; only an import AWAITING_CONFIRMATION can be confirmed`);
 }
@@ -292,4 +284,49 @@ export async function markFailed(db: Queryable, importId: string, error: { code:
     .update(imports)
     .set({ status: 'FAILED', errorCode: error.code, errorMessage: storable(error.message), finishedAt: sql`COALESCE(${imports.finishedAt}, now())` })
     .where(and(eq(imports.id, importId), sql`${imports.status} IN ('VALIDATING', 'AWAITING_CONFIRMATION', 'RUNNING')`));
+}
+
+/**
+ * Imports the reconciler looks at: not finished (VALIDATING, AWAITING_CONFIRMATION, RUNNING, or CANCELLED while its
+ * workflow had yet to stop) and created before `createdBefore`, oldest first.
+ */
+export async function listUnfinishedImports(
+  db: Queryable,
+  params: { createdBefore: Date; limit: number; applicationId?: string },
+): Promise<ImportRecord[]> {
+  return selectImports(db)
+    .where(
+      and(
+        params.applicationId ? eq(imports.applicationId, params.applicationId) : undefined,
+        sql`${imports.createdAt} < ${params.createdBefore}`,
+        sql`(${imports.status} IN ('VALIDATING', 'AWAITING_CONFIRMATION', 'RUNNING')
+          OR (${imports.status} = 'CANCELLED' AND ${imports.finishedAt} IS NULL))`,
+      ),
+    )
+    .orderBy(asc(imports.createdAt), asc(imports.id))
+    .limit(params.limit);
+}
+
+/**
+ * The import's workflow ended without finishing it (terminated or failed from outside): an unfinished import becomes
+ * FAILED with the error, a CANCELLED one stays CANCELLED; either way finished_at is set. Returns whether it changed.
+ */
+export async function markWorkflowEnded(db: Queryable, importId: string, error: { code: string; message: string }): Promise<boolean> {
+  const moved = await db
+    .update(imports)
+    .set({
+      status: sql`CASE WHEN ${imports.status} = 'CANCELLED' THEN 'CANCELLED' ELSE 'FAILED' END`,
+      errorCode: sql`CASE WHEN ${imports.status} = 'CANCELLED' THEN ${imports.errorCode} ELSE ${error.code} END`,
+      errorMessage: sql`CASE WHEN ${imports.status} = 'CANCELLED' THEN ${imports.errorMessage} ELSE ${storable(error.message)} END`,
+      finishedAt: sql`COALESCE(${imports.finishedAt}, now())`,
+    })
+    .where(
+      and(
+        eq(imports.id, importId),
+        sql`(${imports.status} IN ('VALIDATING', 'AWAITING_CONFIRMATION', 'RUNNING')
+          OR (${imports.status} = 'CANCELLED' AND ${imports.finishedAt} IS NULL))`,
+      ),
+    )
+    .returning({ id: imports.id });
+  return moved.length > 0;
 }

@@ -24,7 +24,6 @@ import {
   markConfirmed,
   markRetrying,
   markStartFailed,
-  undoConfirmed,
   undoRetrying,
   type ImportRecord,
 } from './queries';
@@ -116,7 +115,13 @@ const shortId = (id: string) => `${id.slice(0, 8)}…`;
  * closed, a new run starts in `retry` mode; when it is still closing, it receives the signal and continues as new in
  * `retry` mode itself. Either way the API answers at once and never waits for a run to end.
  */
-async function startWorkflow(deps: ImportServiceDeps, record: ImportRecord, mode: ImportUsersInput['mode'], summary: string) {
+async function startWorkflow(
+  deps: ImportServiceDeps,
+  record: ImportRecord,
+  mode: ImportUsersInput['mode'],
+  summary: string,
+  options: { confirmed?: boolean } = {},
+) {
   const workflowId = importWorkflowId(record.id);
   const retryRequestId = mode === 'retry' ? randomUUID() : undefined;
   const input: ImportUsersInput = {
@@ -127,7 +132,7 @@ async function startWorkflow(deps: ImportServiceDeps, record: ImportRecord, mode
     chunkConcurrency: deps.config.imports.chunkConcurrency,
     ...(retryRequestId ? { retryRequestId } : {}),
   };
-  const options = {
+  const startOptions = {
     taskQueue: deps.config.temporal.taskQueue,
     workflowId,
     workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
@@ -141,13 +146,38 @@ async function startWorkflow(deps: ImportServiceDeps, record: ImportRecord, mode
   };
   if (retryRequestId) {
     await deps.temporal.workflow.signalWithStart<typeof importUsersWorkflow, [{ requestId: string }]>('importUsersWorkflow', {
-      ...options,
+      ...startOptions,
       signal: retryImportSignal,
       signalArgs: [{ requestId: retryRequestId }],
     });
     return;
   }
-  await deps.temporal.workflow.start<typeof importUsersWorkflow>('importUsersWorkflow', options);
+  if (options.confirmed) {
+    await deps.temporal.workflow.signalWithStart<typeof importUsersWorkflow, []>('importUsersWorkflow', {
+      ...startOptions,
+      signal: confirmImportSignal,
+      signalArgs: [],
+    });
+    return;
+  }
+  await deps.temporal.workflow.start<typeof importUsersWorkflow>('importUsersWorkflow', startOptions);
+}
+
+/**
+ * Starts again the workflow of an unfinished import whose workflow is gone (the API died between writing the import
+ * and starting it, or the run closed without finishing the import): it validates a VALIDATING file, waits for the
+ * operator of one AWAITING_CONFIRMATION, finishes a CANCELLED one, and writes the pending chunks of a RUNNING one
+ * (which it is told is confirmed). Used by the reconciler.
+ */
+export async function restartImportWorkflow(deps: ImportServiceDeps, record: ImportRecord): Promise<void> {
+  await startWorkflow(deps, record, 'import', `import ${shortId(record.id)} (restarted): file ${record.fileName}`, {
+    confirmed: record.status === 'RUNNING',
+  });
+}
+
+/** Tells the running workflow of an import that it was confirmed (again: the first signal may have been lost). */
+export async function resendConfirm(deps: ImportServiceDeps, importId: string): Promise<void> {
+  await signalWorkflow(deps, importId, confirmImportSignal);
 }
 
 async function signalWorkflow(deps: ImportServiceDeps, importId: string, signal: typeof confirmImportSignal | typeof cancelImportSignal): Promise<void> {
@@ -190,17 +220,15 @@ export async function startImport(
   return present(deps, id);
 }
 
-/** AWAITING_CONFIRMATION -> RUNNING, then the workflow starts writing. 409 invalid_state otherwise. */
+/**
+ * AWAITING_CONFIRMATION -> RUNNING, then the workflow starts writing. 409 invalid_state otherwise. The confirm is
+ * recorded in the database first; a signal that fails (Temporal unreachable, or the answer lost although the signal
+ * arrived) is not undone but sent again by the reconciler, so the import never ends up both confirmed and not.
+ */
 export async function confirmImport(deps: ImportServiceDeps, params: { id: string; applicationId: string }): Promise<ImportObject> {
   const record = await getImport(deps.db, params);
   await markConfirmed(deps.db, record);
-  try {
-    await signalWorkflow(deps, record.id, confirmImportSignal);
-  } catch (err) {
-    // Not confirmed after all: the workflow did not hear of it.
-    await undoConfirmed(deps.db, record.id);
-    throw temporalUnavailable(err);
-  }
+  await signalWorkflow(deps, record.id, confirmImportSignal).catch(() => undefined);
   return present(deps, record.id);
 }
 

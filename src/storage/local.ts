@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -72,6 +72,33 @@ export class LocalStorage implements Storage {
   async deletePrefix(prefix: string): Promise<void> {
     if (!prefix.endsWith('/')) throw new Error(`a prefix to delete ends with "/": ${prefix}`);
     await rm(this.pathOf(prefix.slice(0, -1)), { recursive: true, force: true });
+  }
+
+  async removeAbandonedWrites(prefix: string, startedBefore: Date): Promise<number> {
+    let removed = 0;
+    const walk = async (dir: string): Promise<void> => {
+      let entries;
+      try {
+        entries = await readdir(dir, { withFileTypes: true });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+        throw err;
+      }
+      for (const entry of entries) {
+        const full = path.join(dir, entry.name);
+        if (entry.isDirectory()) {
+          await walk(full);
+        } else if (entry.name.endsWith('.tmp')) {
+          const info = await stat(full).catch(() => undefined);
+          if (info && info.mtime < startedBefore) {
+            await rm(full, { force: true });
+            removed++;
+          }
+        }
+      }
+    };
+    await walk(this.pathOf(prefix.replace(/\/+$/, '')));
+    return removed;
   }
 
   async openAppend(key: string, resume?: AppendState): Promise<AppendWriter> {

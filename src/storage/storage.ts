@@ -17,6 +17,11 @@ export interface Storage {
   /** Deletes every object (and unfinished upload) whose key starts with `prefix` (a "directory", ending in `/`). */
   deletePrefix(prefix: string): Promise<void>;
   /**
+   * Removes what writes under `prefix` that never finished left behind (a process killed mid-upload): temporary files
+   * of local storage, unfinished multipart uploads on S3, begun before `startedBefore`. Returns how many it removed.
+   */
+  removeAbandonedWrites(prefix: string, startedBefore: Date): Promise<number>;
+  /**
    * Opens an object that is written by appending, in a way a later attempt can resume: `checkpoint()` makes what
    * was written durable and returns the state to hand back here. Given a state it can no longer resume from (the
    * object or upload is gone), it starts the object afresh: the writer's `bytes` is then 0, so the caller knows.

@@ -1,0 +1,93 @@
+import { WorkflowNotFoundError } from '@temporalio/client';
+import { Context } from '@temporalio/activity';
+import { recordImportAudit } from '../src/imports/audit';
+import { listUnfinishedImports, markWorkflowEnded, type ImportRecord } from '../src/imports/queries';
+import { restartImportWorkflow, resendConfirm } from '../src/imports/service';
+import { importProgressQuery, importWorkflowId } from '../workflows/import-definitions';
+import type { ReconcileInput } from '../workflows/import-definitions';
+import type { ActivityDeps } from './deps';
+
+const BATCH = 200;
+
+export interface ReconcileImportsResult {
+  /** Unfinished imports looked at. */
+  checked: number;
+  /** Whose workflow was missing (or had closed without finishing them) and was started again. */
+  restarted: string[];
+  /** Whose workflow was terminated or failed from outside: now FAILED (or CANCELLED, finished), with an audit entry. */
+  ended: string[];
+  /** RUNNING in the database while their workflow still waited for the confirm: the confirm was sent again. */
+  confirmResent: string[];
+}
+
+/** How Temporal says a workflow ended; `undefined` when there is no such workflow. */
+async function workflowState(deps: Pick<ActivityDeps, 'temporal'>, importId: string) {
+  try {
+    const description = await deps.temporal.workflow.getHandle(importWorkflowId(importId)).describe();
+    return { status: description.status.name, runId: description.runId };
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return undefined;
+    throw err;
+  }
+}
+
+export function createReconcileActivities(deps: ActivityDeps) {
+  const { db, config } = deps;
+  const service = { db, temporal: deps.temporal, config, storage: deps.storage };
+
+  async function reconcileOne(record: ImportRecord, staleBefore: Date, result: ReconcileImportsResult): Promise<void> {
+    const state = await workflowState(deps, record.id);
+    if (state?.status === 'RUNNING') {
+      if (record.status !== 'RUNNING' || !record.confirmedAt || record.confirmedAt >= staleBefore) return;
+      const progress = await deps.temporal.workflow.getHandle(importWorkflowId(record.id)).query(importProgressQuery);
+      if (progress.phase === 'awaiting_confirmation') {
+        await resendConfirm(service, record.id);
+        result.confirmResent.push(record.id);
+      }
+      return;
+    }
+    if (state && ['TERMINATED', 'FAILED', 'TIMED_OUT', 'CANCELLED'].includes(state.status)) {
+      const ended = await db.transaction(async (tx) => {
+        const changed = await markWorkflowEnded(tx, record.id, {
+          code: 'workflow_ended',
+          message: `the import's workflow was ${state.status.toLowerCase().replace('_', ' ')} outside the service before it finished`,
+        });
+        if (changed) await recordImportAudit(tx, record.id, `${importWorkflowId(record.id)}:${state.runId}:ended`);
+        return changed;
+      });
+      if (ended) result.ended.push(record.id);
+      return;
+    }
+    // No workflow (the API died between writing the import and starting it), or one that closed normally without
+    // finishing the import: start it again; it carries the import on from where the database says it is.
+    await restartImportWorkflow(service, record);
+    result.restarted.push(record.id);
+  }
+
+  return {
+    /**
+     * Finds the imports whose workflow is gone or out of step with the database and puts them right (see
+     * ReconcileImportsResult). Only imports created more than RECONCILE_AFTER ago are looked at, so one the API is
+     * starting right now is left alone. Re-running it is harmless: each step checks the database and Temporal first.
+     */
+    async reconcileImports(input: ReconcileInput = {}): Promise<ReconcileImportsResult> {
+      const staleBefore = new Date(Date.now() - config.reconcile.afterMs);
+      const result: ReconcileImportsResult = { checked: 0, restarted: [], ended: [], confirmResent: [] };
+      const records = await listUnfinishedImports(db, { createdBefore: staleBefore, limit: BATCH, applicationId: input.applicationId });
+      for (const record of records) {
+        await reconcileOne(record, staleBefore, result);
+        result.checked++;
+        Context.current().heartbeat(result.checked);
+      }
+      return result;
+    },
+
+    /**
+     * Deletes what interrupted uploads left in storage: temporary files of local storage and unfinished S3 multipart
+     * uploads older than RECONCILE_AFTER (an upload in progress is younger). Re-running it is harmless.
+     */
+    async removeAbandonedUploads(): Promise<{ removed: number }> {
+      return { removed: await deps.storage.removeAbandonedWrites('imports/', new Date(Date.now() - config.reconcile.afterMs)) };
+    },
+  };
+}

@@ -1,0 +1,38 @@
+import { recordAuditEntry } from '../audit/queries';
+import type { Queryable } from '../db/client';
+import { getImport } from './queries';
+
+/**
+ * The audit entry of an import's ending. Written in the transaction that ends the import, so whoever sees the final
+ * status also finds the entry; keyed by `idempotencyKey` (one per ending: a workflow run, or the reconciler's).
+ */
+export async function recordImportAudit(q: Queryable, importId: string, idempotencyKey: string): Promise<void> {
+  const row = await getImport(q, { id: importId });
+  await recordAuditEntry(q, {
+    applicationId: row.applicationId,
+    action: 'users.import',
+    operatorId: row.operatorId,
+    targetId: row.id,
+    status: row.status === 'COMPLETED' ? 'SUCCESS' : 'FAILURE',
+    details: {
+      import_status: row.status,
+      file_name: row.fileName,
+      file_sha256: row.fileSha256,
+      file_bytes: row.fileBytes,
+      total_rows: row.totalRows,
+      valid_rows: row.validRows,
+      invalid_rows: row.invalidRows,
+      processed_rows: row.processedRows,
+      created_count: row.createdCount,
+      updated_count: row.updatedCount,
+      unchanged_count: row.unchangedCount,
+      skipped_count: row.skippedCount,
+      failed_rows: row.failedRows,
+      chunks: { total: row.chunksTotal, completed: row.chunksCompleted, failed: row.chunksFailed },
+      error: row.errorCode ? { code: row.errorCode, message: row.errorMessage } : null,
+    },
+    startedAt: row.createdAt,
+    finishedAt: row.finishedAt,
+    idempotencyKey,
+  });
+}

@@ -1,0 +1,170 @@
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { sql } from 'drizzle-orm';
+import { createStorage } from '../src/storage';
+import { insertImport, markConfirmed, getImport as getImportRecord } from '../src/imports/queries';
+import { ensureReconcileSchedule } from '../src/temporal/schedules';
+import { importWorkflowId, reconcileScheduleId } from '../workflows/import-definitions';
+import { api, createTenant, startTestStack, waitFor, type TestStack, type TestTenant } from './helpers/stack';
+import { csvOf, getImport, upload, waitForStatus } from './fixtures/imports/support';
+
+/**
+ * The reconciler puts right what a crash or an outside hand leaves out of step: an import whose workflow never
+ * started (the API died in between), a cancel that no workflow finished, a workflow terminated or cancelled from
+ * Temporal, a confirm whose signal was lost, and temporary files of interrupted uploads.
+ */
+
+jest.setTimeout(90_000);
+
+let stack: TestStack;
+let tenant: TestTenant;
+
+beforeAll(async () => {
+  stack = await startTestStack({ env: { RECONCILE_AFTER: '1ms', IMPORT_CHUNK_ROWS: '2' } });
+  tenant = await createTenant(stack.database.db);
+});
+afterAll(async () => {
+  await stack?.stop();
+});
+
+const FILE = csvOf(['vendor_data', 'display_name'], [['r-1', 'One'], ['r-2', 'Two'], ['r-3', 'Three']]);
+
+/** What the API leaves when it dies between writing the import and starting its workflow. */
+async function importWithoutWorkflow(applicationId = tenant.applicationId, operatorId = tenant.operators.ADMIN.id) {
+  const id = randomUUID();
+  const key = `imports/${applicationId}/${id}.csv`;
+  await createStorage(stack.config).putStream(key, Readable.from([Buffer.from(FILE)]));
+  await insertImport(stack.database.db, {
+    id,
+    applicationId,
+    operatorId,
+    fileName: 'orphan.csv',
+    fileSha256: 'x',
+    fileBytes: FILE.length,
+    storageKey: key,
+    workflowId: importWorkflowId(id),
+  });
+  return id;
+}
+
+function reconcile() {
+  return stack.client.workflow.execute('reconcileWorkflow', {
+    taskQueue: stack.config.temporal.taskQueue,
+    workflowId: `reconcile-test-${randomUUID()}`,
+    args: [{ applicationId: tenant.applicationId }],
+  });
+}
+
+async function auditEntriesFor(id: string) {
+  const result = await stack.database.db.execute<{ status: string; details: Record<string, unknown> }>(
+    sql`SELECT status, details FROM audit_log WHERE target_id = ${id}`,
+  );
+  return result.rows;
+}
+
+it('starts the workflow of an import the API never started, which then validates and completes', async () => {
+  const token = tenant.operators.ADMIN.token;
+  const id = await importWithoutWorkflow();
+  const result = await reconcile();
+  expect(result.restarted).toContain(id);
+  await waitForStatus(stack, token, id, ['AWAITING_CONFIRMATION']);
+  expect((await api(stack, 'POST', `/console/users/imports/${id}/confirm`, { token })).status).toBe(202);
+  const done = await waitForStatus(stack, token, id, ['COMPLETED']);
+  expect(done).toMatchObject({ created_count: 3, finished_at: expect.any(String) });
+  expect(await auditEntriesFor(id)).toHaveLength(1);
+  // Run again: nothing left to do for it.
+  const again = await reconcile();
+  expect([...again.restarted, ...again.ended, ...again.confirmResent]).not.toContain(id);
+});
+
+it('finishes an import cancelled while no workflow ran: finished_at and its audit entry', async () => {
+  const token = tenant.operators.ADMIN.token;
+  const id = await importWithoutWorkflow();
+  const cancelled = await api(stack, 'POST', `/console/users/imports/${id}/cancel`, { token });
+  expect(cancelled.status).toBe(202);
+  expect(cancelled.body).toMatchObject({ status: 'CANCELLED', finished_at: null });
+  await reconcile();
+  const done = await waitFor(async () => {
+    const body = await getImport(stack, token, id);
+    return body.finished_at ? body : undefined;
+  });
+  expect(done.status).toBe('CANCELLED');
+  const entries = await auditEntriesFor(id);
+  expect(entries).toHaveLength(1);
+  expect(entries[0]).toMatchObject({ status: 'FAILURE', details: expect.objectContaining({ import_status: 'CANCELLED' }) });
+});
+
+async function uploadAndAwait(fileName: string) {
+  const token = tenant.operators.ADMIN.token;
+  const prefix = fileName.replace(/\.csv$/, '');
+  const file = csvOf(['vendor_data', 'display_name'], [[`${prefix}-1`, 'One'], [`${prefix}-2`, 'Two'], [`${prefix}-3`, 'Three']]);
+  const res = await upload(stack, token, file, fileName);
+  expect(res.status).toBe(202);
+  return waitForStatus(stack, token, res.body.id, ['AWAITING_CONFIRMATION']);
+}
+
+it('ends an import whose workflow was terminated from Temporal as FAILED, with its audit entry', async () => {
+  const token = tenant.operators.ADMIN.token;
+  const preview = await uploadAndAwait('terminated.csv');
+  await stack.client.workflow.getHandle(importWorkflowId(preview.id)).terminate('an operator pressed terminate in the Web UI');
+  const result = await reconcile();
+  expect(result.ended).toContain(preview.id);
+  const body = await getImport(stack, token, preview.id);
+  expect(body).toMatchObject({ status: 'FAILED', error: { code: 'workflow_ended' }, finished_at: expect.any(String) });
+  expect(body.error.message).toMatch(/terminated/);
+  const entries = await auditEntriesFor(preview.id);
+  expect(entries).toHaveLength(1);
+  expect(entries[0].status).toBe('FAILURE');
+});
+
+it('marks an import whose workflow is cancelled from Temporal CANCELLED, finished, with its audit entry', async () => {
+  const token = tenant.operators.ADMIN.token;
+  const preview = await uploadAndAwait('cancelled-in-temporal.csv');
+  await stack.client.workflow.getHandle(importWorkflowId(preview.id)).cancel();
+  const done = await waitFor(async () => {
+    const body = await getImport(stack, token, preview.id);
+    return body.status === 'CANCELLED' && body.finished_at ? body : undefined;
+  });
+  expect(done.created_count).toBe(0);
+  await waitFor(async () => ((await auditEntriesFor(preview.id)).length === 1 ? true : undefined));
+});
+
+it('sends a confirm again when the first signal was lost, and the import completes', async () => {
+  const token = tenant.operators.ADMIN.token;
+  const preview = await uploadAndAwait('lost-confirm.csv');
+  // The API recorded the confirm, but the signal never reached the workflow.
+  await markConfirmed(stack.database.db, await getImportRecord(stack.database.db, { id: preview.id }));
+  expect((await getImport(stack, token, preview.id)).status).toBe('RUNNING');
+  const result = await reconcile();
+  expect(result.confirmResent).toContain(preview.id);
+  const done = await waitForStatus(stack, token, preview.id, ['COMPLETED']);
+  expect(done.created_count).toBe(3);
+});
+
+it('removes temporary files of interrupted uploads, and only old ones', async () => {
+  const dir = path.join(stack.config.storage.localDir, 'imports', tenant.applicationId);
+  fs.mkdirSync(dir, { recursive: true });
+  const stale = path.join(dir, `${randomUUID()}.csv.1234.1700000000000.abc123.tmp`);
+  fs.writeFileSync(stale, 'vendor_data\n' + 'x\n'.repeat(1000));
+  const old = new Date(Date.now() - 3600_000);
+  fs.utimesSync(stale, old, old);
+  const kept = path.join(dir, 'users.csv');
+  fs.writeFileSync(kept, FILE);
+  fs.utimesSync(kept, old, old);
+  const result = await reconcile();
+  expect(result.uploadsRemoved).toBeGreaterThanOrEqual(1);
+  expect(fs.existsSync(stale)).toBe(false);
+  expect(fs.existsSync(kept)).toBe(true);
+});
+
+it('is run by a Temporal Schedule every RECONCILE_INTERVAL', async () => {
+  const scheduleId = await ensureReconcileSchedule(stack.client, stack.config);
+  expect(scheduleId).toBe(reconcileScheduleId(stack.config.temporal.taskQueue));
+  const handle = stack.client.schedule.getHandle(scheduleId);
+  const described = await handle.describe();
+  expect(described.action).toMatchObject({ type: 'startWorkflow', workflowType: 'reconcileWorkflow' });
+  expect(described.spec.intervals?.[0].every).toBe(60_000);
+  await handle.delete();
+});
