@@ -10,7 +10,18 @@ import { getConfig, processEnv, type Config } from './config';
 import { createDatabase } from './db/client';
 import { startEmbeddedPostgres } from './db/embedded';
 import { applyMigrations } from './db/migrate';
-import { assertPortFree, describeExit, exitOf, sleep, StartAborted, stopChild, WORKER_ENV, WORKER_NODE_ARGS } from './process-control';
+import {
+  assertPortFree,
+  Backoff,
+  describeExit,
+  exitOf,
+  sleep,
+  StartAborted,
+  stopChild,
+  WORKER_ENV,
+  WORKER_NODE_ARGS,
+  type ExitInfo,
+} from './process-control';
 import { missingSearchAttributes, startDevServer } from './temporal/dev-server';
 import { SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
 import { ensureConsoleBuilt } from '../dev/console-build';
@@ -21,21 +32,37 @@ const execFileAsync = promisify(execFile);
  * `npm start`: the whole service on one machine with nothing configured. Brings up Postgres (DATABASE_URL,
  * else an embedded one under DATA_DIR), applies the migrations, Temporal (TEMPORAL_ADDRESS, else the CLI
  * dev server), then the worker and the API as child processes; creates demo credentials on the first start.
- * SIGINT/SIGTERM stop the API and the worker, then Temporal, then Postgres. When any part dies, everything
- * stops and the launcher exits non-zero. The next start reuses DATA_DIR.
+ * SIGINT/SIGTERM stop the API and the worker, then Temporal, then Postgres. A part that dies on its own is
+ * started again (see supervise()). The next start reuses DATA_DIR.
  */
 
 const ROOT = path.resolve(__dirname, '..');
 
-interface Part {
-  name: string;
+/** One run of a part: the process started last for it. */
+interface Instance {
   pid: number;
+  exited: Promise<ExitInfo>;
+  /** Polite stop; resolves once the process is gone. */
+  stop(): Promise<void>;
+}
+
+interface PartSpec {
+  name: string;
   /** Signal the whole process group (the part was started detached). */
   group: boolean;
-  /** Polite stop; resolves once the part is gone. */
-  stop(): Promise<void>;
+  /** What the next launcher sends it if this one is killed outright (launcher.json). */
+  stopSignal: NodeJS.Signals;
   /** Last resort (second Ctrl-C, or the launcher exiting some other way). */
   killSignal: NodeJS.Signals;
+}
+
+/** A supervised part. It keeps its place in `running` (the stop order) across restarts. */
+interface Part extends PartSpec {
+  /** The running process; undefined while the part is down, waiting to be restarted. */
+  current?: Instance;
+  record?: PartRecord;
+  /** The latest restart (backoff wait, then start); it never rejects. */
+  restarting?: Promise<void>;
 }
 
 /** What a launcher killed with SIGKILL leaves behind, for the next start to clean up. */
@@ -49,7 +76,6 @@ interface PartRecord {
 
 const running: Part[] = [];
 let stateFile: string | undefined;
-const records = new Map<number, PartRecord>();
 const abort = new AbortController();
 let shuttingDown: Promise<void> | undefined;
 let firstSignalAt = 0;
@@ -57,8 +83,9 @@ let firstSignalAt = 0;
 let inFlight: Promise<unknown> = Promise.resolve();
 
 function kill(part: Part): void {
+  if (!part.current) return;
   try {
-    process.kill(part.group ? -part.pid : part.pid, part.killSignal);
+    process.kill(part.group ? -part.current.pid : part.current.pid, part.killSignal);
   } catch {
     // gone
   }
@@ -81,21 +108,71 @@ function isAlive(pid: number): boolean {
   }
 }
 
-/** Keeps `<dataDir>/launcher.json` in step with the running parts (removed once none is left). */
+/**
+ * Keeps `<dataDir>/launcher.json` in step with the running parts, in stop order (removed once none is left).
+ * A failed write is reported, never thrown: it must not take the launcher down in the middle of a restart.
+ */
 function saveState(): void {
   if (!stateFile) return;
-  if (running.length === 0) {
-    fs.rmSync(stateFile, { force: true });
-    return;
+  try {
+    if (running.length === 0) {
+      fs.rmSync(stateFile, { force: true });
+      return;
+    }
+    const parts = running.flatMap((part) => (part.current && part.record ? [part.record] : []));
+    fs.writeFileSync(stateFile, `${JSON.stringify({ launcherPid: process.pid, parts }, null, 2)}\n`);
+  } catch (err) {
+    sayError(`could not update ${stateFile}: ${messageOf(err)}`);
   }
-  const parts = running.map((part) => records.get(part.pid)).filter((r): r is PartRecord => r !== undefined);
-  fs.writeFileSync(stateFile, `${JSON.stringify({ launcherPid: process.pid, parts }, null, 2)}\n`);
 }
 
-function register(part: Part, stopSignal: NodeJS.Signals): void {
+/**
+ * Starts a part (a failure of this first start is the caller's) and keeps it running: when it exits while
+ * nothing asked it to, it is started again after a backoff (1 s, 2 s, 4 s ... 30 s, back to 1 s once a run
+ * lasted 60 s), in the same place of the stop order. A restart that throws is retried with the same backoff.
+ */
+async function supervise(spec: PartSpec, start: () => Promise<Instance>): Promise<void> {
+  const part: Part = { ...spec };
+  const backoff = new Backoff();
+  const up = (instance: Instance) => {
+    const startedAt = Date.now();
+    part.current = instance;
+    part.record = { name: part.name, pid: instance.pid, group: part.group, stopSignal: part.stopSignal, cmdline: cmdlineOf(instance.pid) ?? '' };
+    void instance.exited.then((exit) => {
+      if (abort.signal.aborted || part.current !== instance) return; // asked to stop
+      part.current = undefined;
+      saveState();
+      const delay = backoff.next(Date.now() - startedAt);
+      sayError(`${part.name} (pid ${instance.pid}) exited unexpectedly (${describeExit(exit)}): restarting it in ${delay / 1000} s`);
+      part.restarting = restart(delay).catch((err: unknown) => sayError(`${part.name}: restart failed: ${messageOf(err)}`));
+    });
+    saveState();
+  };
+  const restart = async (delay: number) => {
+    for (;;) {
+      await sleep(delay, abort.signal);
+      if (abort.signal.aborted) return;
+      let instance: Instance;
+      try {
+        instance = await start();
+      } catch (err) {
+        if (abort.signal.aborted) return; // the start was abandoned and has stopped what it started
+        delay = backoff.next();
+        sayError(`${part.name} could not be restarted (${messageOf(err)}): next attempt in ${delay / 1000} s`);
+        continue;
+      }
+      up(instance); // even when a stop came meanwhile: shutdown() waits for this and stops it
+      say(`${part.name} restarted (pid ${instance.pid})`);
+      return;
+    }
+  };
+  const first = await start();
   running.push(part);
-  records.set(part.pid, { name: part.name, pid: part.pid, group: part.group, stopSignal, cmdline: cmdlineOf(part.pid) ?? '' });
-  saveState();
+  up(first);
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }
 
 /**
@@ -159,7 +236,8 @@ function shutdown(code: number, reason?: string): Promise<void> {
     for (let part = running.at(-1); part; part = running.at(-1)) {
       say(`stopping ${part.name}...`);
       try {
-        await part.stop();
+        await part.restarting;
+        await part.current?.stop();
       } catch (err) {
         sayError(`${part.name} did not stop cleanly: ${err instanceof Error ? err.message : String(err)}`);
         code = code || 1;
@@ -186,13 +264,6 @@ function onSignal(signal: NodeJS.Signals): void {
   process.exit(1);
 }
 
-/** Watches a part; if it ends while nothing asked it to, the whole service stops with an error. */
-function watch(name: string, exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>): void {
-  void exited.then((exit) => {
-    if (!shuttingDown) void shutdown(1, `${name} exited unexpectedly (${describeExit(exit)}): stopping everything`);
-  });
-}
-
 // --- Postgres ---------------------------------------------------------------------------------------
 
 async function startPostgres(config: Config): Promise<{ url: string; description: string }> {
@@ -200,12 +271,15 @@ async function startPostgres(config: Config): Promise<{ url: string; description
     return { url: config.database.url, description: describeUrl(config.database.url) };
   }
   const port = config.database.embeddedPort;
-  say(`starting the embedded Postgres on 127.0.0.1:${port} (data in ${path.join(config.dataDir, 'postgres')})...`);
-  const pg = await startEmbeddedPostgres({ dataDir: config.dataDir, port, log: say, signal: abort.signal });
+  let url = '';
   // SIGQUIT as a last resort: immediate shutdown, crash recovery on the next start.
-  register({ name: 'Postgres', pid: pg.pid, group: false, stop: pg.stop, killSignal: 'SIGQUIT' }, 'SIGINT');
-  watch('Postgres', pg.exited);
-  return { url: pg.url, description: `embedded, 127.0.0.1:${port}, log ${path.join(config.dataDir, 'postgres.log')}` };
+  await supervise({ name: 'Postgres', group: false, stopSignal: 'SIGINT', killSignal: 'SIGQUIT' }, async () => {
+    say(`starting the embedded Postgres on 127.0.0.1:${port} (data in ${path.join(config.dataDir, 'postgres')})...`);
+    const pg = await startEmbeddedPostgres({ dataDir: config.dataDir, port, log: say, signal: abort.signal });
+    url = pg.url; // the same on every start: same port, same password
+    return pg;
+  });
+  return { url, description: `embedded, 127.0.0.1:${port}, log ${path.join(config.dataDir, 'postgres.log')}` };
 }
 
 function describeUrl(url: string): string {
@@ -225,22 +299,26 @@ async function startTemporal(config: Config): Promise<{ address: string; uiUrl?:
     return { address: config.temporal.address };
   }
   const logFile = path.join(config.dataDir, 'temporal.log');
-  say(`starting the Temporal dev server on 127.0.0.1:${config.temporal.devServerPort} (log ${logFile})...`);
-  const server = await startDevServer({
-    cliPath: config.temporal.cliPath,
-    port: config.temporal.devServerPort,
-    uiPort: config.temporal.uiPort,
-    dbFilename: path.join(config.dataDir, 'temporal.db'),
-    namespace: config.temporal.namespace,
-    logFile,
-    detached: true,
-    env: processEnv(),
-    log: say,
-    signal: abort.signal,
+  let found: { address: string; uiUrl?: string } = { address: '' };
+  // A restart resumes from temporal.db: the runs go on where they were.
+  await supervise({ name: 'Temporal dev server', group: true, stopSignal: 'SIGTERM', killSignal: 'SIGKILL' }, async () => {
+    say(`starting the Temporal dev server on 127.0.0.1:${config.temporal.devServerPort} (log ${logFile})...`);
+    const server = await startDevServer({
+      cliPath: config.temporal.cliPath,
+      port: config.temporal.devServerPort,
+      uiPort: config.temporal.uiPort,
+      dbFilename: path.join(config.dataDir, 'temporal.db'),
+      namespace: config.temporal.namespace,
+      logFile,
+      detached: true,
+      env: processEnv(),
+      log: say,
+      signal: abort.signal,
+    });
+    found = { address: server.address, uiUrl: server.uiUrl };
+    return server;
   });
-  register({ name: 'Temporal dev server', pid: server.pid, group: true, stop: server.stop, killSignal: 'SIGKILL' }, 'SIGTERM');
-  watch('Temporal dev server', server.exited);
-  return { address: server.address, uiUrl: server.uiUrl };
+  return found;
 }
 
 /** A server we did not start: it must answer; missing search attributes are added (or explained). */
@@ -333,34 +411,32 @@ async function ensureDemoCredentials(config: Config, databaseUrl: string): Promi
 
 // --- Worker and API ---------------------------------------------------------------------------------
 
-function startChild(name: string, entry: string, env: NodeJS.ProcessEnv): ChildProcess {
+/** The worker or the API as a supervised child process. */
+function superviseChild(name: string, entry: string, env: NodeJS.ProcessEnv): Promise<void> {
+  return supervise({ name, group: true, stopSignal: 'SIGTERM', killSignal: 'SIGKILL' }, () => startChild(name, entry, env));
+}
+
+async function startChild(name: string, entry: string, env: NodeJS.ProcessEnv): Promise<Instance> {
   const nodeArgs = name === 'worker' ? WORKER_NODE_ARGS : ['--require', 'tsx/cjs'];
   // Its own process group: a Ctrl-C at the terminal reaches the launcher only, which stops the parts in order.
-  const child = spawn(process.execPath, [...nodeArgs, path.join(ROOT, entry)], {
+  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, path.join(ROOT, entry)], {
     cwd: ROOT,
     env: name === 'worker' ? { ...env, ...WORKER_ENV } : env,
     stdio: ['ignore', 'inherit', 'inherit'],
     detached: true,
   });
-  child.on('error', (err) => {
-    if (!shuttingDown) void shutdown(1, `${name} could not start: ${err.message}`);
-  });
-  if (child.pid === undefined) return child; // the 'error' handler above reports it
-  register(
-    {
-      name,
-      pid: child.pid,
-      group: true,
-      // The worker drains its tasks for up to 20 s (shutdownGraceTime) before it exits.
-      stop: async () => {
-        await stopChild(child, { signal: 'SIGTERM', timeoutMs: 30_000, group: true });
-      },
-      killSignal: 'SIGKILL',
+  const exited = exitOf(child);
+  // 'error' can fire more than once (spawn failure, a failed kill); an unhandled one would crash the launcher.
+  const spawnError = new Promise<Error>((resolve) => child.on('error', resolve));
+  if (child.pid === undefined) throw new Error(`could not run ${name}: ${(await spawnError).message}`);
+  return {
+    pid: child.pid,
+    exited,
+    // The worker drains its tasks for up to 20 s (shutdownGraceTime) before it exits.
+    stop: async () => {
+      await stopChild(child, { signal: 'SIGTERM', timeoutMs: 30_000, group: true });
     },
-    'SIGTERM',
-  );
-  watch(name, exitOf(child));
-  return child;
+  };
 }
 
 async function waitForApi(host: string, port: number, timeoutMs: number): Promise<void> {
@@ -429,8 +505,8 @@ async function run(): Promise<void> {
   await step(() => ensureConsoleBuilt(say));
   say('starting the worker and the API...');
   await step(async () => {
-    startChild('worker', 'src/worker.ts', childEnv);
-    startChild('API', 'src/api/server.ts', childEnv);
+    await superviseChild('worker', 'src/worker.ts', childEnv);
+    await superviseChild('API', 'src/api/server.ts', childEnv);
     await waitForApi(config.api.host, config.api.port, 120_000);
   });
 

@@ -133,7 +133,43 @@ export class OutputTail {
   }
 }
 
-export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+/** Resolves after `ms`, or as soon as `signal` fires (it never rejects). */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (signal?.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
+export interface BackoffOptions {
+  initialMs: number;
+  maxMs: number;
+  /** A run that lasted this long counts as healthy: the next delay starts from `initialMs` again. */
+  resetAfterMs: number;
+}
+
+/** Restart delays of one supervised process: 1 s, 2 s, 4 s ... capped at 30 s, reset after 60 s up. */
+export class Backoff {
+  private nextMs: number;
+
+  constructor(private readonly options: BackoffOptions = { initialMs: 1000, maxMs: 30_000, resetAfterMs: 60_000 }) {
+    this.nextMs = options.initialMs;
+  }
+
+  /** The wait before the next attempt; `upMs` is how long the last run lasted (0 after a failed start). */
+  next(upMs = 0): number {
+    if (upMs >= this.options.resetAfterMs) this.nextMs = this.options.initialMs;
+    const delay = this.nextMs;
+    this.nextMs = Math.min(delay * 2, this.options.maxMs);
+    return delay;
+  }
+}
 
 /**
  * How a worker process is started (launcher, npm script, benchmarks): tsx's CommonJS hook in the one node process
