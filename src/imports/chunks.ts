@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm';
 import type { Db, Queryable } from '../db/client';
-import { retryOnConflict } from '../db/errors';
+import { retryTransient } from '../db/errors';
 import { storable } from '../text';
 
 /**
@@ -136,9 +136,15 @@ export interface WriteChunkHooks {
   beforeCommit?: () => Promise<void>;
 }
 
-/** Writes one chunk; see the module comment. A transaction Postgres aborts for a deadlock is run again. */
+/** How long a chunk waits out a database it cannot reach (a failover) before its attempt fails. */
+const UNAVAILABLE_FOR_MS = 2 * 60_000;
+
+/**
+ * Writes one chunk; see the module comment. A transaction Postgres aborts for a deadlock is run again, and so is one
+ * that lost its connection, for up to two minutes (the activity heartbeats meanwhile).
+ */
 export function writeChunk(db: Db, importId: string, chunkNo: number, hooks: WriteChunkHooks = {}): Promise<ChunkWriteResult> {
-  return retryOnConflict(() => writeChunkOnce(db, importId, chunkNo, hooks));
+  return retryTransient(() => writeChunkOnce(db, importId, chunkNo, hooks), { unavailableForMs: UNAVAILABLE_FOR_MS });
 }
 
 async function writeChunkOnce(db: Db, importId: string, chunkNo: number, hooks: WriteChunkHooks): Promise<ChunkWriteResult> {
