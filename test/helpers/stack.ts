@@ -78,14 +78,33 @@ export interface TestStack {
  * worker on a task queue of its own. Stop it in afterAll.
  */
 export async function startTestStack(
-  options: { env?: Record<string, string>; worker?: boolean; /** The API's logger (default: the config's, silent). */ logger?: Logger } = {},
+  options: {
+    env?: Record<string, string>;
+    worker?: boolean;
+    /** The API's logger (default: the config's, silent). */
+    logger?: Logger;
+    /** Another Postgres than the run's (e.g. a private one a fault test kills); default testEnv().databaseUrl. */
+    databaseUrl?: string;
+    /** Another Temporal server than the run's (e.g. a private dev server); default testEnv().temporalAddress. */
+    temporalAddress?: string;
+  } = {},
 ): Promise<TestStack> {
   // The port is known once the server listens; links are built from PUBLIC_BASE_URL only, so it is set to that address.
   const server: Server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
   const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const config = testConfig({ PUBLIC_BASE_URL: baseUrl, ...options.env });
-  const env = testEnv();
+  const run = testEnv();
+  const env = {
+    ...run,
+    databaseUrl: options.databaseUrl ?? run.databaseUrl,
+    temporalAddress: options.temporalAddress ?? run.temporalAddress,
+  };
+  const config = testConfig({
+    PUBLIC_BASE_URL: baseUrl,
+    ...(options.databaseUrl ? { DATABASE_URL: options.databaseUrl } : {}),
+    ...(options.temporalAddress ? { TEMPORAL_ADDRESS: options.temporalAddress } : {}),
+    ...options.env,
+  });
   const database = createDatabase(env.databaseUrl, { poolSize: 10, applicationName: 'kyc-test' });
   const connection = await Connection.connect({ address: env.temporalAddress });
   const client = new Client({ connection, namespace: config.temporal.namespace });

@@ -1,0 +1,124 @@
+import { ALL_COLUMNS, download, expectedCsv, seedManyUsers, usersInOrder } from '../helpers/exports';
+import { auditEntriesFor, recordingLogger, bigImportFile, chunkState, getJob, usersOf, waitForJob, waitUntil } from '../helpers/faults';
+import { startPrivatePostgres, type PrivatePostgres } from '../helpers/private-postgres';
+import { api, createTenant, startTestStack, type TestStack } from '../helpers/stack';
+import { uploadAndValidate } from '../fixtures/imports/support';
+
+/**
+ * SIGKILL of Postgres (the postmaster of a private cluster, never the machine's shared one) in the middle of an
+ * import's chunk writes and of an export's range writes, then a restart on the same cluster and port (crash
+ * recovery). The API answers 503 while it is down; the worker's activities fail and are retried; each job ends
+ * COMPLETED with exactly the right users, counts, file and one audit entry.
+ */
+
+jest.setTimeout(150_000);
+
+const CHUNK_ROWS = 1000;
+const IMPORT_ROWS = 30_000;
+const EXISTING = 10_000;
+const EXPORT_ROWS = 200_000;
+
+let pg: PrivatePostgres;
+let stack: TestStack;
+const apiLog = recordingLogger();
+
+beforeAll(async () => {
+  pg = await startPrivatePostgres();
+  stack = await startTestStack({
+    databaseUrl: pg.url,
+    logger: apiLog.logger,
+    env: {
+      IMPORT_CHUNK_ROWS: String(CHUNK_ROWS),
+      IMPORT_CHUNK_CONCURRENCY: '4',
+      EXPORT_PART_ROWS: '25000',
+      EXPORT_CONCURRENCY: '2',
+      EXPORT_CHECKPOINT_BYTES: String(256 * 1024),
+      EXPORT_HEARTBEAT_TIMEOUT: '5s',
+    },
+  });
+});
+afterAll(async () => {
+  await stack?.stop();
+  await pg?.destroy();
+});
+
+/** Kills Postgres, checks that the API says 503 for the job, and starts Postgres again. */
+async function killAndRestartPostgres(token: string, kind: 'imports' | 'exports', id: string): Promise<void> {
+  await pg.kill();
+  // 503 database_unavailable, never a 500 nor the job read from somewhere stale.
+  expect(await getJob(stack, token, kind, id, apiLog.errors)).toBeUndefined();
+  await pg.restart();
+}
+
+it('import: SIGKILL of Postgres mid-write, restart: COMPLETED, exact users and counts, one audit entry', async () => {
+  const tenant = await createTenant(stack.database.db);
+  const token = tenant.operators.OWNER.token;
+  // A third of the file's keys exist already (updates); the rest are created.
+  await seedManyUsers(stack.database.db, tenant.applicationId, EXISTING, 'pgkill');
+  const { csv, records } = bigImportFile('pgkill', IMPORT_ROWS, CHUNK_ROWS, 300);
+  const existing = records.filter(([key]) => key.startsWith('pgkill-') && Number(key.slice(7)) <= EXISTING).length;
+
+  const preview = await uploadAndValidate(stack, token, csv, 'pg-kill.csv');
+  expect(preview).toMatchObject({ status: 'AWAITING_CONFIRMATION', to_create: IMPORT_ROWS - existing, to_update: existing });
+  expect((await api(stack, 'POST', `/console/users/imports/${preview.id}/confirm`, { token })).status).toBe(202);
+
+  // Kill once a chunk has committed and another is inside its transaction.
+  await waitUntil('a chunk committed and one in flight', async () => {
+    const chunks = await chunkState(stack.database.db, preview.id);
+    return chunks.completed > 0 && chunks.in_flight > 0 && chunks.completed < IMPORT_ROWS / CHUNK_ROWS - 4 ? chunks : undefined;
+  });
+  await killAndRestartPostgres(token, 'imports', preview.id);
+
+  const done = await waitForJob(stack, token, 'imports', preview.id, ['COMPLETED'], 120_000, apiLog.errors);
+  expect(done).toMatchObject({
+    processed_rows: IMPORT_ROWS,
+    created_count: IMPORT_ROWS - existing,
+    updated_count: existing,
+    unchanged_count: 0,
+    failed_rows: 0,
+    chunks: { total: IMPORT_ROWS / CHUNK_ROWS, completed: IMPORT_ROWS / CHUNK_ROWS, failed: 0 },
+  });
+  const users = await usersOf(stack.database.db, tenant.applicationId);
+  expect(users.duplicated).toBe(0);
+  expect(users.count).toBe(EXISTING + IMPORT_ROWS - existing);
+  for (const [key, name] of records) expect(users.names.get(key)).toBe(name);
+  // The chunks caught by the kill waited the outage out within their attempt (their transaction was run again once
+  // Postgres was back), rather than spending the activity's few retries on it.
+  expect((await chunkState(stack.database.db, preview.id)).retried).toBe(0);
+
+  const audit = await auditEntriesFor(stack.database.db, preview.id);
+  expect(audit).toHaveLength(1);
+  expect(audit[0]).toMatchObject({
+    action: 'users.import',
+    status: 'SUCCESS',
+    details: { import_status: 'COMPLETED', created_count: IMPORT_ROWS - existing, updated_count: existing, failed_rows: 0 },
+  });
+});
+
+it('export: SIGKILL of Postgres mid-export, restart: COMPLETED, the file holds every row once, one audit entry', async () => {
+  const tenant = await createTenant(stack.database.db);
+  const token = tenant.operators.OWNER.token;
+  await seedManyUsers(stack.database.db, tenant.applicationId, EXPORT_ROWS, 'pgexp');
+
+  const started = await api(stack, 'POST', '/console/users/exports', { token, body: {} });
+  expect(started.status).toBe(202);
+  const id: string = started.body.id;
+  await waitUntil('the export RUNNING with progress', async () => {
+    const body = await getJob(stack, token, 'exports', id);
+    if (body?.status === 'COMPLETED') throw new Error('the export finished before Postgres could be killed');
+    return body?.status === 'RUNNING' && body.progress > 0 && body.progress < 0.7 ? body : undefined;
+  });
+  await killAndRestartPostgres(token, 'exports', id);
+
+  const done = await waitForJob(stack, token, 'exports', id, ['COMPLETED'], 120_000, apiLog.errors);
+  expect(done.row_count).toBe(EXPORT_ROWS);
+  const file = await download(done.download_url);
+  expect(file.status).toBe(200);
+  const rows = await usersInOrder(stack.database.db, tenant.applicationId);
+  expect(rows).toHaveLength(EXPORT_ROWS);
+  expect(file.text === expectedCsv(ALL_COLUMNS, rows)).toBe(true);
+
+  const audit = await auditEntriesFor(stack.database.db, id);
+  expect(audit).toHaveLength(1);
+  expect(audit[0]).toMatchObject({ action: 'users.export', status: 'SUCCESS' });
+});

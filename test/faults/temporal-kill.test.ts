@@ -1,0 +1,120 @@
+import { eq } from 'drizzle-orm';
+import { exportParts } from '../../drizzle/schema';
+import { ALL_COLUMNS, download, expectedCsv, seedManyUsers, usersInOrder } from '../helpers/exports';
+import { auditEntriesFor, bigImportFile, chunkState, getJob, usersOf, waitForJob, waitUntil } from '../helpers/faults';
+import { startPrivateTemporal, type PrivateTemporal } from '../helpers/private-temporal';
+import { api, createTenant, startTestStack, type TestStack } from '../helpers/stack';
+import { uploadAndValidate } from '../fixtures/imports/support';
+
+/**
+ * SIGKILL of the Temporal server (a private dev server persisted in a SQLite file) in the middle of an import's chunk
+ * writes and of an export's range writes, then a restart on the same port and file. The worker and the API's client
+ * reconnect by themselves; the API keeps answering from Postgres meanwhile; each job ends COMPLETED with exactly the
+ * right users, counts, file and one audit entry.
+ */
+
+jest.setTimeout(150_000);
+
+const CHUNK_ROWS = 1000;
+const IMPORT_ROWS = 20_000;
+const EXISTING = 5_000;
+const EXPORT_ROWS = 50_000;
+
+let temporal: PrivateTemporal;
+let stack: TestStack;
+
+beforeAll(async () => {
+  temporal = await startPrivateTemporal();
+  stack = await startTestStack({
+    temporalAddress: temporal.address,
+    env: {
+      IMPORT_CHUNK_ROWS: String(CHUNK_ROWS),
+      IMPORT_CHUNK_CONCURRENCY: '4',
+      EXPORT_PART_ROWS: '10000',
+      EXPORT_CONCURRENCY: '2',
+      EXPORT_CHECKPOINT_BYTES: String(64 * 1024),
+      EXPORT_HEARTBEAT_TIMEOUT: '5s',
+      TEST_EXPORT_CHUNK_DELAY_MS: '20',
+    },
+  });
+});
+afterAll(async () => {
+  await stack?.stop();
+  await temporal?.destroy();
+});
+
+it('import: SIGKILL of Temporal mid-write, restart: COMPLETED, exact users and counts, one audit entry', async () => {
+  const tenant = await createTenant(stack.database.db);
+  const token = tenant.operators.OWNER.token;
+  await seedManyUsers(stack.database.db, tenant.applicationId, EXISTING, 'tkill');
+  const { csv, records } = bigImportFile('tkill', IMPORT_ROWS, CHUNK_ROWS, 400);
+  const existing = records.filter(([key]) => key.startsWith('tkill-') && Number(key.slice(6)) <= EXISTING).length;
+
+  const preview = await uploadAndValidate(stack, token, csv, 'temporal-kill.csv');
+  expect(preview).toMatchObject({ status: 'AWAITING_CONFIRMATION', to_create: IMPORT_ROWS - existing, to_update: existing });
+  expect((await api(stack, 'POST', `/console/users/imports/${preview.id}/confirm`, { token })).status).toBe(202);
+
+  await waitUntil('a chunk committed and one in flight', async () => {
+    const chunks = await chunkState(stack.database.db, preview.id);
+    return chunks.completed > 0 && chunks.in_flight > 0 && chunks.completed < IMPORT_ROWS / CHUNK_ROWS - 4 ? chunks : undefined;
+  });
+  await temporal.kill();
+  // The API reads Postgres: polling goes on while Temporal is down.
+  expect((await getJob(stack, token, 'imports', preview.id)).status).toBe('RUNNING');
+  await temporal.restart();
+
+  const done = await waitForJob(stack, token, 'imports', preview.id, ['COMPLETED']);
+  expect(done).toMatchObject({
+    processed_rows: IMPORT_ROWS,
+    created_count: IMPORT_ROWS - existing,
+    updated_count: existing,
+    unchanged_count: 0,
+    failed_rows: 0,
+    chunks: { total: IMPORT_ROWS / CHUNK_ROWS, completed: IMPORT_ROWS / CHUNK_ROWS, failed: 0 },
+  });
+  const users = await usersOf(stack.database.db, tenant.applicationId);
+  expect(users.duplicated).toBe(0);
+  expect(users.count).toBe(EXISTING + IMPORT_ROWS - existing);
+  for (const [key, name] of records) expect(users.names.get(key)).toBe(name);
+
+  const audit = await auditEntriesFor(stack.database.db, preview.id);
+  expect(audit).toHaveLength(1);
+  expect(audit[0]).toMatchObject({
+    action: 'users.import',
+    status: 'SUCCESS',
+    details: { import_status: 'COMPLETED', created_count: IMPORT_ROWS - existing, updated_count: existing, failed_rows: 0 },
+  });
+});
+
+it('export: SIGKILL of Temporal mid-export, restart: COMPLETED, the file holds every row once, one audit entry', async () => {
+  const tenant = await createTenant(stack.database.db);
+  const token = tenant.operators.OWNER.token;
+  await seedManyUsers(stack.database.db, tenant.applicationId, EXPORT_ROWS, 'texp');
+
+  const started = await api(stack, 'POST', '/console/users/exports', { token, body: {} });
+  expect(started.status).toBe(202);
+  const id: string = started.body.id;
+  await waitUntil('the export RUNNING with progress', async () => {
+    const body = await getJob(stack, token, 'exports', id);
+    if (body.status === 'COMPLETED') throw new Error('the export finished before Temporal could be killed');
+    return body.status === 'RUNNING' && body.progress > 0 && body.progress < 0.6 ? body : undefined;
+  });
+  await temporal.kill();
+  expect((await getJob(stack, token, 'exports', id)).status).toBe('RUNNING');
+  await temporal.restart();
+
+  const done = await waitForJob(stack, token, 'exports', id, ['COMPLETED']);
+  expect(done.row_count).toBe(EXPORT_ROWS);
+  const file = await download(done.download_url);
+  expect(file.status).toBe(200);
+  const rows = await usersInOrder(stack.database.db, tenant.applicationId);
+  expect(rows).toHaveLength(EXPORT_ROWS);
+  expect(file.text === expectedCsv(ALL_COLUMNS, rows)).toBe(true);
+  const parts = await stack.database.db.select().from(exportParts).where(eq(exportParts.exportId, id));
+  expect(parts.every((p) => p.status === 'COMPLETED')).toBe(true);
+  expect(parts.reduce((sum, p) => sum + p.rowCount, 0)).toBe(EXPORT_ROWS);
+
+  const audit = await auditEntriesFor(stack.database.db, id);
+  expect(audit).toHaveLength(1);
+  expect(audit[0]).toMatchObject({ action: 'users.export', status: 'SUCCESS', details: { row_count: EXPORT_ROWS } });
+});
