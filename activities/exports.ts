@@ -93,6 +93,66 @@ export async function whileHeartbeating<T>(fn: () => Promise<T>): Promise<T> {
 const later = (a?: RangeCheckpoint | null, b?: RangeCheckpoint | null) =>
   !a ? (b ?? undefined) : !b ? a : b.writer.bytes > a.writer.bytes ? b : a;
 
+export interface ExportEnding {
+  exportId: string;
+  outcome: Extract<ExportStatus, 'COMPLETED' | 'FAILED' | 'CANCELLED'>;
+  error?: { code: string; message: string };
+}
+
+/**
+ * Ends an export (see finishExport); `idempotencyKey` keys its audit entry (the workflow run, or the reconciler's
+ * ending of an export whose workflow was terminated). An export already ended is left as it is.
+ */
+export async function endExport(
+  deps: Pick<ActivityDeps, 'db' | 'storage'>,
+  input: ExportEnding,
+  idempotencyKey: string,
+): Promise<{ status: ExportStatus }> {
+  const { db, storage } = deps;
+  const row = await loadExport(deps, input.exportId);
+  if (TERMINAL_EXPORT_STATUSES.includes(row.status)) return { status: row.status };
+  const success = input.outcome === 'COMPLETED';
+  if (!success) {
+    if (row.upload) await storage.abortComposite(compositeOf(row));
+    await storage.deletePrefix(exportKeys.prefix(row));
+  }
+  const finishedAt = new Date();
+  const error = success ? undefined : (input.error ?? { code: 'export_failed', message: 'the export failed' });
+  await db.transaction(async (tx) => {
+    await recordAuditEntry(tx, {
+      applicationId: row.applicationId,
+      action: 'users.export',
+      operatorId: row.operatorId,
+      targetId: row.id,
+      status: success ? 'SUCCESS' : 'FAILURE',
+      details: {
+        outcome: input.outcome,
+        filters: row.filters,
+        columns: row.columns,
+        row_count: success ? row.rowCount : null,
+        file_bytes: success ? row.fileBytes : null,
+        file_sha256: success ? row.fileSha256 : null,
+        storage: storage.kind,
+        ...(error ? { error } : {}),
+      },
+      startedAt: row.startedAt ?? row.createdAt,
+      finishedAt,
+      idempotencyKey,
+    });
+    await tx
+      .update(exportsTable)
+      .set({
+        status: input.outcome,
+        finishedAt,
+        ...(success
+          ? { progress: 1 }
+          : { errorCode: error!.code, errorMessage: error!.message, storageKey: null, linkIssuedAt: null, linkExpiresAt: null }),
+      })
+      .where(and(eq(exportsTable.id, row.id), inArray(exportsTable.status, ['QUEUED', 'RUNNING'])));
+  });
+  return { status: input.outcome };
+}
+
 export function createExportActivities(deps: Omit<ActivityDeps, 'temporal'>) {
   const { db, storage, mailer, config } = deps;
   const storages = createStorageSet(config, storage);
@@ -331,53 +391,8 @@ export function createExportActivities(deps: Omit<ActivityDeps, 'temporal'>) {
      * Ends the export: its status (COMPLETED, FAILED or CANCELLED) and its audit entry, in one transaction; a
      * failed or cancelled export's objects are deleted first. A retry finds the export ended and changes nothing.
      */
-    async finishExport(input: {
-      exportId: string;
-      outcome: Extract<ExportStatus, 'COMPLETED' | 'FAILED' | 'CANCELLED'>;
-      error?: { code: string; message: string };
-    }): Promise<{ status: ExportStatus }> {
-      const row = await loadExport(deps, input.exportId);
-      if (TERMINAL_EXPORT_STATUSES.includes(row.status)) return { status: row.status };
-      const success = input.outcome === 'COMPLETED';
-      if (!success) {
-        if (row.upload) await storage.abortComposite(compositeOf(row));
-        await storage.deletePrefix(exportKeys.prefix(row));
-      }
-      const finishedAt = new Date();
-      const error = success ? undefined : (input.error ?? { code: 'export_failed', message: 'the export failed' });
-      await db.transaction(async (tx) => {
-        await recordAuditEntry(tx, {
-          applicationId: row.applicationId,
-          action: 'users.export',
-          operatorId: row.operatorId,
-          targetId: row.id,
-          status: success ? 'SUCCESS' : 'FAILURE',
-          details: {
-            outcome: input.outcome,
-            filters: row.filters,
-            columns: row.columns,
-            row_count: success ? row.rowCount : null,
-            file_bytes: success ? row.fileBytes : null,
-            file_sha256: success ? row.fileSha256 : null,
-            storage: storage.kind,
-            ...(error ? { error } : {}),
-          },
-          startedAt: row.startedAt ?? row.createdAt,
-          finishedAt,
-          idempotencyKey: `users-export-${row.id}:${Context.current().info.workflowExecution?.runId ?? "no-run"}`,
-        });
-        await tx
-          .update(exportsTable)
-          .set({
-            status: input.outcome,
-            finishedAt,
-            ...(success
-              ? { progress: 1 }
-              : { errorCode: error!.code, errorMessage: error!.message, storageKey: null, linkIssuedAt: null, linkExpiresAt: null }),
-          })
-          .where(and(eq(exportsTable.id, row.id), inArray(exportsTable.status, ['QUEUED', 'RUNNING'])));
-      });
-      return { status: input.outcome };
+    async finishExport(input: ExportEnding): Promise<{ status: ExportStatus }> {
+      return endExport(deps, input, `users-export-${input.exportId}:${Context.current().info.workflowExecution?.runId ?? 'no-run'}`);
     },
   };
 }

@@ -3,7 +3,11 @@ import { Context } from '@temporalio/activity';
 import { recordImportAudit } from '../src/imports/audit';
 import { listUnfinishedImports, markWorkflowEnded, type ImportRecord } from '../src/imports/queries';
 import { restartImportWorkflow, resendConfirm } from '../src/imports/service';
+import { listUnfinishedExports } from '../src/exports/queries';
+import { startExportWorkflow } from '../src/exports/service';
+import { exportWorkflowId } from '../workflows/export-definitions';
 import { importProgressQuery, importWorkflowId } from '../workflows/import-definitions';
+import { endExport } from './exports';
 import type { ReconcileInput } from '../workflows/import-definitions';
 import type { ActivityDeps } from './deps';
 
@@ -20,10 +24,24 @@ export interface ReconcileImportsResult {
   confirmResent: string[];
 }
 
-/** How Temporal says a workflow ended; `undefined` when there is no such workflow. */
-async function workflowState(deps: Pick<ActivityDeps, 'temporal'>, importId: string) {
+export interface ReconcileExportsResult {
+  checked: number;
+  /** Whose workflow was missing (or closed without ending them) and was started again: it goes on from its checkpoints. */
+  restarted: string[];
+  /** Whose workflow was terminated or failed from outside: now FAILED (files deleted), with an audit entry. */
+  ended: string[];
+}
+
+/** Workflow statuses that mean "ended from outside, without finishing the job". */
+const ENDED_OUTSIDE = ['TERMINATED', 'FAILED', 'TIMED_OUT', 'CANCELLED'];
+
+const endedMessage = (kind: string, status: string) =>
+  `the ${kind}'s workflow was ${status.toLowerCase().replace('_', ' ')} outside the service before it finished`;
+
+/** How Temporal says a workflow is; `undefined` when there is no such workflow. */
+async function workflowState(deps: Pick<ActivityDeps, 'temporal'>, workflowId: string) {
   try {
-    const description = await deps.temporal.workflow.getHandle(importWorkflowId(importId)).describe();
+    const description = await deps.temporal.workflow.getHandle(workflowId).describe();
     return { status: description.status.name, runId: description.runId };
   } catch (err) {
     if (err instanceof WorkflowNotFoundError) return undefined;
@@ -36,7 +54,7 @@ export function createReconcileActivities(deps: ActivityDeps) {
   const service = { db, temporal: deps.temporal, config, storage: deps.storage };
 
   async function reconcileOne(record: ImportRecord, staleBefore: Date, result: ReconcileImportsResult): Promise<void> {
-    const state = await workflowState(deps, record.id);
+    const state = await workflowState(deps, importWorkflowId(record.id));
     if (state?.status === 'RUNNING') {
       if (record.status !== 'RUNNING' || !record.confirmedAt || record.confirmedAt >= staleBefore) return;
       const progress = await deps.temporal.workflow.getHandle(importWorkflowId(record.id)).query(importProgressQuery);
@@ -46,12 +64,9 @@ export function createReconcileActivities(deps: ActivityDeps) {
       }
       return;
     }
-    if (state && ['TERMINATED', 'FAILED', 'TIMED_OUT', 'CANCELLED'].includes(state.status)) {
+    if (state && ENDED_OUTSIDE.includes(state.status)) {
       const ended = await db.transaction(async (tx) => {
-        const changed = await markWorkflowEnded(tx, record.id, {
-          code: 'workflow_ended',
-          message: `the import's workflow was ${state.status.toLowerCase().replace('_', ' ')} outside the service before it finished`,
-        });
+        const changed = await markWorkflowEnded(tx, record.id, { code: 'workflow_ended', message: endedMessage('import', state.status) });
         if (changed) await recordImportAudit(tx, record.id, `${importWorkflowId(record.id)}:${state.runId}:ended`);
         return changed;
       });
@@ -76,6 +91,31 @@ export function createReconcileActivities(deps: ActivityDeps) {
       const records = await listUnfinishedImports(db, { createdBefore: staleBefore, limit: BATCH, applicationId: input.applicationId });
       for (const record of records) {
         await reconcileOne(record, staleBefore, result);
+        result.checked++;
+        Context.current().heartbeat(result.checked);
+      }
+      return result;
+    },
+
+    /**
+     * Exports QUEUED or RUNNING for more than RECONCILE_AFTER whose workflow is gone are started again (the run goes
+     * on from the stored plan and checkpoints); those whose workflow was terminated or failed from outside end FAILED
+     * with `workflow_ended`, their partial files deleted and an audit entry. Re-running it is harmless.
+     */
+    async reconcileExports(input: ReconcileInput = {}): Promise<ReconcileExportsResult> {
+      const staleBefore = new Date(Date.now() - config.reconcile.afterMs);
+      const result: ReconcileExportsResult = { checked: 0, restarted: [], ended: [] };
+      const rows = await listUnfinishedExports(db, { createdBefore: staleBefore, limit: BATCH, applicationId: input.applicationId });
+      for (const row of rows) {
+        const state = await workflowState(deps, exportWorkflowId(row.id));
+        if (state && ENDED_OUTSIDE.includes(state.status)) {
+          const ending = { exportId: row.id, outcome: 'FAILED' as const, error: { code: 'workflow_ended', message: endedMessage('export', state.status) } };
+          const { status } = await endExport(deps, ending, `${exportWorkflowId(row.id)}:${state.runId}:ended`);
+          if (status === 'FAILED') result.ended.push(row.id);
+        } else if (state?.status !== 'RUNNING') {
+          await startExportWorkflow(service, row);
+          result.restarted.push(row.id);
+        }
         result.checked++;
         Context.current().heartbeat(result.checked);
       }

@@ -3,7 +3,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { sql } from 'drizzle-orm';
+import { insertExport } from '../src/exports/queries';
 import { createStorage } from '../src/storage';
+import { seedUsers } from './helpers/exports';
 import { insertImport, markConfirmed, getImport as getImportRecord } from '../src/imports/queries';
 import { ensureReconcileSchedule } from '../src/temporal/schedules';
 import { importWorkflowId, reconcileScheduleId } from '../workflows/import-definitions';
@@ -167,4 +169,40 @@ it('is run by a Temporal Schedule every RECONCILE_INTERVAL', async () => {
   expect(described.action).toMatchObject({ type: 'startWorkflow', workflowType: 'reconcileWorkflow' });
   expect(described.spec.intervals?.[0].every).toBe(60_000);
   await handle.delete();
+});
+
+describe('exports', () => {
+  it('starts the workflow of an export the API never started, and ends one terminated from Temporal as FAILED', async () => {
+    const token = tenant.operators.ADMIN.token;
+    await seedUsers(stack.database.db, tenant.applicationId, [{ vendorData: 'exp-1' }, { vendorData: 'exp-2' }]);
+    // Never started: the row as the API writes it before it starts the workflow.
+    const orphan = await insertExport(stack.database.db, {
+      applicationId: tenant.applicationId,
+      operatorId: tenant.operators.ADMIN.id,
+      filters: {},
+      columns: ['vendor_data'],
+    });
+    // Terminated: a real export, stopped from Temporal while it waits to run (no worker takes its tasks meanwhile).
+    await stack.stopWorker();
+    const started = await api(stack, 'POST', '/console/users/exports', { token, body: { columns: ['vendor_data'] } });
+    expect(started.status).toBe(202);
+    await stack.client.workflow.getHandle(`users-export-${started.body.id}`).terminate('stopped from the Web UI');
+    await stack.startWorker();
+
+    const result = await reconcile();
+    expect(result.exports.restarted).toEqual([orphan.id]);
+    expect(result.exports.ended).toEqual([started.body.id]);
+
+    const done = await waitFor(async () => {
+      const res = await api(stack, 'GET', `/console/users/exports/${orphan.id}`, { token });
+      return res.body.status === 'COMPLETED' ? res.body : undefined;
+    });
+    expect(done.row_count).toBeGreaterThanOrEqual(2);
+    const ended = await api(stack, 'GET', `/console/users/exports/${started.body.id}`, { token });
+    expect(ended.body).toMatchObject({ status: 'FAILED', error: { code: 'workflow_ended' }, finished_at: expect.any(String) });
+    expect(await auditEntriesFor(orphan.id)).toHaveLength(1);
+    const endedAudit = await auditEntriesFor(started.body.id);
+    expect(endedAudit).toHaveLength(1);
+    expect(endedAudit[0].status).toBe('FAILURE');
+  });
 });

@@ -1,21 +1,24 @@
 import { proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import type { ReconcileImportsResult } from '../activities/reconcile';
+import type { ReconcileExportsResult, ReconcileImportsResult } from '../activities/reconcile';
 import type { ReconcileInput } from './import-definitions';
 
-const { reconcileImports, removeAbandonedUploads } = proxyActivities<Activities>({
+const { reconcileImports, reconcileExports, removeAbandonedUploads } = proxyActivities<Activities>({
   startToCloseTimeout: '10 minutes',
   heartbeatTimeout: '1 minute',
   retry: { initialInterval: '5s', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 5 },
 });
 
 /**
- * The reconciler, run by a Temporal Schedule every RECONCILE_INTERVAL: imports whose workflow is gone get it back
- * (or, when it was terminated from outside, end FAILED with an audit entry), a lost confirm is sent again, and what
- * interrupted uploads left in storage is removed. Re-running it is harmless.
+ * The reconciler, run by a Temporal Schedule every RECONCILE_INTERVAL: imports and exports whose workflow is gone get
+ * it back (or, when it was terminated from outside, end FAILED with an audit entry), a lost confirm is sent again,
+ * and what interrupted uploads left in storage is removed. Re-running it is harmless.
  */
-export async function reconcileWorkflow(input: ReconcileInput = {}): Promise<ReconcileImportsResult & { uploadsRemoved: number }> {
+export async function reconcileWorkflow(input: ReconcileInput = {}): Promise<ReconcileResult> {
   const imports = await reconcileImports(input);
+  const exports = await reconcileExports(input);
   const { removed } = await removeAbandonedUploads();
-  return { ...imports, uploadsRemoved: removed };
+  return { ...imports, exports, uploadsRemoved: removed };
 }
+
+export type ReconcileResult = ReconcileImportsResult & { exports: ReconcileExportsResult; uploadsRemoved: number };

@@ -33,7 +33,7 @@ export function exportsRouter(deps: AppDeps): Router {
     // Links are built from configuration only (PUBLIC_BASE_URL), never from the request's Host header: a forged Host
     // would otherwise put the attacker's host into the link and into the emailed link.
     const baseUrl = config.api.publicBaseUrl;
-    const row = await requestExport(deps, operatorOf(req), request, baseUrl);
+    const row = await requestExport(deps, operatorOf(req), request);
     res.status(202).json(await present(storages, row, operatorOf(req).id, baseUrl));
   });
 

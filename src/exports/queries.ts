@@ -1,4 +1,4 @@
-import { and, desc, eq, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, inArray, lt, sql } from 'drizzle-orm';
 import type { Pool } from 'pg';
 import { exportParts, exportsTable, operators, type ExportStatus } from '../../drizzle/schema';
 import type { Cursor } from '../api/pagination';
@@ -113,4 +113,23 @@ export async function refreshExportProgress(db: Queryable, exportId: string): Pr
     UPDATE exports e SET progress = LEAST(0.99, COALESCE(
       (SELECT sum(p.row_count)::float8 FROM export_parts p WHERE p.export_id = e.id) / NULLIF(e.estimated_rows, 0), 0))
     WHERE e.id = ${exportId} AND e.status = 'RUNNING'`);
+}
+
+/** Exports the reconciler looks at: QUEUED or RUNNING and created before `createdBefore`, oldest first. */
+export async function listUnfinishedExports(
+  db: Queryable,
+  params: { createdBefore: Date; limit: number; applicationId?: string },
+): Promise<ExportRow[]> {
+  return db
+    .select()
+    .from(exportsTable)
+    .where(
+      and(
+        params.applicationId ? eq(exportsTable.applicationId, params.applicationId) : undefined,
+        inArray(exportsTable.status, ['QUEUED', 'RUNNING']),
+        lt(exportsTable.createdAt, params.createdBefore),
+      ),
+    )
+    .orderBy(asc(exportsTable.createdAt), asc(exportsTable.id))
+    .limit(params.limit);
 }

@@ -11,7 +11,7 @@ import { ApplicationId, JobId, JobKind } from '../../workflows/search-attributes
 import { columnsForRole, forbiddenColumns } from './columns';
 import type { ExportRequest } from './filters';
 import { linkPeriod } from './present';
-import { getExport, insertExport, setExportLink, setExportWorkflowId, type ExportWithOperator } from './queries';
+import { getExport, insertExport, setExportLink, setExportWorkflowId, type ExportRow, type ExportWithOperator } from './queries';
 
 export interface ExportServiceDeps {
   db: Db;
@@ -28,7 +28,6 @@ export async function requestExport(
   deps: ExportServiceDeps,
   operator: Operator,
   request: ExportRequest,
-  linkBaseUrl: string,
 ): Promise<ExportWithOperator> {
   const columns = request.columns ?? columnsForRole(operator.role);
   const forbidden = forbiddenColumns(operator.role, columns);
@@ -42,28 +41,9 @@ export async function requestExport(
   }
   const filters = request.filters ?? {};
   const row = await insertExport(deps.db, { applicationId: operator.applicationId, operatorId: operator.id, filters, columns });
-  const workflowId = exportWorkflowId(row.id);
-  await setExportWorkflowId(deps.db, row.id, workflowId);
-  const input: ExportUsersInput = {
-    exportId: row.id,
-    linkBaseUrl,
-    heartbeatTimeoutMs: deps.config.exports.heartbeatTimeoutMs,
-  };
-  const filterNames = Object.keys(filters);
+  await setExportWorkflowId(deps.db, row.id, exportWorkflowId(row.id));
   try {
-    await deps.temporal.workflow.start<typeof exportUsersWorkflow>('exportUsersWorkflow', {
-      taskQueue: deps.config.temporal.taskQueue,
-      workflowId,
-      args: [input],
-      typedSearchAttributes: [
-        { key: ApplicationId, value: operator.applicationId },
-        { key: JobId, value: row.id },
-        { key: JobKind, value: 'export' },
-      ],
-      staticSummary: `export ${row.id.slice(0, 8)}…: ${columns.length} columns, ${
-        filterNames.length > 0 ? `filtered by ${filterNames.join(', ')}` : 'every user'
-      }`,
-    });
+    await startExportWorkflow(deps, row);
   } catch (err) {
     await deps.db
       .update(exportsTable)
@@ -72,6 +52,35 @@ export async function requestExport(
     throw new DomainError('unavailable', 'temporal_unavailable', `the export could not be started: ${(err as Error).message}`);
   }
   return getExport(deps.db, operator.applicationId, row.id);
+}
+
+/**
+ * Starts the export's workflow `users-export-<id>`; also what the reconciler does for an export whose workflow is
+ * gone (the run picks up the stored plan and the ranges' checkpoints).
+ */
+export async function startExportWorkflow(
+  deps: ExportServiceDeps,
+  row: Pick<ExportRow, 'id' | 'applicationId' | 'columns' | 'filters'>,
+): Promise<void> {
+  const input: ExportUsersInput = {
+    exportId: row.id,
+    linkBaseUrl: deps.config.api.publicBaseUrl,
+    heartbeatTimeoutMs: deps.config.exports.heartbeatTimeoutMs,
+  };
+  const filterNames = Object.keys(row.filters ?? {});
+  await deps.temporal.workflow.start<typeof exportUsersWorkflow>('exportUsersWorkflow', {
+    taskQueue: deps.config.temporal.taskQueue,
+    workflowId: exportWorkflowId(row.id),
+    args: [input],
+    typedSearchAttributes: [
+      { key: ApplicationId, value: row.applicationId },
+      { key: JobId, value: row.id },
+      { key: JobKind, value: 'export' },
+    ],
+    staticSummary: `export ${row.id.slice(0, 8)}…: ${row.columns.length} columns, ${
+      filterNames.length > 0 ? `filtered by ${filterNames.join(', ')}` : 'every user'
+    }`,
+  });
 }
 
 /** A fresh link period for the operator who requested the export, while its file is kept. */
