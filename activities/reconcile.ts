@@ -13,6 +13,8 @@ import type { ActivityDeps } from './deps';
 
 const BATCH = 200;
 
+const messageOf = (err: unknown) => (err instanceof Error ? err.message : String(err));
+
 export interface ReconcileImportsResult {
   /** Unfinished imports looked at. */
   checked: number;
@@ -22,6 +24,8 @@ export interface ReconcileImportsResult {
   ended: string[];
   /** RUNNING in the database while their workflow still waited for the confirm: the confirm was sent again. */
   confirmResent: string[];
+  /** Could not be put right this time (e.g. Temporal did not answer for it); the next run tries again. */
+  failed: { id: string; message: string }[];
 }
 
 export interface ReconcileExportsResult {
@@ -30,6 +34,8 @@ export interface ReconcileExportsResult {
   restarted: string[];
   /** Whose workflow was terminated or failed from outside: now FAILED (files deleted), with an audit entry. */
   ended: string[];
+  /** Could not be put right this time; the next run tries again. */
+  failed: { id: string; message: string }[];
 }
 
 /** Workflow statuses that mean "ended from outside, without finishing the job". */
@@ -87,10 +93,11 @@ export function createReconcileActivities(deps: ActivityDeps) {
      */
     async reconcileImports(input: ReconcileInput = {}): Promise<ReconcileImportsResult> {
       const staleBefore = new Date(Date.now() - config.reconcile.afterMs);
-      const result: ReconcileImportsResult = { checked: 0, restarted: [], ended: [], confirmResent: [] };
+      const result: ReconcileImportsResult = { checked: 0, restarted: [], ended: [], confirmResent: [], failed: [] };
       const records = await listUnfinishedImports(db, { createdBefore: staleBefore, limit: BATCH, applicationId: input.applicationId });
       for (const record of records) {
-        await reconcileOne(record, staleBefore, result);
+        // One import that cannot be put right now (its workflow does not answer a query, say) must not hold up the rest.
+        await reconcileOne(record, staleBefore, result).catch((err: unknown) => result.failed.push({ id: record.id, message: messageOf(err) }));
         result.checked++;
         Context.current().heartbeat(result.checked);
       }
@@ -104,9 +111,9 @@ export function createReconcileActivities(deps: ActivityDeps) {
      */
     async reconcileExports(input: ReconcileInput = {}): Promise<ReconcileExportsResult> {
       const staleBefore = new Date(Date.now() - config.reconcile.afterMs);
-      const result: ReconcileExportsResult = { checked: 0, restarted: [], ended: [] };
+      const result: ReconcileExportsResult = { checked: 0, restarted: [], ended: [], failed: [] };
       const rows = await listUnfinishedExports(db, { createdBefore: staleBefore, limit: BATCH, applicationId: input.applicationId });
-      for (const row of rows) {
+      const reconcileExport = async (row: (typeof rows)[number]) => {
         const state = await workflowState(deps, exportWorkflowId(row.id));
         if (state && ENDED_OUTSIDE.includes(state.status)) {
           const ending = { exportId: row.id, outcome: 'FAILED' as const, error: { code: 'workflow_ended', message: endedMessage('export', state.status) } };
@@ -116,6 +123,9 @@ export function createReconcileActivities(deps: ActivityDeps) {
           await startExportWorkflow(service, row);
           result.restarted.push(row.id);
         }
+      };
+      for (const row of rows) {
+        await reconcileExport(row).catch((err: unknown) => result.failed.push({ id: row.id, message: messageOf(err) }));
         result.checked++;
         Context.current().heartbeat(result.checked);
       }
