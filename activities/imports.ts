@@ -14,6 +14,9 @@ import {
   type ChunkWriteResult,
 } from '../src/imports/chunks';
 import { poolOf } from '../src/imports/pool';
+import type { HeaderRules } from '../src/imports/columns';
+import { savedMappingsOf } from '../src/imports/mappings';
+import type { ImportOptions } from '../src/imports/options';
 import { getImport, markCancelled, markExpired, markFailed, markFinished, markRejected, type ImportRecord } from '../src/imports/queries';
 import { stageImportFile, type StagedCounts } from '../src/imports/staging';
 import type { ActivityDeps } from './deps';
@@ -122,6 +125,8 @@ export function createImportActivities({ db, storage, config }: Omit<ActivityDep
       const storageKey = row.storageKey;
       if (!storageKey) throw ApplicationFailure.nonRetryable('the uploaded file is no longer stored', 'ImportFileMissing');
       let rowsRead = 0;
+      const options = (row.options ?? {}) as ImportOptions;
+      const header: HeaderRules = { mapping: options.mapping, preset: options.preset, saved: await savedMappingsOf(db, row.applicationId) };
       const outcome = await withHeartbeats(
         () => ({ rowsRead }),
         () =>
@@ -130,6 +135,8 @@ export function createImportActivities({ db, storage, config }: Omit<ActivityDep
             applicationId: row.applicationId,
             maxRows: config.imports.maxRows,
             chunkRows: config.imports.chunkRows,
+            header,
+            saveMapping: options.save_mapping ? { operatorId: row.operatorId } : undefined,
             onProgress: (rows) => {
               rowsRead = rows;
             },

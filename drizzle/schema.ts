@@ -140,6 +140,11 @@ export const imports = pgTable(
     storageKey: text('storage_key'),
     /** The file's columns, as read from its header. */
     columns: text('columns').array(),
+    /** The upload's options as given (API.md "Files from other systems"), and what was detected while reading. */
+    options: jsonb('options').$type<Record<string, unknown>>().notNull().default(sql`'{}'::jsonb`),
+    detected: jsonb('detected').$type<Record<string, unknown>>(),
+    /** How each header of the file was read: [{header, column, source}]. */
+    mapping: jsonb('mapping').$type<{ header: string; column: string | null; source: string }[]>(),
     totalRows: integer('total_rows').notNull().default(0),
     validRows: integer('valid_rows').notNull().default(0),
     invalidRows: integer('invalid_rows').notNull().default(0),
@@ -163,6 +168,25 @@ export const imports = pgTable(
     finishedAt: tstz('finished_at'),
   },
   (t) => [index('imports_application_created_idx').on(t.applicationId, t.createdAt, t.id)],
+);
+
+/** Saved column mappings: an application's mapping for files with a given set of headers (`save_mapping`). */
+export const importMappings = pgTable(
+  'import_mappings',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    applicationId: uuid('application_id')
+      .notNull()
+      .references(() => applications.id, { onDelete: 'cascade' }),
+    /** headerSetKey() of the headers: the lookup key. */
+    headersKey: text('headers_key').notNull(),
+    headers: text('headers').array().notNull(),
+    mapping: jsonb('mapping').$type<Record<string, string | null>>().notNull(),
+    operatorId: uuid('operator_id').references(() => operators.id, { onDelete: 'set null' }),
+    createdAt: createdAt(),
+    updatedAt: tstz('updated_at').notNull().defaultNow(),
+  },
+  (t) => [uniqueIndex('import_mappings_application_headers_idx').on(t.applicationId, t.headersKey)],
 );
 
 export const IMPORT_ROW_ACTIONS = ['create', 'update', 'unchanged', 'invalid'] as const;

@@ -66,7 +66,16 @@ describe('GET /console/me', () => {
     expect(admin.body).toEqual({
       operator: { id: tenant.operators.ADMIN.id, email: tenant.operators.ADMIN.email, role: 'ADMIN' },
       application: { id: tenant.applicationId, name: expect.any(String) },
-      permissions: ['imports.write', 'imports.read', 'imports.retry', 'exports.all_columns', 'exports.restricted_columns', 'exports.read', 'audit.read'],
+      permissions: [
+        'imports.write',
+        'imports.read',
+        'imports.retry',
+        'exports.all_columns',
+        'exports.restricted_columns',
+        'exports.read',
+        'audit.read',
+        'mappings.manage',
+      ],
       export_columns: EXPORT_COLUMNS.map((name) => ({ name, allowed: true, reason: null })),
       temporal_ui: { url: 'http://temporal-ui.example:8080', namespace: 'default' },
     });
@@ -98,9 +107,9 @@ describe('preview rows carry the row as it was in the file', () => {
     const rows = await api(stack, 'GET', `/console/users/imports/${preview.id}/rows`, { token });
     expect(rows.status).toBe(200);
     expect(rows.body.results.map((r: { raw: unknown }) => r.raw)).toEqual([
-      { vendor_data: '  raw-1 ', email: 'ok@example.com', country: 'esp', tags: 'a, b' },
-      { vendor_data: 'raw-2', email: 'not-an-email', country: 'XXX', tags: '' },
-      { vendor_data: 'raw-3', email: '', country: '', tags: '"quoted, tag"' },
+      { vendor_data: '  raw-1 ', Email: 'ok@example.com', country: 'esp', tags: 'a, b' },
+      { vendor_data: 'raw-2', Email: 'not-an-email', country: 'XXX', tags: '' },
+      { vendor_data: 'raw-3', Email: '', country: '', tags: '"quoted, tag"' },
     ]);
     expect(rows.body.results[1].errors.map((e: { column: string }) => e.column).sort()).toEqual(['country', 'email']);
   });

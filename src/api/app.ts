@@ -8,7 +8,8 @@ import type { Logger } from '../logger';
 import type { Storage } from '../storage';
 import { auditRouter } from './audit-routes';
 import { consoleRouter } from './console-routes';
-import { requireOperator } from './auth';
+import { applicationOf, requireOperator } from './auth';
+import { deleteSavedMapping, listSavedMappings } from '../imports/mappings';
 import { exportsRouter, downloadsRouter } from './exports-routes';
 import { healthRouter } from './health-routes';
 import { errorHandler, notFoundHandler } from './http-errors';
@@ -57,6 +58,13 @@ export function createApp(deps: AppDeps): express.Express {
   app.use('/console/users/imports', importsRouter(deps));
   app.get('/console/users/import-template.csv', requireOperator(deps.db, 'imports.read'), (_req, res) => {
     res.type('text/csv').attachment('users-import-template.csv').send(`${IMPORT_COLUMNS.join(',')}\r\n`);
+  });
+  app.get('/console/users/import-mappings', requireOperator(deps.db, 'mappings.manage'), async (req, res) => {
+    res.json({ results: await listSavedMappings(deps.db, applicationOf(req)), next_cursor: null });
+  });
+  app.delete('/console/users/import-mappings/:id', requireOperator(deps.db, 'mappings.manage'), async (req, res) => {
+    await deleteSavedMapping(deps.db, { applicationId: applicationOf(req), id: String(req.params.id) });
+    res.status(204).end();
   });
   app.use('/console/users/exports', exportsRouter(deps));
   app.use('/downloads', downloadsRouter(deps));

@@ -7,8 +7,9 @@ import { FILE_ERROR_CODES } from '../imports/columns';
 import { storable } from '../text';
 import { writeErrorReport } from '../imports/error-report';
 import { presentImport, presentPreviewRow } from '../imports/present';
+import { IMPORT_DELIMITERS, IMPORT_ENCODINGS, IMPORT_FORMATS, IMPORT_MODES, IMPORT_PRESETS } from '../imports/options';
 import { getImport, listImportRows, listImports } from '../imports/queries';
-import { cancelImport, confirmImport, retryImport, startImport } from '../imports/service';
+import { cancelImport, confirmImport, parseUploadOptions, retryImport, startImport, storeImportUpload } from '../imports/service';
 import type { AppDeps } from './app';
 import { applicationOf, operatorOf, requireOperator } from './auth';
 import { parseListParams, toPage } from './pagination';
@@ -19,7 +20,12 @@ const FILE_FIELD = 'file';
  * Reads a multipart body and hands the part named `file` to `onFile` as a stream. Settles once the whole body has
  * been read (a refused file is drained, so the client always gets its answer) with what onFile settled with.
  */
-function receiveFile<T>(req: Request, maxBytes: number, onFile: (file: Readable, fileName: string) => Promise<T>): Promise<T> {
+function receiveFile<T>(
+  req: Request,
+  maxBytes: number,
+  fields: Record<string, string>,
+  onFile: (file: Readable, fileName: string) => Promise<T>,
+): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     let parser: busboy.Busboy;
     try {
@@ -46,6 +52,9 @@ function receiveFile<T>(req: Request, maxBytes: number, onFile: (file: Readable,
       // Wait until the file's storage has given up (and deleted what it had written) before answering.
       void (handled ?? Promise.resolve()).catch(() => undefined).then(() => reject(error));
     };
+    parser.on('field', (name, value) => {
+      fields[name] = value;
+    });
     parser.on('file', (name, stream, info) => {
       if (name !== FILE_FIELD || handled) {
         stream.resume();
@@ -110,10 +119,13 @@ export function importsRouter(deps: AppDeps): Router {
       throw new DomainError('unsupported_media_type', 'unsupported_media_type', `the body must be multipart/form-data with the file in "${FILE_FIELD}"`);
     }
     const operator = operatorOf(req);
-    const created = await receiveFile(req, deps.config.imports.maxBytes, (file, name) =>
-      startImport(service, { operator, fileName: sanitizeFileName(name), file }),
+    const fields: Record<string, string> = {};
+    const upload = await receiveFile(req, deps.config.imports.maxBytes, fields, (file, name) =>
+      storeImportUpload(service, { applicationId: operator.applicationId, fileName: sanitizeFileName(name), file }),
     );
-    res.status(202).json(created);
+    // The options are read once the whole body is in: a form may send them after the file.
+    const options = await parseUploadOptions(service, upload, fields);
+    res.status(202).json(await startImport(service, { operator, upload, options }));
   });
 
   router.get('/', requireOperator(db, 'imports.read'), async (req, res) => {
@@ -238,7 +250,34 @@ const page = (items: Record<string, unknown>) => ({
   properties: { results: { type: 'array', items }, next_cursor: { type: ['string', 'null'] } },
 });
 
+const savedMapping = {
+  type: 'object',
+  properties: {
+    id: { type: 'string', format: 'uuid' },
+    headers: { type: 'array', items: { type: 'string' } },
+    mapping: { type: 'object', additionalProperties: { type: ['string', 'null'] } },
+    operator: { type: ['object', 'null'], properties: { id: { type: 'string' }, email: { type: 'string' } } },
+    created_at: time,
+    updated_at: time,
+  },
+};
+
 export const importsOpenApiPaths: Record<string, unknown> = {
+  '/console/users/import-mappings': {
+    get: {
+      summary: "The application's saved column mappings (save_mapping), most recently saved first",
+      security,
+      responses: { 200: json('The saved mappings', page(savedMapping)), 401: errorRef('unauthenticated'), 403: errorRef('forbidden (OWNER, ADMIN, DEVELOPER)') },
+    },
+  },
+  '/console/users/import-mappings/{id}': {
+    delete: {
+      summary: 'Deletes a saved column mapping',
+      security,
+      parameters: [idParameter],
+      responses: { 204: { description: 'Deleted' }, 401: errorRef('unauthenticated'), 403: errorRef('forbidden'), 404: errorRef('not_found') },
+    },
+  },
   '/console/users/import-template.csv': {
     get: {
       summary: 'The import template: the header row alone',
@@ -254,13 +293,31 @@ export const importsOpenApiPaths: Record<string, unknown> = {
         required: true,
         content: {
           'multipart/form-data': {
-            schema: { type: 'object', required: ['file'], properties: { file: { type: 'string', format: 'binary' } } },
+            schema: {
+              type: 'object',
+              required: ['file'],
+              properties: {
+                file: { type: 'string', format: 'binary' },
+                format: { enum: [...IMPORT_FORMATS] },
+                sheet: { type: 'string' },
+                encoding: { enum: [...IMPORT_ENCODINGS] },
+                delimiter: { enum: [...IMPORT_DELIMITERS] },
+                mapping: { type: 'string', description: 'JSON object {"<header in the file>": "<template column>" or null}' },
+                preset: { enum: [...IMPORT_PRESETS] },
+                save_mapping: { enum: ['true', 'false'] },
+                default_phone_country: { type: 'string', description: 'ISO 3166-1 alpha-2 or alpha-3' },
+                mode: { enum: [...IMPORT_MODES] },
+                empty_cells: { enum: ['keep', 'clear'] },
+                tags_mode: { enum: ['replace', 'add'] },
+                metadata_mode: { enum: ['merge', 'replace'] },
+              },
+            },
           },
         },
       },
       responses: {
         202: json('The import', importObject),
-        400: errorRef('missing_file, invalid_multipart, request_aborted'),
+        400: errorRef('missing_file, invalid_multipart, request_aborted, invalid_field (a bad upload option: details name the field)'),
         401: errorRef('unauthenticated'),
         403: errorRef('forbidden (OWNER and ADMIN only)'),
         413: errorRef('file_too_large (over IMPORT_MAX_BYTES; nothing is stored)'),

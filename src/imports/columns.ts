@@ -1,4 +1,5 @@
 import { hasUnstorable, storable } from '../text';
+import { headerKey, headerSetKey, NAME_PARTS, PRESETS, SYNONYMS, type MappedColumn } from './header-mapping';
 
 /**
  * The columns of an import file and the file-level rejections of API.md. Pure: no I/O.
@@ -68,16 +69,36 @@ export const HEADER_LIMITS = {
   nameChars: 64,
 } as const;
 
+/** How one header of the file was read (the import object's `mapping`). */
+export interface MappingEntry {
+  header: string;
+  column: MappedColumn | null;
+  source: 'mapping' | 'saved' | 'preset' | 'synonym' | 'exact' | 'ignored';
+}
+
+/** What resolves the headers besides the built-in synonyms, in API.md's order: the upload's, the saved, the preset. */
+export interface HeaderRules {
+  mapping?: Record<string, string | null>;
+  /** The application's saved mappings, by headerSetKey() of the headers they were saved for. */
+  saved?: ReadonlyMap<string, Record<string, string | null>>;
+  preset?: keyof typeof PRESETS;
+}
+
 /** Where each known column sits in a record; `width` is the header's number of cells. */
 export interface Layout {
   width: number;
-  /** The header's column names, normalised (trimmed, lower case), in file order. */
+  /** The header's cells as the file has them (trimmed), in file order. */
   columns: string[];
   index: Partial<Record<ImportColumn, number>>;
+  /** `first_name` / `last_name` columns, joined into full_name when the file has no full_name column. */
+  nameParts?: { first?: number; last?: number };
+  mapping: MappingEntry[];
 }
 
 const KNOWN = new Set<string>(IMPORT_COLUMNS);
-const IGNORED = new Set<string>(IGNORED_COLUMNS);
+const IGNORED_COLUMN_SET = new Set<string>(IGNORED_COLUMNS);
+const EXACT = new Map<string, ImportColumn>(IMPORT_COLUMNS.map((c) => [headerKey(c), c]));
+const IGNORED_KEYS = new Set<string>(IGNORED_COLUMNS.map(headerKey));
 
 /** At most `namesInMessage` names, each shortened, then how many more: a message stays small whatever the header. */
 export function nameList(names: readonly string[]): string {
@@ -96,8 +117,11 @@ export function headerBytes(cells: readonly string[]): number {
   return bytes;
 }
 
-/** Reads the header row: column names are trimmed and matched without regard to letter case. */
-export function readHeader(cells: readonly string[]): Layout {
+/**
+ * Reads the header row: each header is resolved to a template column (see HeaderRules and header-mapping.ts), in
+ * API.md's order; what stays unresolved is `unknown_column`, two headers on one column `duplicate_column`.
+ */
+export function readHeader(cells: readonly string[], rules: HeaderRules = {}): Layout {
   if (headerBytes(cells) > HEADER_LIMITS.maxBytes) throw headerTooLarge();
   if (cells.length > HEADER_LIMITS.maxColumns) {
     throw new ImportFileError(
@@ -112,30 +136,68 @@ export function readHeader(cells: readonly string[]): Layout {
       `the header's column ${broken + 1} holds a control character (such as NUL) or a broken character; a column name is plain text`,
     );
   }
-  const columns = cells.map((cell) => cell.trim().toLowerCase());
-  const seen = new Set<string>();
-  const duplicates = new Set<string>();
+  const columns = cells.map((cell) => cell.trim());
+  const saved = rules.saved?.get(headerSetKey(columns));
+  const preset = rules.preset ? PRESETS[rules.preset] : undefined;
+  const mapping: MappingEntry[] = [];
   const unknown: string[] = [];
-  columns.forEach((name, i) => {
-    if (seen.has(name)) duplicates.add(name);
-    seen.add(name);
-    if (!KNOWN.has(name) && !IGNORED.has(name)) unknown.push(name === '' ? `(column ${i + 1} has no name)` : name);
+  columns.forEach((header, i) => {
+    const key = headerKey(header);
+    let entry: MappingEntry | undefined;
+    if (rules.mapping && Object.hasOwn(rules.mapping, header)) entry = { header, column: mappedColumn(rules.mapping[header]), source: 'mapping' };
+    else if (saved && Object.hasOwn(saved, header)) entry = { header, column: mappedColumn(saved[header]), source: 'saved' };
+    else if (preset && Object.hasOwn(preset, key)) entry = { header, column: preset[key], source: 'preset' };
+    else if (Object.hasOwn(SYNONYMS, key)) entry = { header, column: SYNONYMS[key], source: 'synonym' };
+    else if (EXACT.has(key)) entry = { header, column: EXACT.get(key)!, source: 'exact' };
+    else if (IGNORED_KEYS.has(key)) entry = { header, column: null, source: 'ignored' };
+    if (entry) mapping.push(entry);
+    else unknown.push(header === '' ? `(column ${i + 1} has no name)` : header);
   });
-  if (duplicates.size > 0) {
-    throw new ImportFileError('duplicate_column', `the header names these columns more than once: ${nameList([...duplicates])}`);
-  }
   if (unknown.length > 0) {
     throw new ImportFileError(
       'unknown_column',
-      `unknown columns: ${nameList(unknown)} (known: ${IMPORT_COLUMNS.join(', ')}; ignored: ${IGNORED_COLUMNS.join(', ')})`,
+      `unknown columns: ${nameList(unknown)} (known: ${IMPORT_COLUMNS.join(', ')}; ignored: ${IGNORED_COLUMNS.join(', ')}; ` +
+        'or give a mapping, a preset, or use a synonym such as external_id, email_address, phone_number, first_name)',
     );
   }
-  if (!seen.has('vendor_data')) throw new ImportFileError('missing_column', 'the header has no vendor_data column');
+  const byColumn = new Map<string, string[]>();
+  for (const entry of mapping) {
+    if (entry.column) byColumn.set(entry.column, [...(byColumn.get(entry.column) ?? []), entry.header]);
+  }
+  const hasFullName = byColumn.has('full_name');
+  const duplicates = [...byColumn.entries()].filter(([, headers]) => headers.length > 1);
+  if (hasFullName && (byColumn.has('first_name') || byColumn.has('last_name'))) {
+    duplicates.push(['full_name', [...byColumn.get('full_name')!, ...(byColumn.get('first_name') ?? []), ...(byColumn.get('last_name') ?? [])]]);
+  }
+  if (duplicates.length > 0) {
+    throw new ImportFileError(
+      'duplicate_column',
+      `the header names these columns more than once: ${nameList(duplicates.map(([column, headers]) => `${column} (${headers.join(' / ')})`))}`,
+    );
+  }
+  if (!byColumn.has('vendor_data')) throw new ImportFileError('missing_column', 'the header has no vendor_data column (nor a header mapped to it)');
   const index: Layout['index'] = {};
-  columns.forEach((name, i) => {
-    if (KNOWN.has(name)) index[name as ImportColumn] = i;
+  const nameParts: NonNullable<Layout['nameParts']> = {};
+  mapping.forEach((entry, i) => {
+    if (entry.column === 'first_name') nameParts.first = i;
+    else if (entry.column === 'last_name') nameParts.last = i;
+    else if (entry.column) index[entry.column] = i;
   });
-  return { width: columns.length, columns, index };
+  const joinsName = nameParts.first !== undefined || nameParts.last !== undefined;
+  return { width: columns.length, columns, index, mapping, ...(joinsName ? { nameParts } : {}) };
+}
+
+/** A mapping's target as a column (validated at upload: see checkMappingTargets), null to ignore the header. */
+function mappedColumn(target: string | null | undefined): MappedColumn | null {
+  if (target === null || target === undefined) return null;
+  return (IGNORED_COLUMN_SET.has(target) ? null : target) as MappedColumn | null;
+}
+
+/** The targets a mapping may name: the template's columns, first_name / last_name, the ignored columns, or null. */
+export function checkMappingTargets(mapping: Record<string, string | null>): string[] {
+  return Object.values(mapping).filter(
+    (target): target is string => target !== null && !KNOWN.has(target) && !IGNORED_COLUMN_SET.has(target) && !(NAME_PARTS as readonly string[]).includes(target),
+  );
 }
 
 export const headerTooLarge = () =>

@@ -1,3 +1,4 @@
+import type { DetectedSource, ImportOptions } from './options';
 import type { ImportRecord, PreviewRow } from './queries';
 
 /** The share of the valid rows written or given up on (failed chunks); 1 once the import has completed. */
@@ -6,6 +7,30 @@ export function importProgress(row: Pick<ImportRecord, 'status' | 'validRows' | 
   if (row.validRows === 0) return 0;
   const share = (row.processedRows + row.failedRows) / row.validRows;
   return Math.min(1, Math.max(0, Math.round(share * 10_000) / 10_000));
+}
+
+/**
+ * The upload's options as the import object shows them: each as given, else its default, and for the format,
+ * encoding, delimiter and sheet what the reader detected (null until the file has been read).
+ */
+export function presentOptions(row: Pick<ImportRecord, 'options' | 'detected'>) {
+  const given = (row.options ?? {}) as Partial<ImportOptions>;
+  const detected = (row.detected ?? null) as Partial<DetectedSource> | null;
+  return {
+    format: given.format ?? detected?.format ?? null,
+    sheet: given.sheet ?? detected?.sheet ?? null,
+    encoding: given.encoding ?? detected?.encoding ?? null,
+    delimiter: given.delimiter ?? detected?.delimiter ?? null,
+    mapping: given.mapping ?? null,
+    preset: given.preset ?? null,
+    save_mapping: given.save_mapping ?? false,
+    default_phone_country: given.default_phone_country ?? null,
+    mode: given.mode ?? 'upsert',
+    empty_cells: given.empty_cells ?? 'keep',
+    tags_mode: given.tags_mode ?? 'replace',
+    metadata_mode: given.metadata_mode ?? 'merge',
+    detected,
+  };
 }
 
 /** The import object of API.md. */
@@ -32,6 +57,8 @@ export function presentImport(row: ImportRecord) {
     chunks: { total: row.chunksTotal, completed: row.chunksCompleted, failed: row.chunksFailed },
     progress: importProgress(row),
     error: row.errorCode ? { code: row.errorCode, message: row.errorMessage ?? '' } : null,
+    options: presentOptions(row),
+    mapping: row.mapping ?? null,
     workflow_id: row.workflowId,
     created_at: row.createdAt.toISOString(),
     confirmed_at: row.confirmedAt?.toISOString() ?? null,

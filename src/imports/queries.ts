@@ -18,6 +18,9 @@ const importColumns = {
   fileBytes: imports.fileBytes,
   storageKey: imports.storageKey,
   columns: imports.columns,
+  options: imports.options,
+  detected: imports.detected,
+  mapping: imports.mapping,
   totalRows: imports.totalRows,
   validRows: imports.validRows,
   invalidRows: imports.invalidRows,
@@ -55,6 +58,7 @@ export interface NewImport {
   fileBytes: number;
   storageKey: string;
   workflowId: string;
+  options?: Record<string, unknown>;
 }
 
 export async function insertImport(db: Queryable, row: NewImport): Promise<void> {

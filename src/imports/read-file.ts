@@ -1,6 +1,6 @@
 import { Transform, type Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { HEADER_LIMITS, headerTooLarge, ImportFileError, readHeader, type Layout } from './columns';
+import { HEADER_LIMITS, headerTooLarge, ImportFileError, readHeader, type HeaderRules, type Layout, type MappingEntry } from './columns';
 import { stagedRowLine } from './copy-text';
 import { CsvRecordReader } from './csv-records';
 import { validateRow } from './rows';
@@ -24,12 +24,16 @@ export interface ReadOptions {
   /** Called every `progressEvery` data rows with the count so far (heartbeats). */
   onProgress?: (rows: number) => void;
   progressEvery?: number;
+  /** How headers resolve besides the built-in synonyms (the upload's mapping, the saved ones, the preset). */
+  header?: HeaderRules;
 }
 
 export interface ReadResult {
   /** Data rows read (blank rows are not counted). */
   dataRows: number;
   columns: string[];
+  /** How each header was read. */
+  mapping: MappingEntry[];
 }
 
 const BATCH_CHARS = 256 * 1024;
@@ -61,6 +65,10 @@ class ImportFileTransform extends Transform {
 
   get columns(): string[] {
     return this.layout?.columns ?? [];
+  }
+
+  get mapping(): MappingEntry[] {
+    return this.layout?.mapping ?? [];
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: (err?: Error | null, data?: string) => void): void {
@@ -117,7 +125,7 @@ class ImportFileTransform extends Transform {
     this.rowNumber++;
     if (isBlank(record)) return;
     if (this.layout === undefined) {
-      this.layout = readHeader(record);
+      this.layout = readHeader(record, this.options.header);
       return;
     }
     if (record.length !== this.layout.width) {
@@ -155,5 +163,5 @@ export async function readImportFile(source: Readable, sink: Writable, options: 
     throw transform.fileError ?? err;
   }
   options.onProgress?.(transform.dataRows);
-  return { dataRows: transform.dataRows, columns: transform.columns };
+  return { dataRows: transform.dataRows, columns: transform.columns, mapping: transform.mapping };
 }

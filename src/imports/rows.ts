@@ -79,7 +79,16 @@ function check<T>(errors: RowError[], column: ImportColumn, value: string, rule:
 
 function cellOf(record: readonly string[], layout: Layout, column: ImportColumn): string {
   const i = layout.index[column];
-  return i === undefined ? '' : cellValue(record[i]);
+  if (i !== undefined) return cellValue(record[i]);
+  if (column === 'full_name' && layout.nameParts) return joinedName(record, layout.nameParts);
+  return '';
+}
+
+/** First and last name (either may be missing or empty) as one full_name, joined with one space. */
+function joinedName(record: readonly string[], parts: NonNullable<Layout['nameParts']>): string {
+  const first = parts.first === undefined ? '' : cellValue(record[parts.first]);
+  const last = parts.last === undefined ? '' : cellValue(record[parts.last]);
+  return first && last ? `${first} ${last}` : first || last;
 }
 
 /** Checks one data row; `rowNumber` is the spreadsheet row (the header is row 1). */

@@ -28,6 +28,8 @@ import {
   type ImportRecord,
 } from './queries';
 import { presentImport, type ImportObject } from './present';
+import { checkMappingTargets } from './columns';
+import { importOptionsSchema, type ImportOptions } from './options';
 
 /**
  * What the API and the CLI do with imports. The database holds the truth about an import's status: each action here
@@ -188,31 +190,77 @@ async function present(deps: ImportServiceDeps, id: string): Promise<ImportObjec
   return presentImport(await getImport(deps.db, { id }));
 }
 
+/** An upload stored as received, before its import exists (the options may follow the file in the body). */
+export interface ImportUpload extends StoredUpload {
+  id: string;
+  storageKey: string;
+  fileName: string;
+}
+
+/** Stores the uploaded file (with its SHA-256 and size). A file over IMPORT_MAX_BYTES leaves nothing behind. */
+export async function storeImportUpload(
+  deps: ImportServiceDeps,
+  params: { applicationId: string; fileName: string; file: Readable },
+): Promise<ImportUpload> {
+  const id = randomUUID();
+  const storageKey = `imports/${params.applicationId}/${id}.csv`;
+  const stored = await storeUpload(deps.storage, storageKey, params.file, deps.config.imports.maxBytes);
+  return { ...stored, id, storageKey, fileName: params.fileName };
+}
+
 /**
- * Stores the uploaded file (with its SHA-256 and size), then writes the import row (VALIDATING) and starts the
- * workflow `users-import-<id>`. A file over IMPORT_MAX_BYTES leaves nothing behind.
+ * Reads the upload's option fields (API.md "Files from other systems"): 400 invalid_field naming each bad one, with
+ * the stored file deleted, so that nothing is stored.
  */
+export async function parseUploadOptions(deps: ImportServiceDeps, upload: ImportUpload, fields: Record<string, string>): Promise<ImportOptions> {
+  const problems: { field: string; code: string; message: string }[] = [];
+  const parsed = importOptionsSchema.safeParse(fields);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      if (issue.code === 'unrecognized_keys') {
+        for (const key of issue.keys) problems.push({ field: key, code: 'unknown_field', message: `${key} is not an upload option` });
+      } else {
+        problems.push({ field: String(issue.path[0] ?? 'options'), code: 'invalid_option', message: issue.message });
+      }
+    }
+  } else if (parsed.data.mapping) {
+    const unknown = checkMappingTargets(parsed.data.mapping);
+    if (unknown.length > 0) {
+      problems.push({
+        field: 'mapping',
+        code: 'unknown_column',
+        message: `the mapping names columns that do not exist: ${unknown.join(', ')} (template columns, first_name, last_name or null)`,
+      });
+    }
+  }
+  if (problems.length === 0 && parsed.success) return parsed.data;
+  await deps.storage.delete(upload.storageKey).catch(() => undefined);
+  throw new DomainError('invalid', 'invalid_field', `bad upload options: ${problems.map((p) => p.field).join(', ')}`, problems);
+}
+
+/** Writes the import row of a stored upload (VALIDATING, with its options) and starts the workflow `users-import-<id>`. */
 export async function startImport(
   deps: ImportServiceDeps,
-  params: { operator: Operator; fileName: string; file: Readable },
+  params: { operator: Operator; upload: ImportUpload; options?: ImportOptions },
 ): Promise<ImportObject> {
-  const id = randomUUID();
-  const storageKey = `imports/${params.operator.applicationId}/${id}.csv`;
-  const stored = await storeUpload(deps.storage, storageKey, params.file, deps.config.imports.maxBytes);
+  const { upload } = params;
+  const { id, storageKey, sha256, bytes, lines } = upload;
+  const stored = { bytes, lines };
   await insertImport(deps.db, {
     id,
     applicationId: params.operator.applicationId,
     operatorId: params.operator.id,
-    fileName: params.fileName,
-    fileSha256: stored.sha256,
-    fileBytes: stored.bytes,
+    fileName: upload.fileName,
+    fileSha256: sha256,
+    fileBytes: bytes,
     storageKey,
     workflowId: importWorkflowId(id),
+    options: params.options ?? {},
   });
   const record = await getImport(deps.db, { id });
   const rows = Math.max(0, stored.lines - 1);
   try {
-    await startWorkflow(deps, record, 'import', `import ${shortId(id)}: ~${rows} rows, file ${params.fileName} (${formatBytes(stored.bytes)})`);
+    await startWorkflow(deps, record, 'import', `import ${shortId(id)}: ~${rows} rows, file ${upload.fileName} (${formatBytes(stored.bytes)})`);
   } catch (err) {
     await markStartFailed(deps.db, id, err instanceof Error ? err.message : String(err));
     throw temporalUnavailable(err);

@@ -1,7 +1,8 @@
 import type { Pool, PoolClient } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { Readable } from 'node:stream';
-import { ImportFileError, type FileErrorCode } from './columns';
+import { ImportFileError, type FileErrorCode, type HeaderRules, type MappingEntry } from './columns';
+import { headerSetKey } from './header-mapping';
 import { STAGING_COLUMNS } from './copy-text';
 import { readImportFile } from './read-file';
 
@@ -36,6 +37,9 @@ export interface StageParams {
   maxRows: number;
   chunkRows: number;
   onProgress?: (rows: number) => void;
+  header?: HeaderRules;
+  /** Remember the resolved mapping for the application's files with these headers (the option save_mapping). */
+  saveMapping?: { operatorId: string };
 }
 
 const CREATE_STAGING = `
@@ -119,7 +123,7 @@ const CLASSIFY = `
 
 async function copyInto(client: PoolClient, source: Readable, params: StageParams) {
   const sink = client.query(copyFrom(`COPY import_staging (${STAGING_COLUMNS.join(', ')}) FROM STDIN`));
-  return readImportFile(source, sink, { maxRows: params.maxRows, chunkRows: params.chunkRows, onProgress: params.onProgress });
+  return readImportFile(source, sink, { maxRows: params.maxRows, chunkRows: params.chunkRows, onProgress: params.onProgress, header: params.header });
 }
 
 /** Stages the file of an import that is VALIDATING; see StageOutcome. */
@@ -163,7 +167,7 @@ export async function stageImportFile(pool: Pool, params: StageParams): Promise<
     // Compare-and-set: a cancel during validation wins, and then nothing stays staged.
     const moved = await client.query(
       `UPDATE imports SET status = 'AWAITING_CONFIRMATION', columns = $2, total_rows = $3, valid_rows = $4,
-         invalid_rows = $5, to_create = $6, to_update = $7, to_unchanged = $8, chunks_total = $9
+         invalid_rows = $5, to_create = $6, to_update = $7, to_unchanged = $8, chunks_total = $9, mapping = $10
        WHERE id = $1 AND status = 'VALIDATING'`,
       [
         params.importId,
@@ -175,11 +179,21 @@ export async function stageImportFile(pool: Pool, params: StageParams): Promise<
         counts.toUpdate,
         counts.toUnchanged,
         counts.chunksTotal,
+        JSON.stringify(read.mapping),
       ],
     );
     if (moved.rowCount !== 1) {
       await client.query('ROLLBACK');
       return { status: 'NOT_VALIDATING' };
+    }
+    if (params.saveMapping) {
+      await client.query(
+        `INSERT INTO import_mappings (application_id, headers_key, headers, mapping, operator_id)
+         VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (application_id, headers_key) DO UPDATE SET headers = excluded.headers, mapping = excluded.mapping,
+           operator_id = excluded.operator_id, updated_at = now()`,
+        [params.applicationId, headerSetKey(read.columns), read.columns, JSON.stringify(savedMappingOf(read.mapping)), params.saveMapping.operatorId],
+      );
     }
     await client.query('COMMIT');
     return { status: 'AWAITING_CONFIRMATION', counts };
@@ -192,4 +206,9 @@ export async function stageImportFile(pool: Pool, params: StageParams): Promise<
     client.off('error', onError);
     client.release(broken);
   }
+}
+
+/** A resolved mapping as it is saved: each header with its column (null: ignored). */
+function savedMappingOf(mapping: readonly MappingEntry[]): Record<string, string | null> {
+  return Object.fromEntries(mapping.map((entry) => [entry.header, entry.column]));
 }

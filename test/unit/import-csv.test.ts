@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Readable, Writable } from 'node:stream';
-import { HEADER_LIMITS, ImportFileError, nameList, readHeader } from '../../src/imports/columns';
+import { checkMappingTargets, HEADER_LIMITS, ImportFileError, nameList, readHeader } from '../../src/imports/columns';
+import { headerSetKey } from '../../src/imports/header-mapping';
 import { copyTextArray, copyValue, stagedRowLine } from '../../src/imports/copy-text';
 import { CsvRecordReader } from '../../src/imports/csv-records';
 import { readImportFile } from '../../src/imports/read-file';
@@ -107,9 +108,50 @@ describe('cells and header', () => {
     expect(layout.index).toEqual({ email: 0, vendor_data: 2 });
   });
 
+  it('reads other systems\' headers through the built-in synonyms, and says how each was read', () => {
+    const layout = readHeader(['External ID', 'first_name', 'Last-Name', 'email_address', 'PHONE_NUMBER', 'country_code', 'labels', 'created_at', 'Display_Name']);
+    expect(layout.index).toEqual({ vendor_data: 0, email: 3, phone: 4, country: 5, tags: 6, display_name: 8 });
+    expect(layout.nameParts).toEqual({ first: 1, last: 2 });
+    expect(layout.mapping).toEqual([
+      { header: 'External ID', column: 'vendor_data', source: 'synonym' },
+      { header: 'first_name', column: 'first_name', source: 'synonym' },
+      { header: 'Last-Name', column: 'last_name', source: 'synonym' },
+      { header: 'email_address', column: 'email', source: 'synonym' },
+      { header: 'PHONE_NUMBER', column: 'phone', source: 'synonym' },
+      { header: 'country_code', column: 'country', source: 'synonym' },
+      { header: 'labels', column: 'tags', source: 'synonym' },
+      { header: 'created_at', column: null, source: 'ignored' },
+      { header: 'Display_Name', column: 'display_name', source: 'exact' },
+    ]);
+    const row = validateRow(['u-1', 'Ana', 'García', 'a@example.com', '', '', '', '', 'Ana G'], layout, 2);
+    expect(row).toMatchObject({ vendorData: 'u-1', fullName: 'Ana García', email: 'a@example.com', displayName: 'Ana G' });
+    expect(validateRow(['u-2', '', 'Solo', '', '', '', '', '', ''], layout, 3).fullName).toBe('Solo');
+  });
+
+  it('resolves in the order mapping, saved mapping, preset, synonym, exact', () => {
+    const headers = ['login', 'firstName', 'lastName', 'email', 'status', 'Fav'];
+    const preset = readHeader(headers, { preset: 'okta', mapping: { Fav: null } });
+    expect(preset.mapping.map((m) => [m.header, m.column, m.source])).toEqual([
+      ['login', 'vendor_data', 'preset'],
+      ['firstName', 'first_name', 'preset'],
+      ['lastName', 'last_name', 'preset'],
+      ['email', 'email', 'preset'],
+      ['status', null, 'preset'],
+      ['Fav', null, 'mapping'],
+    ]);
+    const saved = new Map([[headerSetKey(headers), { login: 'vendor_data', status: 'status', Fav: 'display_name' }]]);
+    const fromSaved = readHeader(headers, { preset: 'okta', saved, mapping: { Fav: 'tags' } });
+    expect(fromSaved.mapping.find((m) => m.header === 'status')).toEqual({ header: 'status', column: 'status', source: 'saved' });
+    expect(fromSaved.mapping.find((m) => m.header === 'Fav')).toEqual({ header: 'Fav', column: 'tags', source: 'mapping' });
+    expect(fromSaved.mapping.find((m) => m.header === 'firstName')?.source).toBe('preset');
+    expect(checkMappingTargets({ a: 'email', b: null, c: 'first_name', d: 'id', e: 'shoe_size' })).toEqual(['shoe_size']);
+  });
+
   it.each([
     [['vendor_data', 'email', 'Email'], 'duplicate_column', /email/],
-    [['vendor_data', 'nickname', 'color'], 'unknown_column', /nickname, color/],
+    [['vendor_data', 'favourite_colour', 'shoe size'], 'unknown_column', /favourite_colour, shoe size/],
+    [['vendor_data', 'email', 'E-mail'], 'duplicate_column', /email \(email \/ E-mail\)/],
+    [['user_id', 'name', 'first_name'], 'duplicate_column', /full_name/],
     [['vendor_data', ''], 'unknown_column', /column 2 has no name/],
     [['display_name', 'email'], 'missing_column', /vendor_data/],
     [['vendor_data', 'disp\u0000lay'], 'invalid_header', /column 2/],

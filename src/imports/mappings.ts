@@ -1,0 +1,51 @@
+import { and, desc, eq } from 'drizzle-orm';
+import { importMappings, operators } from '../../drizzle/schema';
+import type { Queryable } from '../db/client';
+import { notFound } from '../errors';
+
+/** Saved column mappings (`save_mapping`): an application's mapping for files with one set of headers. */
+
+/** The application's saved mappings by headerSetKey(), for resolving a file's headers. */
+export async function savedMappingsOf(db: Queryable, applicationId: string): Promise<Map<string, Record<string, string | null>>> {
+  const rows = await db
+    .select({ key: importMappings.headersKey, mapping: importMappings.mapping })
+    .from(importMappings)
+    .where(eq(importMappings.applicationId, applicationId));
+  return new Map(rows.map((r) => [r.key, r.mapping]));
+}
+
+export async function listSavedMappings(db: Queryable, applicationId: string) {
+  const rows = await db
+    .select({
+      id: importMappings.id,
+      headers: importMappings.headers,
+      mapping: importMappings.mapping,
+      operatorId: importMappings.operatorId,
+      operatorEmail: operators.email,
+      createdAt: importMappings.createdAt,
+      updatedAt: importMappings.updatedAt,
+    })
+    .from(importMappings)
+    .leftJoin(operators, eq(operators.id, importMappings.operatorId))
+    .where(eq(importMappings.applicationId, applicationId))
+    .orderBy(desc(importMappings.updatedAt), desc(importMappings.id));
+  return rows.map((r) => ({
+    id: r.id,
+    headers: r.headers,
+    mapping: r.mapping,
+    operator: r.operatorId ? { id: r.operatorId, email: r.operatorEmail } : null,
+    created_at: r.createdAt.toISOString(),
+    updated_at: r.updatedAt.toISOString(),
+  }));
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export async function deleteSavedMapping(db: Queryable, params: { applicationId: string; id: string }): Promise<void> {
+  if (!UUID.test(params.id)) throw notFound('saved mapping');
+  const deleted = await db
+    .delete(importMappings)
+    .where(and(eq(importMappings.id, params.id), eq(importMappings.applicationId, params.applicationId)))
+    .returning({ id: importMappings.id });
+  if (deleted.length === 0) throw notFound('saved mapping');
+}
