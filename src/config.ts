@@ -61,7 +61,7 @@ const envSchema = z.object({
   PUBLIC_BASE_URL: optionalText.pipe(z.url({ protocol: /^https?$/ }).optional()),
   CONSOLE_DIR: optionalText,
 
-  IMPORT_MAX_ROWS: positiveInt(100_000),
+  IMPORT_MAX_ROWS: positiveInt(1_000_000),
   IMPORT_MAX_BYTES: positiveInt(64 * 1024 * 1024),
   IMPORT_CONFIRM_TIMEOUT: duration('24h'),
   IMPORT_CHUNK_ROWS: positiveInt(5000),
