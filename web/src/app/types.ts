@@ -8,6 +8,7 @@ export type Permission =
   | 'exports.restricted_columns'
   | 'exports.read'
   | 'audit.read'
+  | 'mappings.manage'
   | (string & {});
 
 export interface ExportColumnInfo {
@@ -68,8 +69,41 @@ export interface ImportObject {
   finished_at: string | null;
   rows_per_second?: number | null;
   eta_seconds?: number | null;
-  options?: Record<string, unknown> | null;
-  mapping?: Array<{ header: string; column: string | null; source: string }> | null;
+  options?: ImportOptionsShown | null;
+  mapping?: MappingEntry[] | null;
+}
+
+/** One header of the file and the template column it was read as (null: ignored), and why. */
+export interface MappingEntry {
+  header: string;
+  column: string | null;
+  source: string;
+}
+
+/** The upload's options as the import object shows them (format, encoding, delimiter null until detected). */
+export interface ImportOptionsShown {
+  format?: string | null;
+  sheet?: string | null;
+  encoding?: string | null;
+  delimiter?: string | null;
+  mapping?: Record<string, string | null> | null;
+  preset?: string | null;
+  save_mapping?: boolean | null;
+  default_phone_country?: string | null;
+  mode?: string | null;
+  empty_cells?: string | null;
+  tags_mode?: string | null;
+  metadata_mode?: string | null;
+  detected?: Record<string, unknown> | null;
+}
+
+export interface SavedMapping {
+  id: string;
+  headers: string[];
+  mapping: Record<string, string | null>;
+  operator: OperatorRef | null;
+  created_at: string;
+  updated_at: string;
 }
 
 export interface RowProblem {

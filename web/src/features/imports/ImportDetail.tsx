@@ -14,6 +14,7 @@ import { usePageTitle } from '../../shared/usePageTitle';
 import { useImport, useImportAction } from './api';
 import { ImportPreview } from './ImportPreview';
 import { Fact } from '../../shared/Fact';
+import { FileReading, showsFileReading } from './FileReading';
 
 function Figure({ label, value, testId }: { label: string; value: number; testId: string }) {
   return (
@@ -238,6 +239,8 @@ export function ImportDetail({ id }: { id: string }) {
           </p>
         </div>
       )}
+
+      {status !== 'VALIDATING' && showsFileReading(data) && <FileReading imp={data} canWrite={canWrite} />}
 
       {status === 'AWAITING_CONFIRMATION' && <Counts imp={data} />}
 

@@ -6,6 +6,18 @@ import { ErrorMessage } from '../../shared/ErrorMessage';
 import { ProgressBar } from '../../shared/ProgressBar';
 import { usePageTitle } from '../../shared/usePageTitle';
 import { useUpload } from './api';
+import { SavedMappings } from './SavedMappings';
+import {
+  DELIMITER_CHOICES,
+  EMPTY_CELLS_CHOICES,
+  ENCODING_CHOICES,
+  FORMAT_CHOICES,
+  METADATA_CHOICES,
+  MODE_CHOICES,
+  PRESET_CHOICES,
+  TAGS_CHOICES,
+  type UploadOptions,
+} from './uploadOptions';
 
 export function TemplateButton() {
   const [error, setError] = useState<unknown>(null);
@@ -31,6 +43,93 @@ export function TemplateButton() {
   );
 }
 
+function OptionSelect({
+  label,
+  value,
+  choices,
+  onChange,
+}: {
+  label: string;
+  value: string;
+  choices: { value: string; label: string }[];
+  onChange: (value: string) => void;
+}) {
+  const id = useId();
+  return (
+    <div className="field">
+      <label htmlFor={id}>{label}</label>
+      <select id={id} value={value} onChange={(e) => onChange(e.target.value)}>
+        {choices.map((c) => (
+          <option key={c.value} value={c.value}>
+            {c.label}
+          </option>
+        ))}
+      </select>
+    </div>
+  );
+}
+
+const INITIAL_OPTIONS: Required<Omit<UploadOptions, 'mapping' | 'save_mapping' | 'sheet'>> & { save_mapping: boolean } = {
+  preset: '',
+  mode: 'upsert',
+  empty_cells: 'keep',
+  tags_mode: 'replace',
+  metadata_mode: 'merge',
+  default_phone_country: '',
+  format: '',
+  encoding: '',
+  delimiter: '',
+  save_mapping: false,
+};
+
+/** The upload's options, closed by default; each control's default is not sent. */
+function OptionsSection({ options, onChange }: { options: typeof INITIAL_OPTIONS; onChange: (next: typeof INITIAL_OPTIONS) => void }) {
+  const set = (key: keyof typeof INITIAL_OPTIONS) => (value: string) => onChange({ ...options, [key]: value });
+  const phoneId = useId();
+  const phoneHint = useId();
+  const saveId = useId();
+  return (
+    <details className="upload-options">
+      <summary>Options</summary>
+      <div className="options-grid">
+        <OptionSelect label="Source preset" value={options.preset} choices={PRESET_CHOICES} onChange={set('preset')} />
+        <OptionSelect label="Mode" value={options.mode} choices={MODE_CHOICES} onChange={set('mode')} />
+        <OptionSelect label="Empty cells" value={options.empty_cells} choices={EMPTY_CELLS_CHOICES} onChange={set('empty_cells')} />
+        <OptionSelect label="Tags" value={options.tags_mode} choices={TAGS_CHOICES} onChange={set('tags_mode')} />
+        <OptionSelect label="Metadata" value={options.metadata_mode} choices={METADATA_CHOICES} onChange={set('metadata_mode')} />
+        <div className="field">
+          <label htmlFor={phoneId}>Default phone country</label>
+          <input
+            id={phoneId}
+            type="text"
+            value={options.default_phone_country}
+            maxLength={3}
+            size={4}
+            autoComplete="off"
+            aria-describedby={phoneHint}
+            onChange={(e) => set('default_phone_country')(e.target.value)}
+          />
+          <span id={phoneHint} className="hint">
+            e.g. ES: national numbers are read as this country&apos;s
+          </span>
+        </div>
+        <OptionSelect label="Format" value={options.format} choices={FORMAT_CHOICES} onChange={set('format')} />
+        <OptionSelect label="Encoding" value={options.encoding} choices={ENCODING_CHOICES} onChange={set('encoding')} />
+        <OptionSelect label="Delimiter" value={options.delimiter} choices={DELIMITER_CHOICES} onChange={set('delimiter')} />
+      </div>
+      <div className="check save-mapping">
+        <input
+          id={saveId}
+          type="checkbox"
+          checked={options.save_mapping}
+          onChange={(e) => onChange({ ...options, save_mapping: e.target.checked })}
+        />
+        <label htmlFor={saveId}>Remember this mapping for files with the same headers</label>
+      </div>
+    </details>
+  );
+}
+
 function UploadZone() {
   const upload = useUpload();
   const [, navigate] = useLocation();
@@ -38,11 +137,12 @@ function UploadZone() {
   const [fileName, setFileName] = useState<string | null>(null);
   const inputRef = useRef<HTMLInputElement>(null);
   const hintId = useId();
+  const [options, setOptions] = useState(INITIAL_OPTIONS);
 
   function send(file: File | undefined) {
     if (!file || upload.isPending) return;
     setFileName(file.name);
-    upload.mutate(file, {
+    upload.mutate({ file, options }, {
       onSuccess: (imp) => navigate(`/imports/${imp.id}`),
       onSettled: () => {
         if (inputRef.current) inputRef.current.value = '';
@@ -59,6 +159,7 @@ function UploadZone() {
   return (
     <section aria-labelledby="upload-heading">
       <h2 id="upload-heading">Upload a file</h2>
+      <OptionsSection options={options} onChange={setOptions} />
       <div
         className={`dropzone${dragging ? ' dragging' : ''}${upload.isPending ? ' busy' : ''}`}
         onDragOver={(e) => {
@@ -74,7 +175,7 @@ function UploadZone() {
           id="import-file"
           className="file-input"
           type="file"
-          accept=".csv,text/csv"
+          accept=".csv,.txt,.tsv,.xlsx,.ndjson,.jsonl,text/csv"
           aria-describedby={hintId}
           disabled={upload.isPending}
           onChange={(e) => send(e.target.files?.[0])}
@@ -83,7 +184,8 @@ function UploadZone() {
           Choose a CSV file
         </label>
         <p id={hintId} className="hint">
-          or drop it here. The file is checked first; nothing is written until you confirm the preview.
+          or drop it here (CSV, Excel xlsx or NDJSON). The file is checked first; nothing is written until you confirm the
+          preview.
         </p>
       </div>
       <div aria-live="polite">
@@ -119,6 +221,7 @@ export function ImportPage() {
           permission. You can still read the import history and download error reports.
         </p>
       )}
+      {can('mappings.manage') && <SavedMappings />}
     </>
   );
 }

@@ -53,18 +53,35 @@ function columnsOf(rows: PreviewRow[]): string[] {
   return [...seen];
 }
 
-function Row({ row, columns }: { row: PreviewRow; columns: string[] }) {
+/**
+ * The template column each header of the file was read as (`raw` is keyed by the headers as written; errors and
+ * kept fields by template column). An unmapped or ignored header keeps its own text; without a mapping (an older
+ * import) each header is its column.
+ */
+function columnOfHeader(mapping: ImportObject['mapping']): (header: string) => string {
+  if (!mapping) return (h) => h;
+  const byHeader = new Map(mapping.map((m) => [m.header, m.column]));
+  return (h) => byHeader.get(h) ?? h;
+}
+
+/** Whether a cell read as `cellColumn` is the one a problem (or kept field) on `column` is about. */
+function concerns(cellColumn: string, column: string): boolean {
+  return cellColumn === column || (column === 'full_name' && (cellColumn === 'first_name' || cellColumn === 'last_name'));
+}
+
+function Row({ row, columns, columnOf }: { row: PreviewRow; columns: string[]; columnOf: (header: string) => string }) {
   const raw = row.raw ?? null;
   const errorsByColumn = new Map<string, RowProblem[]>();
   const otherProblems: RowProblem[] = [];
   for (const err of row.errors ?? []) {
-    if (raw && err.column && columns.includes(err.column)) {
-      const list = errorsByColumn.get(err.column) ?? [];
-      list.push(err);
-      errorsByColumn.set(err.column, list);
+    const headers = raw && err.column ? columns.filter((h) => concerns(columnOf(h), err.column!)) : [];
+    if (headers.length > 0) {
+      for (const h of headers) errorsByColumn.set(h, [...(errorsByColumn.get(h) ?? []), err]);
     } else otherProblems.push(err);
   }
-  const kept = new Set(row.kept_fields ?? []);
+  const keptFields = row.kept_fields ?? [];
+  const kept = new Set(keptFields);
+  const isKeptHeader = (h: string) => keptFields.some((f) => concerns(columnOf(h), f));
   const hasNotes = (row.changes?.length ?? 0) > 0 || (row.normalized?.length ?? 0) > 0;
 
   return (
@@ -78,13 +95,14 @@ function Row({ row, columns }: { row: PreviewRow; columns: string[] }) {
       {raw ? (
         columns.map((col) => {
           const errs = errorsByColumn.get(col);
-          const isKept = kept.has(col);
+          const isKept = isKeptHeader(col);
           const value = raw[col] ?? '';
           const reason = errs?.map((e) => e.message).join('; ');
           return (
             <td
               key={col}
-              data-column={col}
+              data-column={columnOf(col)}
+              data-header={col}
               data-invalid={errs ? 'true' : undefined}
               data-kept={isKept ? 'true' : undefined}
               aria-invalid={errs ? true : undefined}
@@ -144,6 +162,7 @@ export function ImportPreview({ imp, nested = false }: { imp: ImportObject; nest
   const captionId = useId();
   const results = useMemo(() => rows.data?.results ?? [], [rows.data]);
   const columns = useMemo(() => columnsOf(results), [results]);
+  const columnOf = useMemo(() => columnOfHeader(imp.mapping), [imp.mapping]);
   const total = countFor(imp, action);
   const totalPages = Math.max(1, Math.ceil(total / PREVIEW_PAGE_SIZE));
   const hasRaw = results.some((r) => r.raw);
@@ -181,6 +200,7 @@ export function ImportPreview({ imp, nested = false }: { imp: ImportObject; nest
                 columns.map((c) => (
                   <th scope="col" key={c}>
                     {c}
+                    {columnOf(c) !== c && <span className="muted column-as"> ({columnOf(c)})</span>}
                   </th>
                 ))
               ) : (
@@ -191,7 +211,7 @@ export function ImportPreview({ imp, nested = false }: { imp: ImportObject; nest
           </thead>
           <tbody>
             {results.map((row) => (
-              <Row key={row.row_number} row={row} columns={columns} />
+              <Row key={row.row_number} row={row} columns={columns} columnOf={columnOf} />
             ))}
             {!rows.isPending && results.length === 0 && (
               <tr>

@@ -1,6 +1,7 @@
 import { keepPreviousData, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { api, query } from '../../app/api';
-import type { ImportObject, Page, PreviewRow } from '../../app/types';
+import type { ImportObject, Page, PreviewRow, SavedMapping } from '../../app/types';
+import { rememberFile, uploadForm, type UploadOptions } from './uploadOptions';
 import { importPollInterval, IMPORT_TERMINAL } from '../../shared/statuses';
 
 export const PREVIEW_PAGE_SIZE = 50;
@@ -52,13 +53,12 @@ export function useImportList(cursor: string | undefined) {
 export function useUpload() {
   const qc = useQueryClient();
   return useMutation({
-    mutationFn: (file: File) => {
-      const form = new FormData();
-      form.append('file', file, file.name);
-      return api<ImportObject>(base, { method: 'POST', form });
-    },
-    onSuccess: (imp) => {
+    mutationFn: ({ file, options = {} }: { file: File; options?: UploadOptions }) =>
+      api<ImportObject>(base, { method: 'POST', form: uploadForm(file, options) }),
+    onSuccess: (imp, { file, options = {} }) => {
+      rememberFile(imp.id, file, options);
       qc.setQueryData(importKeys.one(imp.id), imp);
+      if (options.save_mapping) void qc.invalidateQueries({ queryKey: mappingKeys.all });
       void qc.invalidateQueries({ queryKey: ['imports', 'list'] });
     },
   });
@@ -74,5 +74,26 @@ export function useImportAction(id: string, action: 'confirm' | 'cancel' | 'retr
       void qc.invalidateQueries({ queryKey: importKeys.one(id) });
       void qc.invalidateQueries({ queryKey: ['imports', 'list'] });
     },
+  });
+}
+
+export const mappingKeys = { all: ['import-mappings'] as const };
+
+/** The application's saved mappings (roles with mappings.manage). */
+export function useSavedMappings(enabled: boolean) {
+  return useQuery({
+    queryKey: mappingKeys.all,
+    queryFn: ({ signal }) => api<Page<SavedMapping>>('/console/users/import-mappings', { signal }),
+    // A mapping is saved when the file is read, after the upload answers: read the list afresh each time it shows.
+    refetchOnMount: 'always',
+    enabled,
+  });
+}
+
+export function useDeleteMapping() {
+  const qc = useQueryClient();
+  return useMutation({
+    mutationFn: (id: string) => api<void>(`/console/users/import-mappings/${encodeURIComponent(id)}`, { method: 'DELETE' }),
+    onSettled: () => void qc.invalidateQueries({ queryKey: mappingKeys.all }),
   });
 }
