@@ -357,7 +357,10 @@ describe('signed links do not leak', () => {
     expect(bad.status).toBe(403);
     await bad.arrayBuffer();
     const ours = (l: Record<string, any>) => typeof l.req?.url === 'string' && l.req.url.startsWith(url.pathname);
-    await waitFor(async () => (apiLog.some((l) => ours(l) && l.res?.statusCode === 403) ? true : undefined));
+    // Both requests' lines (pino-http writes each when its response has finished, in no fixed order).
+    await waitFor(async () =>
+      apiLog.some((l) => ours(l) && l.res?.statusCode === 403) && apiLog.some((l) => ours(l) && l.res?.statusCode === 200) ? true : undefined,
+    );
     const lines = apiLog.filter(ours);
     expect(lines.length).toBeGreaterThanOrEqual(2);
     for (const line of lines) {

@@ -1,7 +1,5 @@
-import { eq } from 'drizzle-orm';
-import { exportParts } from '../../drizzle/schema';
-import { ALL_COLUMNS, download, expectedCsv, seedManyUsers, usersInOrder } from '../helpers/exports';
-import { auditEntriesFor, bigImportFile, chunkState, getJob, usersOf, waitForJob, waitUntil } from '../helpers/faults';
+import { seedManyUsers } from '../helpers/exports';
+import { bigImportFile, chunkState, expectExportExact, expectImportExact, getJob, waitForJob, waitUntil } from '../helpers/faults';
 import { startPrivateTemporal, type PrivateTemporal } from '../helpers/private-temporal';
 import { api, createTenant, startTestStack, type TestStack } from '../helpers/stack';
 import { uploadAndValidate } from '../fixtures/imports/support';
@@ -64,25 +62,13 @@ it('import: SIGKILL of Temporal mid-write, restart: COMPLETED, exact users and c
   await temporal.restart();
 
   const done = await waitForJob(stack, token, 'imports', preview.id, ['COMPLETED']);
-  expect(done).toMatchObject({
-    processed_rows: IMPORT_ROWS,
-    created_count: IMPORT_ROWS - existing,
-    updated_count: existing,
-    unchanged_count: 0,
-    failed_rows: 0,
-    chunks: { total: IMPORT_ROWS / CHUNK_ROWS, completed: IMPORT_ROWS / CHUNK_ROWS, failed: 0 },
-  });
-  const users = await usersOf(stack.database.db, tenant.applicationId);
-  expect(users.duplicated).toBe(0);
-  expect(users.count).toBe(EXISTING + IMPORT_ROWS - existing);
-  for (const [key, name] of records) expect(users.names.get(key)).toBe(name);
-
-  const audit = await auditEntriesFor(stack.database.db, preview.id);
-  expect(audit).toHaveLength(1);
-  expect(audit[0]).toMatchObject({
-    action: 'users.import',
-    status: 'SUCCESS',
-    details: { import_status: 'COMPLETED', created_count: IMPORT_ROWS - existing, updated_count: existing, failed_rows: 0 },
+  await expectImportExact(stack.database.db, done, {
+    applicationId: tenant.applicationId,
+    records,
+    rows: IMPORT_ROWS,
+    chunks: IMPORT_ROWS / CHUNK_ROWS,
+    existing: existing,
+    usersBefore: EXISTING,
   });
 });
 
@@ -104,17 +90,5 @@ it('export: SIGKILL of Temporal mid-export, restart: COMPLETED, the file holds e
   await temporal.restart();
 
   const done = await waitForJob(stack, token, 'exports', id, ['COMPLETED']);
-  expect(done.row_count).toBe(EXPORT_ROWS);
-  const file = await download(done.download_url);
-  expect(file.status).toBe(200);
-  const rows = await usersInOrder(stack.database.db, tenant.applicationId);
-  expect(rows).toHaveLength(EXPORT_ROWS);
-  expect(file.text === expectedCsv(ALL_COLUMNS, rows)).toBe(true);
-  const parts = await stack.database.db.select().from(exportParts).where(eq(exportParts.exportId, id));
-  expect(parts.every((p) => p.status === 'COMPLETED')).toBe(true);
-  expect(parts.reduce((sum, p) => sum + p.rowCount, 0)).toBe(EXPORT_ROWS);
-
-  const audit = await auditEntriesFor(stack.database.db, id);
-  expect(audit).toHaveLength(1);
-  expect(audit[0]).toMatchObject({ action: 'users.export', status: 'SUCCESS', details: { row_count: EXPORT_ROWS } });
+  await expectExportExact(stack.database.db, done, { applicationId: tenant.applicationId, rows: EXPORT_ROWS });
 });

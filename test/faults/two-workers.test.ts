@@ -1,10 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import { eq } from 'drizzle-orm';
-import { exportParts } from '../../drizzle/schema';
 import { OutputTail, stopChild } from '../../src/process-control';
-import { ALL_COLUMNS, download, expectedCsv, seedManyUsers, usersInOrder } from '../helpers/exports';
-import { auditEntriesFor, bigImportFile, chunkState, getJob, usersOf, waitForJob, waitUntil } from '../helpers/faults';
+import { seedManyUsers } from '../helpers/exports';
+import { bigImportFile, chunkState, expectExportExact, expectImportExact, getJob, waitForJob, waitUntil } from '../helpers/faults';
 import { api, createTenant, startTestStack, testEnv, type TestStack } from '../helpers/stack';
 import { uploadAndValidate } from '../fixtures/imports/support';
 
@@ -126,28 +124,16 @@ it('import: the second worker SIGKILLed mid-chunk, the first finishes: exact use
   expect((await getJob(stack, token, 'imports', preview.id)).status).toBe('RUNNING');
 
   const done = await waitForJob(stack, token, 'imports', preview.id, ['COMPLETED']);
-  expect(done).toMatchObject({
-    processed_rows: IMPORT_ROWS,
-    created_count: IMPORT_ROWS,
-    updated_count: 0,
-    unchanged_count: 0,
-    failed_rows: 0,
-    chunks: { total: IMPORT_ROWS / CHUNK_ROWS, completed: IMPORT_ROWS / CHUNK_ROWS, failed: 0 },
+  await expectImportExact(stack.database.db, done, {
+    applicationId: tenant.applicationId,
+    records,
+    rows: IMPORT_ROWS,
+    chunks: IMPORT_ROWS / CHUNK_ROWS,
+    existing: 0,
+    usersBefore: 0,
   });
-  const users = await usersOf(stack.database.db, tenant.applicationId);
-  expect(users.duplicated).toBe(0);
-  expect(users.count).toBe(IMPORT_ROWS);
-  for (const [key, name] of records) expect(users.names.get(key)).toBe(name);
   // The chunk the kill interrupted was tried again (by the surviving worker).
   expect((await chunkState(stack.database.db, preview.id)).retried).toBeGreaterThan(0);
-
-  const audit = await auditEntriesFor(stack.database.db, preview.id);
-  expect(audit).toHaveLength(1);
-  expect(audit[0]).toMatchObject({
-    action: 'users.import',
-    status: 'SUCCESS',
-    details: { import_status: 'COMPLETED', created_count: IMPORT_ROWS, failed_rows: 0 },
-  });
 });
 
 it('export: the second worker SIGKILLed mid-range, the first finishes: the file holds every row once, one audit entry', async () => {
@@ -170,17 +156,5 @@ it('export: the second worker SIGKILLed mid-range, the first finishes: the file 
   expect((await getJob(stack, token, 'exports', id)).status).toBe('RUNNING');
 
   const done = await waitForJob(stack, token, 'exports', id, ['COMPLETED']);
-  expect(done.row_count).toBe(EXPORT_ROWS);
-  const file = await download(done.download_url);
-  expect(file.status).toBe(200);
-  const rows = await usersInOrder(stack.database.db, tenant.applicationId);
-  expect(rows).toHaveLength(EXPORT_ROWS);
-  expect(file.text === expectedCsv(ALL_COLUMNS, rows)).toBe(true);
-  const parts = await stack.database.db.select().from(exportParts).where(eq(exportParts.exportId, id));
-  expect(parts.every((p) => p.status === 'COMPLETED')).toBe(true);
-  expect(parts.reduce((sum, p) => sum + p.rowCount, 0)).toBe(EXPORT_ROWS);
-
-  const audit = await auditEntriesFor(stack.database.db, id);
-  expect(audit).toHaveLength(1);
-  expect(audit[0]).toMatchObject({ action: 'users.export', status: 'SUCCESS', details: { row_count: EXPORT_ROWS } });
+  await expectExportExact(stack.database.db, done, { applicationId: tenant.applicationId, rows: EXPORT_ROWS });
 });

@@ -1,8 +1,10 @@
-import { sql } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
+import { exportParts } from '../../drizzle/schema';
 import pino from 'pino';
 import type { Logger } from '../../src/logger';
 import type { Db } from '../../src/db/client';
 import { csvOf } from '../fixtures/imports/support';
+import { ALL_COLUMNS, download, expectedCsv, usersInOrder } from './exports';
 import { api, waitFor, type TestStack } from './stack';
 
 /** Helpers shared by the fault tests (test/faults/): jobs polled through an API whose database may be down. */
@@ -105,4 +107,56 @@ export async function chunkState(db: Db, importId: string) {
            count(*) FILTER (WHERE attempts > 1)::int AS retried
     FROM import_chunks WHERE import_id = ${importId}`);
   return result.rows[0];
+}
+
+/**
+ * What every fault test asserts of an import that lived through the fault: COMPLETED with exact counts, the exact
+ * users (none lost, none doubled, each with the file's display name) and one SUCCESS audit entry.
+ */
+export async function expectImportExact(
+  db: Db,
+  done: any,
+  params: { applicationId: string; records: readonly (readonly string[])[]; rows: number; chunks: number; existing: number; usersBefore: number },
+): Promise<void> {
+  const { rows, existing } = params;
+  expect(done).toMatchObject({
+    status: 'COMPLETED',
+    processed_rows: rows,
+    created_count: rows - existing,
+    updated_count: existing,
+    unchanged_count: 0,
+    failed_rows: 0,
+    chunks: { total: params.chunks, completed: params.chunks, failed: 0 },
+  });
+  const users = await usersOf(db, params.applicationId);
+  expect(users.duplicated).toBe(0);
+  expect(users.count).toBe(params.usersBefore + rows - existing);
+  for (const [key, name] of params.records) expect(users.names.get(key)).toBe(name);
+  const audit = await auditEntriesFor(db, done.id);
+  expect(audit).toHaveLength(1);
+  expect(audit[0]).toMatchObject({
+    action: 'users.import',
+    status: 'SUCCESS',
+    details: { import_status: 'COMPLETED', created_count: rows - existing, updated_count: existing, failed_rows: 0 },
+  });
+}
+
+/**
+ * What every fault test asserts of an export that lived through the fault: COMPLETED, the downloaded file equal to
+ * the CSV of the database's rows, every range COMPLETED with the rows adding up, and one SUCCESS audit entry.
+ */
+export async function expectExportExact(db: Db, done: any, params: { applicationId: string; rows: number }): Promise<void> {
+  expect(done.status).toBe('COMPLETED');
+  expect(done.row_count).toBe(params.rows);
+  const file = await download(done.download_url);
+  expect(file.status).toBe(200);
+  const rows = await usersInOrder(db, params.applicationId);
+  expect(rows).toHaveLength(params.rows);
+  expect(file.text === expectedCsv(ALL_COLUMNS, rows)).toBe(true);
+  const parts = await db.select().from(exportParts).where(eq(exportParts.exportId, done.id));
+  expect(parts.every((p) => p.status === 'COMPLETED')).toBe(true);
+  expect(parts.reduce((sum, p) => sum + p.rowCount, 0)).toBe(params.rows);
+  const audit = await auditEntriesFor(db, done.id);
+  expect(audit).toHaveLength(1);
+  expect(audit[0]).toMatchObject({ action: 'users.export', status: 'SUCCESS', details: { row_count: params.rows } });
 }
