@@ -284,10 +284,28 @@ describe('import: row errors', () => {
     expect(report.status).toBe(200);
     expect(report.headers.get('content-type')).toMatch(/^text\/csv/);
     const lines = parseCsv(report.text);
-    expect(lines[0]).toEqual(['row_number', 'vendor_data', 'column', 'code', 'message']);
+    expect(lines[0]).toEqual(['row_number', 'vendor_data', 'column', 'code', 'message', 'raw_row']);
     expect(lines.length - 1).toBe(17); // one line per error
     expect(lines.filter((l) => l[0] === '12')).toHaveLength(7);
-    expect(lines.find((l) => l[0] === '11')).toEqual(['11', 'FX-EMAIL', 'vendor_data', 'duplicate_in_file', expect.stringMatching(/row 5/)]);
+    // raw_row: the row as the file had it (here with the trailing space the value was trimmed of).
+    expect(lines.find((l) => l[0] === '11')).toEqual(['11', 'FX-EMAIL', 'vendor_data', 'duplicate_in_file', expect.stringMatching(/row 5/), 'FX-EMAIL ,,,,,,,,']);
+
+    // invalid-rows.csv: each invalid row once, in the template's columns, with its errors: fix and upload again.
+    const invalidReport = await api(stack, 'GET', `/console/users/imports/${preview.id}/invalid-rows.csv`, { token: t.token });
+    expect(invalidReport.status).toBe(200);
+    const invalidLines = parseCsv(invalidReport.text);
+    expect(invalidLines[0]).toEqual([...HEADER, 'error']);
+    expect(invalidLines).toHaveLength(1 + 11);
+    const row11 = invalidLines.find((l) => l[0] === 'FX-EMAIL ');
+    expect(row11?.slice(0, 9)).toEqual(['FX-EMAIL ', '', '', '', '', '', '', '', '']);
+    expect(row11?.[9]).toMatch(/vendor_data: vendor_data already appears in row 5/);
+    // Uploaded again as it is, with one row fixed: the error column is ignored, the fixed row is valid.
+    const fixed = invalidReport.text.replace(/^"FX-EMAIL ",/m, 'fx-fixed,');
+    expect(fixed).not.toBe(invalidReport.text);
+    const again = await uploadAndValidate(stack, t.token, fixed, 'invalid-rows.csv');
+    expect(again.status).toBe('AWAITING_CONFIRMATION');
+    expect(again.mapping.at(-1)).toEqual({ header: 'error', column: null, source: 'ignored' });
+    expect(again.valid_rows).toBe(1);
 
     await api(stack, 'POST', `/console/users/imports/${preview.id}/confirm`, { token: t.token });
     const done = await waitForStatus(stack, t.token, preview.id, ['COMPLETED']);

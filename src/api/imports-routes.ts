@@ -5,7 +5,7 @@ import { IMPORT_ROW_ACTIONS, type ImportRowAction } from '../../drizzle/schema';
 import { DomainError } from '../errors';
 import { FILE_ERROR_CODES } from '../imports/columns';
 import { storable } from '../text';
-import { writeErrorReport } from '../imports/error-report';
+import { writeErrorReport, writeInvalidRows } from '../imports/error-report';
 import { presentImport, presentPreviewRow } from '../imports/present';
 import { IMPORT_DELIMITERS, IMPORT_ENCODINGS, IMPORT_FORMATS, IMPORT_MODES, IMPORT_PRESETS } from '../imports/options';
 import { getImport, listImportRows, listImports } from '../imports/queries';
@@ -153,6 +153,13 @@ export function importsRouter(deps: AppDeps): Router {
     const record = await getImport(db, { id: String(req.params.id), applicationId: applicationOf(req) });
     res.status(200).type('text/csv; charset=utf-8').attachment(`import-${record.id}-errors.csv`);
     await writeErrorReport(db, record.id, res);
+    res.end();
+  });
+
+  router.get('/:id/invalid-rows.csv', requireOperator(db, 'imports.read'), async (req, res) => {
+    const record = await getImport(db, { id: String(req.params.id), applicationId: applicationOf(req) });
+    res.status(200).type('text/csv; charset=utf-8').attachment(`import-${record.id}-invalid-rows.csv`);
+    await writeInvalidRows(db, record, res);
     res.end();
   });
 
@@ -362,7 +369,15 @@ export const importsOpenApiPaths: Record<string, unknown> = {
       summary: 'The error report: every invalid row, and every row of a chunk that failed to write',
       security,
       parameters: [idParameter],
-      responses: { 200: csv('row_number,vendor_data,column,code,message'), 401: errorRef('unauthenticated'), 404: errorRef('not_found') },
+      responses: { 200: csv('row_number,vendor_data,column,code,message,raw_row'), 401: errorRef('unauthenticated'), 404: errorRef('not_found') },
+    },
+  },
+  '/console/users/imports/{id}/invalid-rows.csv': {
+    get: {
+      summary: "The invalid rows (and rows of failed chunks) in the template's columns with a last column error: fix, upload again",
+      security,
+      parameters: [idParameter],
+      responses: { 200: csv('vendor_data,...,metadata_json,error'), 401: errorRef('unauthenticated'), 404: errorRef('not_found') },
     },
   },
   '/console/users/imports/{id}/confirm': {

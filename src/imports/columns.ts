@@ -98,7 +98,8 @@ export interface Layout {
 const KNOWN = new Set<string>(IMPORT_COLUMNS);
 const IGNORED_COLUMN_SET = new Set<string>(IGNORED_COLUMNS);
 const EXACT = new Map<string, ImportColumn>(IMPORT_COLUMNS.map((c) => [headerKey(c), c]));
-const IGNORED_KEYS = new Set<string>(IGNORED_COLUMNS.map(headerKey));
+// Also the `error` column of invalid-rows.csv, so that the fixed file can be uploaded again as it is.
+const IGNORED_KEYS = new Set<string>([...IGNORED_COLUMNS, 'error'].map(headerKey));
 
 /** At most `namesInMessage` names, each shortened, then how many more: a message stays small whatever the header. */
 export function nameList(names: readonly string[]): string {

@@ -1,15 +1,18 @@
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import type { Queryable } from '../db/client';
-import { errorReportBatch } from './queries';
+import { IMPORT_COLUMNS } from './columns';
+import { errorReportBatch, type ErrorReportRow } from './queries';
 
 /**
- * The error report: `row_number, vendor_data, column, code, message`, one line per error of every invalid row and
- * one line per row of a chunk that failed to write, in file order. Streamed in keyset batches, so a report of any
- * size passes in bounded memory.
+ * The error reports, streamed in keyset batches (bounded memory whatever their size), in file order:
+ * - `errors.csv`: `row_number, vendor_data, column, code, message, raw_row`, one line per error of every invalid row
+ *   and one line per row of a chunk that failed to write; `raw_row` is the row as the file had it, as one CSV line.
+ * - `invalid-rows.csv`: the same rows once each, in the template's columns (read through the import's mapping), with
+ *   a last column `error`: fixed in a spreadsheet, it can be uploaded again as it is.
  */
 
-export const ERROR_REPORT_COLUMNS = ['row_number', 'vendor_data', 'column', 'code', 'message'] as const;
+export const ERROR_REPORT_COLUMNS = ['row_number', 'vendor_data', 'column', 'code', 'message', 'raw_row'] as const;
 
 /** An RFC 4180 cell; text a spreadsheet would run as a formula gets a leading `'` (as the export does). */
 export function csvCell(value: string | number | null): string {
@@ -21,7 +24,23 @@ export function csvCell(value: string | number | null): string {
 
 const line = (cells: (string | number | null)[]) => `${cells.map(csvCell).join(',')}\r\n`;
 
-export async function writeErrorReport(db: Queryable, importId: string, out: Writable, batchSize = 2000): Promise<void> {
+/** The raw cells as one CSV line (no line break), cells as the file had them (RFC 4180 quoting only). */
+function rawLine(raw: string[] | null): string {
+  if (!raw) return '';
+  return raw.map((cell) => (/[",\r\n]/.test(cell) ? `"${cell.replace(/"/g, '""')}"` : cell)).join(',');
+}
+
+const chunkFailure = (row: ErrorReportRow) => `chunk ${row.chunk_no! + 1} failed to write: ${row.chunk_error ?? 'unknown error'}`;
+
+/** Streams `lines(rows)` of every error-report row to `out`, after `header`; stops when the client goes away. */
+async function streamReport(
+  db: Queryable,
+  importId: string,
+  out: Writable,
+  header: readonly string[],
+  lines: (row: ErrorReportRow) => string,
+  batchSize: number,
+): Promise<void> {
   let gone = false;
   out.once('close', () => {
     gone = true;
@@ -30,22 +49,49 @@ export async function writeErrorReport(db: Queryable, importId: string, out: Wri
     // A client that goes away mid-report ends it (a 'close' instead of a 'drain').
     if (!out.write(text) && !gone) await Promise.race([once(out, 'drain'), once(out, 'close')]);
   };
-  await write(line([...ERROR_REPORT_COLUMNS]));
+  await write(line([...header]));
   let after = 0;
   for (;;) {
     const rows = await errorReportBatch(db, importId, after, batchSize);
     if (rows.length === 0) break;
-    let text = '';
-    for (const row of rows) {
-      if (row.chunk_no !== null) {
-        text += line([row.row_number, row.vendor_data, '', 'write_failed', `chunk ${row.chunk_no + 1} failed to write: ${row.chunk_error ?? 'unknown error'}`]);
-      } else {
-        for (const error of row.errors ?? []) text += line([row.row_number, row.vendor_data, error.column, error.code, error.message]);
-      }
-    }
-    await write(text);
+    await write(rows.map(lines).join(''));
     if (gone) return;
     after = rows[rows.length - 1].row_number;
     if (rows.length < batchSize) break;
   }
+}
+
+export function writeErrorReport(db: Queryable, importId: string, out: Writable, batchSize = 2000): Promise<void> {
+  return streamReport(db, importId, out, ERROR_REPORT_COLUMNS, (row) => {
+    const raw = rawLine(row.raw);
+    if (row.chunk_no !== null) return line([row.row_number, row.vendor_data, '', 'write_failed', chunkFailure(row), raw]);
+    return (row.errors ?? []).map((e) => line([row.row_number, row.vendor_data, e.column, e.code, e.message, raw])).join('');
+  }, batchSize);
+}
+
+/** The invalid rows in the template's columns; `record` gives the import's header and how each was read. */
+export function writeInvalidRows(
+  db: Queryable,
+  record: { id: string; columns: string[] | null; mapping: { header: string; column: string | null }[] | null },
+  out: Writable,
+  batchSize = 2000,
+): Promise<void> {
+  const headers = record.columns ?? [];
+  const columnOf = (header: string, i: number) => record.mapping?.[i]?.column ?? (record.mapping ? null : header.toLowerCase());
+  const at = (column: string) => headers.findIndex((h, i) => columnOf(h, i) === column);
+  const positions = IMPORT_COLUMNS.map((column) => at(column));
+  const first = at('first_name');
+  const last = at('last_name');
+  return streamReport(db, record.id, out, [...IMPORT_COLUMNS, 'error'], (row) => {
+    const raw = row.raw ?? [];
+    const cells = positions.map((p, i) => {
+      if (p >= 0) return raw[p] ?? '';
+      if (IMPORT_COLUMNS[i] === 'full_name' && (first >= 0 || last >= 0)) {
+        return [raw[first] ?? '', raw[last] ?? ''].map((c) => c.trim()).filter(Boolean).join(' ');
+      }
+      return '';
+    });
+    const error = row.chunk_no !== null ? chunkFailure(row) : (row.errors ?? []).map((e) => `${e.column}: ${e.message}`).join('; ');
+    return line([...cells, error]);
+  }, batchSize);
 }

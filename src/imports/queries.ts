@@ -130,17 +130,19 @@ export type ErrorReportRow = {
   errors: { column: string; code: string; message: string }[] | null;
   chunk_no: number | null;
   chunk_error: string | null;
+  /** The row's cells as they were in the file. */
+  raw: string[] | null;
 };
 
 /** The next rows for the error report after `afterRow`: invalid rows and rows of failed chunks, in file order. */
 export async function errorReportBatch(db: Queryable, importId: string, afterRow: number, limit: number): Promise<ErrorReportRow[]> {
   const result = await db.execute<ErrorReportRow>(sql`
-    SELECT row_number, vendor_data, errors, chunk_no, chunk_error FROM (
-      SELECT r.row_number, r.vendor_data, r.errors, NULL::int AS chunk_no, NULL::text AS chunk_error
+    SELECT row_number, vendor_data, errors, chunk_no, chunk_error, raw FROM (
+      SELECT r.row_number, r.vendor_data, r.errors, NULL::int AS chunk_no, NULL::text AS chunk_error, r.raw
       FROM import_rows r
       WHERE r.import_id = ${importId} AND r.action = 'invalid' AND r.row_number > ${afterRow}
       UNION ALL
-      SELECT r.row_number, r.vendor_data, NULL, c.chunk_no, c.error_message
+      SELECT r.row_number, r.vendor_data, NULL, c.chunk_no, c.error_message, r.raw
       FROM import_chunks c
       JOIN import_rows r ON r.import_id = c.import_id AND r.row_number BETWEEN c.first_row AND c.last_row
         AND r.chunk_no = c.chunk_no

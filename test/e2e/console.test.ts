@@ -257,7 +257,7 @@ describe('importing a messy file', () => {
 
     const report = await downloadText(page, () => page.getByRole('button', { name: 'Download error report' }).click());
     const records = parseCsv(report.text);
-    expect(records[0]).toEqual(['row_number', 'vendor_data', 'column', 'code', 'message']);
+    expect(records[0]).toEqual(['row_number', 'vendor_data', 'column', 'code', 'message', 'raw_row']);
     const reported = records.slice(1).map((r) => `${r[0]}:${r[2]}:${r[3]}`);
     const expectedReport = Object.entries(INVALID).flatMap(([row, cols]) => Object.entries(cols).map(([col, code]) => `${row}:${col}:${code}`));
     expect(reported.sort()).toEqual(expectedReport.sort());
