@@ -109,11 +109,11 @@ function ErrorReportButton({ imp }: { imp: ImportObject }) {
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
   const problems = imp.skipped_count + imp.failed_rows;
-  async function run() {
+  async function download(report: 'errors' | 'invalid-rows') {
     setBusy(true);
     setError(null);
     try {
-      await downloadWithToken(`/console/users/imports/${encodeURIComponent(imp.id)}/errors.csv`, `import-${imp.id}-errors.csv`);
+      await downloadWithToken(`/console/users/imports/${encodeURIComponent(imp.id)}/${report}.csv`, `import-${imp.id}-${report}.csv`);
     } catch (err) {
       setError(err);
     } finally {
@@ -122,15 +122,18 @@ function ErrorReportButton({ imp }: { imp: ImportObject }) {
   }
   return (
     <div className="action-block">
-      <button type="button" onClick={() => void run()} disabled={busy}>
+      <button type="button" onClick={() => void download('errors')} disabled={busy}>
         Download error report
+      </button>{' '}
+      <button type="button" onClick={() => void download('invalid-rows')} disabled={busy || problems === 0}>
+        Download rows to fix
       </button>{' '}
       <span className="hint">
         {problems > 0
-          ? `${formatNumber(problems)} ${problems === 1 ? 'row' : 'rows'} skipped or failed (errors.csv)`
+          ? `${formatNumber(problems)} ${problems === 1 ? 'row' : 'rows'} skipped or failed (errors.csv; the rows to fix come in the template's columns and can be uploaded again as they are)`
           : 'No row was skipped or failed; the report has only its header.'}
       </span>
-      <ErrorMessage error={error} title="The error report could not be downloaded." />
+      <ErrorMessage error={error} title="The report could not be downloaded." />
     </div>
   );
 }
