@@ -140,6 +140,8 @@ export const imports = pgTable(
     storageKey: text('storage_key'),
     /** The file's columns, as read from its header. */
     columns: text('columns').array(),
+    /** The upload options (ImportOptions of src/imports/options.ts); null: every default. */
+    options: jsonb('options').$type<Record<string, unknown>>(),
     totalRows: integer('total_rows').notNull().default(0),
     validRows: integer('valid_rows').notNull().default(0),
     invalidRows: integer('invalid_rows').notNull().default(0),
@@ -193,6 +195,8 @@ export const importRows = pgTable(
     status: text('status'),
     tags: text('tags').array(),
     metadata: jsonb('metadata').$type<Record<string, unknown>>(),
+    /** The values the rules normalised, `[{field, from, to}]`; null when none. */
+    normalized: jsonb('normalized').$type<{ field: string; from: string; to: string }[]>(),
     /** The row's cells as they were in the file (NUL shown as U+FFFD), in the order of the import's `columns`. */
     raw: text('raw').array(),
   },
