@@ -7,10 +7,10 @@ import { FILE_ERROR_CODES } from '../imports/columns';
 import { storable } from '../text';
 import { writeErrorReport } from '../imports/error-report';
 import { presentImport, presentPreviewRow } from '../imports/present';
-import { getImport, listImportRows, listImports } from '../imports/queries';
+import { getImport, listImportRows, listImports, PERSONAL_FIELDS } from '../imports/queries';
 import { cancelImport, confirmImport, retryImport, startImport } from '../imports/service';
 import type { AppDeps } from './app';
-import { applicationOf, operatorOf, requireOperator } from './auth';
+import { applicationOf, can, operatorOf, requireOperator } from './auth';
 import { parseListParams, toPage } from './pagination';
 
 const FILE_FIELD = 'file';
@@ -131,7 +131,16 @@ export function importsRouter(deps: AppDeps): Router {
     const afterRow = parseRowCursor(req.query.cursor);
     const { limit } = parseListParams({ limit: req.query.limit });
     const record = await getImport(db, { id: String(req.params.id), applicationId: applicationOf(req) });
-    const rows = await listImportRows(db, { importId: record.id, action, afterRow, limit });
+    const hiddenFields = can(operatorOf(req).role, 'exports.all_columns') ? [] : PERSONAL_FIELDS;
+    const rows = await listImportRows(db, {
+      importId: record.id,
+      applicationId: record.applicationId,
+      options: record.options,
+      hiddenFields,
+      action,
+      afterRow,
+      limit,
+    });
     const page = rows.slice(0, limit);
     const last = page[page.length - 1];
     res.json({ results: page.map((row) => presentPreviewRow(row, record.columns ?? [])), next_cursor: rows.length > limit && last ? rowCursor(last.rowNumber) : null });
