@@ -83,7 +83,7 @@ async function usersOf(applicationId: string) {
     SELECT vendor_data, display_name, full_name, date_of_birth, email, phone, country, status, tags, metadata,
       verified_fields, session_count, approved_count, declined_count, in_review_count, created_at, updated_at
     FROM users WHERE application_id = ${applicationId} ORDER BY vendor_data_key`);
-  return Object.fromEntries(result.rows.map((u) => [u.vendor_data, u]));
+  return Object.fromEntries(result.rows.map((u) => [u.vendor_data as string, u])) as Record<string, Record<string, any>>;
 }
 
 /** A user with every field set, a verified full_name and counters (one approved session). */

@@ -1,5 +1,5 @@
-import { and, asc, desc, eq, gt, sql, type SQL } from 'drizzle-orm';
-import { importChunks, importRows, imports, operators, type ImportRowAction, type ImportStatus } from '../../drizzle/schema';
+import { and, asc, desc, eq, sql, type SQL } from 'drizzle-orm';
+import { importChunks, imports, operators, type ImportRowAction, type ImportStatus } from '../../drizzle/schema';
 import type { Cursor } from '../api/pagination';
 import type { Queryable } from '../db/client';
 import { DomainError, invalidState, notFound } from '../errors';
