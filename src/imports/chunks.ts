@@ -93,12 +93,16 @@ function upsertChunk(importId: string, applicationId: string, chunk: ChunkRef, m
   const update =
     modes.mode === 'create_only'
       ? sql`SELECT 1 WHERE false`
-      : // Joined by the users' key index; `IN locked` (a hashed set, like `NOT IN locked` below: a join of two CTE
-        // scans may be planned as a nested loop, quadratic in the chunk) makes every lock be taken, in key order, first.
+      : // Joined by the users' key index. `(SELECT count(*) FROM locked)` is an InitPlan, run once before the
+        // scan: every lock is taken, in key order, before the first update (an `IN locked` could be planned as a
+        // semi-join that reads the CTE, and takes its locks, bit by bit). `NOT IN locked` below is a hashed
+        // subplan for the same reason, and because a join of two CTE scans may be a nested loop, quadratic in the
+        // chunk. The users the scan finds are those locked (a user deleted since is skipped by the update).
         sql`UPDATE users u SET ${set}, updated_at = now()
       FROM src s
-      WHERE u.application_id = ${applicationId} AND u.vendor_data_key = s.vendor_data_key
-        AND u.id IN (SELECT id FROM locked) AND ${sql.raw(changesSql(modes))}
+      WHERE (SELECT count(*) FROM locked) >= 0
+        AND u.application_id = ${applicationId} AND u.vendor_data_key = s.vendor_data_key
+        AND ${sql.raw(changesSql(modes))}
       RETURNING 1`;
   const insert =
     modes.mode === 'update_only'
