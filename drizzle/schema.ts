@@ -217,6 +217,8 @@ export const importRows = pgTable(
     status: text('status'),
     tags: text('tags').array(),
     metadata: jsonb('metadata').$type<Record<string, unknown>>(),
+    /** The values the rules normalised, `[{field, from, to}]`; null when none. */
+    normalized: jsonb('normalized').$type<{ field: string; from: string; to: string }[]>(),
     /** The row's cells as they were in the file (NUL shown as U+FFFD), in the order of the import's `columns`. */
     raw: text('raw').array(),
   },

@@ -163,6 +163,8 @@ describe('import: create, update, unchanged', () => {
         action: 'unchanged',
         errors: [],
         kept_fields: ['full_name'],
+        normalized: [],
+        changes: [],
         raw: { vendor_data: 'v-1', full_name: 'Changed Name', display_name: '' },
       },
       {
@@ -171,6 +173,9 @@ describe('import: create, update, unchanged', () => {
         action: 'update',
         errors: [],
         kept_fields: ['full_name'],
+        normalized: [],
+        // What the write will change: the display name; not the verified full_name.
+        changes: [{ field: 'display_name', from: null, to: 'Now with a display name' }],
         raw: { vendor_data: 'v-2', full_name: 'Changed Too', display_name: 'Now with a display name' },
       },
       {
@@ -179,6 +184,8 @@ describe('import: create, update, unchanged', () => {
         action: 'create',
         errors: [],
         kept_fields: [],
+        normalized: [],
+        changes: [],
         raw: { vendor_data: 'v-3', full_name: 'Brand New', display_name: '' },
       },
     ]);
@@ -276,6 +283,8 @@ describe('import: row errors', () => {
         action: 'create',
         errors: [],
         kept_fields: [],
+        normalized: [],
+        changes: [],
         raw: { vendor_data: 'fx-ok', display_name: 'Fine', full_name: '', email: '', phone: '', country: '', status: '', tags: '', metadata_json: '' },
       },
     ]);

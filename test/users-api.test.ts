@@ -53,6 +53,21 @@ describe('POST /v3/users/create/', () => {
     expect(row.applicationId).toBe(tenant.applicationId);
   });
 
+  test('normalises like an import: a country as alpha-2 or English name, a phone with separators (no default country)', async () => {
+    const res = await api(stack, 'POST', '/v3/users/create/', {
+      apiKey: tenant.apiKey,
+      body: { vendor_data: 'normalised-1', phone: '+34 600-11-12-22', country: 'ES' },
+    });
+    expect(res.status).toBe(201);
+    expect(res.body).toMatchObject({ phone: '+34600111222', country: 'ESP' });
+    const patched = await api(stack, 'PATCH', '/v3/users/normalised-1/', { apiKey: tenant.apiKey, body: { country: 'united kingdom' } });
+    expect(patched.status).toBe(200);
+    expect(patched.body).toMatchObject({ country: 'GBR' });
+    const national = await api(stack, 'POST', '/v3/users/create/', { apiKey: tenant.apiKey, body: { vendor_data: 'normalised-2', phone: '600 11 12 22' } });
+    expect(national.status).toBe(400);
+    expect(national.body.error.details).toEqual([expect.objectContaining({ field: 'phone', code: 'invalid_phone' })]);
+  });
+
   test('the same vendor_data after normalisation is a 409 conflict', async () => {
     const before = await countUsers(tenant.applicationId);
     const res = await api(stack, 'POST', '/v3/users/create/', { apiKey: tenant.apiKey, body: { vendor_data: 'CREATE-1' } });

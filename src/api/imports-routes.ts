@@ -8,10 +8,10 @@ import { storable } from '../text';
 import { writeErrorReport, writeInvalidRows } from '../imports/error-report';
 import { presentImport, presentPreviewRow } from '../imports/present';
 import { IMPORT_DELIMITERS, IMPORT_ENCODINGS, IMPORT_FORMATS, IMPORT_MODES, IMPORT_PRESETS } from '../imports/options';
-import { getImport, listImportRows, listImports } from '../imports/queries';
+import { getImport, listImportRows, listImports, PERSONAL_FIELDS } from '../imports/queries';
 import { cancelImport, confirmImport, parseUploadOptions, retryImport, startImport, storeImportUpload } from '../imports/service';
 import type { AppDeps } from './app';
-import { applicationOf, operatorOf, requireOperator } from './auth';
+import { applicationOf, can, operatorOf, requireOperator } from './auth';
 import { parseListParams, toPage } from './pagination';
 
 const FILE_FIELD = 'file';
@@ -143,7 +143,16 @@ export function importsRouter(deps: AppDeps): Router {
     const afterRow = parseRowCursor(req.query.cursor);
     const { limit } = parseListParams({ limit: req.query.limit });
     const record = await getImport(db, { id: String(req.params.id), applicationId: applicationOf(req) });
-    const rows = await listImportRows(db, { importId: record.id, action, afterRow, limit });
+    const hiddenFields = can(operatorOf(req).role, 'exports.all_columns') ? [] : PERSONAL_FIELDS;
+    const rows = await listImportRows(db, {
+      importId: record.id,
+      applicationId: record.applicationId,
+      options: record.options,
+      hiddenFields,
+      action,
+      afterRow,
+      limit,
+    });
     const page = rows.slice(0, limit);
     const last = page[page.length - 1];
     res.json({ results: page.map((row) => presentPreviewRow(row, record.columns ?? [])), next_cursor: rows.length > limit && last ? rowCursor(last.rowNumber) : null });

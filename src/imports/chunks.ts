@@ -2,6 +2,7 @@ import { sql } from 'drizzle-orm';
 import type { Db, Queryable } from '../db/client';
 import { retryTransient } from '../db/errors';
 import { storable } from '../text';
+import { changesSql, CREATE_VALUES_SQL, nextValuesSql, parseStoredOptions, WRITTEN_FIELDS, writeModes, type WriteModes } from './merge';
 
 /**
  * The write of one chunk: one transaction, one set-based upsert of the chunk's staged rows into users, the chunk
@@ -44,14 +45,16 @@ type ChunkState = {
   unchanged_count: number;
   import_status: string;
   application_id: string;
+  options: unknown;
 };
 
 /**
- * The new values of an existing user `u` given the proposed row `excluded`: a field not given (null; empty tags)
- * keeps the stored value, metadata is merged key by key, a verified full_name is kept. Used in SET and in the WHERE
- * that leaves unchanged users (and their updated_at) alone.
+ * For a user created by someone else after the chunk locked the existing ones (another import writing the same
+ * users): the proposed row `excluded` over `u` as a default upsert would write it (a field not given keeps the
+ * stored value, metadata merged, a verified full_name kept). A "clear it" of empty_cells=clear is not seen on this
+ * path (the proposed row holds the new user's values).
  */
-const NEXT = {
+const CONFLICT_NEXT = {
   display_name: sql.raw('COALESCE(excluded.display_name, u.display_name)'),
   full_name: sql.raw(
     `CASE WHEN 'full_name' = ANY (u.verified_fields) THEN u.full_name ELSE COALESCE(excluded.full_name, u.full_name) END`,
@@ -63,22 +66,55 @@ const NEXT = {
   tags: sql.raw('CASE WHEN cardinality(excluded.tags) = 0 THEN u.tags ELSE excluded.tags END'),
   metadata: sql.raw('u.metadata || excluded.metadata'),
 };
-const NEXT_COLUMNS = Object.keys(NEXT).join(', ');
-const NEXT_VALUES = sql.join(Object.values(NEXT), sql`, `);
-const NEXT_SET = sql.join(
-  Object.entries(NEXT).map(([column, value]) => sql`${sql.raw(column)} = ${value}`),
+const CONFLICT_SET = sql.join(
+  Object.entries(CONFLICT_NEXT).map(([column, value]) => sql`${sql.raw(column)} = ${value}`),
   sql`, `,
 );
+const CONFLICT_CHANGES = sql`(${sql.raw(Object.keys(CONFLICT_NEXT).map((c) => `u.${c}`).join(', '))}) IS DISTINCT FROM (${sql.join(
+  Object.values(CONFLICT_NEXT),
+  sql`, `,
+)})`;
 
 /**
- * The upsert. `locked` first locks every existing user of the chunk, in vendor_data_key order, and reads its latest
- * status (a row changed concurrently is re-read after the lock), which a row that gives no status keeps; a user
- * created concurrently between that read and the insert gets ACTIVE unless the row gives a status (see the README).
- * Locking them all, in one order, before the insert touches any of them is what keeps chunks of imports that
- * update the same users from deadlocking: locking only some first (those without a status) and the rest during the
- * insert took the locks in two passes, and two imports then waited on each other.
+ * The upsert. `locked` first locks every existing user of the chunk, in vendor_data_key order (a row changed
+ * concurrently is re-read after the lock); `upd` then writes each of them under the import's modes (merge.ts: the
+ * same expressions that classified the rows at staging), leaving alone those it would not change (and their
+ * updated_at); `ins` inserts the others, in key order. A user created concurrently between the lock and the insert
+ * gets ACTIVE unless the row gives a status (see the README), and is updated as CONFLICT_NEXT says. Locking them
+ * all, in one order, before anything is written is what keeps chunks of imports that update the same users from
+ * deadlocking: locking only some first and the rest during the insert took the locks in two passes, and two imports
+ * then waited on each other. `create_only` updates no one (a user that exists by now is left alone: unchanged);
+ * `update_only` inserts no one (a user deleted since staging is not made again).
  */
-function upsertChunk(importId: string, applicationId: string, chunk: ChunkRef) {
+function upsertChunk(importId: string, applicationId: string, chunk: ChunkRef, modes: WriteModes) {
+  const next = nextValuesSql(modes);
+  const set = sql.raw(WRITTEN_FIELDS.map((f) => `${f} = ${next[f]}`).join(', '));
+  const created = sql.raw(WRITTEN_FIELDS.map((f) => CREATE_VALUES_SQL[f]).join(', '));
+  const update =
+    modes.mode === 'create_only'
+      ? sql`SELECT 1 WHERE false`
+      : // Joined by the users' key index. `(SELECT count(*) FROM locked)` is an InitPlan, run once before the
+        // scan: every lock is taken, in key order, before the first update (an `IN locked` could be planned as a
+        // semi-join that reads the CTE, and takes its locks, bit by bit). `NOT IN locked` below is a hashed
+        // subplan for the same reason, and because a join of two CTE scans may be a nested loop, quadratic in the
+        // chunk. The users the scan finds are those locked (a user deleted since is skipped by the update).
+        sql`UPDATE users u SET ${set}, updated_at = now()
+      FROM src s
+      WHERE (SELECT count(*) FROM locked) >= 0
+        AND u.application_id = ${applicationId} AND u.vendor_data_key = s.vendor_data_key
+        AND ${sql.raw(changesSql(modes))}
+      RETURNING 1`;
+  const insert =
+    modes.mode === 'update_only'
+      ? sql`SELECT true AS inserted WHERE false`
+      : sql`INSERT INTO users AS u (application_id, vendor_data, vendor_data_key, ${sql.raw(WRITTEN_FIELDS.join(', '))})
+      SELECT ${applicationId}, s.vendor_data, s.vendor_data_key, ${created}
+      FROM src s WHERE s.vendor_data_key NOT IN (SELECT vendor_data_key FROM locked)
+      ORDER BY s.vendor_data_key
+      ON CONFLICT (application_id, vendor_data_key) DO ${
+        modes.mode === 'create_only' ? sql`NOTHING` : sql`UPDATE SET ${CONFLICT_SET}, updated_at = now() WHERE ${CONFLICT_CHANGES}`
+      }
+      RETURNING (xmax = 0) AS inserted`;
   return sql`
     WITH src AS (
       SELECT r.vendor_data, r.vendor_data_key, r.display_name, r.full_name, r.email, r.phone, r.country, r.status,
@@ -88,24 +124,16 @@ function upsertChunk(importId: string, applicationId: string, chunk: ChunkRef) {
         AND r.chunk_no = ${chunk.chunkNo}
     ),
     locked AS (
-      SELECT u.vendor_data_key, u.status FROM users u
+      SELECT u.id, u.vendor_data_key FROM users u
       WHERE u.application_id = ${applicationId}
         AND u.vendor_data_key IN (SELECT vendor_data_key FROM src)
       ORDER BY u.vendor_data_key
       FOR UPDATE
     ),
-    up AS (
-      INSERT INTO users AS u (application_id, vendor_data, vendor_data_key, display_name, full_name, email, phone,
-        country, status, tags, metadata)
-      SELECT ${applicationId}, s.vendor_data, s.vendor_data_key, s.display_name, s.full_name, s.email, s.phone,
-        s.country, COALESCE(s.status, l.status, 'ACTIVE'), COALESCE(s.tags, '{}'::text[]), COALESCE(s.metadata, '{}'::jsonb)
-      FROM src s LEFT JOIN locked l ON l.vendor_data_key = s.vendor_data_key
-      ORDER BY s.vendor_data_key
-      ON CONFLICT (application_id, vendor_data_key) DO UPDATE SET ${NEXT_SET}, updated_at = now()
-      WHERE (${sql.raw(NEXT_COLUMNS.split(', ').map((c) => `u.${c}`).join(', '))}) IS DISTINCT FROM (${NEXT_VALUES})
-      RETURNING (xmax = 0) AS inserted
-    )
-    SELECT count(*) FILTER (WHERE inserted)::int AS created, count(*) FILTER (WHERE NOT inserted)::int AS updated FROM up`;
+    upd AS (${update}),
+    ins AS (${insert})
+    SELECT (SELECT count(*) FROM ins WHERE inserted)::int AS created,
+      ((SELECT count(*) FROM upd) + (SELECT count(*) FROM ins WHERE NOT inserted))::int AS updated`;
 }
 
 /** Recomputes the import's counters from its chunks; the caller holds the import row's lock (see below). */
@@ -151,7 +179,7 @@ async function writeChunkOnce(db: Db, importId: string, chunkNo: number, hooks: 
   return db.transaction(async (tx) => {
     const found = await tx.execute<ChunkState>(sql`
       SELECT c.status, c.first_row, c.last_row, c.row_count, c.created_count, c.updated_count, c.unchanged_count,
-        i.status AS import_status, i.application_id
+        i.status AS import_status, i.application_id, i.options
       FROM import_chunks c JOIN imports i ON i.id = c.import_id
       WHERE c.import_id = ${importId} AND c.chunk_no = ${chunkNo}
       FOR UPDATE OF c`);
@@ -169,7 +197,7 @@ async function writeChunkOnce(db: Db, importId: string, chunkNo: number, hooks: 
     if (state.import_status !== 'RUNNING') return { outcome: 'skipped_cancelled', created: 0, updated: 0, unchanged: 0 };
 
     const chunk = { chunkNo, firstRow: state.first_row, lastRow: state.last_row, rowCount: state.row_count };
-    const counts = (await tx.execute<{ created: number; updated: number }>(upsertChunk(importId, state.application_id, chunk)))
+    const counts = (await tx.execute<{ created: number; updated: number }>(upsertChunk(importId, state.application_id, chunk, writeModes(parseStoredOptions(state.options)))))
       .rows[0];
     const unchanged = state.row_count - counts.created - counts.updated;
     await hooks.beforeCommit?.();

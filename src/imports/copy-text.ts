@@ -35,6 +35,7 @@ export const STAGING_COLUMNS = [
   'status',
   'tags',
   'metadata',
+  'normalized',
   'raw',
 ] as const;
 
@@ -44,5 +45,7 @@ export function stagedRowLine(row: StagedRow, chunkNo: number | null): string {
     row.errors === null ? '\\N' : copyValue(JSON.stringify(row.errors))
   }\t${copyValue(row.displayName)}\t${copyValue(row.fullName)}\t${copyValue(row.email)}\t${copyValue(row.phone)}\t${copyValue(
     row.country,
-  )}\t${copyValue(row.status)}\t${copyTextArray(row.tags)}\t${copyValue(row.metadata)}\t${copyTextArray(row.raw)}\n`;
+  )}\t${copyValue(row.status)}\t${copyTextArray(row.tags)}\t${copyValue(row.metadata)}\t${
+    row.normalized === null ? '\\N' : copyValue(JSON.stringify(row.normalized))
+  }\t${copyTextArray(row.raw)}\n`;
 }

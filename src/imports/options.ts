@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { phoneCountry } from '../users/fields';
 
 /**
  * The upload options of "Files from other systems" (API.md): every optional multipart field beside `file`, checked
@@ -50,6 +51,7 @@ export const importOptionsSchema = z.strictObject({
     .trim()
     .regex(/^[A-Za-z]{2,3}$/, 'an ISO 3166-1 alpha-2 or alpha-3 code')
     .transform((v) => v.toUpperCase())
+    .refine((v) => phoneCountry(v) !== undefined, 'an ISO 3166-1 alpha-2 or alpha-3 code of a country with phone numbers')
     .optional(),
   mode: lowerEnum(IMPORT_MODES).optional(),
   empty_cells: lowerEnum(['keep', 'clear'] as const).optional(),

@@ -79,6 +79,8 @@ export function presentPreviewRow(row: PreviewRow, columns: readonly string[]) {
     action: row.action,
     errors: row.errors ?? [],
     kept_fields: row.keptFields ?? [],
+    normalized: row.normalized ?? [],
+    changes: row.changes,
     raw,
   };
 }

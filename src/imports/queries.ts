@@ -1,9 +1,10 @@
-import { and, asc, desc, eq, gt, sql, type SQL } from 'drizzle-orm';
-import { importChunks, importRows, imports, operators, type ImportRowAction, type ImportStatus } from '../../drizzle/schema';
+import { and, asc, desc, eq, sql, type SQL } from 'drizzle-orm';
+import { importChunks, imports, operators, type ImportRowAction, type ImportStatus } from '../../drizzle/schema';
 import type { Cursor } from '../api/pagination';
 import type { Queryable } from '../db/client';
 import { DomainError, invalidState, notFound } from '../errors';
 import { refreshImportCounters } from './chunks';
+import { changesListSql, parseStoredOptions, writeModes, type WrittenField } from './merge';
 import { storable } from '../text';
 
 /** The import row with its operator's email: what the import object is made from. */
@@ -98,30 +99,64 @@ export interface PreviewRow {
   action: ImportRowAction;
   errors: { column: string; code: string; message: string }[] | null;
   keptFields: string[] | null;
+  normalized: { field: string; from: string; to: string }[] | null;
+  /** For an `update` row: what writing it would change now (the other rows: empty). */
+  changes: { field: string; from: unknown; to: unknown }[];
   raw: string[] | null;
 }
 
-/** Staged rows in file order after `afterRow`; up to limit+1 rows. */
+/** The fields whose values are personal data: their `changes` are shown only to roles with exports.all_columns. */
+export const PERSONAL_FIELDS: readonly WrittenField[] = ['full_name', 'email', 'phone', 'metadata'];
+
+/**
+ * Staged rows in file order after `afterRow`; up to limit+1 rows. An `update` row's `changes` are computed here,
+ * against the user as it is now and under the import's modes (the same expressions the write uses), leaving out the
+ * fields in `hiddenFields`.
+ */
 export async function listImportRows(
   db: Queryable,
-  params: { importId: string; action?: ImportRowAction; afterRow?: number; limit: number },
+  params: {
+    importId: string;
+    applicationId: string;
+    options?: unknown;
+    hiddenFields?: readonly WrittenField[];
+    action?: ImportRowAction;
+    afterRow?: number;
+    limit: number;
+  },
 ): Promise<PreviewRow[]> {
-  const conditions: SQL[] = [eq(importRows.importId, params.importId)];
-  if (params.action) conditions.push(eq(importRows.action, params.action));
-  if (params.afterRow !== undefined) conditions.push(gt(importRows.rowNumber, params.afterRow));
-  return db
-    .select({
-      rowNumber: importRows.rowNumber,
-      vendorData: importRows.vendorData,
-      action: importRows.action,
-      errors: importRows.errors,
-      keptFields: importRows.keptFields,
-      raw: importRows.raw,
-    })
-    .from(importRows)
-    .where(and(...conditions))
-    .orderBy(asc(importRows.rowNumber))
-    .limit(params.limit + 1);
+  const modes = writeModes(parseStoredOptions(params.options));
+  const changes = sql.raw(changesListSql(modes, params.hiddenFields ?? []));
+  const result = await db.execute<{
+    row_number: number;
+    vendor_data: string | null;
+    action: ImportRowAction;
+    errors: PreviewRow['errors'];
+    kept_fields: string[] | null;
+    normalized: PreviewRow['normalized'];
+    changes: PreviewRow['changes'] | null;
+    raw: string[] | null;
+  }>(sql`
+    SELECT s.row_number, s.vendor_data, s.action, s.errors, s.kept_fields, s.normalized, s.raw,
+      CASE WHEN u.id IS NOT NULL THEN ${changes} END AS changes
+    FROM import_rows s
+    LEFT JOIN users u ON s.action = 'update' AND u.application_id = ${params.applicationId}
+      AND u.vendor_data_key = s.vendor_data_key
+    WHERE s.import_id = ${params.importId}
+      ${params.action ? sql`AND s.action = ${params.action}` : sql``}
+      ${params.afterRow !== undefined ? sql`AND s.row_number > ${params.afterRow}` : sql``}
+    ORDER BY s.row_number
+    LIMIT ${params.limit + 1}`);
+  return result.rows.map((r) => ({
+    rowNumber: r.row_number,
+    vendorData: r.vendor_data,
+    action: r.action,
+    errors: r.errors,
+    keptFields: r.kept_fields,
+    normalized: r.normalized,
+    changes: r.changes ?? [],
+    raw: r.raw,
+  }));
 }
 
 export type ErrorReportRow = {

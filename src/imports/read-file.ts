@@ -3,7 +3,7 @@ import { pipeline } from 'node:stream/promises';
 import { HEADER_LIMITS, headerTooLarge, ImportFileError, readHeader, type HeaderRules, type Layout, type MappingEntry } from './columns';
 import { stagedRowLine } from './copy-text';
 import { CsvRecordReader } from './csv-records';
-import { validateRow } from './rows';
+import { validateRow, type RowOptions } from './rows';
 
 /**
  * Streams an import file into COPY text for the staging table: bytes -> strict UTF-8 -> CSV records -> the row rules
@@ -26,6 +26,8 @@ export interface ReadOptions {
   progressEvery?: number;
   /** How headers resolve besides the built-in synonyms (the upload's mapping, the saved ones, the preset). */
   header?: HeaderRules;
+  /** The import's options for the row rules (default phone country, empty cells). */
+  rows?: RowOptions;
 }
 
 export interface ReadResult {
@@ -138,7 +140,7 @@ class ImportFileTransform extends Transform {
     if (this.dataRows > this.options.maxRows) {
       throw new ImportFileError('too_many_rows', `the file has more than ${this.options.maxRows} rows (the limit, IMPORT_MAX_ROWS)`);
     }
-    const row = validateRow(record, this.layout, this.rowNumber);
+    const row = validateRow(record, this.layout, this.rowNumber, this.options.rows);
     const chunkNo = row.errors === null ? Math.floor(this.validRows++ / this.options.chunkRows) : null;
     this.batch += stagedRowLine(row, chunkNo);
     if (this.options.onProgress && this.dataRows % (this.options.progressEvery ?? 10_000) === 0) {

@@ -1,4 +1,4 @@
-import { rules, splitTagsCell, vendorDataKey, type RowErrorCode, type RuleResult } from '../users/fields';
+import { rules, splitTagsCell, vendorDataKey, type PhoneCountry, type RowErrorCode, type RuleResult } from '../users/fields';
 import { hasUnstorable, storable, unstorableReason } from '../text';
 import type { ImportColumn, Layout } from './columns';
 
@@ -13,7 +13,26 @@ export interface RowError {
   message: string;
 }
 
-/** A row ready for staging. A value is null when the row does not give that field ("leave it as it is"). */
+/** A value the rules rewrote into its stored form (see RuleResult.normalized): the cell's trimmed text, and the value. */
+export interface Normalized {
+  field: string;
+  from: string;
+  to: string;
+}
+
+/** What the import's options change in the row rules. */
+export interface RowOptions {
+  /** `default_phone_country`: national phone numbers are read as this country's. */
+  defaultPhoneCountry?: PhoneCountry;
+  /** `empty_cells=clear`: an empty cell of a present column clears the field (see StagedRow). */
+  clearEmpty?: boolean;
+}
+
+/**
+ * A row ready for staging. A value is null when the row does not give that field ("leave it as it is"). With
+ * `empty_cells=clear`, an empty cell of an optional field is staged as "clear it": '' for a text field, an empty
+ * list for tags, JSON `null` for metadata (no rule ever yields these otherwise: values are trimmed and non-empty).
+ */
 export interface StagedRow {
   rowNumber: number;
   /** Trimmed, as given; for display only when the row is invalid (then possibly shortened). */
@@ -30,6 +49,8 @@ export interface StagedRow {
   tags: string[] | null;
   /** The metadata object serialised as JSON. */
   metadata: string | null;
+  /** The values the rules normalised; null when none. */
+  normalized: Normalized[] | null;
   /** The cells as they were in the file, for the preview (Postgres text cannot hold NUL: it becomes U+FFFD). */
   raw: string[];
 }
@@ -62,8 +83,11 @@ const { vendorData: vendorDataRule, displayName: displayNameRule, fullName: full
 const { phone: phoneRule, country: countryRule, status: statusRule, metadataJson: metadataJsonRule } = rules;
 const tagsRule: Rule<string[]> = (value) => rules.tags(splitTagsCell(value));
 
-/** Applies a rule to a given (non-empty) value; records the problem and returns null when it breaks the rule. */
-function check<T>(errors: RowError[], column: ImportColumn, value: string, rule: Rule<T>): T | null {
+/**
+ * Applies a rule to a given (non-empty) value; records the problem and returns null when it breaks the rule; a value
+ * the rule normalised is noted in `notes` (when given).
+ */
+function check<T>(errors: RowError[], column: ImportColumn, value: string, rule: Rule<T>, notes?: Normalized[]): T | null {
   if (value === '') return null;
   if (hasUnstorable(value)) {
     errors.push({ column, code: 'invalid_characters', message: `${column} contains ${unstorableReason(value)}, which cannot be stored` });
@@ -74,8 +98,20 @@ function check<T>(errors: RowError[], column: ImportColumn, value: string, rule:
     errors.push({ column, code: result.error.code, message: result.error.message });
     return null;
   }
+  if (result.normalized && notes) notes.push({ field: column, from: value, to: String(result.value) });
   return result.value;
 }
+
+/** With empty_cells=clear: the fields an empty cell clears, and how "clear" is staged. */
+const CLEARABLE = [
+  ['display_name', 'displayName', ''],
+  ['full_name', 'fullName', ''],
+  ['email', 'email', ''],
+  ['phone', 'phone', ''],
+  ['country', 'country', ''],
+  ['tags', 'tags', []],
+  ['metadata_json', 'metadata', 'null'],
+] as const;
 
 function cellOf(record: readonly string[], layout: Layout, column: ImportColumn): string {
   const i = layout.index[column];
@@ -92,8 +128,9 @@ function joinedName(record: readonly string[], parts: NonNullable<Layout['namePa
 }
 
 /** Checks one data row; `rowNumber` is the spreadsheet row (the header is row 1). */
-export function validateRow(record: readonly string[], layout: Layout, rowNumber: number): StagedRow {
+export function validateRow(record: readonly string[], layout: Layout, rowNumber: number, options: RowOptions = {}): StagedRow {
   const errors: RowError[] = [];
+  const notes: Normalized[] = [];
   const rawVendorData = cellOf(record, layout, 'vendor_data');
   let vendorData: string | null = null;
   if (rawVendorData === '') {
@@ -104,8 +141,9 @@ export function validateRow(record: readonly string[], layout: Layout, rowNumber
   const displayName = check(errors, 'display_name', cellOf(record, layout, 'display_name'), displayNameRule);
   const fullName = check(errors, 'full_name', cellOf(record, layout, 'full_name'), fullNameRule);
   const email = check(errors, 'email', cellOf(record, layout, 'email'), emailRule);
-  const phone = check(errors, 'phone', cellOf(record, layout, 'phone'), phoneRule);
-  const country = check(errors, 'country', cellOf(record, layout, 'country'), countryRule);
+  const phoneCountry = options.defaultPhoneCountry;
+  const phone = check(errors, 'phone', cellOf(record, layout, 'phone'), phoneCountry ? (v) => phoneRule(v, phoneCountry) : phoneRule, notes);
+  const country = check(errors, 'country', cellOf(record, layout, 'country'), countryRule, notes);
   const status = check(errors, 'status', cellOf(record, layout, 'status'), statusRule);
   const tags = check(errors, 'tags', cellOf(record, layout, 'tags'), tagsRule);
   const metadataObject = check(errors, 'metadata_json', cellOf(record, layout, 'metadata_json'), metadataJsonRule);
@@ -127,9 +165,33 @@ export function validateRow(record: readonly string[], layout: Layout, rowNumber
       status: null,
       tags: null,
       metadata: null,
+      normalized: notes.length > 0 ? notes : null,
       raw: rawCells(record),
     };
   }
   const raw = rawCells(record);
-  return { rowNumber, vendorData, vendorDataKey: key, errors: null, displayName, fullName, email, phone, country, status, tags, metadata, raw };
+  const row: StagedRow = {
+    rowNumber,
+    vendorData,
+    vendorDataKey: key,
+    errors: null,
+    displayName,
+    fullName,
+    email,
+    phone,
+    country,
+    status,
+    tags,
+    metadata,
+    normalized: notes.length > 0 ? notes : null,
+    raw,
+  };
+  if (options.clearEmpty) {
+    for (const [column, field, cleared] of CLEARABLE) {
+      if (row[field] === null && layout.index[column] !== undefined && cellOf(record, layout, column) === '') {
+        (row as unknown as Record<string, unknown>)[field] = cleared;
+      }
+    }
+  }
+  return row;
 }

@@ -4,7 +4,10 @@ import type { Readable } from 'node:stream';
 import { ImportFileError, type FileErrorCode, type HeaderRules, type MappingEntry } from './columns';
 import { headerSetKey } from './header-mapping';
 import { STAGING_COLUMNS } from './copy-text';
+import { changesSql, KEEPS_FULL_NAME_SQL, parseStoredOptions, tooManyTagsSql, writeModes, type ValueOptions, type WriteModes } from './merge';
 import { readImportFile } from './read-file';
+import type { RowOptions } from './rows';
+import { phoneCountry } from '../users/fields';
 
 /**
  * Validation and staging of an uploaded file, in one transaction: the file is streamed through the row rules into a
@@ -40,6 +43,11 @@ export interface StageParams {
   header?: HeaderRules;
   /** Remember the resolved mapping for the application's files with these headers (the option save_mapping). */
   saveMapping?: { operatorId: string };
+  /**
+   * The value options (default_phone_country, mode, empty_cells, tags_mode, metadata_mode); when absent they are
+   * read from the import row (imports.options).
+   */
+  options?: ValueOptions;
 }
 
 const CREATE_STAGING = `
@@ -57,26 +65,30 @@ const CREATE_STAGING = `
     status text,
     tags text[],
     metadata jsonb,
+    normalized jsonb,
     raw text[]
   ) ON COMMIT DROP`;
-
-/** Whether a valid row `s` would change an existing user `u` (a verified full_name excepted). */
-const CHANGES = `
-  (s.display_name IS NOT NULL AND s.display_name IS DISTINCT FROM u.display_name)
-  OR (s.full_name IS NOT NULL AND NOT ('full_name' = ANY (u.verified_fields)) AND s.full_name IS DISTINCT FROM u.full_name)
-  OR (s.email IS NOT NULL AND s.email IS DISTINCT FROM u.email)
-  OR (s.phone IS NOT NULL AND s.phone IS DISTINCT FROM u.phone)
-  OR (s.country IS NOT NULL AND s.country IS DISTINCT FROM u.country)
-  OR (s.status IS NOT NULL AND s.status IS DISTINCT FROM u.status)
-  OR (s.tags IS NOT NULL AND s.tags IS DISTINCT FROM u.tags)
-  OR (s.metadata IS NOT NULL AND (u.metadata || s.metadata) IS DISTINCT FROM u.metadata)`;
 
 /**
  * Staging -> import_rows, import_chunks and the counts, in one statement. A later row whose key appeared before gets
  * `duplicate_in_file` naming the first row (found by grouping the keys, not by sorting the rows); each valid row is
- * classified against the application's users; the chunks (numbered while reading) are summed up from the rows.
+ * classified against the application's users under the import's modes (merge.ts): `create_only` makes an existing
+ * user the row error `already_exists`, `update_only` a missing one `not_found`, `tags_mode=add` past 50 tags
+ * `invalid_tags`; such a row is invalid and leaves its chunk. The chunks (numbered while reading) are summed up from
+ * the rows, so a chunk may end up smaller, or gone (the numbers then have a gap).
  */
-const CLASSIFY = `
+function classifySql(modes: WriteModes): string {
+  const modeError =
+    modes.mode === 'create_only'
+      ? `WHEN u.id IS NOT NULL THEN jsonb_build_object('column', 'vendor_data', 'code', 'already_exists',
+          'message', 'a user with this vendor_data exists already (mode create_only)')`
+      : modes.mode === 'update_only'
+        ? `WHEN u.id IS NULL THEN jsonb_build_object('column', 'vendor_data', 'code', 'not_found',
+            'message', 'no user has this vendor_data (mode update_only)')`
+        : '';
+  const tagsError = `WHEN u.id IS NOT NULL AND ${tooManyTagsSql(modes)} THEN jsonb_build_object('column', 'tags',
+    'code', 'invalid_tags', 'message', 'the user''s tags and the row''s together are more than 50 (tags_mode add)')`;
+  return `
   WITH dups AS (
     SELECT vendor_data_key, min(row_number) AS first_row FROM import_staging
     WHERE vendor_data_key IS NOT NULL
@@ -86,24 +98,31 @@ const CLASSIFY = `
     SELECT s.*, d.first_row AS duplicate_of FROM import_staging s
     LEFT JOIN dups d ON d.vendor_data_key = s.vendor_data_key AND d.first_row < s.row_number
   ),
-  ins AS (
-    INSERT INTO import_rows (import_id, row_number, chunk_no, vendor_data, vendor_data_key, action, errors, kept_fields,
-      display_name, full_name, email, phone, country, status, tags, metadata, raw)
-    SELECT $1, s.row_number,
-      CASE WHEN s.duplicate_of IS NULL THEN s.chunk_no END,
-      s.vendor_data, s.vendor_data_key,
-      CASE WHEN s.errors IS NOT NULL OR s.duplicate_of IS NOT NULL THEN 'invalid'
-        WHEN u.id IS NULL THEN 'create' WHEN ${CHANGES} THEN 'update' ELSE 'unchanged' END,
-      CASE WHEN s.duplicate_of IS NULL THEN s.errors
-        ELSE COALESCE(s.errors, '[]'::jsonb) || jsonb_build_array(jsonb_build_object(
-          'column', 'vendor_data', 'code', 'duplicate_in_file',
-          'message', 'vendor_data already appears in row ' || s.duplicate_of)) END,
-      CASE WHEN u.id IS NOT NULL AND s.full_name IS NOT NULL AND 'full_name' = ANY (u.verified_fields)
-        AND s.full_name IS DISTINCT FROM u.full_name THEN ARRAY['full_name'] ELSE '{}'::text[] END,
-      s.display_name, s.full_name, s.email, s.phone, s.country, s.status, s.tags, s.metadata, s.raw
+  judged AS (
+    SELECT s.*, u.id AS user_id,
+      CASE WHEN s.errors IS NULL AND s.duplicate_of IS NULL THEN CASE ${modeError} ${tagsError} END END AS mode_error,
+      (u.id IS NOT NULL AND ${changesSql(modes)}) AS changes,
+      (u.id IS NOT NULL AND ${KEEPS_FULL_NAME_SQL}) AS keeps_full_name
     FROM verdicts s
     LEFT JOIN users u ON s.errors IS NULL AND s.duplicate_of IS NULL AND u.application_id = $2
       AND u.vendor_data_key = s.vendor_data_key
+  ),
+  ins AS (
+    INSERT INTO import_rows (import_id, row_number, chunk_no, vendor_data, vendor_data_key, action, errors, kept_fields,
+      display_name, full_name, email, phone, country, status, tags, metadata, normalized, raw)
+    SELECT $1, s.row_number,
+      CASE WHEN s.duplicate_of IS NULL AND s.mode_error IS NULL THEN s.chunk_no END,
+      s.vendor_data, s.vendor_data_key,
+      CASE WHEN s.errors IS NOT NULL OR s.duplicate_of IS NOT NULL OR s.mode_error IS NOT NULL THEN 'invalid'
+        WHEN s.user_id IS NULL THEN 'create' WHEN s.changes THEN 'update' ELSE 'unchanged' END,
+      CASE WHEN s.duplicate_of IS NOT NULL THEN COALESCE(s.errors, '[]'::jsonb) || jsonb_build_array(jsonb_build_object(
+          'column', 'vendor_data', 'code', 'duplicate_in_file',
+          'message', 'vendor_data already appears in row ' || s.duplicate_of))
+        WHEN s.mode_error IS NOT NULL THEN jsonb_build_array(s.mode_error)
+        ELSE s.errors END,
+      CASE WHEN s.mode_error IS NULL AND s.keeps_full_name THEN ARRAY['full_name'] ELSE '{}'::text[] END,
+      s.display_name, s.full_name, s.email, s.phone, s.country, s.status, s.tags, s.metadata, s.normalized, s.raw
+    FROM judged s
     RETURNING row_number, chunk_no, action
   ),
   chunks AS (
@@ -120,12 +139,12 @@ const CLASSIFY = `
     count(*) FILTER (WHERE action = 'unchanged')::int AS to_unchanged,
     (SELECT count(*) FROM chunks)::int AS chunks_total
   FROM ins`;
-
-async function copyInto(client: PoolClient, source: Readable, params: StageParams) {
-  const sink = client.query(copyFrom(`COPY import_staging (${STAGING_COLUMNS.join(', ')}) FROM STDIN`));
-  return readImportFile(source, sink, { maxRows: params.maxRows, chunkRows: params.chunkRows, onProgress: params.onProgress, header: params.header });
 }
 
+async function copyInto(client: PoolClient, source: Readable, params: StageParams, rows: RowOptions) {
+  const sink = client.query(copyFrom(`COPY import_staging (${STAGING_COLUMNS.join(', ')}) FROM STDIN`));
+  return readImportFile(source, sink, { maxRows: params.maxRows, chunkRows: params.chunkRows, onProgress: params.onProgress, rows, header: params.header });
+}
 /** Stages the file of an import that is VALIDATING; see StageOutcome. */
 export async function stageImportFile(pool: Pool, params: StageParams): Promise<StageOutcome> {
   const client = await pool.connect();
@@ -138,22 +157,30 @@ export async function stageImportFile(pool: Pool, params: StageParams): Promise<
   client.on('error', onError);
   try {
     await client.query('BEGIN');
-    const current = await client.query<{ status: string }>('SELECT status FROM imports WHERE id = $1', [params.importId]);
+    const current = await client.query<{ status: string; options: unknown }>('SELECT status, options FROM imports WHERE id = $1', [
+      params.importId,
+    ]);
     if (current.rows[0]?.status !== 'VALIDATING') {
       await client.query('ROLLBACK');
       return { status: 'NOT_VALIDATING' };
     }
+    const options = params.options ?? parseStoredOptions(current.rows[0].options);
+    const modes = writeModes(options);
+    const rowOptions: RowOptions = {
+      defaultPhoneCountry: options.default_phone_country === undefined ? undefined : phoneCountry(options.default_phone_country),
+      clearEmpty: modes.emptyCells === 'clear',
+    };
     await client.query(`SET LOCAL work_mem = '64MB'`);
     await client.query(CREATE_STAGING);
     let read;
     try {
-      read = await copyInto(client, await params.openFile(), params);
+      read = await copyInto(client, await params.openFile(), params, rowOptions);
     } catch (err) {
       if (!(err instanceof ImportFileError)) throw err;
       await client.query('ROLLBACK');
       return { status: 'REJECTED', error: { code: err.code, message: err.message } };
     }
-    const { rows } = await client.query<Record<string, number>>(CLASSIFY, [params.importId, params.applicationId]);
+    const { rows } = await client.query<Record<string, number>>(classifySql(modes), [params.importId, params.applicationId]);
     const c = rows[0];
     const counts: StagedCounts = {
       totalRows: c.total_rows,

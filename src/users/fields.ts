@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { USER_STATUSES, type UserStatus } from '../../drizzle/schema';
 import { hasUnstorable, jsonProblem, MAX_JSON_DEPTH, unstorableReason } from '../text';
-import { COUNTRY_CODES } from './countries';
+import { isSupportedCountry, parsePhoneNumberFromString, type CountryCode } from 'libphonenumber-js/min';
+import { alpha2OfAlpha3, alpha3OfAlpha2, alpha3OfName, COUNTRY_CODES } from './countries';
 
 /**
  * The user field rules of API.md, written once. The public API validates its JSON through the zod schemas at the
@@ -22,6 +23,8 @@ export const ROW_ERROR_CODES = [
   'invalid_date',
   'invalid_type',
   'duplicate_in_file',
+  'already_exists',
+  'not_found',
 ] as const;
 export type RowErrorCode = (typeof ROW_ERROR_CODES)[number];
 
@@ -29,9 +32,14 @@ export interface RuleError {
   code: RowErrorCode;
   message: string;
 }
-export type RuleResult<T> = { ok: true; value: T } | { ok: false; error: RuleError };
+/**
+ * `normalized`: the value was rewritten into its stored form beyond trimming and letter case (a country given as
+ * alpha-2 or a name, a phone written with separators or as a national number); the preview reports it.
+ */
+export type RuleResult<T> = { ok: true; value: T; normalized?: boolean } | { ok: false; error: RuleError };
 
 const ok = <T>(value: T): RuleResult<T> => ({ ok: true, value });
+const normalized = <T>(value: T): RuleResult<T> => ({ ok: true, value, normalized: true });
 const fail = (code: RowErrorCode, message: string): RuleResult<never> => ({ ok: false, error: { code, message } });
 
 export const LIMITS = {
@@ -49,6 +57,21 @@ const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/;
 const EMAIL = /^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$/;
 const E164 = /^\+[1-9][0-9]{1,14}$/;
 const ISO_DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
+/** What a spreadsheet shows for a long number it holds as a figure: `3.46E+10`, `3,46E+10`. */
+const SCIENTIFIC = /^[+-]?\d+(?:[.,]\d+)?[eE][+-]?\d+$/;
+/** A phone as people write it: an optional leading `+`, digits, spaces, dots, dashes and brackets. */
+const PHONE_TEXT = /^\+?[0-9 .()\-\u00a0]+$/;
+const PHONE_SEPARATORS = /[ .()\-\u00a0]/g;
+
+/** A country as libphonenumber names it (ISO alpha-2). */
+export type PhoneCountry = CountryCode;
+
+/** The option `default_phone_country` (alpha-2 or alpha-3, any case) as libphonenumber's alpha-2; undefined if unknown. */
+export function phoneCountry(code: string): PhoneCountry | undefined {
+  const upper = code.trim().toUpperCase();
+  const alpha2 = upper.length === 3 ? alpha2OfAlpha3(upper) : alpha3OfAlpha2(upper) !== undefined ? upper : undefined;
+  return alpha2 !== undefined && isSupportedCountry(alpha2) ? alpha2 : undefined;
+}
 
 /** Length in characters (code points), as a person counts them. */
 export function charLength(value: string): number {
@@ -87,16 +110,41 @@ export const rules = {
     if (!EMAIL.test(value) || at > 64 || value.includes('..')) return fail('invalid_email', 'email is not a valid address');
     return ok(value);
   },
-  phone(value: string): RuleResult<string> {
-    return E164.test(value)
-      ? ok(value)
-      : fail('invalid_phone', 'phone must be E.164: "+" then 2 to 15 digits, the first not 0 (e.g. +34600111222)');
+  /**
+   * E.164 as is (the cheap path: no parsing); else separators (spaces, dots, dashes, brackets) dropped; else, with a
+   * default country (alpha-2, see phoneCountry), a national number read as that country's by libphonenumber.
+   */
+  phone(value: string, defaultCountry?: PhoneCountry): RuleResult<string> {
+    if (E164.test(value)) return ok(value);
+    if (SCIENTIFIC.test(value)) {
+      return fail(
+        'invalid_phone',
+        `phone "${truncate(value)}" is in scientific notation: a spreadsheet turned the number into a rounded figure and lost digits; format the column as text and export the file again`,
+      );
+    }
+    if (PHONE_TEXT.test(value)) {
+      const compact = value.replace(PHONE_SEPARATORS, '');
+      if (E164.test(compact)) return normalized(compact);
+      if (defaultCountry !== undefined && !compact.startsWith('+')) {
+        const parsed = parsePhoneNumberFromString(compact, defaultCountry);
+        if (parsed?.isPossible() && E164.test(parsed.number)) return normalized(parsed.number);
+      }
+    }
+    return fail(
+      'invalid_phone',
+      defaultCountry === undefined
+        ? 'phone must be E.164: "+" then 2 to 15 digits, the first not 0 (e.g. +34600111222); spaces, dots, dashes and brackets are allowed'
+        : `phone is neither E.164 ("+" then 2 to 15 digits) nor a possible national number of ${defaultCountry}`,
+    );
   },
+  /** Alpha-3 in any letter case (the cheap path), else alpha-2, else an English name (any letter case). */
   country(value: string): RuleResult<string> {
     const code = value.toUpperCase();
-    return COUNTRY_CODES.has(code)
-      ? ok(code)
-      : fail('invalid_country', `country "${truncate(value)}" is not an ISO 3166-1 alpha-3 code`);
+    if (code.length === 3 && COUNTRY_CODES.has(code)) return ok(code);
+    const alpha3 = code.length === 2 ? alpha3OfAlpha2(code) : alpha3OfName(value);
+    return alpha3 !== undefined
+      ? normalized(alpha3)
+      : fail('invalid_country', `country "${truncate(value)}" is not an ISO 3166-1 alpha-3 or alpha-2 code or an English country name`);
   },
   status(value: string): RuleResult<UserStatus> {
     const status = value.toUpperCase() as UserStatus;

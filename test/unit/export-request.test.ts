@@ -32,6 +32,10 @@ describe('the export request schema', () => {
     });
   });
 
+  test('a country filter is read by the field rule: alpha-2 or an English name is its alpha-3', () => {
+    expect(exportRequestSchema.parse({ filters: { country: ['ES', 'france', 'deu'] } })).toEqual({ filters: { country: ['ESP', 'FRA', 'DEU'] } });
+  });
+
   test('empty lists and an empty search are "not given"', () => {
     expect(exportRequestSchema.parse({ filters: { status: [], search: '   ', tags: [] } })).toEqual({ filters: {} });
     expect(exportRequestSchema.parse({})).toEqual({});
@@ -43,7 +47,7 @@ describe('the export request schema', () => {
     [{ columns: 'id' }, 'columns', expect.stringMatching(/^(invalid_type|required)$/)],
     [{ filters: { nope: 1 } }, 'filters.nope', 'unknown_field'],
     [{ filters: { status: ['GONE'] } }, 'filters.status.0', 'invalid_status'],
-    [{ filters: { country: ['ES'] } }, 'filters.country.0', 'invalid_country'],
+    [{ filters: { country: ['XX'] } }, 'filters.country.0', 'invalid_country'],
     [{ filters: { tags: ['x'.repeat(65)] } }, 'filters.tags.0', 'invalid_tags'],
     [{ filters: { created_to: '2024-13-45' } }, 'filters.created_to', 'invalid_datetime'],
     [{ filters: { created_from: '2024-02-01', created_to: '2024-02-01' } }, 'filters.created_to', 'invalid_range'],

@@ -1,4 +1,4 @@
-import { fieldProblems, rules, userCreateSchema, userPatchSchema, vendorDataKey } from '../../src/users/fields';
+import { fieldProblems, phoneCountry, rules, userCreateSchema, userPatchSchema, vendorDataKey } from '../../src/users/fields';
 
 const code = (result: { ok: boolean; error?: { code: string } }) => (result.ok ? 'ok' : result.error!.code);
 
@@ -44,17 +44,70 @@ describe('user field rules', () => {
     ['+1234567890123456', 'invalid_phone'],
     ['+0600111222', 'invalid_phone'],
     ['34600111222', 'invalid_phone'],
-    ['+34 600 111 222', 'invalid_phone'],
+    ['+34 600 111 222', 'ok'],
+    ['+34 600 11 12 2x', 'invalid_phone'],
     ['+1', 'invalid_phone'],
   ])('phone %s -> %s', (value, expected) => {
     expect(code(rules.phone(value))).toBe(expected);
   });
 
-  test('country: officially assigned alpha-3, any case, stored upper case', () => {
+  test('country: officially assigned alpha-3, any case, stored upper case (not reported as normalised)', () => {
     expect(rules.country('esp')).toEqual({ ok: true, value: 'ESP' });
-    expect(code(rules.country('ES'))).toBe('invalid_country');
     expect(code(rules.country('XKX'))).toBe('invalid_country');
     expect(code(rules.country('AAA'))).toBe('invalid_country');
+  });
+
+  test('country: alpha-2 and English names (any case) become alpha-3, reported as normalised', () => {
+    expect(rules.country('ES')).toEqual({ ok: true, value: 'ESP', normalized: true });
+    expect(rules.country('es')).toEqual({ ok: true, value: 'ESP', normalized: true });
+    expect(rules.country('Spain')).toEqual({ ok: true, value: 'ESP', normalized: true });
+    expect(rules.country('sPAIN')).toEqual({ ok: true, value: 'ESP', normalized: true });
+    expect(rules.country('United Kingdom')).toEqual({ ok: true, value: 'GBR', normalized: true });
+    expect(rules.country('united states of america')).toEqual({ ok: true, value: 'USA', normalized: true });
+    // XK (Kosovo) is user-assigned, like XKX; an unknown name is refused.
+    expect(code(rules.country('XK'))).toBe('invalid_country');
+    expect(code(rules.country('Atlantis'))).toBe('invalid_country');
+    expect(code(rules.country('E'))).toBe('invalid_country');
+  });
+
+  test.each([
+    ['+34 600-11-12-22', '+34600111222'],
+    ['+34.600.111.222', '+34600111222'],
+    ['+1 (415) 555-2671', '+14155552671'],
+    ['+44 20 7946 0958', '+442079460958'],
+  ])('phone %s is written with separators: normalised to %s', (value, expected) => {
+    expect(rules.phone(value)).toEqual({ ok: true, value: expected, normalized: true });
+  });
+
+  test('phone: E.164 as is takes the cheap path and is not reported as normalised', () => {
+    expect(rules.phone('+34600111222')).toEqual({ ok: true, value: '+34600111222' });
+    expect(rules.phone('+34600111222', 'ES')).toEqual({ ok: true, value: '+34600111222' });
+  });
+
+  test('phone: a national number needs a default country', () => {
+    expect(code(rules.phone('600 11 12 22'))).toBe('invalid_phone');
+    expect(rules.phone('600 11 12 22', 'ES')).toEqual({ ok: true, value: '+34600111222', normalized: true });
+    expect(rules.phone('07700 900123', 'GB')).toEqual({ ok: true, value: '+447700900123', normalized: true });
+    expect(rules.phone('(415) 555-2671', 'US')).toEqual({ ok: true, value: '+14155552671', normalized: true });
+    expect(rules.phone('0034 600 111 222', 'ES')).toEqual({ ok: true, value: '+34600111222', normalized: true });
+    expect(code(rules.phone('12', 'ES'))).toBe('invalid_phone');
+    expect(code(rules.phone('call me', 'ES'))).toBe('invalid_phone');
+  });
+
+  test('phone: scientific notation says the spreadsheet damaged it', () => {
+    for (const value of ['3.46E+10', '3,46E+10', '3.46e10', '3E+11']) {
+      const result = rules.phone(value, 'ES');
+      expect(result).toMatchObject({ ok: false, error: { code: 'invalid_phone' } });
+      if (!result.ok) expect(result.error.message).toMatch(/scientific notation.*spreadsheet/);
+    }
+  });
+
+  test('phoneCountry: the default_phone_country option as alpha-2', () => {
+    expect(phoneCountry('es')).toBe('ES');
+    expect(phoneCountry('ESP')).toBe('ES');
+    expect(phoneCountry('gbr')).toBe('GB');
+    expect(phoneCountry('XX')).toBeUndefined();
+    expect(phoneCountry('XKX')).toBeUndefined();
   });
 
   test('status: any case, stored upper case', () => {
@@ -131,7 +184,7 @@ describe('the public API schema is built from the same rules', () => {
       vendor_data: '   ',
       email: 'nope',
       phone: '123',
-      country: 'Spain',
+      country: 'Atlantis',
       status: 'gone',
       tags: [''],
       metadata: [1],
@@ -161,6 +214,15 @@ describe('the public API schema is built from the same rules', () => {
         expect.objectContaining({ field: 'display_name', code: 'invalid_type' }),
       ]),
     );
+  });
+
+  test('the API normalises like an import (no default phone country there)', () => {
+    expect(userCreateSchema.parse({ vendor_data: 'v', country: 'Spain', phone: '+34 600-11-12-22' })).toMatchObject({
+      country: 'ESP',
+      phone: '+34600111222',
+    });
+    expect(userPatchSchema.parse({ country: 'es' })).toEqual({ country: 'ESP' });
+    expect(userCreateSchema.safeParse({ vendor_data: 'v', phone: '600 11 12 22' }).success).toBe(false);
   });
 
   test('a patch may clear an optional field with null', () => {

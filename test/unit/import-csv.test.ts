@@ -238,8 +238,31 @@ describe('validateRow', () => {
       status: 'FLAGGED',
       tags: ['b', 'a'],
       metadata: '{"k":1}',
+      normalized: null,
       raw: [' USER-1 ', 'Ana', '', 'a@example.com', '+34600111222', 'esp', 'flagged', ' b , a ,b', '{"k":1}'],
     });
+  });
+
+  it('notes the values it normalised (country alpha-2 or name, phone formatting), not letter case', () => {
+    const result = row(['u', '', '', '', ' +34 (600) 11.12-22 ', 'Spain', 'active', '', '']);
+    expect(result).toMatchObject({ errors: null, phone: '+34600111222', country: 'ESP', status: 'ACTIVE' });
+    expect(result.normalized).toEqual([
+      { field: 'phone', from: '+34 (600) 11.12-22', to: '+34600111222' },
+      { field: 'country', from: 'Spain', to: 'ESP' },
+    ]);
+  });
+
+  it('reads national numbers with the default phone country; without one they are invalid_phone', () => {
+    const cells = ['u', '', '', '', '600 11 12 22', '', '', '', ''];
+    expect(row(cells).errors).toEqual([expect.objectContaining({ column: 'phone', code: 'invalid_phone' })]);
+    expect(validateRow(cells, layout, 7, { defaultPhoneCountry: 'ES' })).toMatchObject({ errors: null, phone: '+34600111222' });
+  });
+
+  it('empty_cells=clear stages an empty cell of a present optional column as "clear it"; absent columns and status stay not given', () => {
+    const cleared = validateRow(['u', '', '', '', '', '', '', '', ''], layout, 7, { clearEmpty: true });
+    expect(cleared).toMatchObject({ displayName: '', fullName: '', email: '', phone: '', country: '', status: null, tags: [], metadata: 'null' });
+    const partial = validateRow(['u', ''], readHeader(['vendor_data', 'email']), 2, { clearEmpty: true });
+    expect(partial).toMatchObject({ email: '', displayName: null, tags: null, metadata: null });
   });
 
   it('keeps the cells as they were in the file, NUL shown as U+FFFD, for valid and invalid rows', () => {
@@ -286,13 +309,14 @@ describe('COPY text', () => {
     expect(copyTextArray(['a"b', 'c\\d', 'e,f'])).toBe('{"a\\\\"b","c\\\\\\\\d","e,f"}');
   });
 
-  it('writes one line per row with fourteen columns, the raw cells last', () => {
+  it('writes one line per row with fifteen columns, the raw cells last', () => {
     const layout = readHeader(['vendor_data', 'display_name']);
     const line = stagedRowLine(validateRow(['x', 'multi\nline\ttab'], layout, 2), 0);
     expect(line.endsWith('\n')).toBe(true);
     const columns = line.slice(0, -1).split('\t');
-    expect(columns).toHaveLength(14);
-    expect(columns[13]).toBe('{"x","multi\\nline\\ttab"}');
+    expect(columns).toHaveLength(15);
+    expect(columns[13]).toBe('\\N'); // nothing normalised
+    expect(columns[14]).toBe('{"x","multi\\nline\\ttab"}');
   });
 });
 

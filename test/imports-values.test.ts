@@ -1,0 +1,331 @@
+import { randomUUID } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { sql } from 'drizzle-orm';
+import { api, createTenant, startTestStack, type TestStack, type TestTenant } from './helpers/stack';
+import { csvOf } from './fixtures/imports/support';
+import { listPendingChunks, writeChunk } from '../src/imports/chunks';
+import { poolOf } from '../src/imports/pool';
+import { insertImport } from '../src/imports/queries';
+import { stageImportFile } from '../src/imports/staging';
+import { recordApprovedSession } from '../src/users/queries';
+
+/**
+ * Issue 9's values and modes, against the real Postgres: an import row is made as the upload makes it, its options
+ * stored in imports.options (the upload route does not take them yet), staged with stageImportFile and written chunk
+ * by chunk with writeChunk (what the workflow's activities call); the preview is read through the console API.
+ */
+
+let stack: TestStack;
+
+beforeAll(async () => {
+  stack = await startTestStack({ worker: false });
+});
+afterAll(async () => {
+  await stack?.stop();
+});
+
+type Tenant = TestTenant & { token: string };
+
+async function tenant(): Promise<Tenant> {
+  const t = await createTenant(stack.database.db);
+  return { ...t, token: t.operators.OWNER.token };
+}
+
+/** Stages `file` as an import of `t` with `options` (stored on the import row, as the chunk write reads them). */
+async function stage(t: Tenant, file: string, options: Record<string, string> = {}) {
+  const id = randomUUID();
+  const db = stack.database.db;
+  await insertImport(db, {
+    id,
+    applicationId: t.applicationId,
+    operatorId: t.operators.OWNER.id,
+    fileName: 'values.csv',
+    fileSha256: '0'.repeat(64),
+    fileBytes: Buffer.byteLength(file),
+    storageKey: `test/${id}`,
+    workflowId: `users-import-${id}`,
+  });
+  await db.execute(sql`UPDATE imports SET options = ${JSON.stringify(options)}::jsonb WHERE id = ${id}`);
+  const outcome = await stageImportFile(poolOf(db), {
+    importId: id,
+    applicationId: t.applicationId,
+    openFile: async () => Readable.from([Buffer.from(file)]),
+    maxRows: 1000,
+    chunkRows: 2,
+  });
+  expect(outcome.status).toBe('AWAITING_CONFIRMATION');
+  return { id, counts: outcome.status === 'AWAITING_CONFIRMATION' ? outcome.counts : undefined };
+}
+
+/** Confirms and writes every chunk, as the workflow does. */
+async function write(importId: string) {
+  const db = stack.database.db;
+  await db.execute(sql`UPDATE imports SET status = 'RUNNING', confirmed_at = now() WHERE id = ${importId}`);
+  const totals = { created: 0, updated: 0, unchanged: 0 };
+  for (const chunk of await listPendingChunks(db, importId)) {
+    const result = await writeChunk(db, importId, chunk.chunkNo);
+    expect(result.outcome).toBe('written');
+    totals.created += result.created;
+    totals.updated += result.updated;
+    totals.unchanged += result.unchanged;
+  }
+  return totals;
+}
+
+async function previewRows(t: Tenant, importId: string, token = t.token) {
+  const res = await api(stack, 'GET', `/console/users/imports/${importId}/rows?limit=100`, { token });
+  expect(res.status).toBe(200);
+  return res.body.results as any[];
+}
+
+async function usersOf(applicationId: string) {
+  const result = await stack.database.db.execute<Record<string, any>>(sql`
+    SELECT vendor_data, display_name, full_name, date_of_birth, email, phone, country, status, tags, metadata,
+      verified_fields, session_count, approved_count, declined_count, in_review_count, created_at, updated_at
+    FROM users WHERE application_id = ${applicationId} ORDER BY vendor_data_key`);
+  return Object.fromEntries(result.rows.map((u) => [u.vendor_data as string, u])) as Record<string, Record<string, any>>;
+}
+
+/** A user with every field set, a verified full_name and counters (one approved session). */
+async function seedUser(t: Tenant, vendorData: string) {
+  const res = await api(stack, 'POST', '/v3/users/create/', {
+    apiKey: t.apiKey,
+    body: {
+      vendor_data: vendorData,
+      display_name: 'Shown',
+      email: `${vendorData}@example.com`,
+      phone: '+34600000001',
+      country: 'FRA',
+      status: 'FLAGGED',
+      tags: ['a', 'b'],
+      metadata: { plan: 'pro', region: 'eu' },
+    },
+  });
+  expect(res.status).toBe(201);
+  await recordApprovedSession(stack.database.db, { applicationId: t.applicationId, vendorData, fullName: 'Verified Name' });
+}
+
+const HEADER = ['vendor_data', 'display_name', 'full_name', 'email', 'phone', 'country', 'status', 'tags', 'metadata_json'];
+
+describe('normalised values', () => {
+  it('stores alpha-3 and E.164, and the preview reports what was normalised', async () => {
+    const t = await tenant();
+    const file = csvOf(['vendor_data', 'phone', 'country', 'status'], [
+      ['n-1', '+34 600-11-12-22', 'ES', 'active'],
+      ['n-2', '600 11 12 33', 'Spain', ''],
+      ['n-3', '+34600111244', 'esp', 'Blocked'],
+      ['n-4', '3.46E+10', 'spain', ''],
+    ]);
+    const { id, counts } = await stage(t, file, { default_phone_country: 'esp' });
+    expect(counts).toMatchObject({ validRows: 3, invalidRows: 1, toCreate: 3 });
+    const rows = await previewRows(t, id);
+    expect(rows.map((r) => [r.row_number, r.action, r.normalized])).toEqual([
+      [
+        2,
+        'create',
+        [
+          { field: 'phone', from: '+34 600-11-12-22', to: '+34600111222' },
+          { field: 'country', from: 'ES', to: 'ESP' },
+        ],
+      ],
+      [
+        3,
+        'create',
+        [
+          { field: 'phone', from: '600 11 12 33', to: '+34600111233' },
+          { field: 'country', from: 'Spain', to: 'ESP' },
+        ],
+      ],
+      // Letter case alone is not reported.
+      [4, 'create', []],
+      // The country of an invalid row is still reported; the phone is an error that names the spreadsheet.
+      [5, 'invalid', [{ field: 'country', from: 'spain', to: 'ESP' }]],
+    ]);
+    expect(rows[3].errors).toEqual([{ column: 'phone', code: 'invalid_phone', message: expect.stringMatching(/scientific notation.*spreadsheet/) }]);
+    expect(await write(id)).toEqual({ created: 3, updated: 0, unchanged: 0 });
+    const users = await usersOf(t.applicationId);
+    expect(Object.values(users).map((u) => [u.vendor_data, u.phone, u.country, u.status])).toEqual([
+      ['n-1', '+34600111222', 'ESP', 'ACTIVE'],
+      ['n-2', '+34600111233', 'ESP', 'ACTIVE'],
+      ['n-3', '+34600111244', 'ESP', 'BLOCKED'],
+    ]);
+  });
+
+  it('without default_phone_country a national number is invalid_phone', async () => {
+    const t = await tenant();
+    const { id } = await stage(t, csvOf(['vendor_data', 'phone'], [['p-1', '600 11 12 22']]));
+    const [row] = await previewRows(t, id);
+    expect(row).toMatchObject({ action: 'invalid', errors: [{ column: 'phone', code: 'invalid_phone' }] });
+  });
+});
+
+describe('preview changes', () => {
+  it('lists what an update row will change; personal fields only for roles that may export every column', async () => {
+    const t = await tenant();
+    await seedUser(t, 'c-1');
+    const file = csvOf(HEADER, [['c-1', 'New shown', 'Other Name', 'new@example.com', '+34 600 000 002', 'DE', 'flagged', 'c', '{"plan":"free"}']]);
+    const { id } = await stage(t, file);
+    const [owner] = await previewRows(t, id);
+    expect(owner).toMatchObject({ action: 'update', kept_fields: ['full_name'] });
+    expect(owner.changes).toEqual([
+      { field: 'display_name', from: 'Shown', to: 'New shown' },
+      { field: 'email', from: 'c-1@example.com', to: 'new@example.com' },
+      { field: 'phone', from: '+34600000001', to: '+34600000002' },
+      { field: 'country', from: 'FRA', to: 'DEU' },
+      { field: 'tags', from: ['a', 'b'], to: ['c'] },
+      { field: 'metadata', from: { plan: 'pro', region: 'eu' }, to: { plan: 'free', region: 'eu' } },
+    ]);
+    const [reader] = await previewRows(t, id, t.operators.READER.token);
+    expect(reader.changes).toEqual([
+      { field: 'display_name', from: 'Shown', to: 'New shown' },
+      { field: 'country', from: 'FRA', to: 'DEU' },
+      { field: 'tags', from: ['a', 'b'], to: ['c'] },
+    ]);
+  });
+});
+
+describe('import modes', () => {
+  /** Everything but the fields the mode may write: verified full_name, date of birth, counters, created_at. */
+  const untouched = (u: Record<string, any>) => ({
+    full_name: u.full_name,
+    date_of_birth: u.date_of_birth,
+    verified_fields: u.verified_fields,
+    session_count: u.session_count,
+    approved_count: u.approved_count,
+    declined_count: u.declined_count,
+    in_review_count: u.in_review_count,
+    created_at: u.created_at,
+  });
+
+  it('create_only: an existing user is already_exists (invalid, not written); a new one is created', async () => {
+    const t = await tenant();
+    await seedUser(t, 'm-1');
+    const before = await usersOf(t.applicationId);
+    const { id, counts } = await stage(t, csvOf(['vendor_data', 'display_name'], [['M-1', 'Changed'], ['m-2', 'New']]), { mode: 'create_only' });
+    expect(counts).toMatchObject({ validRows: 1, invalidRows: 1, toCreate: 1, toUpdate: 0 });
+    const rows = await previewRows(t, id);
+    expect(rows[0]).toMatchObject({ action: 'invalid', errors: [{ column: 'vendor_data', code: 'already_exists' }] });
+    expect(await write(id)).toEqual({ created: 1, updated: 0, unchanged: 0 });
+    const after = await usersOf(t.applicationId);
+    expect(after['m-1']).toEqual(before['m-1']);
+    expect(after['m-2']).toMatchObject({ display_name: 'New', status: 'ACTIVE' });
+  });
+
+  it('update_only: a missing user is not_found (invalid, not created); an existing one is updated', async () => {
+    const t = await tenant();
+    await seedUser(t, 'm-1');
+    const before = await usersOf(t.applicationId);
+    const { id, counts } = await stage(t, csvOf(['vendor_data', 'display_name', 'full_name'], [['m-1', 'Changed', 'Try'], ['m-2', 'New', '']]), {
+      mode: 'update_only',
+    });
+    expect(counts).toMatchObject({ validRows: 1, invalidRows: 1, toCreate: 0, toUpdate: 1 });
+    const rows = await previewRows(t, id);
+    expect(rows[1]).toMatchObject({ action: 'invalid', errors: [{ column: 'vendor_data', code: 'not_found' }] });
+    expect(await write(id)).toEqual({ created: 0, updated: 1, unchanged: 0 });
+    const after = await usersOf(t.applicationId);
+    expect(Object.keys(after)).toEqual(['m-1']);
+    expect(after['m-1']).toMatchObject({ display_name: 'Changed' });
+    expect(untouched(after['m-1'])).toEqual(untouched(before['m-1']));
+  });
+
+  it('empty_cells=clear: an empty cell clears the optional fields (not a verified full_name, not status); an absent column keeps', async () => {
+    const t = await tenant();
+    await seedUser(t, 'm-1');
+    await seedUser(t, 'm-2');
+    const before = await usersOf(t.applicationId);
+    const file = csvOf(['vendor_data', 'display_name', 'full_name', 'email', 'phone', 'country', 'status', 'tags', 'metadata_json'], [
+      ['m-1', '', '', '', '', '', '', '', ''],
+      ['m-3', '', 'New Person', '', '', '', '', '', ''],
+    ]);
+    const { id, counts } = await stage(t, file, { empty_cells: 'clear' });
+    expect(counts).toMatchObject({ validRows: 2, toCreate: 1, toUpdate: 1 });
+    const rows = await previewRows(t, id);
+    expect(rows[0].changes.map((c: any) => c.field)).toEqual(['display_name', 'email', 'phone', 'country', 'tags', 'metadata']);
+    expect(await write(id)).toEqual({ created: 1, updated: 1, unchanged: 0 });
+    const after = await usersOf(t.applicationId);
+    expect(after['m-1']).toMatchObject({ display_name: null, email: null, phone: null, country: null, tags: [], metadata: {}, status: 'FLAGGED' });
+    expect(untouched(after['m-1'])).toEqual(untouched(before['m-1']));
+    expect(after['m-1'].full_name).toBe('Verified Name');
+    expect(after['m-2']).toEqual(before['m-2']);
+    expect(after['m-3']).toMatchObject({ full_name: 'New Person', display_name: null, email: null, tags: [], metadata: {}, status: 'ACTIVE' });
+
+    // A column that is absent keeps the stored value, in clear mode too; a second run changes nothing.
+    const again = await stage(t, csvOf(['vendor_data', 'display_name'], [['m-2', '']]), { empty_cells: 'clear' });
+    expect(again.counts).toMatchObject({ toUpdate: 1 });
+    await write(again.id);
+    expect((await usersOf(t.applicationId))['m-2']).toMatchObject({ display_name: null, email: 'm-2@example.com', tags: ['a', 'b'] });
+    const third = await stage(t, csvOf(['vendor_data', 'display_name'], [['m-2', '']]), { empty_cells: 'clear' });
+    expect(third.counts).toMatchObject({ toUpdate: 0, toUnchanged: 1 });
+  });
+
+  it('empty_cells=keep (default): an empty cell means not given', async () => {
+    const t = await tenant();
+    await seedUser(t, 'm-1');
+    const before = await usersOf(t.applicationId);
+    const { id, counts } = await stage(t, csvOf(HEADER, [['m-1', '', '', '', '', '', '', '', '']]));
+    expect(counts).toMatchObject({ toUnchanged: 1 });
+    await write(id);
+    expect((await usersOf(t.applicationId))['m-1']).toEqual(before['m-1']);
+  });
+
+  it('tags_mode=add: the cell adds its tags after the stored ones, without duplicates; past 50 is invalid_tags', async () => {
+    const t = await tenant();
+    await seedUser(t, 'm-1');
+    await seedUser(t, 'm-2');
+    await seedUser(t, 'm-3');
+    const before = await usersOf(t.applicationId);
+    const many = Array.from({ length: 49 }, (_, i) => `t${i}`).join(',');
+    const file = csvOf(['vendor_data', 'tags'], [
+      ['m-1', 'c,a,d'],
+      ['m-2', 'b,a'],
+      ['m-3', many],
+      ['m-4', 'x,y'],
+    ]);
+    const { id, counts } = await stage(t, file, { tags_mode: 'add' });
+    expect(counts).toMatchObject({ toUpdate: 1, toUnchanged: 1, toCreate: 1, invalidRows: 1 });
+    const rows = await previewRows(t, id);
+    expect(rows[0].changes).toEqual([{ field: 'tags', from: ['a', 'b'], to: ['a', 'b', 'c', 'd'] }]);
+    expect(rows[2]).toMatchObject({ action: 'invalid', errors: [{ column: 'tags', code: 'invalid_tags', message: expect.stringMatching(/more than 50/) }] });
+    expect(await write(id)).toEqual({ created: 1, updated: 1, unchanged: 1 });
+    const after = await usersOf(t.applicationId);
+    expect(after['m-1'].tags).toEqual(['a', 'b', 'c', 'd']);
+    expect(untouched(after['m-1'])).toEqual(untouched(before['m-1']));
+    expect(after['m-2']).toEqual(before['m-2']);
+    expect(after['m-3']).toEqual(before['m-3']);
+    expect(after['m-4'].tags).toEqual(['x', 'y']);
+  });
+
+  it('metadata_mode=replace: the cell replaces the stored object; merge (default) merges key by key', async () => {
+    const t = await tenant();
+    await seedUser(t, 'm-1');
+    await seedUser(t, 'm-2');
+    const before = await usersOf(t.applicationId);
+    const replaced = await stage(t, csvOf(['vendor_data', 'metadata_json'], [['m-1', '{"plan":"free"}']]), { metadata_mode: 'replace' });
+    expect((await previewRows(t, replaced.id))[0].changes).toEqual([
+      { field: 'metadata', from: { plan: 'pro', region: 'eu' }, to: { plan: 'free' } },
+    ]);
+    await write(replaced.id);
+    const merged = await stage(t, csvOf(['vendor_data', 'metadata_json'], [['m-2', '{"plan":"free"}']]));
+    await write(merged.id);
+    const after = await usersOf(t.applicationId);
+    expect(after['m-1'].metadata).toEqual({ plan: 'free' });
+    expect(after['m-2'].metadata).toEqual({ plan: 'free', region: 'eu' });
+    expect(untouched(after['m-1'])).toEqual(untouched(before['m-1']));
+    // The same object again is unchanged, under replace.
+    const again = await stage(t, csvOf(['vendor_data', 'metadata_json'], [['m-1', '{"plan":"free"}']]), { metadata_mode: 'replace' });
+    expect(again.counts).toMatchObject({ toUnchanged: 1 });
+  });
+
+  it('every mode at once never touches a verified full_name or the counters, and a row that changes nothing is unchanged', async () => {
+    const t = await tenant();
+    await seedUser(t, 'm-1');
+    const before = await usersOf(t.applicationId);
+    const options = { mode: 'update_only', empty_cells: 'clear', tags_mode: 'add', metadata_mode: 'replace' } as const;
+    const { id } = await stage(t, csvOf(['vendor_data', 'full_name', 'tags', 'metadata_json'], [['m-1', '', 'b', '{"plan":"pro","region":"eu"}']]), options);
+    const [row] = await previewRows(t, id);
+    expect(row).toMatchObject({ action: 'unchanged', kept_fields: ['full_name'], changes: [] });
+    expect(await write(id)).toEqual({ created: 0, updated: 0, unchanged: 1 });
+    expect(await usersOf(t.applicationId)).toEqual(before);
+  });
+});
+
