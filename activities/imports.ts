@@ -130,6 +130,7 @@ export function createImportActivities({ db, storage, config }: Omit<ActivityDep
             applicationId: row.applicationId,
             maxRows: config.imports.maxRows,
             chunkRows: config.imports.chunkRows,
+            maxBytes: config.imports.maxBytes,
             onProgress: (rows) => {
               rowsRead = rows;
             },

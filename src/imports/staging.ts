@@ -3,6 +3,7 @@ import { from as copyFrom } from 'pg-copy-streams';
 import type { Readable } from 'node:stream';
 import { ImportFileError, type FileErrorCode } from './columns';
 import { STAGING_COLUMNS } from './copy-text';
+import type { DetectedSource, ReadOptions } from './options';
 import { readImportFile } from './read-file';
 
 /**
@@ -23,7 +24,7 @@ export interface StagedCounts {
 }
 
 export type StageOutcome =
-  | { status: 'AWAITING_CONFIRMATION'; counts: StagedCounts }
+  | { status: 'AWAITING_CONFIRMATION'; counts: StagedCounts; source: DetectedSource }
   | { status: 'REJECTED'; error: { code: FileErrorCode; message: string } }
   /** The import had already left VALIDATING (staged by an earlier attempt, or cancelled). */
   | { status: 'NOT_VALIDATING' };
@@ -35,6 +36,10 @@ export interface StageParams {
   openFile: () => Promise<Readable>;
   maxRows: number;
   chunkRows: number;
+  /** IMPORT_MAX_BYTES: bounds what an xlsx may unpack to. */
+  maxBytes?: number;
+  /** The format, sheet, encoding and delimiter given with the upload (undefined: detected). */
+  read?: ReadOptions;
   onProgress?: (rows: number) => void;
 }
 
@@ -119,7 +124,13 @@ const CLASSIFY = `
 
 async function copyInto(client: PoolClient, source: Readable, params: StageParams) {
   const sink = client.query(copyFrom(`COPY import_staging (${STAGING_COLUMNS.join(', ')}) FROM STDIN`));
-  return readImportFile(source, sink, { maxRows: params.maxRows, chunkRows: params.chunkRows, onProgress: params.onProgress });
+  return readImportFile(source, sink, {
+    ...params.read,
+    maxRows: params.maxRows,
+    chunkRows: params.chunkRows,
+    maxBytes: params.maxBytes,
+    onProgress: params.onProgress,
+  });
 }
 
 /** Stages the file of an import that is VALIDATING; see StageOutcome. */
@@ -182,7 +193,7 @@ export async function stageImportFile(pool: Pool, params: StageParams): Promise<
       return { status: 'NOT_VALIDATING' };
     }
     await client.query('COMMIT');
-    return { status: 'AWAITING_CONFIRMATION', counts };
+    return { status: 'AWAITING_CONFIRMATION', counts, source: read.source };
   } catch (err) {
     broken = err as Error;
     await client.query('ROLLBACK').catch(() => undefined);

@@ -22,6 +22,9 @@ export const ROW_ERROR_CODES = [
   'invalid_date',
   'invalid_type',
   'duplicate_in_file',
+  // Import reading (src/imports/read-file.ts): a CSV row longer than its header, an NDJSON line that is no object.
+  'too_many_fields',
+  'invalid_json_line',
 ] as const;
 export type RowErrorCode = (typeof ROW_ERROR_CODES)[number];
 
