@@ -71,7 +71,8 @@ function withError(row: StagedRow, error: RowError): StagedRow {
 /** Records in, COPY text out: the header, the row rules, the chunk numbers and the row count. */
 class RowSink {
   layout: Layout | undefined;
-  private rowNumber = 0;
+  /** The spreadsheet row of the last record: the header is row 1. */
+  rowNumber = 0;
   dataRows = 0;
   private validRows = 0;
   batch = '';
@@ -191,7 +192,9 @@ class TextImportTransform extends Transform {
     this.bytes = prefix.length;
     const format = options.format === 'ndjson' || options.format === 'csv' ? options.format : detectTextFormat(text);
     if (format === 'ndjson') {
+      // The template's columns are the header, as if it were row 1: the first line is row 2, like a CSV's first row.
       this.rows.layout = readHeader(NDJSON_HEADER);
+      this.rows.rowNumber = 1;
       this.reader = new NdjsonRecordReader(
         (record, line) => this.rows.record(record, line),
         (code, message, raw) => this.rows.unreadable(code, message, raw),
