@@ -71,6 +71,12 @@ interface RowLike {
   values: unknown[] | Record<string, unknown>;
 }
 
+/** What WorkbookReader.parse() yields (its types declare only the worksheet readers). */
+type WorkbookEvent =
+  | { eventType: 'shared-strings'; value: { index: number; text: unknown } }
+  | { eventType: 'worksheet'; value: AsyncIterable<RowLike> & { id: string | number; name?: string } }
+  | { eventType: 'hyperlinks'; value: unknown };
+
 /**
  * Reads the workbook from `input`, yielding each row of the chosen sheet with its spreadsheet row number (rows that
  * hold nothing are not in the file). The sheet's name is put in `found.sheet`.
@@ -95,17 +101,18 @@ export async function* readXlsx(
   const tooBig = (what: string) =>
     new ImportFileError('invalid_xlsx', `the workbook unpacks to more than ${what} (the limit; is it a zip bomb?)`);
   try {
-    for await (const { eventType, value } of reader.parse() as unknown as AsyncIterable<{ eventType: string; value: any }>) {
-      if (eventType === 'shared-strings') {
-        sharedChars += sharedLength(value.text);
+    for await (const event of reader.parse() as unknown as AsyncIterable<WorkbookEvent>) {
+      if (event.eventType === 'shared-strings') {
+        sharedChars += sharedLength(event.value.text);
         if (sharedChars > limits.maxSharedChars) throw tooBig(`${limits.maxSharedChars} characters of shared strings`);
         continue;
       }
-      if (eventType !== 'worksheet') continue;
-      const name: string = value.name ?? `sheet${value.id}`;
+      if (event.eventType !== 'worksheet') continue;
+      const value = event.value;
+      const name = value.name ?? `sheet${value.id}`;
       seen.push(name);
       const chosen = sheet === undefined ? seen.length === 1 : name === sheet;
-      for await (const row of value as AsyncIterable<RowLike>) {
+      for await (const row of value) {
         if (!chosen) {
           if (++skippedRows > limits.maxRows) throw tooBig(`${limits.maxRows} rows before the sheet read`);
           continue;
