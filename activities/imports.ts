@@ -137,6 +137,8 @@ export function createImportActivities({ db, storage, config }: Omit<ActivityDep
             chunkRows: config.imports.chunkRows,
             header,
             saveMapping: options.save_mapping ? { operatorId: row.operatorId } : undefined,
+            maxBytes: config.imports.maxBytes,
+            read: { format: options.format, sheet: options.sheet, encoding: options.encoding, delimiter: options.delimiter },
             onProgress: (rows) => {
               rowsRead = rows;
             },

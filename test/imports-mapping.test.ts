@@ -67,10 +67,35 @@ describe('upload options', () => {
       save_mapping: false,
       preset: null,
       mapping: null,
+      format: 'csv',
+      encoding: 'utf-8',
+      delimiter: ',',
+      detected: { format: 'csv', encoding: 'utf-8', delimiter: ',', sheet: null },
     });
     const stored = await stack.database.db.execute<{ options: Record<string, unknown> }>(sql`SELECT options FROM imports WHERE id = ${res.body.id}`);
     expect(stored.rows[0].options).toEqual({ mode: 'create_only', tags_mode: 'add', default_phone_country: 'ES' });
   });
+});
+
+it('reads a file with the encoding and delimiter given, over what it would detect', async () => {
+  // Windows-1252 bytes, semicolons: given explicitly (an override wins over detection).
+  const text = 'external_id;display_name\r\nw-1;Jos\u00e9 Mu\u00f1oz\r\n';
+  const bytes = Buffer.from(text, 'latin1');
+  const form = new FormData();
+  form.append('file', new Blob([bytes], { type: 'text/csv' }), 'excel.csv');
+  form.append('encoding', 'windows-1252');
+  form.append('delimiter', ';');
+  const res = await fetch(`${stack.baseUrl}/console/users/imports`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${tenant.operators.ADMIN.token}` },
+    body: form,
+  });
+  expect(res.status).toBe(202);
+  const id = ((await res.json()) as any).id;
+  const preview = await waitForStatus(stack, tenant.operators.ADMIN.token, id, ['AWAITING_CONFIRMATION']);
+  expect(preview.options).toMatchObject({ format: 'csv', encoding: 'windows-1252', delimiter: ';' });
+  const rows = await api(stack, 'GET', `/console/users/imports/${id}/rows`, { token: tenant.operators.ADMIN.token });
+  expect(rows.body.results[0].raw).toEqual({ external_id: 'w-1', display_name: 'José Muñoz' });
 });
 
 describe('header resolution', () => {

@@ -403,6 +403,38 @@ describe('import: files accepted as they are', () => {
   });
 });
 
+describe('import: files that used to be rejected and are now read (issue 9, reading)', () => {
+  it('too-few-fields.csv: the short row is read with its missing trailing cells empty', async () => {
+    const t = await tenant();
+    const done = await importFile(stack, t.token, fixture('too-few-fields.csv'));
+    expect(done).toMatchObject({ status: 'COMPLETED', total_rows: 2, valid_rows: 2, created_count: 2 });
+    expect((await usersOf(t.applicationId)).map((u) => [u.vendor_data, u.display_name])).toEqual([
+      ['fx-1', 'Ana'],
+      ['fx-2', 'Bo'],
+    ]);
+  });
+
+  it('too-many-fields.csv: the long row is the row error too_many_fields, the other row is written', async () => {
+    const t = await tenant();
+    const done = await importFile(stack, t.token, fixture('too-many-fields.csv'));
+    expect(done).toMatchObject({ status: 'COMPLETED', total_rows: 2, valid_rows: 1, invalid_rows: 1, created_count: 1 });
+    const [invalid] = await allRows(stack, t.token, done.id, 'invalid');
+    expect(invalid).toMatchObject({ row_number: 3, vendor_data: 'fx-2', errors: [{ code: 'too_many_fields' }] });
+    expect((await usersOf(t.applicationId)).map((u) => u.vendor_data)).toEqual(['fx-1']);
+  });
+
+  it.each([
+    ['latin1.csv', 'José Núñez'],
+    ['utf16le.csv', 'Ana'],
+    ['semicolon-delimited.csv', 'Ana'],
+  ])('%s is detected and written', async (name, displayName) => {
+    const t = await tenant();
+    const done = await importFile(stack, t.token, fixture(name));
+    expect(done).toMatchObject({ status: 'COMPLETED', total_rows: 1, created_count: 1 });
+    expect((await usersOf(t.applicationId)).map((u) => [u.vendor_data, u.display_name])).toEqual([['fx-1', displayName]]);
+  });
+});
+
 describe('import: file-level rejections', () => {
   it.each([
     ['empty.csv', 'empty_file'],
@@ -412,17 +444,12 @@ describe('import: file-level rejections', () => {
     ['header-only-blank-lines.csv', 'no_rows'],
     ['unclosed-quote.csv', 'malformed_csv'],
     ['text-after-quote.csv', 'malformed_csv'],
-    ['too-many-fields.csv', 'malformed_csv'],
-    ['too-few-fields.csv', 'malformed_csv'],
     ['binary.bin.csv', 'invalid_encoding'],
-    ['latin1.csv', 'invalid_encoding'],
     ['truncated-utf8.csv', 'invalid_encoding'],
-    ['utf16le.csv', 'invalid_encoding'],
     ['duplicate-header.csv', 'duplicate_column'],
     ['duplicate-header-case.csv', 'duplicate_column'],
     ['unknown-header.csv', 'unknown_column'],
     ['empty-header-cell.csv', 'unknown_column'],
-    ['semicolon-delimited.csv', 'unknown_column'],
     ['missing-vendor-data.csv', 'missing_column'],
   ])('%s is REJECTED with %s and nothing is written', async (name, code) => {
     const t = await tenant();

@@ -43,6 +43,8 @@ export const FILE_ERROR_CODES = [
   'header_too_large',
   'too_many_columns',
   'invalid_header',
+  'unknown_sheet',
+  'invalid_xlsx',
 ] as const;
 export type FileErrorCode = (typeof FILE_ERROR_CODES)[number];
 

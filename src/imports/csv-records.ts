@@ -1,8 +1,8 @@
 import { ImportFileError } from './columns';
 
 /**
- * A streaming RFC 4180 reader for import files: comma-separated, `"` quotes with `""` inside them, records ended by
- * LF or CRLF, line breaks allowed inside quotes. It calls `onRecord` synchronously for each record with the physical
+ * A streaming RFC 4180 reader for import files: separated by `delimiter` (`,` unless told), `"` quotes with `""`
+ * inside them, records ended by LF, CRLF or CR alone (old Mac files), line breaks allowed inside quotes. It calls `onRecord` synchronously for each record with the physical
  * line the record starts on, and keeps only the record in progress, so a file of any size passes in flat memory.
  *
  * Why not csv-parse: at 100,000 rows csv-parse with line numbers (`info`) plus the object-mode stream between it and
@@ -15,7 +15,6 @@ import { ImportFileError } from './columns';
  * Strict where the data would be guessed: an unclosed quote, or text after a closing quote, is `malformed_csv`.
  */
 
-const COMMA = 44;
 const QUOTE = 34;
 const LF = 10;
 const CR = 13;
@@ -40,8 +39,22 @@ export class CsvRecordReader {
   private recordLine = 1;
   private quoteLine = 1;
   private records = 0;
+  /** The last chunk ended with a CR that ended a record: a LF first in the next chunk belongs to it. */
+  private pendingCr = false;
+  /** The last character written was a CR inside quotes (a CRLF there is one line). */
+  private quotedCr = false;
+  private readonly delimiter: number;
 
-  constructor(private readonly onRecord: (record: string[], line: number) => void) {}
+  /** `firstLine`: the physical line the first record starts on (2 after an Excel `sep=` line). */
+  constructor(
+    private readonly onRecord: (record: string[], line: number) => void,
+    delimiter = ',',
+    firstLine = 1,
+  ) {
+    this.delimiter = delimiter.charCodeAt(0);
+    this.line = firstLine;
+    this.recordLine = firstLine;
+  }
 
   /** Records emitted so far. */
   get recordCount(): number {
@@ -50,9 +63,14 @@ export class CsvRecordReader {
 
   write(text: string): void {
     const n = text.length;
+    const COMMA = this.delimiter;
     let state = this.state;
     let start = 0;
     let i = 0;
+    if (this.pendingCr && n > 0) {
+      this.pendingCr = false;
+      if (text.charCodeAt(0) === LF) i = 1;
+    }
     while (i < n) {
       const c = text.charCodeAt(i);
       switch (state) {
@@ -66,6 +84,10 @@ export class CsvRecordReader {
           } else if (c === LF) {
             this.record.push('');
             this.endRecord();
+          } else if (c === CR) {
+            this.record.push('');
+            this.endRecord();
+            i = this.skipLf(text, i);
           } else {
             state = State.Unquoted;
             start = i;
@@ -75,10 +97,11 @@ export class CsvRecordReader {
           if (c === COMMA) {
             this.pushField(text, start, i);
             state = State.FieldStart;
-          } else if (c === LF) {
-            this.pushField(text, start, i, true);
+          } else if (c === LF || c === CR) {
+            this.pushField(text, start, i);
             this.endRecord();
             state = State.FieldStart;
+            if (c === CR) i = this.skipLf(text, i);
           }
           break;
         case State.Quoted:
@@ -86,6 +109,8 @@ export class CsvRecordReader {
             this.field += text.slice(start, i);
             state = State.QuoteInQuoted;
           } else if (c === LF) {
+            if (!(i > 0 ? text.charCodeAt(i - 1) === CR : this.quotedCr)) this.line++;
+          } else if (c === CR) {
             this.line++;
           }
           break;
@@ -97,11 +122,12 @@ export class CsvRecordReader {
           } else if (c === COMMA) {
             this.pushCarried();
             state = State.FieldStart;
-          } else if (c === LF) {
+          } else if (c === LF || c === CR) {
             this.pushCarried();
             this.endRecord();
             state = State.FieldStart;
-          } else if (c === SPACE || c === TAB || c === CR) {
+            if (c === CR) i = this.skipLf(text, i);
+          } else if (c === SPACE || c === TAB) {
             state = State.AfterClosingQuote;
           } else {
             throw this.textAfterQuote();
@@ -111,11 +137,12 @@ export class CsvRecordReader {
           if (c === COMMA) {
             this.pushCarried();
             state = State.FieldStart;
-          } else if (c === LF) {
+          } else if (c === LF || c === CR) {
             this.pushCarried();
             this.endRecord();
             state = State.FieldStart;
-          } else if (c !== SPACE && c !== TAB && c !== CR) {
+            if (c === CR) i = this.skipLf(text, i);
+          } else if (c !== SPACE && c !== TAB) {
             throw this.textAfterQuote();
           }
           break;
@@ -123,6 +150,7 @@ export class CsvRecordReader {
       i++;
     }
     if (state === State.Unquoted || state === State.Quoted) this.field += text.slice(start, n);
+    if (state === State.Quoted && n > 0) this.quotedCr = text.charCodeAt(n - 1) === CR;
     this.state = state;
   }
 
@@ -150,12 +178,17 @@ export class CsvRecordReader {
     this.state = State.FieldStart;
   }
 
-  /** Ends an unquoted field; before a LF, the CR of a CRLF is not part of it. */
-  private pushField(text: string, start: number, end: number, beforeLf = false): void {
-    let value = this.field === '' ? text.slice(start, end) : this.field + text.slice(start, end);
+  /** After a CR that ended a record at `i`: the index of a LF that follows it (a CRLF), else `i`. */
+  private skipLf(text: string, i: number): number {
+    if (i + 1 < text.length) return text.charCodeAt(i + 1) === LF ? i + 1 : i;
+    this.pendingCr = true;
+    return i;
+  }
+
+  /** Ends an unquoted field. */
+  private pushField(text: string, start: number, end: number): void {
+    this.record.push(this.field === '' ? text.slice(start, end) : this.field + text.slice(start, end));
     this.field = '';
-    if (beforeLf && value.charCodeAt(value.length - 1) === CR) value = value.slice(0, -1);
-    this.record.push(value);
   }
 
   private pushCarried(): void {

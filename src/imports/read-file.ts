@@ -1,15 +1,21 @@
-import { Transform, type Readable, type Writable } from 'node:stream';
+import { Readable, Transform, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { HEADER_LIMITS, headerTooLarge, ImportFileError, readHeader, type HeaderRules, type Layout, type MappingEntry } from './columns';
 import { stagedRowLine } from './copy-text';
 import { CsvRecordReader } from './csv-records';
-import { validateRow, type RowOptions } from './rows';
+import { NDJSON_HEADER, NdjsonRecordReader, type NdjsonProblem } from './ndjson-records';
+import type { DetectedSource, ReadOptions } from './options';
+import { validateRow, type RowError, type RowOptions, type StagedRow } from './rows';
+import { detectDelimiter, detectTextFormat, isZip, openDecoder, sepLine, SNIFF_BYTES, type ChunkDecoder } from './sniff';
+import { readXlsx } from './xlsx-records';
 
 /**
- * Streams an import file into COPY text for the staging table: bytes -> strict UTF-8 -> CSV records -> the row rules
- * -> batched COPY lines -> `sink`. One synchronous transform does all of it (no per-row stream or promise), and
- * nothing is kept per row (duplicates are found in SQL afterwards), so memory stays flat whatever the file's size.
- * A file-level problem fails the pipeline with an ImportFileError.
+ * Streams an import file into COPY text for the staging table. The first SNIFF_BYTES of the file decide what it is
+ * (sniff.ts; an option given wins): xlsx (a zip), ndjson or csv; for text, the encoding and the delimiter. Then
+ * bytes -> text in that encoding -> records (CSV, NDJSON lines or xlsx rows) -> the row rules -> batched COPY lines ->
+ * `sink`. For text one synchronous transform does all of it (no per-row stream or promise), and nothing is kept per
+ * row (duplicates are found in SQL afterwards), so memory stays flat whatever the file's size. A file-level problem
+ * fails the pipeline with an ImportFileError.
  *
  * The sink never sees that error: a stream pipeline destroys every stream with the error that broke it, and the COPY
  * sink sends the error's message to Postgres as CopyFail. A message naming a header's columns could exceed what
@@ -17,13 +23,15 @@ import { validateRow, type RowOptions } from './rows';
  * or hold a NUL; so the sink is given a fixed message, and the file error is thrown once the pipeline has ended.
  */
 
-export interface ReadOptions {
+export interface ReadFileOptions extends ReadOptions {
   maxRows: number;
   /** Valid rows per chunk: the valid rows are numbered into chunks in file order as they are read. */
   chunkRows: number;
   /** Called every `progressEvery` data rows with the count so far (heartbeats). */
   onProgress?: (rows: number) => void;
   progressEvery?: number;
+  /** IMPORT_MAX_BYTES: an xlsx may unpack to at most 10x this much cell text (1x of shared strings). */
+  maxBytes?: number;
   /** How headers resolve besides the built-in synonyms (the upload's mapping, the saved ones, the preset). */
   header?: HeaderRules;
   /** The import's options for the row rules (default phone country, empty cells). */
@@ -34,11 +42,14 @@ export interface ReadResult {
   /** Data rows read (blank rows are not counted). */
   dataRows: number;
   columns: string[];
+  /** What the file was read as: detected, or given in the options. */
+  source: DetectedSource;
   /** How each header was read. */
   mapping: MappingEntry[];
 }
 
 const BATCH_CHARS = 256 * 1024;
+const DEFAULT_MAX_BYTES = 64 * 1024 * 1024;
 /** What the sink is told when the file is rejected (short, plain ASCII: it may travel to Postgres as CopyFail). */
 const FILE_REJECTED = 'import file rejected';
 
@@ -47,23 +58,32 @@ function isBlank(record: readonly string[]): boolean {
   return true;
 }
 
-/** The file's bytes in, COPY text out. */
-class ImportFileTransform extends Transform {
-  private readonly decoder = new TextDecoder('utf-8', { fatal: true });
-  private readonly reader: CsvRecordReader;
-  private bytes = 0;
-  private layout: Layout | undefined;
-  private rowNumber = 0;
+/** `row` made invalid with one more error (a row the file's shape breaks, whatever its values). */
+function withError(row: StagedRow, error: RowError): StagedRow {
+  return {
+    ...row,
+    errors: row.errors === null ? [error] : [...row.errors, error],
+    displayName: null,
+    fullName: null,
+    email: null,
+    phone: null,
+    country: null,
+    status: null,
+    tags: null,
+    metadata: null,
+  };
+}
+
+/** Records in, COPY text out: the header, the row rules, the chunk numbers and the row count. */
+class RowSink {
+  layout: Layout | undefined;
+  /** The spreadsheet row of the last record: the header is row 1. */
+  rowNumber = 0;
   dataRows = 0;
   private validRows = 0;
-  private batch = '';
-  /** The file-level problem, kept while the pipeline is failed with FILE_REJECTED. */
-  fileError: ImportFileError | undefined;
+  batch = '';
 
-  constructor(private readonly options: ReadOptions) {
-    super({ readableObjectMode: false, writableObjectMode: false });
-    this.reader = new CsvRecordReader((record, line) => this.onRecord(record, line));
-  }
+  constructor(private readonly options: ReadFileOptions) {}
 
   get columns(): string[] {
     return this.layout?.columns ?? [];
@@ -73,26 +93,159 @@ class ImportFileTransform extends Transform {
     return this.layout?.mapping ?? [];
   }
 
+  /** A record; `rowNumber` is the spreadsheet row (default: the next one). */
+  record(record: string[], line: number, rowNumber = ++this.rowNumber): void {
+    if (isBlank(record)) return;
+    if (this.layout === undefined) {
+      this.layout = readHeader(record, this.options.header);
+      return;
+    }
+    const row = this.countRow(record, rowNumber);
+    if (record.length > this.layout.width) {
+      this.add(
+        withError(row, {
+          column: '',
+          code: 'too_many_fields',
+          message: `line ${line} (row ${rowNumber}) has ${record.length} fields, the header has ${this.layout.width}`,
+        }),
+      );
+      return;
+    }
+    this.add(row);
+  }
+
+  /** A blank row: counted for the row numbers, nothing else. */
+  blank(): void {
+    this.rowNumber++;
+  }
+
+  /** A row that cannot be read at all (an NDJSON line that is not an object): a row error with the text as raw. */
+  unreadable(code: NdjsonProblem, message: string, text: string): void {
+    const rowNumber = ++this.rowNumber;
+    this.countRow(null, rowNumber);
+    this.add({
+      rowNumber,
+      vendorData: null,
+      vendorDataKey: null,
+      errors: [{ column: code === 'invalid_tags' ? 'tags' : '', code, message }],
+      displayName: null,
+      fullName: null,
+      email: null,
+      phone: null,
+      country: null,
+      status: null,
+      tags: null,
+      metadata: null,
+      normalized: null,
+      raw: [text.includes('\u0000') ? text.replaceAll('\u0000', '\uFFFD') : text],
+    });
+  }
+
+  private countRow(record: string[], rowNumber: number): StagedRow;
+  private countRow(record: null, rowNumber: number): null;
+  private countRow(record: string[] | null, rowNumber: number): StagedRow | null {
+    this.dataRows++;
+    if (this.dataRows > this.options.maxRows) {
+      throw new ImportFileError('too_many_rows', `the file has more than ${this.options.maxRows} rows (the limit, IMPORT_MAX_ROWS)`);
+    }
+    return record === null ? null : validateRow(record, this.layout!, rowNumber, this.options.rows);
+  }
+
+  private add(row: StagedRow): void {
+    const chunkNo = row.errors === null ? Math.floor(this.validRows++ / this.options.chunkRows) : null;
+    this.batch += stagedRowLine(row, chunkNo);
+    if (this.options.onProgress && this.dataRows % (this.options.progressEvery ?? 10_000) === 0) {
+      this.options.onProgress(this.dataRows);
+    }
+  }
+
+  /** Ends the file: empty_file or no_rows when it had no header or no rows. */
+  end(): void {
+    if (this.layout === undefined) throw new ImportFileError('empty_file', 'the file is empty');
+    if (this.dataRows === 0) throw new ImportFileError('no_rows', 'the file has a header and no rows');
+  }
+}
+
+interface TextReader {
+  write(text: string): void;
+  end(): void;
+}
+
+/** A text file's bytes (csv or ndjson) in, COPY text out. */
+class TextImportTransform extends Transform {
+  private decoder!: ChunkDecoder;
+  private reader!: TextReader;
+  readonly rows: RowSink;
+  source!: DetectedSource;
+  private bytes = 0;
+  /** The file's first bytes, already read to detect what it is (the stream brings the rest); read on the first write. */
+  private prefix: Buffer | undefined;
+  /** The file-level problem, kept while the pipeline is failed with FILE_REJECTED. */
+  fileError: ImportFileError | undefined;
+
+  constructor(
+    private readonly options: ReadFileOptions,
+    prefix: Buffer,
+  ) {
+    super({ readableObjectMode: false, writableObjectMode: false });
+    this.rows = new RowSink(options);
+    this.prefix = prefix;
+  }
+
+  /** Detects what the prefix is and reads it, on the first write (or the flush): its errors fail the pipeline. */
+  private writePrefix(): void {
+    if (this.prefix === undefined) return;
+    const prefix = this.prefix;
+    this.prefix = undefined;
+    const options = this.options;
+    const { decoder, text } = openDecoder(prefix, options.encoding);
+    this.decoder = decoder;
+    this.bytes = prefix.length;
+    const format = options.format === 'ndjson' || options.format === 'csv' ? options.format : detectTextFormat(text);
+    if (format === 'ndjson') {
+      // The template's columns are the header, as if it were row 1: the first line is row 2, like a CSV's first row.
+      this.rows.layout = readHeader(NDJSON_HEADER);
+      this.rows.rowNumber = 1;
+      this.reader = new NdjsonRecordReader(
+        (record, line) => this.rows.record(record, line),
+        (code, message, raw) => this.rows.unreadable(code, message, raw),
+        () => this.rows.blank(),
+      );
+      this.source = { format, encoding: decoder.encoding, delimiter: null, sheet: null };
+      this.reader.write(text);
+      return;
+    }
+    let start = 0;
+    let delimiter = options.delimiter;
+    const sep = sepLine(text);
+    if (sep !== undefined) {
+      delimiter ??= sep.delimiter;
+      start = sep.rest;
+    }
+    delimiter ??= detectDelimiter(start === 0 ? text : text.slice(start));
+    this.reader = new CsvRecordReader((record, line) => this.rows.record(record, line), delimiter, sep ? 2 : 1);
+    this.source = { format: 'csv', encoding: decoder.encoding, delimiter, sheet: null };
+    this.reader.write(start === 0 ? text : text.slice(start));
+    this.checkHeader();
+  }
+
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: (err?: Error | null, data?: string) => void): void {
     try {
-      let text: string;
-      try {
-        text = this.decoder.decode(chunk, { stream: true });
-      } catch {
-        throw new ImportFileError(
-          'invalid_encoding',
-          `the file is not UTF-8: an invalid byte sequence within bytes ${this.bytes}-${this.bytes + chunk.length - 1}`,
-        );
-      }
+      this.writePrefix();
+      const text = this.decoder.write(chunk);
       this.bytes += chunk.length;
       this.reader.write(text);
-      // A header still unfinished past the limit: refused before the rest of it is held in memory.
-      if (this.layout === undefined && this.bytes > HEADER_LIMITS.maxBytes) throw headerTooLarge();
+      this.checkHeader();
       this.pushBatch(BATCH_CHARS);
       callback();
     } catch (err) {
       this.fail(err, callback);
     }
+  }
+
+  /** A header still unfinished past the limit: refused before the rest of it is held in memory. */
+  private checkHeader(): void {
+    if (this.rows.layout === undefined && this.bytes > HEADER_LIMITS.maxBytes) throw headerTooLarge();
   }
 
   private fail(err: unknown, callback: (err?: Error | null) => void): void {
@@ -106,16 +259,10 @@ class ImportFileTransform extends Transform {
 
   override _flush(callback: (err?: Error | null) => void): void {
     try {
-      let rest: string;
-      try {
-        rest = this.decoder.decode();
-      } catch {
-        throw new ImportFileError('invalid_encoding', 'the file is not UTF-8: it ends inside a multi-byte character');
-      }
-      this.reader.write(rest);
+      this.writePrefix();
+      this.reader.write(this.decoder.end());
       this.reader.end();
-      if (this.layout === undefined) throw new ImportFileError('empty_file', 'the file is empty');
-      if (this.dataRows === 0) throw new ImportFileError('no_rows', 'the file has a header and no rows');
+      this.rows.end();
       this.pushBatch(1);
       callback();
     } catch (err) {
@@ -123,47 +270,102 @@ class ImportFileTransform extends Transform {
     }
   }
 
-  private onRecord(record: string[], line: number): void {
-    this.rowNumber++;
-    if (isBlank(record)) return;
-    if (this.layout === undefined) {
-      this.layout = readHeader(record, this.options.header);
-      return;
-    }
-    if (record.length !== this.layout.width) {
-      throw new ImportFileError(
-        'malformed_csv',
-        `line ${line} (row ${this.rowNumber}) has ${record.length} fields, the header has ${this.layout.width}`,
-      );
-    }
-    this.dataRows++;
-    if (this.dataRows > this.options.maxRows) {
-      throw new ImportFileError('too_many_rows', `the file has more than ${this.options.maxRows} rows (the limit, IMPORT_MAX_ROWS)`);
-    }
-    const row = validateRow(record, this.layout, this.rowNumber, this.options.rows);
-    const chunkNo = row.errors === null ? Math.floor(this.validRows++ / this.options.chunkRows) : null;
-    this.batch += stagedRowLine(row, chunkNo);
-    if (this.options.onProgress && this.dataRows % (this.options.progressEvery ?? 10_000) === 0) {
-      this.options.onProgress(this.dataRows);
-    }
-  }
-
   private pushBatch(minChars: number): void {
-    if (this.batch.length >= minChars) {
-      this.push(this.batch);
-      this.batch = '';
+    if (this.rows.batch.length >= minChars) {
+      this.push(this.rows.batch);
+      this.rows.batch = '';
     }
   }
 }
 
+/** The first `bytes` of `source` (or all of it), and a stream of the rest (with or without that prefix). */
+async function peek(source: Readable, bytes: number) {
+  const it = source[Symbol.asyncIterator]() as AsyncIterator<Buffer | string>;
+  const parts: Buffer[] = [];
+  let size = 0;
+  let ended = false;
+  while (size < bytes) {
+    const next = await it.next();
+    if (next.done) {
+      ended = true;
+      break;
+    }
+    const part = typeof next.value === 'string' ? Buffer.from(next.value) : next.value;
+    parts.push(part);
+    size += part.length;
+  }
+  const prefix = parts.length === 1 ? parts[0] : Buffer.concat(parts);
+  async function* rest(withPrefix: boolean) {
+    if (withPrefix && prefix.length > 0) yield prefix;
+    if (ended) return;
+    try {
+      for (;;) {
+        const next = await it.next();
+        if (next.done) return;
+        yield next.value;
+      }
+    } finally {
+      await it.return?.();
+    }
+  }
+  return { prefix, rest: (withPrefix: boolean) => Readable.from(rest(withPrefix), { objectMode: false }) };
+}
+
 /** Reads `source` (the stored file) and writes COPY lines of the staging table to `sink`. */
-export async function readImportFile(source: Readable, sink: Writable, options: ReadOptions): Promise<ReadResult> {
-  const transform = new ImportFileTransform(options);
+export async function readImportFile(source: Readable, sink: Writable, options: ReadFileOptions): Promise<ReadResult> {
+  const { prefix, rest } = await peek(source, SNIFF_BYTES);
+  const format = options.format ?? (isZip(prefix) ? 'xlsx' : undefined);
+  if (format === 'xlsx') return readXlsxFile(prefix, rest(true), sink, options);
+  const transform = new TextImportTransform(options, prefix);
   try {
-    await pipeline(source, transform, sink);
+    await pipeline(rest(false), transform, sink);
   } catch (err) {
     throw transform.fileError ?? err;
   }
-  options.onProgress?.(transform.dataRows);
-  return { dataRows: transform.dataRows, columns: transform.columns, mapping: transform.mapping };
+  options.onProgress?.(transform.rows.dataRows);
+  return { dataRows: transform.rows.dataRows, columns: transform.rows.columns, source: transform.source, mapping: transform.rows.mapping };
+}
+
+async function readXlsxFile(prefix: Buffer, input: Readable, sink: Writable, options: ReadFileOptions): Promise<ReadResult> {
+  const rows = new RowSink(options);
+  const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
+  const found = { sheet: '' };
+  let fileError: ImportFileError | undefined;
+  async function* copyText() {
+    if (!isZip(prefix)) throw new ImportFileError('invalid_xlsx', 'the file is not an xlsx workbook (not a zip archive)');
+    const limits = { maxSharedChars: maxBytes, maxTextChars: 10 * maxBytes, maxRows: options.maxRows };
+    for await (const [record, rowNumber] of readXlsx(input, options.sheet, limits, found)) {
+      rows.record(record, rowNumber, rowNumber);
+      if (rows.batch.length >= BATCH_CHARS) {
+        yield rows.batch;
+        rows.batch = '';
+      }
+    }
+    rows.end();
+    if (rows.batch.length > 0) yield rows.batch;
+  }
+  const guarded = async function* () {
+    try {
+      yield* copyText();
+    } catch (err) {
+      if (err instanceof ImportFileError) {
+        fileError = err;
+        throw new Error(FILE_REJECTED);
+      }
+      throw err;
+    }
+  };
+  try {
+    await pipeline(Readable.from(guarded(), { objectMode: false }), sink);
+  } catch (err) {
+    input.destroy();
+    throw fileError ?? err;
+  }
+  options.onProgress?.(rows.dataRows);
+  return {
+    dataRows: rows.dataRows,
+    columns: rows.columns,
+    source: { format: 'xlsx', encoding: null, delimiter: null, sheet: found.sheet },
+    mapping: rows.mapping,
+  };
 }

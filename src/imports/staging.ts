@@ -5,6 +5,7 @@ import { ImportFileError, type FileErrorCode, type HeaderRules, type MappingEntr
 import { headerSetKey } from './header-mapping';
 import { STAGING_COLUMNS } from './copy-text';
 import { changesSql, KEEPS_FULL_NAME_SQL, parseStoredOptions, tooManyTagsSql, writeModes, type ValueOptions, type WriteModes } from './merge';
+import type { DetectedSource, ReadOptions } from './options';
 import { readImportFile } from './read-file';
 import type { RowOptions } from './rows';
 import { phoneCountry } from '../users/fields';
@@ -27,7 +28,7 @@ export interface StagedCounts {
 }
 
 export type StageOutcome =
-  | { status: 'AWAITING_CONFIRMATION'; counts: StagedCounts }
+  | { status: 'AWAITING_CONFIRMATION'; counts: StagedCounts; source: DetectedSource }
   | { status: 'REJECTED'; error: { code: FileErrorCode; message: string } }
   /** The import had already left VALIDATING (staged by an earlier attempt, or cancelled). */
   | { status: 'NOT_VALIDATING' };
@@ -39,6 +40,10 @@ export interface StageParams {
   openFile: () => Promise<Readable>;
   maxRows: number;
   chunkRows: number;
+  /** IMPORT_MAX_BYTES: bounds what an xlsx may unpack to. */
+  maxBytes?: number;
+  /** The format, sheet, encoding and delimiter given with the upload (undefined: detected). */
+  read?: ReadOptions;
   onProgress?: (rows: number) => void;
   header?: HeaderRules;
   /** Remember the resolved mapping for the application's files with these headers (the option save_mapping). */
@@ -143,8 +148,17 @@ function classifySql(modes: WriteModes): string {
 
 async function copyInto(client: PoolClient, source: Readable, params: StageParams, rows: RowOptions) {
   const sink = client.query(copyFrom(`COPY import_staging (${STAGING_COLUMNS.join(', ')}) FROM STDIN`));
-  return readImportFile(source, sink, { maxRows: params.maxRows, chunkRows: params.chunkRows, onProgress: params.onProgress, rows, header: params.header });
+  return readImportFile(source, sink, {
+    ...params.read,
+    maxRows: params.maxRows,
+    chunkRows: params.chunkRows,
+    maxBytes: params.maxBytes,
+    onProgress: params.onProgress,
+    rows,
+    header: params.header,
+  });
 }
+
 /** Stages the file of an import that is VALIDATING; see StageOutcome. */
 export async function stageImportFile(pool: Pool, params: StageParams): Promise<StageOutcome> {
   const client = await pool.connect();
@@ -194,7 +208,8 @@ export async function stageImportFile(pool: Pool, params: StageParams): Promise<
     // Compare-and-set: a cancel during validation wins, and then nothing stays staged.
     const moved = await client.query(
       `UPDATE imports SET status = 'AWAITING_CONFIRMATION', columns = $2, total_rows = $3, valid_rows = $4,
-         invalid_rows = $5, to_create = $6, to_update = $7, to_unchanged = $8, chunks_total = $9, mapping = $10
+         invalid_rows = $5, to_create = $6, to_update = $7, to_unchanged = $8, chunks_total = $9, mapping = $10,
+         detected = $11
        WHERE id = $1 AND status = 'VALIDATING'`,
       [
         params.importId,
@@ -207,6 +222,7 @@ export async function stageImportFile(pool: Pool, params: StageParams): Promise<
         counts.toUnchanged,
         counts.chunksTotal,
         JSON.stringify(read.mapping),
+        JSON.stringify(read.source),
       ],
     );
     if (moved.rowCount !== 1) {
@@ -223,7 +239,7 @@ export async function stageImportFile(pool: Pool, params: StageParams): Promise<
       );
     }
     await client.query('COMMIT');
-    return { status: 'AWAITING_CONFIRMATION', counts };
+    return { status: 'AWAITING_CONFIRMATION', counts, source: read.source };
   } catch (err) {
     broken = err as Error;
     await client.query('ROLLBACK').catch(() => undefined);

@@ -25,6 +25,9 @@ export const ROW_ERROR_CODES = [
   'duplicate_in_file',
   'already_exists',
   'not_found',
+  // Import reading (src/imports/read-file.ts): a CSV row longer than its header, an NDJSON line that is no object.
+  'too_many_fields',
+  'invalid_json_line',
 ] as const;
 export type RowErrorCode = (typeof ROW_ERROR_CODES)[number];
 

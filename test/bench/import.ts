@@ -10,7 +10,10 @@ import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
 import { Client as PgClient } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { pipeline } from 'node:stream/promises';
+import ExcelJS from 'exceljs';
+import iconv from 'iconv-lite';
 import { createApplication, createOperator } from '../../src/auth/accounts';
+import { IMPORT_ENCODINGS, type ImportEncoding } from '../../src/imports/options';
 import { createDatabase } from '../../src/db/client';
 import { applyMigrations } from '../../src/db/migrate';
 import { getFreePort, stopChild, WORKER_ENV, WORKER_NODE_ARGS } from '../../src/process-control';
@@ -18,7 +21,7 @@ import { startDevServer, type DevServer } from '../../src/temporal/dev-server';
 import { importWorkflowId } from '../../workflows/import-definitions';
 
 /**
- * `npm run bench:import -- --rows N [--mode create|update|both] [--chunk-rows R] [--concurrency C]`
+ * `npm run bench:import -- --rows N [--mode create|update|both] [--chunk-rows R] [--concurrency C] [--format csv|xlsx|ndjson] [--encoding E]`
  *
  * Starts its own API and worker processes against a fresh database on the machine's Postgres and a Temporal dev
  * server it starts, imports a generated file of N users through the HTTP API (upload, preview ready, confirm,
@@ -42,8 +45,18 @@ const { values: args } = parseArgs({
     /** `prebuilt` (default): src/worker.ts with a workflow bundle built before it starts (WORKFLOW_BUNDLE_PATH), as a
      *  deployment would; `bundling`: src/worker.ts bundling the workflows in-process at start. */
     worker: { type: 'string', default: 'prebuilt' },
+    /** The format of the file imported: csv (default), xlsx or ndjson. The baseline always COPYs the UTF-8 CSV. */
+    format: { type: 'string', default: 'csv' },
+    /** The encoding of a csv file imported: utf-8 (default), utf-16le, utf-16be, windows-1252, iso-8859-1. */
+    encoding: { type: 'string', default: 'utf-8' },
   },
 });
+type BenchFormat = 'csv' | 'xlsx' | 'ndjson';
+const FORMAT = args.format as BenchFormat;
+if (!['csv', 'xlsx', 'ndjson'].includes(FORMAT)) throw new Error('--format must be csv, xlsx or ndjson');
+const ENCODING = args.encoding as ImportEncoding;
+if (!(IMPORT_ENCODINGS as readonly string[]).includes(ENCODING)) throw new Error(`--encoding must be one of ${IMPORT_ENCODINGS.join(', ')}`);
+if (FORMAT !== 'csv' && ENCODING !== 'utf-8') throw new Error('--encoding applies to csv only');
 const ROWS = Number(args.rows);
 if (!Number.isInteger(ROWS) || ROWS < 1) throw new Error('--rows must be a positive whole number');
 const MODES = args.mode === 'both' ? ['create', 'update'] : [args.mode!];
@@ -52,19 +65,53 @@ const HEADER = 'vendor_data,display_name,full_name,email,phone,country,status,ta
 const COUNTRIES = ['ESP', 'FRA', 'DEU', 'USA', 'GBR', 'ITA', 'PRT', 'NLD', 'BRA', 'MEX'];
 const STATUSES = ['ACTIVE', 'ACTIVE', 'ACTIVE', 'FLAGGED', 'BLOCKED'];
 
-/** Writes the file of `rows` users; `version` changes every field an update can change. */
-async function writeFile(file: string, rows: number, version: number): Promise<number> {
-  const out = fs.createWriteStream(file);
-  const write = async (text: string) => {
-    if (!out.write(text)) await once(out, 'drain');
+/** The values of user `i` in file `version` (a later version changes every field an update can change). */
+function userRow(i: number, version: number) {
+  const n = String(i).padStart(7, '0');
+  return {
+    vendor_data: `user-${n}`,
+    display_name: `User ${n} v${version}`,
+    full_name: `Full Name ${n}`,
+    email: `user${n}@example.com`,
+    phone: `+3460${n}`,
+    country: COUNTRIES[(i + version) % 10],
+    status: STATUSES[(i + version) % 5],
+    tags: [`tag-${i % 7}`, `tier-${version}`],
+    metadata: { seq: i, v: version },
   };
-  await write(`${HEADER}\n`);
+}
+
+/**
+ * Writes the file of `rows` users; `version` changes every field an update can change. csv in `encoding` (UTF-16 with
+ * its byte-order mark, as Excel writes it), ndjson (UTF-8), or xlsx (exceljs's streaming writer, inline strings).
+ */
+async function writeFile(file: string, rows: number, version: number, format: BenchFormat = 'csv', encoding: ImportEncoding = 'utf-8'): Promise<number> {
+  if (format === 'xlsx') {
+    const workbook = new ExcelJS.stream.xlsx.WorkbookWriter({ filename: file, useSharedStrings: false, useStyles: false });
+    const sheet = workbook.addWorksheet('Users');
+    sheet.addRow(HEADER.split(',')).commit();
+    for (let i = 0; i < rows; i++) {
+      const u = userRow(i, version);
+      sheet.addRow([u.vendor_data, u.display_name, u.full_name, u.email, u.phone, u.country, u.status, u.tags.join(','), JSON.stringify(u.metadata)]).commit();
+    }
+    sheet.commit();
+    await workbook.commit();
+    return fs.statSync(file).size;
+  }
+  const out = fs.createWriteStream(file);
+  const encoder = encoding === 'utf-8' ? undefined : iconv.getEncoder(encoding, { addBOM: encoding.startsWith('utf-16') });
+  const write = async (text: string) => {
+    if (!out.write(encoder ? encoder.write(text) : text)) await once(out, 'drain');
+  };
+  if (format === 'csv') await write(`${HEADER}\n`);
   let batch = '';
   for (let i = 0; i < rows; i++) {
-    const n = String(i).padStart(7, '0');
+    const u = userRow(i, version);
     batch +=
-      `user-${n},User ${n} v${version},Full Name ${n},user${n}@example.com,+3460${n},${COUNTRIES[(i + version) % 10]},` +
-      `${STATUSES[(i + version) % 5]},"tag-${i % 7},tier-${version}","{""seq"":${i},""v"":${version}}"\n`;
+      format === 'ndjson'
+        ? `${JSON.stringify(u)}\n`
+        : `${u.vendor_data},${u.display_name},${u.full_name},${u.email},${u.phone},${u.country},${u.status},"${u.tags.join(',')}",` +
+          `"${JSON.stringify(u.metadata).replace(/"/g, '""')}"\n`;
     if (batch.length > 1 << 20) {
       await write(batch);
       batch = '';
@@ -237,10 +284,22 @@ async function main(): Promise<void> {
   try {
     log(`database ${dbName}; generating files of ${ROWS} rows`);
     await applyMigrations(databaseUrl);
+    // The baseline COPYs the UTF-8 CSV; the import reads the file in --format / --encoding (the same users).
     const createFile = path.join(tmp, 'users.csv');
     const updateFile = path.join(tmp, 'users-updated.csv');
     const bytes = await writeFile(createFile, ROWS, 1);
     if (MODES.includes('update')) await writeFile(updateFile, ROWS, 2);
+    const other = FORMAT !== 'csv' || ENCODING !== 'utf-8';
+    const importFiles: Record<string, string> = { create: createFile, update: updateFile };
+    let importBytes = bytes;
+    if (other) {
+      const ext = FORMAT === 'csv' ? `${ENCODING}.csv` : FORMAT;
+      importFiles.create = path.join(tmp, `users.${ext}`);
+      importFiles.update = path.join(tmp, `users-updated.${ext}`);
+      importBytes = await writeFile(importFiles.create, ROWS, 1, FORMAT, ENCODING);
+      if (MODES.includes('update')) await writeFile(importFiles.update, ROWS, 2, FORMAT, ENCODING);
+      log(`import files: ${FORMAT}${FORMAT === 'csv' ? ` in ${ENCODING}` : ''}, ${(importBytes / 1e6).toFixed(1)} MB`);
+    }
 
     temporalServer = await startDevServer({ headless: true, log });
     connection = await Connection.connect({ address: temporalServer.address });
@@ -256,7 +315,7 @@ async function main(): Promise<void> {
       DATA_DIR: path.join(tmp, 'data'),
       PORT: String(port),
       IMPORT_MAX_ROWS: String(Math.max(ROWS, 100_000)),
-      IMPORT_MAX_BYTES: String(Math.max(bytes * 2, 64 * 1024 * 1024)),
+      IMPORT_MAX_BYTES: String(Math.max(bytes * 2, importBytes * 2, 64 * 1024 * 1024)),
       ...(args['chunk-rows'] ? { IMPORT_CHUNK_ROWS: args['chunk-rows'] } : {}),
       ...(args.concurrency ? { IMPORT_CHUNK_CONCURRENCY: args.concurrency } : {}),
     };
@@ -286,12 +345,13 @@ async function main(): Promise<void> {
     const results: string[] = [];
     for (const mode of MODES) {
       const file = mode === 'create' ? createFile : updateFile;
+      const importPath = importFiles[mode];
       let peakRss = 0;
       const sampler = setInterval(() => {
         peakRss = Math.max(peakRss, rssOf(worker.pid!).rss);
       }, 100);
       const form = new FormData();
-      form.append('file', await fs.openAsBlob(file, { type: 'text/csv' }), path.basename(file));
+      form.append('file', await fs.openAsBlob(importPath), path.basename(importPath));
       const t0 = performance.now();
       const uploaded = await fetch(`${baseUrl}/console/users/imports`, { method: 'POST', headers, body: form });
       const created = (await uploaded.json()) as { id: string; status: string };
@@ -324,7 +384,7 @@ async function main(): Promise<void> {
       const base = await baseline(databaseUrl, baselineApp.id, file);
       const ours = tPreview - t0 + (tDone - tConfirm);
       const lines = [
-        `== ${mode}: ${ROWS.toLocaleString('en-US')} rows, ${(fs.statSync(file).size / 1048576).toFixed(1)} MB ==`,
+        `== ${mode}: ${ROWS.toLocaleString('en-US')} rows, ${FORMAT}${FORMAT === 'csv' ? ` ${ENCODING}` : ''}, ${(fs.statSync(importPath).size / 1048576).toFixed(1)} MB ==`,
         `status                     ${done.status}: created ${done.created_count}, updated ${done.updated_count}, unchanged ${done.unchanged_count}, invalid ${done.invalid_rows}`,
         `upload (POST -> 202)       ${seconds(tUpload - t0)}`,
         `preview ready (upload -> AWAITING_CONFIRMATION)  ${seconds(tPreview - t0)}  (to_create ${preview.to_create}, to_update ${preview.to_update})`,

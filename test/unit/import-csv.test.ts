@@ -7,13 +7,18 @@ import { copyTextArray, copyValue, stagedRowLine } from '../../src/imports/copy-
 import { CsvRecordReader } from '../../src/imports/csv-records';
 import { readImportFile } from '../../src/imports/read-file';
 import { cellValue, validateRow } from '../../src/imports/rows';
+import type { ReadOptions } from '../../src/imports/options';
+import { detectDelimiter, detectTextFormat, sepLine, SNIFF_BYTES } from '../../src/imports/sniff';
+import { cellText, plainNumber } from '../../src/imports/xlsx-records';
+import ExcelJS from 'exceljs';
+import iconv from 'iconv-lite';
 
 const FIXTURES = path.join(__dirname, '../fixtures/imports');
 const fixture = (name: string) => readFileSync(path.join(FIXTURES, name));
 
-function records(text: string | string[]): { record: string[]; line: number }[] {
+function records(text: string | string[], delimiter = ','): { record: string[]; line: number }[] {
   const out: { record: string[]; line: number }[] = [];
-  const reader = new CsvRecordReader((record, line) => out.push({ record, line }));
+  const reader = new CsvRecordReader((record, line) => out.push({ record, line }), delimiter);
   for (const part of Array.isArray(text) ? text : [text]) reader.write(part);
   reader.end();
   return out;
@@ -35,7 +40,7 @@ function copyLines(text: string): string[][] {
     .map((l) => l.split('\t'));
 }
 
-async function read(input: Buffer | string, maxRows = 1000, chunkSize = 7) {
+async function read(input: Buffer | string, maxRows = 1000, chunkSize = 7, given: ReadOptions = {}) {
   const bytes = typeof input === 'string' ? Buffer.from(input) : input;
   const chunks: Buffer[] = [];
   for (let o = 0; o < bytes.length; o += chunkSize) chunks.push(bytes.subarray(o, o + chunkSize));
@@ -46,13 +51,13 @@ async function read(input: Buffer | string, maxRows = 1000, chunkSize = 7) {
       cb();
     },
   });
-  const result = await readImportFile(Readable.from(chunks), sink, { maxRows, chunkRows: 2 });
+  const result = await readImportFile(Readable.from(chunks), sink, { ...given, maxRows, chunkRows: 2 });
   return { ...result, lines: copyLines(out) };
 }
 
-async function rejection(input: Buffer | string, maxRows = 1000): Promise<ImportFileError> {
+async function rejection(input: Buffer | string, maxRows = 1000, given: ReadOptions = {}): Promise<ImportFileError> {
   try {
-    await read(input, maxRows);
+    await read(input, maxRows, 7, given);
   } catch (err) {
     if (err instanceof ImportFileError) return err;
     throw err;
@@ -71,6 +76,30 @@ describe('CsvRecordReader', () => {
 
   it('gives the same records wherever the input is split', () => {
     everySplit('h1,h2\r\n"a ""q""\r\nb",c\n,\n"",x\nend');
+    everySplit('h1,h2\r"a\rb"\r\n"q" \rx,\r\r\ny\r');
+  });
+
+  it('ends records at CR alone as at LF and CRLF, counting lines alike (quoted CR, CRLF and LF are one line each)', () => {
+    expect(records('a,b\r1,2\r\n3,4\n"x\ry","p\r\nq"\r"5"\r\r6,\r')).toEqual([
+      { record: ['a', 'b'], line: 1 },
+      { record: ['1', '2'], line: 2 },
+      { record: ['3', '4'], line: 3 },
+      { record: ['x\ry', 'p\r\nq'], line: 4 },
+      { record: ['5'], line: 7 },
+      { record: [''], line: 8 },
+      { record: ['6', ''], line: 9 },
+    ]);
+  });
+
+  it('reads another delimiter; commas are then data', () => {
+    expect(records('a;b\n"x;y";1,5\n', ';').map((r) => r.record)).toEqual([
+      ['a', 'b'],
+      ['x;y', '1,5'],
+    ]);
+    expect(records('a\tb\nx\t\n', '\t').map((r) => r.record)).toEqual([
+      ['a', 'b'],
+      ['x', ''],
+    ]);
   });
 
   it('keeps blank lines as records (spreadsheet rows) and reads a last line without a line break', () => {
@@ -354,17 +383,12 @@ describe('readImportFile', () => {
     ['header-only-blank-lines.csv', 'no_rows'],
     ['unclosed-quote.csv', 'malformed_csv'],
     ['text-after-quote.csv', 'malformed_csv'],
-    ['too-many-fields.csv', 'malformed_csv'],
-    ['too-few-fields.csv', 'malformed_csv'],
     ['binary.bin.csv', 'invalid_encoding'],
-    ['latin1.csv', 'invalid_encoding'],
     ['truncated-utf8.csv', 'invalid_encoding'],
-    ['utf16le.csv', 'invalid_encoding'],
     ['duplicate-header.csv', 'duplicate_column'],
     ['duplicate-header-case.csv', 'duplicate_column'],
     ['unknown-header.csv', 'unknown_column'],
     ['empty-header-cell.csv', 'unknown_column'],
-    ['semicolon-delimited.csv', 'unknown_column'],
     ['missing-vendor-data.csv', 'missing_column'],
   ])('rejects %s with %s', async (name, code) => {
     expect((await rejection(fixture(name))).code).toBe(code);
@@ -372,7 +396,35 @@ describe('readImportFile', () => {
 
   it('names the line of a malformed file', async () => {
     expect((await rejection(fixture('unclosed-quote.csv'))).message).toMatch(/line 3/);
-    expect((await rejection(fixture('too-many-fields.csv'))).message).toMatch(/line 3/);
+  });
+
+  it('reads a short row with its missing trailing cells empty (too-few-fields.csv)', async () => {
+    const { dataRows, lines } = await read(fixture('too-few-fields.csv'));
+    expect(dataRows).toBe(2);
+    expect(lines.map((l) => [l[2], l[4], l[5]])).toEqual([
+      ['fx-1', '\\N', 'Ana'],
+      ['fx-2', '\\N', 'Bo'],
+    ]);
+  });
+
+  it('a row longer than the header is the row error too_many_fields naming the line; the others go on', async () => {
+    const { dataRows, lines } = await read(fixture('too-many-fields.csv'));
+    expect(dataRows).toBe(2);
+    expect(lines[0][4]).toBe('\\N');
+    const errors = JSON.parse(lines[1][4].replace(/\\\\/g, '\\'));
+    expect(errors).toEqual([{ column: '', code: 'too_many_fields', message: expect.stringMatching(/line 3 \(row 3\) has 10 fields, the header has 9/) }]);
+    expect(lines[1][1]).toBe('\\N'); // no chunk: invalid
+  });
+
+  it.each([
+    ['latin1.csv', { format: 'csv', encoding: 'windows-1252', delimiter: ',' }, 'José Núñez'],
+    ['utf16le.csv', { format: 'csv', encoding: 'utf-16le', delimiter: ',' }, 'Ana'],
+    ['semicolon-delimited.csv', { format: 'csv', encoding: 'utf-8', delimiter: ';' }, 'Ana'],
+  ])('detects what %s is and reads it', async (name, source, displayName) => {
+    const result = await read(fixture(name));
+    expect(result.source).toEqual({ ...source, sheet: null });
+    expect(result.lines[0][4]).toBe('\\N');
+    expect(result.lines[0][5]).toBe(displayName);
   });
 
   it('stops at IMPORT_MAX_ROWS with too_many_rows', async () => {
@@ -389,5 +441,145 @@ describe('readImportFile', () => {
     expect(lines[0][5]).toBe('\\N');
     expect(lines[1][1]).toBe('0');
     expect(lines[1][2]).toBe('next');
+  });
+});
+
+describe('detection', () => {
+  it('the delimiter is the candidate found most outside quotes in the header line; ties and none are ","', () => {
+    expect(detectDelimiter('a;b;c,d\nx,y,z,w,v')).toBe(';');
+    expect(detectDelimiter('"a;b;c",d|e|f\n')).toBe('|');
+    expect(detectDelimiter('a\tb\tc')).toBe('\t');
+    expect(detectDelimiter('a;b,c')).toBe(',');
+    expect(detectDelimiter('vendor_data\n;;;')).toBe(',');
+  });
+
+  it("Excel's sep= line names one of the four delimiters", () => {
+    expect(sepLine('sep=;\r\nvendor_data')).toEqual({ delimiter: ';', rest: 7 });
+    expect(sepLine('SEP=|\nv')).toEqual({ delimiter: '|', rest: 6 });
+    expect(sepLine('sep=x\nv')).toBeUndefined();
+    expect(sepLine('vendor_data')).toBeUndefined();
+  });
+
+  it('ndjson when the first non-blank character is { and the first line is a JSON object', () => {
+    expect(detectTextFormat('\n  {"vendor_data":"a"}\n')).toBe('ndjson');
+    expect(detectTextFormat('{"vendor_data":"a"')).toBe('csv');
+    expect(detectTextFormat('{vendor_data},x\n')).toBe('csv');
+    expect(detectTextFormat('vendor_data\n{"a":1}')).toBe('csv');
+  });
+
+  it('xlsx cells as a person sees them', () => {
+    expect(plainNumber(34600111222)).toBe('34600111222');
+    expect(plainNumber(1.2e10)).toBe('12000000000');
+    expect(plainNumber(0.1 + 0.2)).toBe('0.3');
+    expect(plainNumber(1e21)).toBe('1000000000000000000000');
+    expect(cellText(new Date(Date.UTC(1990, 4, 17)))).toBe('1990-05-17');
+    expect(cellText(new Date(Date.UTC(1990, 4, 17, 13, 5, 9)))).toBe('1990-05-17 13:05:09');
+    expect(cellText({ formula: 'A1', result: 7 })).toBe('7');
+    expect(cellText({ error: '#N/A' })).toBe('#N/A');
+    expect(cellText({ text: 'link', hyperlink: 'https://x' })).toBe('link');
+    expect(cellText(true)).toBe('TRUE');
+  });
+});
+
+describe('readImportFile: what it detects, and the options that win', () => {
+  const latin = 'vendor_data,display_name\nfx-1,Jos\u00e9 \u20ac\n';
+
+  it.each([
+    ['UTF-8', Buffer.from('vendor_data;display_name\nfx-1;Ana\n'), { format: 'csv', encoding: 'utf-8', delimiter: ';' }],
+    ['UTF-8 with a BOM', Buffer.from('\ufeffvendor_data|display_name\nfx-1|Ana\n'), { format: 'csv', encoding: 'utf-8', delimiter: '|' }],
+    ['windows-1252', iconv.encode('vendor_data,display_name\nfx-1,Ana \u00e9\n', 'windows-1252'), { format: 'csv', encoding: 'windows-1252', delimiter: ',' }],
+    ['UTF-16LE', Buffer.concat([Buffer.from([0xff, 0xfe]), iconv.encode('vendor_data\tdisplay_name\nfx-1\tAna\n', 'utf-16le')]), { format: 'csv', encoding: 'utf-16le', delimiter: '\t' }],
+    ['UTF-16BE', Buffer.concat([Buffer.from([0xfe, 0xff]), iconv.encode('vendor_data,display_name\nfx-1,Ana\n', 'utf-16be')]), { format: 'csv', encoding: 'utf-16be', delimiter: ',' }],
+    ['NDJSON', Buffer.from('{"vendor_data":"fx-1","display_name":"Ana"}\n'), { format: 'ndjson', encoding: 'utf-8', delimiter: null }],
+  ])('%s', async (_name, file, source) => {
+    const result = await read(file, 10, 3);
+    expect(result.source).toEqual({ ...source, sheet: null });
+    expect(result.lines.map((l) => [l[0], l[2], l[4]])).toEqual([['2', 'fx-1', '\\N']]);
+    expect(result.lines[0][5]).toMatch(/^Ana/);
+  });
+
+  it('a given encoding wins: ISO-8859-1 proper (0x80 is a C1 control, not the euro sign), windows-1252, utf-8', async () => {
+    const bytes = iconv.encode(latin, 'windows-1252');
+    expect((await read(bytes, 10, 7, { encoding: 'windows-1252' })).lines[0][5]).toBe('José €');
+    const latin1 = await read(bytes, 10, 7, { encoding: 'iso-8859-1' });
+    expect(latin1.source.encoding).toBe('iso-8859-1');
+    expect(latin1.lines[0][5]).toBe('José \u0080'); // 0x80 is the C1 control U+0080 in ISO-8859-1
+    const asUtf8 = await rejection(bytes, 10, { encoding: 'utf-8' });
+    expect(asUtf8.code).toBe('invalid_encoding');
+    expect(asUtf8.message).toMatch(/not valid utf-8 \(the encoding given\)/);
+  });
+
+  it('a given delimiter and format win over detection', async () => {
+    // The header has no candidate: "," is assumed, and the row is one cell; given ";", the row has two.
+    expect((await read('vendor_data\nfx-1;x\n')).lines[0][2]).toBe('fx-1;x');
+    const given = await read('vendor_data\nfx-1;x\n', 10, 7, { delimiter: ';' });
+    expect(given.source.delimiter).toBe(';');
+    expect(given.lines[0][4]).toMatch(/too_many_fields/);
+    const csv = await rejection('{"vendor_data":"a"}\n', 10, { format: 'csv' });
+    expect(csv.code).toBe('unknown_column');
+    expect((await rejection('vendor_data\na\n', 10, { format: 'xlsx' })).code).toBe('invalid_xlsx');
+  });
+
+  it('UTF-8 assumed from the first 64 KiB, broken later: invalid_encoding saying what was assumed and how to override', async () => {
+    const head = `vendor_data,display_name\n${'fx-1,Ana\n'.repeat(Math.ceil(SNIFF_BYTES / 9))}`;
+    const file = Buffer.concat([Buffer.from(head), Buffer.from('fx-2,Jos'), Buffer.from([0xe9]), Buffer.from('\n')]);
+    const error = await rejection(file, 1_000_000);
+    expect(error.code).toBe('invalid_encoding');
+    expect(error.message).toMatch(/not valid utf-8 \(assumed because its first 64 KiB are valid UTF-8\).*`encoding` option/);
+    // Given, the same bytes read.
+    expect((await read(file, 1_000_000, 4096, { encoding: 'windows-1252' })).dataRows).toBe(Math.ceil(SNIFF_BYTES / 9) + 1);
+  });
+
+  it('a row after a sep= line is row 2; the sep line names the delimiter', async () => {
+    const result = await read('sep=|\r\nvendor_data|display_name\r\nfx-1|A,B\r\n');
+    expect(result.source.delimiter).toBe('|');
+    expect(result.lines.map((l) => [l[0], l[2], l[5]])).toEqual([['2', 'fx-1', 'A,B']]);
+  });
+
+  it('NDJSON: fixed template header, lines as records, bad lines as row errors', async () => {
+    const result = await read('{"vendor_data":"a","tags":["x","y"],"metadata":{"k":1}}\r\n\n"text"\n{"vendor_data":"b","metadata_json":"{\\"q\\":2}"}', 10, 5);
+    expect(result.columns).toEqual(['vendor_data', 'display_name', 'full_name', 'email', 'phone', 'country', 'status', 'tags', 'metadata_json']);
+    expect(result.dataRows).toBe(3);
+    expect(result.lines.map((l) => [l[0], l[2], l[11]])).toEqual([
+      ['2', 'a', '{"x","y"}'],
+      ['4', '\\N', '\\N'],
+      ['5', 'b', '\\N'],
+    ]);
+    expect(result.lines[0][12]).toBe('{"k":1}');
+    expect(result.lines[1][4]).toMatch(/invalid_json_line.*line 3 is string, not a JSON object/);
+    expect(result.lines[2][12]).toBe('{"q":2}');
+  });
+
+  async function workbook(sheets: Record<string, unknown[][]>): Promise<Buffer> {
+    const wb = new ExcelJS.Workbook();
+    for (const [name, rows] of Object.entries(sheets)) {
+      const ws = wb.addWorksheet(name);
+      for (const row of rows) ws.addRow(row);
+    }
+    return Buffer.from(await wb.xlsx.writeBuffer());
+  }
+
+  it('xlsx: the first sheet, or the sheet given by name; an unknown name is unknown_sheet naming the sheets', async () => {
+    const file = await workbook({ First: [['vendor_data'], ['one']], Second: [['vendor_data', 'display_name'], ['two', 2]] });
+    const first = await read(file, 10, 1000);
+    expect(first.source).toEqual({ format: 'xlsx', encoding: null, delimiter: null, sheet: 'First' });
+    expect(first.lines.map((l) => l[2])).toEqual(['one']);
+    const second = await read(file, 10, 1000, { sheet: 'Second' });
+    expect(second.source.sheet).toBe('Second');
+    expect(second.lines.map((l) => [l[2], l[5]])).toEqual([['two', '2']]);
+    const unknown = await rejection(file, 10, { sheet: 'Third' });
+    expect(unknown.code).toBe('unknown_sheet');
+    expect(unknown.message).toBe('the workbook has no sheet named "Third"; its sheets: First, Second');
+  });
+
+  it('xlsx: too many rows, and a row longer than the header', async () => {
+    const file = await workbook({ S: [['vendor_data'], ['a'], ['b', 'extra'], ['c']] });
+    expect((await rejection(file, 2)).code).toBe('too_many_rows');
+    const result = await read(file, 10, 1000);
+    expect(result.lines[1][4]).toMatch(/too_many_fields/);
+  });
+
+  it('the binary file is not text: invalid_encoding (NUL bytes and not UTF-8)', async () => {
+    expect((await rejection(fixture('binary.bin.csv'))).message).toMatch(/holds NUL bytes/);
   });
 });

@@ -1,0 +1,159 @@
+import iconv from 'iconv-lite';
+import { ImportFileError } from './columns';
+import type { ImportDelimiter, ImportEncoding, ImportFormat } from './options';
+
+/**
+ * What an import file is, decided from a bounded prefix of its bytes (SNIFF_BYTES), never the whole file: the format,
+ * the text encoding and the CSV delimiter. An option given by the operator always wins over what is detected.
+ */
+
+/** How much of the file detection looks at. */
+export const SNIFF_BYTES = 64 * 1024;
+
+const ZIP_MAGIC = [0x50, 0x4b, 0x03, 0x04];
+
+export function isZip(prefix: Buffer): boolean {
+  return prefix.length >= 4 && ZIP_MAGIC.every((b, i) => prefix[i] === b);
+}
+
+/** The encoding a byte-order mark names, if the file starts with one. */
+export function bomEncoding(prefix: Buffer): ImportEncoding | undefined {
+  if (prefix.length >= 3 && prefix[0] === 0xef && prefix[1] === 0xbb && prefix[2] === 0xbf) return 'utf-8';
+  if (prefix.length >= 2 && prefix[0] === 0xff && prefix[1] === 0xfe) return 'utf-16le';
+  if (prefix.length >= 2 && prefix[0] === 0xfe && prefix[1] === 0xff) return 'utf-16be';
+  return undefined;
+}
+
+/** Turns bytes into text, chunk by chunk (a character split across chunks is held back). */
+export interface ChunkDecoder {
+  readonly encoding: ImportEncoding;
+  /** Throws an ImportFileError `invalid_encoding` on bytes that are not valid in the encoding. */
+  write(chunk: Buffer): string;
+  end(): string;
+}
+
+function textDecoder(encoding: Exclude<ImportEncoding, 'iso-8859-1'>, how: string): ChunkDecoder {
+  // windows-1252 maps every byte, so only UTF-8 and UTF-16 can fail. The BOM, if any, is dropped.
+  const decoder = new TextDecoder(encoding, { fatal: true });
+  let bytes = 0;
+  const invalid = (detail: string) =>
+    new ImportFileError(
+      'invalid_encoding',
+      `the file is not valid ${encoding} (${how}): ${detail}; if it is in another encoding, give the \`encoding\` option ` +
+        `(utf-8, utf-16le, utf-16be, windows-1252, iso-8859-1)`,
+    );
+  return {
+    encoding,
+    write(chunk) {
+      try {
+        const text = decoder.decode(chunk, { stream: true });
+        bytes += chunk.length;
+        return text;
+      } catch {
+        throw invalid(`an invalid byte sequence within bytes ${bytes}-${bytes + chunk.length - 1}`);
+      }
+    },
+    end() {
+      try {
+        return decoder.decode();
+      } catch {
+        throw invalid('it ends inside a multi-byte character');
+      }
+    },
+  };
+}
+
+/** ISO-8859-1 proper (TextDecoder's "iso-8859-1" is windows-1252): iconv-lite. */
+function latin1Decoder(): ChunkDecoder {
+  const decoder = iconv.getDecoder('iso-8859-1');
+  return { encoding: 'iso-8859-1', write: (chunk) => decoder.write(chunk), end: () => decoder.end() ?? '' };
+}
+
+export function chunkDecoder(encoding: ImportEncoding, how: string): ChunkDecoder {
+  return encoding === 'iso-8859-1' ? latin1Decoder() : textDecoder(encoding, how);
+}
+
+/**
+ * The decoder for a file that begins with `prefix` (SNIFF_BYTES or the whole file, `whole`), and the prefix's text.
+ * Given: that encoding. Else a BOM; else UTF-8 when the prefix is valid UTF-8 (a character cut off at the prefix's end
+ * is fine; at the file's end it is not, and the file is invalid_encoding); else windows-1252, unless the bytes hold
+ * NUL, which no text in a single-byte encoding does (a binary file, or UTF-16 without a BOM).
+ */
+export function openDecoder(prefix: Buffer, given: ImportEncoding | undefined): { decoder: ChunkDecoder; text: string } {
+  if (given !== undefined) {
+    const decoder = chunkDecoder(given, 'the encoding given');
+    return { decoder, text: decoder.write(prefix) };
+  }
+  const bom = bomEncoding(prefix);
+  if (bom !== undefined) {
+    const decoder = chunkDecoder(bom, 'its byte-order mark says so');
+    return { decoder, text: decoder.write(prefix) };
+  }
+  const utf8 = chunkDecoder('utf-8', `assumed because its first ${SNIFF_BYTES / 1024} KiB are valid UTF-8`);
+  try {
+    return { decoder: utf8, text: utf8.write(prefix) };
+  } catch {
+    if (prefix.includes(0)) {
+      throw new ImportFileError(
+        'invalid_encoding',
+        'the file is not text: it is not UTF-8 and holds NUL bytes (a binary file, or UTF-16 without a byte-order mark); ' +
+          'if it is text, give the `encoding` option (utf-8, utf-16le, utf-16be, windows-1252, iso-8859-1)',
+      );
+    }
+    const decoder = chunkDecoder('windows-1252', 'assumed because it is not UTF-8');
+    return { decoder, text: decoder.write(prefix) };
+  }
+}
+
+/** The end of the first line of `text` (CR or LF), or -1 when the line goes on past it. */
+function lineEnd(text: string, from = 0): number {
+  for (let i = from; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 10 || c === 13) return i;
+  }
+  return -1;
+}
+
+/** ndjson when the first non-blank character is `{` and the first line is a JSON object; else csv. */
+export function detectTextFormat(text: string): Exclude<ImportFormat, 'xlsx'> {
+  let i = 0;
+  while (i < text.length && /\s/.test(text[i])) i++;
+  if (text[i] !== '{') return 'csv';
+  const end = lineEnd(text, i);
+  // A first line longer than the prefix: `{` is enough (no CSV header starts with one and runs past 64 KiB).
+  if (end === -1 && text.length - i >= SNIFF_BYTES / 2) return 'ndjson';
+  try {
+    const value: unknown = JSON.parse(end === -1 ? text.slice(i) : text.slice(i, end));
+    return typeof value === 'object' && value !== null && !Array.isArray(value) ? 'ndjson' : 'csv';
+  } catch {
+    return 'csv';
+  }
+}
+
+const CANDIDATES: readonly ImportDelimiter[] = [',', ';', '\t', '|'];
+
+/** Excel's `sep=;` first line: the delimiter it names and where the header starts, or undefined. */
+export function sepLine(text: string): { delimiter: ImportDelimiter; rest: number } | undefined {
+  const m = /^sep=(.)(\r\n|\r|\n|$)/i.exec(text.slice(0, 8));
+  if (!m) return undefined;
+  const delimiter = CANDIDATES.find((d) => d === m[1]);
+  return delimiter && { delimiter, rest: m[0].length };
+}
+
+/** The candidate that occurs most outside quotes in the header line (ties, and none at all: `,`). */
+export function detectDelimiter(text: string): ImportDelimiter {
+  const counts = [0, 0, 0, 0];
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '"') quoted = !quoted;
+    else if (!quoted && (c === '\n' || c === '\r')) break;
+    else if (!quoted) {
+      const k = CANDIDATES.indexOf(c as ImportDelimiter);
+      if (k !== -1) counts[k]++;
+    }
+  }
+  let best = 0;
+  for (let k = 1; k < counts.length; k++) if (counts[k] > counts[best]) best = k;
+  return CANDIDATES[best];
+}

@@ -1,0 +1,143 @@
+import type { Readable } from 'node:stream';
+import ExcelJS from 'exceljs';
+import { ImportFileError } from './columns';
+
+/**
+ * A streaming xlsx reader for import files (exceljs's stream.xlsx.WorkbookReader: the zip is unpacked as it arrives,
+ * rows are handed over one at a time). Each row of the chosen sheet (the first, or `sheet` by name) is passed on as
+ * text, the text a person sees: a number as its plain digits (never `1.2E+10`), a date-formatted cell as
+ * `YYYY-MM-DD` (with the time when it has one), a formula as its cached result, rich text as its text.
+ *
+ * Bounds, so a small zip cannot unpack into something huge (a zip bomb): the shared strings (which exceljs keeps in
+ * memory) at most `maxSharedChars` characters, the text of every cell read at most `maxTextChars`, the rows of the
+ * sheets passed over before the chosen one at most `maxRows`. Past one: `invalid_xlsx`. Not a zip, or a broken one:
+ * `invalid_xlsx`. The chosen sheet's own row count is bounded by the caller (too_many_rows).
+ */
+
+export interface XlsxLimits {
+  maxSharedChars: number;
+  maxTextChars: number;
+  maxRows: number;
+}
+
+function pad(n: number, width = 2): string {
+  return String(n).padStart(width, '0');
+}
+
+/** A number as plain digits, as a spreadsheet shows it (15 significant digits, no exponent, no grouping). */
+export function plainNumber(n: number): string {
+  if (!Number.isFinite(n)) return String(n);
+  if (Number.isInteger(n) && Math.abs(n) < Number.MAX_SAFE_INTEGER) return String(n);
+  return n.toLocaleString('en-US', { useGrouping: false, maximumSignificantDigits: 15 });
+}
+
+function isoDate(d: Date): string {
+  const date = `${pad(d.getUTCFullYear(), 4)}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}`;
+  const h = d.getUTCHours();
+  const m = d.getUTCMinutes();
+  const s = d.getUTCSeconds();
+  return h === 0 && m === 0 && s === 0 ? date : `${date} ${pad(h)}:${pad(m)}:${pad(s)}`;
+}
+
+export function cellText(value: unknown): string {
+  if (value === null || value === undefined) return '';
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number') return plainNumber(value);
+  if (typeof value === 'boolean') return value ? 'TRUE' : 'FALSE';
+  if (value instanceof Date) return Number.isNaN(value.getTime()) ? '' : isoDate(value);
+  if (typeof value === 'object') {
+    const v = value as Record<string, unknown>;
+    if (Array.isArray(v.richText)) return (v.richText as { text?: string }[]).map((r) => r.text ?? '').join('');
+    if ('formula' in v || 'sharedFormula' in v) return cellText(v.result);
+    if ('hyperlink' in v) return cellText(v.text);
+    if (typeof v.error === 'string') return v.error;
+    if ('text' in v) return cellText(v.text);
+  }
+  return String(value);
+}
+
+function sharedLength(text: unknown): number {
+  if (typeof text === 'string') return text.length;
+  if (text && typeof text === 'object' && Array.isArray((text as { richText?: unknown[] }).richText)) {
+    let n = 0;
+    for (const r of (text as { richText: { text?: string }[] }).richText) n += r.text?.length ?? 0;
+    return n;
+  }
+  return 0;
+}
+
+interface RowLike {
+  number: number;
+  values: unknown[] | Record<string, unknown>;
+}
+
+/** What WorkbookReader.parse() yields (its types declare only the worksheet readers). */
+type WorkbookEvent =
+  | { eventType: 'shared-strings'; value: { index: number; text: unknown } }
+  | { eventType: 'worksheet'; value: AsyncIterable<RowLike> & { id: string | number; name?: string } }
+  | { eventType: 'hyperlinks'; value: unknown };
+
+/**
+ * Reads the workbook from `input`, yielding each row of the chosen sheet with its spreadsheet row number (rows that
+ * hold nothing are not in the file). The sheet's name is put in `found.sheet`.
+ */
+export async function* readXlsx(
+  input: Readable,
+  sheet: string | undefined,
+  limits: XlsxLimits,
+  found: { sheet: string },
+): AsyncGenerator<[string[], number]> {
+  const reader = new ExcelJS.stream.xlsx.WorkbookReader(input, {
+    sharedStrings: 'cache',
+    hyperlinks: 'ignore',
+    styles: 'cache',
+    worksheets: 'emit',
+    entries: 'ignore',
+  });
+  const seen: string[] = [];
+  let sharedChars = 0;
+  let textChars = 0;
+  let skippedRows = 0;
+  const tooBig = (what: string) =>
+    new ImportFileError('invalid_xlsx', `the workbook unpacks to more than ${what} (the limit; is it a zip bomb?)`);
+  try {
+    for await (const event of reader.parse() as unknown as AsyncIterable<WorkbookEvent>) {
+      if (event.eventType === 'shared-strings') {
+        sharedChars += sharedLength(event.value.text);
+        if (sharedChars > limits.maxSharedChars) throw tooBig(`${limits.maxSharedChars} characters of shared strings`);
+        continue;
+      }
+      if (event.eventType !== 'worksheet') continue;
+      const value = event.value;
+      const name = value.name ?? `sheet${value.id}`;
+      seen.push(name);
+      const chosen = sheet === undefined ? seen.length === 1 : name === sheet;
+      for await (const row of value) {
+        if (!chosen) {
+          if (++skippedRows > limits.maxRows) throw tooBig(`${limits.maxRows} rows before the sheet read`);
+          continue;
+        }
+        const values = Array.isArray(row.values) ? row.values : [];
+        const record: string[] = new Array<string>(Math.max(0, values.length - 1));
+        for (let i = 1; i < values.length; i++) {
+          const text = cellText(values[i]);
+          textChars += text.length;
+          record[i - 1] = text;
+        }
+        if (textChars > limits.maxTextChars) throw tooBig(`${limits.maxTextChars} characters of cell text`);
+        yield [record, row.number];
+      }
+      if (chosen) {
+        found.sheet = name;
+        return;
+      }
+    }
+  } catch (err) {
+    if (err instanceof ImportFileError) throw err;
+    throw new ImportFileError('invalid_xlsx', `the file is not a readable xlsx workbook: ${String((err as Error)?.message ?? err).slice(0, 300)}`);
+  } finally {
+    input.destroy();
+  }
+  if (seen.length === 0) throw new ImportFileError('invalid_xlsx', 'the workbook has no worksheet');
+  throw new ImportFileError('unknown_sheet', `the workbook has no sheet named ${JSON.stringify(sheet)}; its sheets: ${seen.join(', ')}`);
+}
