@@ -5,7 +5,7 @@ import { stagedRowLine } from './copy-text';
 import { CsvRecordReader } from './csv-records';
 import { NDJSON_HEADER, NdjsonRecordReader, type NdjsonProblem } from './ndjson-records';
 import type { DetectedSource, ReadOptions } from './options';
-import { validateRow, type RowError, type RowOptions, type StagedRow } from './rows';
+import { invalidRow, validateRow, type RowError, type RowOptions, type StagedRow } from './rows';
 import { detectDelimiter, detectTextFormat, isZip, openDecoder, sepLine, SNIFF_BYTES, type ChunkDecoder } from './sniff';
 import { readXlsx } from './xlsx-records';
 
@@ -60,18 +60,7 @@ function isBlank(record: readonly string[]): boolean {
 
 /** `row` made invalid with one more error (a row the file's shape breaks, whatever its values). */
 function withError(row: StagedRow, error: RowError): StagedRow {
-  return {
-    ...row,
-    errors: row.errors === null ? [error] : [...row.errors, error],
-    displayName: null,
-    fullName: null,
-    email: null,
-    phone: null,
-    country: null,
-    status: null,
-    tags: null,
-    metadata: null,
-  };
+  return invalidRow({ ...row, errors: row.errors === null ? [error] : [...row.errors, error] });
 }
 
 /** Records in, COPY text out: the header, the row rules, the chunk numbers and the row count. */
@@ -123,22 +112,16 @@ class RowSink {
   unreadable(code: NdjsonProblem, message: string, text: string): void {
     const rowNumber = ++this.rowNumber;
     this.countRow(null, rowNumber);
-    this.add({
-      rowNumber,
-      vendorData: null,
-      vendorDataKey: null,
-      errors: [{ column: code === 'invalid_tags' ? 'tags' : '', code, message }],
-      displayName: null,
-      fullName: null,
-      email: null,
-      phone: null,
-      country: null,
-      status: null,
-      tags: null,
-      metadata: null,
-      normalized: null,
-      raw: [text.includes('\u0000') ? text.replaceAll('\u0000', '\uFFFD') : text],
-    });
+    this.add(
+      invalidRow({
+        rowNumber,
+        vendorData: null,
+        vendorDataKey: null,
+        errors: [{ column: code === 'invalid_tags' ? 'tags' : '', code, message }],
+        normalized: null,
+        raw: [text.includes('\u0000') ? text.replaceAll('\u0000', '\uFFFD') : text],
+      }),
+    );
   }
 
   private countRow(record: string[], rowNumber: number): StagedRow;

@@ -152,22 +152,14 @@ export function validateRow(record: readonly string[], layout: Layout, rowNumber
 
   const key = vendorData === null ? null : vendorDataKey(vendorData);
   if (errors.length > 0) {
-    return {
+    return invalidRow({
       rowNumber,
       vendorData: rawVendorData === '' ? null : shorten(rawVendorData),
       vendorDataKey: key,
       errors,
-      displayName: null,
-      fullName: null,
-      email: null,
-      phone: null,
-      country: null,
-      status: null,
-      tags: null,
-      metadata: null,
       normalized: notes.length > 0 ? notes : null,
       raw: rawCells(record),
-    };
+    });
   }
   const raw = rawCells(record);
   const row: StagedRow = {
@@ -194,4 +186,11 @@ export function validateRow(record: readonly string[], layout: Layout, rowNumber
     }
   }
   return row;
+}
+
+/** An invalid row: its errors, what identifies it and its raw cells; no value is staged (nothing of it is written). */
+export function invalidRow(
+  row: Pick<StagedRow, 'rowNumber' | 'vendorData' | 'vendorDataKey' | 'normalized' | 'raw'> & { errors: RowError[] },
+): StagedRow {
+  return { ...row, displayName: null, fullName: null, email: null, phone: null, country: null, status: null, tags: null, metadata: null };
 }
