@@ -14,6 +14,7 @@ import {
   FORMAT_CHOICES,
   METADATA_CHOICES,
   MODE_CHOICES,
+  OPTION_DEFAULTS,
   PRESET_CHOICES,
   TAGS_CHOICES,
   type UploadOptions,
@@ -69,16 +70,9 @@ function OptionSelect({
   );
 }
 
+const { sheet: _sheet, ...TEXT_DEFAULTS } = OPTION_DEFAULTS;
 const INITIAL_OPTIONS: Required<Omit<UploadOptions, 'mapping' | 'save_mapping' | 'sheet'>> & { save_mapping: boolean } = {
-  preset: '',
-  mode: 'upsert',
-  empty_cells: 'keep',
-  tags_mode: 'replace',
-  metadata_mode: 'merge',
-  default_phone_country: '',
-  format: '',
-  encoding: '',
-  delimiter: '',
+  ...TEXT_DEFAULTS,
   save_mapping: false,
 };
 

@@ -62,8 +62,8 @@ export const DELIMITER_CHOICES: Choice[] = [
   { value: '|', label: 'pipe (|)' },
 ];
 
-/** The defaults: a field with its default value is not sent. */
-const DEFAULTS: Record<string, string> = {
+/** The defaults: a field with its default value is not sent (and the upload form starts from them). */
+export const OPTION_DEFAULTS = {
   preset: '',
   mode: 'upsert',
   empty_cells: 'keep',
@@ -74,7 +74,7 @@ const DEFAULTS: Record<string, string> = {
   encoding: '',
   delimiter: '',
   sheet: '',
-};
+} satisfies Record<string, string>;
 
 export function labelOf(choices: Choice[], value: string | null | undefined): string {
   if (value === null || value === undefined || value === '') return '—';
@@ -84,7 +84,7 @@ export function labelOf(choices: Choice[], value: string | null | undefined): st
 /** The multipart body of an upload: the file and every option that differs from its default. */
 export function uploadForm(file: File, options: UploadOptions): FormData {
   const form = new FormData();
-  for (const [key, fallback] of Object.entries(DEFAULTS)) {
+  for (const [key, fallback] of Object.entries(OPTION_DEFAULTS)) {
     const raw = options[key as keyof UploadOptions];
     const value = typeof raw === 'string' ? (key === 'delimiter' ? raw : raw.trim()) : '';
     if (value !== '' && value !== fallback) form.append(key, value);
