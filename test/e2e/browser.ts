@@ -34,6 +34,17 @@ export async function newContext(browser: Browser): Promise<BrowserContext> {
   return context;
 }
 
+/** A page in a fresh context of its own. */
+export async function openPage(browser: Browser): Promise<Page> {
+  const context = await newContext(browser);
+  return context.newPage();
+}
+
+/** Fails the test on a serious or critical axe-core violation, listing them. */
+export async function expectAccessible(page: Page): Promise<void> {
+  expect(await accessibilityProblems(page)).toEqual([]);
+}
+
 /** Opens the console with the token in the fragment, as the launcher's sign-in links do, and waits until signed in. */
 export async function signIn(page: Page, baseUrl: string, operator: { token: string; email: string }): Promise<void> {
   await page.goto(`${baseUrl}/console/#token=${encodeURIComponent(operator.token)}`);

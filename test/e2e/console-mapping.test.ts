@@ -2,7 +2,7 @@ import { sql } from 'drizzle-orm';
 import type { Browser, Page } from 'playwright-core';
 import { api, createTenant, startTestStack, waitFor, type TestStack, type TestTenant } from '../helpers/stack';
 import { csvOf, getImport, waitForStatus } from '../fixtures/imports/support';
-import { accessibilityProblems, launchBrowser, newContext, screenshot, signIn } from './browser';
+import { expectAccessible, launchBrowser, openPage as openBrowserPage, screenshot, signIn } from './browser';
 
 /**
  * The console's column mapping in a real browser against the real stack: the upload's options, "How the file was
@@ -23,14 +23,7 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-async function openPage(): Promise<Page> {
-  const context = await newContext(browser);
-  return context.newPage();
-}
-
-async function expectAccessible(page: Page): Promise<void> {
-  expect(await accessibilityProblems(page)).toEqual([]);
-}
+const openPage = () => openBrowserPage(browser);
 
 function importIdOf(page: Page): string {
   const match = /\/console\/imports\/([0-9a-f-]{36})/.exec(page.url());

@@ -5,7 +5,7 @@ import { recordApprovedSession } from '../../src/users/queries';
 import { seedUsers } from '../helpers/exports';
 import { api, createTenant, startTestStack, waitFor, type TestStack, type TestTenant } from '../helpers/stack';
 import { csvOf, getImport, parseCsv, uploadAndValidate, waitForStatus } from '../fixtures/imports/support';
-import { accessibilityProblems, downloadText, launchBrowser, newContext, screenshot, signIn } from './browser';
+import { downloadText, expectAccessible, launchBrowser, openPage as openBrowserPage, screenshot, signIn } from './browser';
 
 /**
  * The operator console in a real browser (Debian's Chromium through playwright-core) against the real stack: the API
@@ -31,14 +31,7 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-async function openPage(): Promise<Page> {
-  const context = await newContext(browser);
-  return context.newPage();
-}
-
-async function expectAccessible(page: Page): Promise<void> {
-  expect(await accessibilityProblems(page)).toEqual([]);
-}
+const openPage = () => openBrowserPage(browser);
 
 async function usersOf(applicationId: string) {
   const result = await stack.database.db.execute<Record<string, any>>(sql`

@@ -1,8 +1,7 @@
 import { seedManyUsers } from '../helpers/exports';
-import { bigImportFile, chunkState, expectExportExact, expectImportExact, getJob, recordingLogger, waitForJob, waitUntil } from '../helpers/faults';
+import { chunkState, expectExportExact, expectImportExact, getJob, importUntilMidWrite, recordingLogger, waitForJob, waitUntil } from '../helpers/faults';
 import { startPrivatePostgres, type PrivatePostgres } from '../helpers/private-postgres';
 import { api, createTenant, startTestStack, type TestStack } from '../helpers/stack';
-import { uploadAndValidate } from '../fixtures/imports/support';
 
 /**
  * SIGKILL of Postgres (the postmaster of a private cluster, never the machine's shared one) in the middle of an
@@ -54,18 +53,13 @@ it('import: SIGKILL of Postgres mid-write, restart: COMPLETED, exact users and c
   const tenant = await createTenant(stack.database.db);
   const token = tenant.operators.OWNER.token;
   // A third of the file's keys exist already (updates); the rest are created.
-  await seedManyUsers(stack.database.db, tenant.applicationId, EXISTING, 'pgkill');
-  const { csv, records } = bigImportFile('pgkill', IMPORT_ROWS, CHUNK_ROWS, 300);
-  const existing = records.filter(([key]) => key.startsWith('pgkill-') && Number(key.slice(7)) <= EXISTING).length;
-
-  const preview = await uploadAndValidate(stack, token, csv, 'pg-kill.csv');
-  expect(preview).toMatchObject({ status: 'AWAITING_CONFIRMATION', to_create: IMPORT_ROWS - existing, to_update: existing });
-  expect((await api(stack, 'POST', `/console/users/imports/${preview.id}/confirm`, { token })).status).toBe(202);
-
-  // Kill once a chunk has committed and another is inside its transaction.
-  await waitUntil('a chunk committed and one in flight', async () => {
-    const chunks = await chunkState(stack.database.db, preview.id);
-    return chunks.completed > 0 && chunks.in_flight > 0 && chunks.completed < IMPORT_ROWS / CHUNK_ROWS - 4 ? chunks : undefined;
+  const { preview, records, existing } = await importUntilMidWrite(stack, token, {
+    applicationId: tenant.applicationId,
+    prefix: 'pgkill',
+    rows: IMPORT_ROWS,
+    chunkRows: CHUNK_ROWS,
+    existing: EXISTING,
+    delayMs: 300,
   });
   await killAndRestartPostgres(token, 'imports', preview.id);
 

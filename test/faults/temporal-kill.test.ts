@@ -1,8 +1,7 @@
 import { seedManyUsers } from '../helpers/exports';
-import { bigImportFile, chunkState, expectExportExact, expectImportExact, getJob, waitForJob, waitUntil } from '../helpers/faults';
+import { expectExportExact, expectImportExact, getJob, importUntilMidWrite, waitForJob, waitUntil } from '../helpers/faults';
 import { startPrivateTemporal, type PrivateTemporal } from '../helpers/private-temporal';
 import { api, createTenant, startTestStack, type TestStack } from '../helpers/stack';
-import { uploadAndValidate } from '../fixtures/imports/support';
 
 /**
  * SIGKILL of the Temporal server (a private dev server persisted in a SQLite file) in the middle of an import's chunk
@@ -44,17 +43,13 @@ afterAll(async () => {
 it('import: SIGKILL of Temporal mid-write, restart: COMPLETED, exact users and counts, one audit entry', async () => {
   const tenant = await createTenant(stack.database.db);
   const token = tenant.operators.OWNER.token;
-  await seedManyUsers(stack.database.db, tenant.applicationId, EXISTING, 'tkill');
-  const { csv, records } = bigImportFile('tkill', IMPORT_ROWS, CHUNK_ROWS, 400);
-  const existing = records.filter(([key]) => key.startsWith('tkill-') && Number(key.slice(6)) <= EXISTING).length;
-
-  const preview = await uploadAndValidate(stack, token, csv, 'temporal-kill.csv');
-  expect(preview).toMatchObject({ status: 'AWAITING_CONFIRMATION', to_create: IMPORT_ROWS - existing, to_update: existing });
-  expect((await api(stack, 'POST', `/console/users/imports/${preview.id}/confirm`, { token })).status).toBe(202);
-
-  await waitUntil('a chunk committed and one in flight', async () => {
-    const chunks = await chunkState(stack.database.db, preview.id);
-    return chunks.completed > 0 && chunks.in_flight > 0 && chunks.completed < IMPORT_ROWS / CHUNK_ROWS - 4 ? chunks : undefined;
+  const { preview, records, existing } = await importUntilMidWrite(stack, token, {
+    applicationId: tenant.applicationId,
+    prefix: 'tkill',
+    rows: IMPORT_ROWS,
+    chunkRows: CHUNK_ROWS,
+    existing: EXISTING,
+    delayMs: 400,
   });
   await temporal.kill();
   // The API reads Postgres: polling goes on while Temporal is down.

@@ -3,8 +3,8 @@ import { exportParts } from '../../drizzle/schema';
 import pino from 'pino';
 import type { Logger } from '../../src/logger';
 import type { Db } from '../../src/db/client';
-import { csvOf } from '../fixtures/imports/support';
-import { ALL_COLUMNS, download, expectedCsv, usersInOrder } from './exports';
+import { csvOf, uploadAndValidate } from '../fixtures/imports/support';
+import { ALL_COLUMNS, download, expectedCsv, seedManyUsers, usersInOrder } from './exports';
 import { api, waitFor, type TestStack } from './stack';
 
 /** Helpers shared by the fault tests (test/faults/): jobs polled through an API whose database may be down. */
@@ -159,4 +159,28 @@ export async function expectExportExact(db: Db, done: any, params: { application
   const audit = await auditEntriesFor(db, done.id);
   expect(audit).toHaveLength(1);
   expect(audit[0]).toMatchObject({ action: 'users.export', status: 'SUCCESS', details: { row_count: params.rows } });
+}
+
+/**
+ * The opening of every import fault test: `existing` of the file's users are there already (they are updated, the rest
+ * created), the big import file is uploaded and confirmed, and this returns once a chunk has committed and another is
+ * inside its transaction — the moment to kill something.
+ */
+export async function importUntilMidWrite(
+  stack: TestStack,
+  token: string,
+  params: { applicationId: string; prefix: string; rows: number; chunkRows: number; existing: number; delayMs: number },
+) {
+  const { prefix, rows, chunkRows } = params;
+  await seedManyUsers(stack.database.db, params.applicationId, params.existing, prefix);
+  const { csv, records } = bigImportFile(prefix, rows, chunkRows, params.delayMs);
+  const existing = records.filter(([key]) => key.startsWith(`${prefix}-`) && Number(key.slice(prefix.length + 1)) <= params.existing).length;
+  const preview = await uploadAndValidate(stack, token, csv, `${prefix}.csv`);
+  expect(preview).toMatchObject({ status: 'AWAITING_CONFIRMATION', to_create: rows - existing, to_update: existing });
+  expect((await api(stack, 'POST', `/console/users/imports/${preview.id}/confirm`, { token })).status).toBe(202);
+  await waitUntil('a chunk committed and one in flight', async () => {
+    const chunks = await chunkState(stack.database.db, preview.id);
+    return chunks.completed > 0 && chunks.in_flight > 0 && chunks.completed < rows / chunkRows - 4 ? chunks : undefined;
+  });
+  return { preview, records, existing };
 }
