@@ -294,14 +294,18 @@ async function peek(source: Readable, bytes: number) {
   return { prefix, rest: (withPrefix: boolean) => Readable.from(rest(withPrefix), { objectMode: false }) };
 }
 
-/** Reads `source` (the stored file) and writes COPY lines of the staging table to `sink`. */
-export async function readImportFile(source: Readable, sink: Writable, options: ReadFileOptions): Promise<ReadResult> {
+/**
+ * Reads `source` (the stored file) and writes COPY lines of the staging table to the stream `openSink` returns.
+ * The sink is opened in the same tick as the pipeline that listens to it: a COPY stream emits 'error' by itself
+ * when its connection is lost (even before the first byte), and an error nobody hears ends the process.
+ */
+export async function readImportFile(source: Readable, openSink: () => Writable, options: ReadFileOptions): Promise<ReadResult> {
   const { prefix, rest } = await peek(source, SNIFF_BYTES);
   const format = options.format ?? (isZip(prefix) ? 'xlsx' : undefined);
-  if (format === 'xlsx') return readXlsxFile(prefix, rest(true), sink, options);
+  if (format === 'xlsx') return readXlsxFile(prefix, rest(true), openSink, options);
   const transform = new TextImportTransform(options, prefix);
   try {
-    await pipeline(rest(false), transform, sink);
+    await pipeline(rest(false), transform, openSink());
   } catch (err) {
     throw transform.fileError ?? err;
   }
@@ -309,7 +313,7 @@ export async function readImportFile(source: Readable, sink: Writable, options: 
   return { dataRows: transform.rows.dataRows, columns: transform.rows.columns, source: transform.source, mapping: transform.rows.mapping };
 }
 
-async function readXlsxFile(prefix: Buffer, input: Readable, sink: Writable, options: ReadFileOptions): Promise<ReadResult> {
+async function readXlsxFile(prefix: Buffer, input: Readable, openSink: () => Writable, options: ReadFileOptions): Promise<ReadResult> {
   const rows = new RowSink(options);
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
   const found = { sheet: '' };
@@ -339,7 +343,7 @@ async function readXlsxFile(prefix: Buffer, input: Readable, sink: Writable, opt
     }
   };
   try {
-    await pipeline(Readable.from(guarded(), { objectMode: false }), sink);
+    await pipeline(Readable.from(guarded(), { objectMode: false }), openSink());
   } catch (err) {
     input.destroy();
     throw fileError ?? err;

@@ -147,8 +147,8 @@ function classifySql(modes: WriteModes): string {
 }
 
 async function copyInto(client: PoolClient, source: Readable, params: StageParams, rows: RowOptions) {
-  const sink = client.query(copyFrom(`COPY import_staging (${STAGING_COLUMNS.join(', ')}) FROM STDIN`));
-  return readImportFile(source, sink, {
+  const openSink = () => client.query(copyFrom(`COPY import_staging (${STAGING_COLUMNS.join(', ')}) FROM STDIN`));
+  return readImportFile(source, openSink, {
     ...params.read,
     maxRows: params.maxRows,
     chunkRows: params.chunkRows,

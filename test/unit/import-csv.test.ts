@@ -51,7 +51,7 @@ async function read(input: Buffer | string, maxRows = 1000, chunkSize = 7, given
       cb();
     },
   });
-  const result = await readImportFile(Readable.from(chunks), sink, { ...given, maxRows, chunkRows: 2 });
+  const result = await readImportFile(Readable.from(chunks), () => sink, { ...given, maxRows, chunkRows: 2 });
   return { ...result, lines: copyLines(out) };
 }
 
@@ -227,7 +227,7 @@ describe('header bounds', () => {
       })(),
     );
     const sink = new Writable({ write: (_c, _e, cb) => cb() });
-    await expect(readImportFile(source, sink, { maxRows: 10, chunkRows: 2 })).rejects.toMatchObject({ code: 'header_too_large' });
+    await expect(readImportFile(source, () => sink, { maxRows: 10, chunkRows: 2 })).rejects.toMatchObject({ code: 'header_too_large' });
     expect(pulled).toBeLessThan(100);
   });
 
@@ -241,11 +241,34 @@ describe('header bounds', () => {
       },
     });
     const header = `vendor_data,${Array.from({ length: 150 }, (_, i) => `n\u0000${i}`).join(',')}\n`;
-    await expect(readImportFile(Readable.from([Buffer.from(header)]), sink, { maxRows: 10, chunkRows: 2 })).rejects.toMatchObject({
+    await expect(readImportFile(Readable.from([Buffer.from(header)]), () => sink, { maxRows: 10, chunkRows: 2 })).rejects.toMatchObject({
       code: 'invalid_header',
     });
     expect(sinkError).toBeInstanceOf(Error);
     expect(sinkError!.message).toBe('import file rejected');
+  });
+
+  it.each([
+    ['csv', async () => Buffer.from('vendor_data\nu-1\n')],
+    ['xlsx', async () => {
+      const wb = new ExcelJS.Workbook();
+      wb.addWorksheet('Users').addRows([['vendor_data'], ['u-1']]);
+      return Buffer.from(await wb.xlsx.writeBuffer());
+    }],
+  ])('a %s read whose sink fails as soon as it is opened (a COPY on a lost connection) rejects with that error', async (_format, file) => {
+    const bytes = await file();
+    // pg answers a query on a lost connection on the next tick, by emitting 'error' on the COPY stream.
+    const openSink = () => {
+      const sink = new Writable({ write: (_c, _e, cb) => cb() });
+      process.nextTick(() => sink.emit('error', new Error('Client has encountered a connection error and is not queryable')));
+      return sink;
+    };
+    const source = Readable.from((async function* () {
+      yield bytes.subarray(0, 10);
+      await new Promise((resolve) => setImmediate(resolve));
+      yield bytes.subarray(10);
+    })());
+    await expect(readImportFile(source, openSink, { maxRows: 10, chunkRows: 2 })).rejects.toThrow('not queryable');
   });
 });
 
