@@ -1,12 +1,15 @@
 import type { Readable } from 'node:stream';
 import ExcelJS from 'exceljs';
+import numfmt from 'numfmt';
 import { ImportFileError } from './columns';
 
 /**
  * A streaming xlsx reader for import files (exceljs's stream.xlsx.WorkbookReader: the zip is unpacked as it arrives,
  * rows are handed over one at a time). Each row of the chosen sheet (the first, or `sheet` by name) is passed on as
- * text, the text a person sees: a number as its plain digits (never `1.2E+10`), a date-formatted cell as
- * `YYYY-MM-DD` (with the time when it has one), a formula as its cached result, rich text as its text.
+ * text, the text a person sees: a number in its cell's number format (numfmt applies Excel's format codes: `000000`
+ * keeps an id's leading zeros, `0%` shows 50%), or as its plain digits when the format is General (never
+ * `1.2E+10`); a date-formatted cell as `YYYY-MM-DD` (with the time when it has one), a formula as its cached result,
+ * rich text as its text.
  *
  * Bounds, so a small zip cannot unpack into something huge (a zip bomb): the shared strings (which exceljs keeps in
  * memory) at most `maxSharedChars` characters, the text of every cell read at most `maxTextChars`, the rows of the
@@ -39,16 +42,27 @@ function isoDate(d: Date): string {
   return h === 0 && m === 0 && s === 0 ? date : `${date} ${pad(h)}:${pad(m)}:${pad(s)}`;
 }
 
-export function cellText(value: unknown): string {
+/** A number as its cell's format shows it; General (or no format, or one numfmt cannot read) as plain digits. */
+export function formattedNumber(n: number, numFmt: string | undefined): string {
+  if (!numFmt || numFmt === 'General' || numfmt.isTextFormat(numFmt)) return plainNumber(n);
+  try {
+    return numfmt.format(numFmt, n);
+  } catch {
+    return plainNumber(n);
+  }
+}
+
+/** A cell's value as text; `numFmt` is the cell's number format, applied to a number (or a formula's number). */
+export function cellText(value: unknown, numFmt?: string): string {
   if (value === null || value === undefined) return '';
   if (typeof value === 'string') return value;
-  if (typeof value === 'number') return plainNumber(value);
+  if (typeof value === 'number') return formattedNumber(value, numFmt);
   if (typeof value === 'boolean') return value ? 'TRUE' : 'FALSE';
   if (value instanceof Date) return Number.isNaN(value.getTime()) ? '' : isoDate(value);
   if (typeof value === 'object') {
     const v = value as Record<string, unknown>;
     if (Array.isArray(v.richText)) return (v.richText as { text?: string }[]).map((r) => r.text ?? '').join('');
-    if ('formula' in v || 'sharedFormula' in v) return cellText(v.result);
+    if ('formula' in v || 'sharedFormula' in v) return cellText(v.result, numFmt);
     if ('hyperlink' in v) return cellText(v.text);
     if (typeof v.error === 'string') return v.error;
     if ('text' in v) return cellText(v.text);
@@ -69,6 +83,7 @@ function sharedLength(text: unknown): number {
 interface RowLike {
   number: number;
   values: unknown[] | Record<string, unknown>;
+  getCell(column: number): { numFmt?: string };
 }
 
 /** What WorkbookReader.parse() yields (its types declare only the worksheet readers). */
@@ -120,7 +135,9 @@ export async function* readXlsx(
         const values = Array.isArray(row.values) ? row.values : [];
         const record: string[] = new Array<string>(Math.max(0, values.length - 1));
         for (let i = 1; i < values.length; i++) {
-          const text = cellText(values[i]);
+          const value = values[i];
+          // The format is looked up only where it can matter (a number, or a formula's result).
+          const text = (value !== null && typeof value === 'object') || typeof value === 'number' ? cellText(value, row.getCell(i).numFmt) : cellText(value);
           textChars += text.length;
           record[i - 1] = text;
         }

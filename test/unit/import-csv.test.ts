@@ -501,6 +501,15 @@ describe('detection', () => {
     expect(cellText({ error: '#N/A' })).toBe('#N/A');
     expect(cellText({ text: 'link', hyperlink: 'https://x' })).toBe('link');
     expect(cellText(true)).toBe('TRUE');
+    // A number in its cell's format (numfmt); General, a text format or a format numfmt cannot read: plain digits.
+    expect(cellText(1234, '000000')).toBe('001234');
+    expect(cellText(0.5, '0%')).toBe('50%');
+    expect(cellText(1234.5, '#,##0.00 "€"')).toBe('1,234.50 €');
+    expect(cellText(34600111222, '0.00E+00')).toBe('3.46E+10');
+    expect(cellText(34600111222, 'General')).toBe('34600111222');
+    expect(cellText(34600111222, '@')).toBe('34600111222');
+    expect(cellText(42, '[unclosed')).toBe('42');
+    expect(cellText({ formula: 'A1*2', result: 7 }, '000')).toBe('007');
   });
 });
 
@@ -593,6 +602,18 @@ describe('readImportFile: what it detects, and the options that win', () => {
     const unknown = await rejection(file, 10, { sheet: 'Third' });
     expect(unknown.code).toBe('unknown_sheet');
     expect(unknown.message).toBe('the workbook has no sheet named "Third"; its sheets: First, Second');
+  });
+
+  it("xlsx: each number in its cell's number format, as Excel shows it", async () => {
+    const wb = new ExcelJS.Workbook();
+    const ws = wb.addWorksheet('Users');
+    ws.addRow(['vendor_data', 'display_name', 'phone']);
+    const row = ws.addRow([1234, 0.25, 34600111222]);
+    row.getCell(3).numFmt = '"+"0';
+    row.getCell(1).numFmt = '000000';
+    row.getCell(2).numFmt = '0%';
+    const result = await read(Buffer.from(await wb.xlsx.writeBuffer()), 10, 1000);
+    expect(result.lines.map((l) => [l[2], l[4], l[5], l[8]])).toEqual([['001234', '\\N', '25%', '+34600111222']]);
   });
 
   it('xlsx: too many rows, and a row longer than the header', async () => {
