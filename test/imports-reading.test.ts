@@ -188,7 +188,7 @@ describe('reading: xlsx', () => {
 describe('reading: ndjson', () => {
   it('one JSON object a line; tags a list, metadata an object; a line that is not an object is a row error', async () => {
     const lines = [
-      JSON.stringify({ vendor_data: 'n-1', display_name: 'Ana', email: 'ana@example.com', tags: ['vip', 'eu'], metadata: { plan: 'pro', n: 1 } }),
+      JSON.stringify({ vendor_data: 'n-1', display_name: 'Ana', email_address: 'ana@example.com', tags: ['vip', 'eu'], metadata: { plan: 'pro', n: 1 }, source_system: 'legacy' }),
       '',
       '[1, 2]',
       JSON.stringify({ vendor_data: 'n-2', status: 'flagged', country: 'esp', phone: '+34600111222' }),
@@ -198,6 +198,18 @@ describe('reading: ndjson', () => {
     const t = await tenant();
     const done = await importFile(stack, t.token, lines.join('\n') + '\n');
     expect(done).toMatchObject({ status: 'COMPLETED', total_rows: 5, valid_rows: 2, invalid_rows: 3, created_count: 2 });
+    // The keys as they were read: another system's names through the synonyms, and the one not read, shown as such.
+    expect(done.mapping.map((m: any) => [m.header, m.column, m.source])).toEqual([
+      ['vendor_data', 'vendor_data', 'exact'],
+      ['display_name', 'display_name', 'exact'],
+      ['email_address', 'email', 'synonym'],
+      ['tags', 'tags', 'exact'],
+      ['metadata', 'metadata_json', 'synonym'],
+      ['source_system', null, 'ignored'],
+      ['status', 'status', 'exact'],
+      ['country', 'country', 'exact'],
+      ['phone', 'phone', 'exact'],
+    ]);
     expect((await usersOf(t.applicationId)).map((u) => [u.vendor_data, u.display_name, u.email, u.status, u.country, u.phone, u.tags, u.metadata])).toEqual([
       ['n-1', 'Ana', 'ana@example.com', 'ACTIVE', null, null, ['vip', 'eu'], { plan: 'pro', n: 1 }],
       ['n-2', null, null, 'FLAGGED', 'ESP', '+34600111222', [], {}],

@@ -121,6 +121,22 @@ export function headerBytes(cells: readonly string[]): number {
 }
 
 /**
+ * One header (or NDJSON key) resolved in API.md's order: the upload's mapping, the saved mapping of the file's header
+ * set, the preset, the synonyms, the template's own name, the ignored columns; undefined when nothing matches.
+ */
+export function resolveHeader(header: string, rules: HeaderRules, saved?: Record<string, string | null>): MappingEntry | undefined {
+  const key = headerKey(header);
+  const preset = rules.preset ? PRESETS[rules.preset] : undefined;
+  if (rules.mapping && Object.hasOwn(rules.mapping, header)) return { header, column: mappedColumn(rules.mapping[header]), source: 'mapping' };
+  if (saved && Object.hasOwn(saved, header)) return { header, column: mappedColumn(saved[header]), source: 'saved' };
+  if (preset && Object.hasOwn(preset, key)) return { header, column: preset[key], source: 'preset' };
+  if (Object.hasOwn(SYNONYMS, key)) return { header, column: SYNONYMS[key], source: 'synonym' };
+  if (EXACT.has(key)) return { header, column: EXACT.get(key)!, source: 'exact' };
+  if (IGNORED_KEYS.has(key)) return { header, column: null, source: 'ignored' };
+  return undefined;
+}
+
+/**
  * Reads the header row: each header is resolved to a template column (see HeaderRules and header-mapping.ts), in
  * API.md's order; what stays unresolved is `unknown_column`, two headers on one column `duplicate_column`.
  */
@@ -141,18 +157,10 @@ export function readHeader(cells: readonly string[], rules: HeaderRules = {}): L
   }
   const columns = cells.map((cell) => cell.trim());
   const saved = rules.saved?.get(headerSetKey(columns));
-  const preset = rules.preset ? PRESETS[rules.preset] : undefined;
   const mapping: MappingEntry[] = [];
   const unknown: string[] = [];
   columns.forEach((header, i) => {
-    const key = headerKey(header);
-    let entry: MappingEntry | undefined;
-    if (rules.mapping && Object.hasOwn(rules.mapping, header)) entry = { header, column: mappedColumn(rules.mapping[header]), source: 'mapping' };
-    else if (saved && Object.hasOwn(saved, header)) entry = { header, column: mappedColumn(saved[header]), source: 'saved' };
-    else if (preset && Object.hasOwn(preset, key)) entry = { header, column: preset[key], source: 'preset' };
-    else if (Object.hasOwn(SYNONYMS, key)) entry = { header, column: SYNONYMS[key], source: 'synonym' };
-    else if (EXACT.has(key)) entry = { header, column: EXACT.get(key)!, source: 'exact' };
-    else if (IGNORED_KEYS.has(key)) entry = { header, column: null, source: 'ignored' };
+    const entry = resolveHeader(header, rules, saved);
     if (entry) mapping.push(entry);
     else unknown.push(header === '' ? `(column ${i + 1} has no name)` : header);
   });

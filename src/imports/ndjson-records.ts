@@ -1,12 +1,16 @@
-import { IMPORT_COLUMNS } from './columns';
+import { HEADER_LIMITS, IMPORT_COLUMNS, ImportFileError, resolveHeader, type HeaderRules, type ImportColumn, type MappingEntry } from './columns';
 
 /**
- * A streaming NDJSON reader for import files: one JSON object a line with the template's field names (`tags` a JSON
- * list of strings, `metadata` an object; `metadata_json` as text is taken too). Each line becomes a record in the
- * template's column order, so the CSV row rules apply unchanged: `tags` joined with `,`, `metadata` as JSON text.
- * A line that is not a JSON object, or whose `tags` is not a list of strings, is reported through `onError` (a row
- * error; the file goes on). Blank lines are skipped but counted, like blank CSV rows. Keys outside the template are
- * not read.
+ * A streaming NDJSON reader for import files: one JSON object a line (`tags` a JSON list of strings, `metadata` an
+ * object; `metadata_json` as text is taken too). Each key is resolved like a CSV header (the upload's mapping, the
+ * preset, the synonyms, the template's names, the ignored columns: resolveHeader), so another system's
+ * `email_address` or `first_name` / `last_name` is read as it would be in a CSV; a key that resolves to nothing is
+ * not read, and it is listed in the import's `mapping` as `ignored`, so the operator sees it before confirming
+ * (saved mappings, kept per header set, do not apply: the keys vary from line to line). Each line becomes a record
+ * in the template's column order, so the CSV row rules apply unchanged: `tags` joined with `,`, `metadata` as JSON
+ * text, first and last name joined into full_name. A line that is not a JSON object, that gives one column twice
+ * (`email` and `email_address`), or whose `tags` is not a list of strings is reported through `onError` (a row
+ * error; the file goes on). Blank lines are skipped but counted, like blank CSV rows.
  */
 
 export type NdjsonProblem = 'invalid_json_line' | 'invalid_tags';
@@ -14,7 +18,7 @@ export type NdjsonProblem = 'invalid_json_line' | 'invalid_tags';
 /** The header an NDJSON file is read with: every template column. */
 export const NDJSON_HEADER: readonly string[] = IMPORT_COLUMNS;
 
-const SCALAR_COLUMNS = ['vendor_data', 'display_name', 'full_name', 'email', 'phone', 'country', 'status'] as const;
+const POSITION = new Map<ImportColumn, number>(IMPORT_COLUMNS.map((column, i) => [column, i]));
 
 function scalarText(value: unknown): string {
   if (value === undefined || value === null) return '';
@@ -23,11 +27,38 @@ function scalarText(value: unknown): string {
   return JSON.stringify(value);
 }
 
+/** The keys of an NDJSON file, each resolved once, in the order they were first seen (the import's `mapping`). */
+export class NdjsonKeys {
+  private readonly resolved = new Map<string, MappingEntry>();
+
+  constructor(private readonly rules: HeaderRules = {}) {}
+
+  get mapping(): MappingEntry[] {
+    return [...this.resolved.values()];
+  }
+
+  resolve(key: string): MappingEntry {
+    let entry = this.resolved.get(key);
+    if (entry === undefined) {
+      if (this.resolved.size >= HEADER_LIMITS.maxColumns) {
+        throw new ImportFileError(
+          'too_many_columns',
+          `the file's objects use more than ${HEADER_LIMITS.maxColumns} different keys (the template has ${IMPORT_COLUMNS.length})`,
+        );
+      }
+      entry = resolveHeader(key, this.rules) ?? { header: key, column: null, source: 'ignored' };
+      this.resolved.set(key, entry);
+    }
+    return entry;
+  }
+}
+
 export class NdjsonRecordReader {
   private carried = '';
   private line = 0;
 
   constructor(
+    private readonly keys: NdjsonKeys,
     private readonly onRecord: (record: string[], line: number) => void,
     private readonly onError: (code: NdjsonProblem, message: string, text: string, line: number) => void,
     /** Called for a blank line (it is counted as a row, like a blank CSV row). */
@@ -71,19 +102,41 @@ export class NdjsonRecordReader {
       this.onError('invalid_json_line', `line ${this.line} is ${kind}, not a JSON object`, text, this.line);
       return;
     }
-    const o = value as Record<string, unknown>;
-    const record: string[] = SCALAR_COLUMNS.map((column) => scalarText(o[column]));
-    const tags = o.tags;
-    if (tags === undefined || tags === null) record.push('');
-    else if (Array.isArray(tags) && tags.every((t) => typeof t === 'string')) record.push(tags.join(','));
-    else if (typeof tags === 'string') record.push(tags);
-    else {
-      this.onError('invalid_tags', `line ${this.line}: tags must be a list of strings`, text, this.line);
-      return;
+    const record: string[] = new Array<string>(IMPORT_COLUMNS.length).fill('');
+    const from = new Map<string, string>();
+    let first: unknown;
+    let last: unknown;
+    for (const [key, field] of Object.entries(value as Record<string, unknown>)) {
+      const column = this.keys.resolve(key).column;
+      if (column === null) continue;
+      const earlier = from.get(column);
+      if (earlier !== undefined) {
+        this.onError('invalid_json_line', `line ${this.line} gives ${column} twice (${earlier}, ${key})`, text, this.line);
+        return;
+      }
+      from.set(column, key);
+      if (column === 'first_name') first = field;
+      else if (column === 'last_name') last = field;
+      else if (column === 'tags') {
+        if (field === undefined || field === null) continue;
+        if (Array.isArray(field) && field.every((t) => typeof t === 'string')) record[POSITION.get('tags')!] = field.join(',');
+        else if (typeof field === 'string') record[POSITION.get('tags')!] = field;
+        else {
+          this.onError('invalid_tags', `line ${this.line}: tags must be a list of strings`, text, this.line);
+          return;
+        }
+      } else if (column === 'metadata_json') {
+        // An object (`metadata`) as its JSON text; a string (`metadata_json`) is that text already.
+        if (field !== undefined && field !== null) record[POSITION.get('metadata_json')!] = typeof field === 'string' ? field : JSON.stringify(field);
+      } else record[POSITION.get(column)!] = scalarText(field);
     }
-    const metadata = o.metadata !== undefined ? o.metadata : o.metadata_json;
-    if (metadata === undefined || metadata === null) record.push('');
-    else record.push(typeof metadata === 'string' && o.metadata === undefined ? metadata : JSON.stringify(metadata));
+    if (first !== undefined || last !== undefined) {
+      if (from.has('full_name')) {
+        this.onError('invalid_json_line', `line ${this.line} gives full_name twice (${from.get('full_name')}, and first and last name)`, text, this.line);
+        return;
+      }
+      record[POSITION.get('full_name')!] = [scalarText(first).trim(), scalarText(last).trim()].filter((part) => part !== '').join(' ');
+    }
     this.onRecord(record, this.line);
   }
 }

@@ -3,7 +3,7 @@ import { pipeline } from 'node:stream/promises';
 import { HEADER_LIMITS, headerTooLarge, ImportFileError, readHeader, type HeaderRules, type Layout, type MappingEntry } from './columns';
 import { stagedRowLine } from './copy-text';
 import { CsvRecordReader } from './csv-records';
-import { NDJSON_HEADER, NdjsonRecordReader, type NdjsonProblem } from './ndjson-records';
+import { NDJSON_HEADER, NdjsonKeys, NdjsonRecordReader, type NdjsonProblem } from './ndjson-records';
 import type { DetectedSource, ReadOptions } from './options';
 import { invalidRow, validateRow, type RowError, type RowOptions, type StagedRow } from './rows';
 import { detectDelimiter, detectTextFormat, isZip, openDecoder, sepLine, SNIFF_BYTES, type ChunkDecoder } from './sniff';
@@ -78,8 +78,11 @@ class RowSink {
     return this.layout?.columns ?? [];
   }
 
+  /** An NDJSON file's keys, which stand in for its header in `mapping`. */
+  ndjsonKeys: NdjsonKeys | undefined;
+
   get mapping(): MappingEntry[] {
-    return this.layout?.mapping ?? [];
+    return this.ndjsonKeys?.mapping ?? this.layout?.mapping ?? [];
   }
 
   /** A record; `rowNumber` is the spreadsheet row (default: the next one). */
@@ -189,7 +192,9 @@ class TextImportTransform extends Transform {
       // The template's columns are the header, as if it were row 1: the first line is row 2, like a CSV's first row.
       this.rows.layout = readHeader(NDJSON_HEADER);
       this.rows.rowNumber = 1;
+      this.rows.ndjsonKeys = new NdjsonKeys(options.header);
       this.reader = new NdjsonRecordReader(
+        this.rows.ndjsonKeys,
         (record, line) => this.rows.record(record, line),
         (code, message, raw) => this.rows.unreadable(code, message, raw),
         () => this.rows.blank(),

@@ -582,6 +582,42 @@ describe('readImportFile: what it detects, and the options that win', () => {
     expect(result.lines[2][12]).toBe('{"q":2}');
   });
 
+  it("NDJSON: keys resolved like headers (synonyms, first and last name, the upload's mapping); the rest listed as ignored", async () => {
+    const lines = [
+      JSON.stringify({ external_id: 'a', first_name: 'Ana', last_name: 'Pérez', email_address: 'ana@example.com', plan: 'pro' }),
+      JSON.stringify({ vendor_data: 'b', Nick: 'Bo', created_at: '2024-01-01' }),
+      JSON.stringify({ vendor_data: 'c', email: 'c@example.com', email_address: 'c2@example.com' }),
+      JSON.stringify({ vendor_data: 'd', full_name: 'Dee Doe', given_name: 'Dee' }),
+    ];
+    const result = await read(lines.join('\n'), 10, 9, { header: { mapping: { Nick: 'display_name' } } } as ReadOptions);
+    expect(result.mapping.map((m) => [m.header, m.column, m.source])).toEqual([
+      ['external_id', 'vendor_data', 'synonym'],
+      ['first_name', 'first_name', 'synonym'],
+      ['last_name', 'last_name', 'synonym'],
+      ['email_address', 'email', 'synonym'],
+      ['plan', null, 'ignored'],
+      ['vendor_data', 'vendor_data', 'exact'],
+      ['Nick', 'display_name', 'mapping'],
+      ['created_at', null, 'ignored'],
+      ['email', 'email', 'synonym'],
+      ['full_name', 'full_name', 'exact'],
+      ['given_name', 'first_name', 'synonym'],
+    ]);
+    expect(result.lines.map((l) => [l[2], l[5], l[6], l[7]])).toEqual([
+      ['a', '\\N', 'Ana Pérez', 'ana@example.com'],
+      ['b', 'Bo', '\\N', '\\N'],
+      ['\\N', '\\N', '\\N', '\\N'],
+      ['\\N', '\\N', '\\N', '\\N'],
+    ]);
+    expect(result.lines[2][4]).toMatch(/invalid_json_line.*line 3 gives email twice \(email, email_address\)/);
+    expect(result.lines[3][4]).toMatch(/invalid_json_line.*line 4 gives full_name twice/);
+  });
+
+  it('NDJSON: more different keys than a header may have columns is too_many_columns', async () => {
+    const line = JSON.stringify(Object.fromEntries([['vendor_data', 'a'], ...Array.from({ length: 200 }, (_, i) => [`k${i}`, i])]));
+    expect((await rejection(line, 10, { format: 'ndjson' })).code).toBe('too_many_columns');
+  });
+
   async function workbook(sheets: Record<string, unknown[][]>): Promise<Buffer> {
     const wb = new ExcelJS.Workbook();
     for (const [name, rows] of Object.entries(sheets)) {
