@@ -1,11 +1,7 @@
-import type { Client } from '@temporalio/client';
 import express from 'express';
 import { randomUUID } from 'node:crypto';
 import { pinoHttp } from 'pino-http';
-import type { Config } from '../config';
-import type { Db } from '../db/client';
-import type { Logger } from '../logger';
-import type { Storage } from '../storage';
+import type { AppDeps } from './deps';
 import { auditRouter } from './audit-routes';
 import { consoleRouter } from './console-routes';
 import { applicationOf, requireOperator } from './auth';
@@ -20,13 +16,6 @@ import { openApiDocument } from './openapi';
 import { serializeRequest } from './request-log';
 import { usersRouter } from './users-routes';
 
-export interface AppDeps {
-  config: Config;
-  db: Db;
-  temporal: Client;
-  storage: Storage;
-  logger: Logger;
-}
 
 /** The Express application: routes, auth, JSON logs with a request id, and the one error handler. */
 export function createApp(deps: AppDeps): express.Express {

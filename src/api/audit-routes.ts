@@ -2,7 +2,7 @@ import { Router } from 'express';
 import { AUDIT_ACTIONS } from '../../drizzle/schema';
 import { listAuditEntries, presentAuditEntry, type AuditAction } from '../audit/queries';
 import { DomainError } from '../errors';
-import type { AppDeps } from './app';
+import type { AppDeps } from './deps';
 import { operatorOf, requireOperator } from './auth';
 import { parseListParams, toPage } from './pagination';
 

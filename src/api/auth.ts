@@ -1,25 +1,8 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import type { Role } from '../../drizzle/schema';
 import { findApplicationByApiKey, findOperatorByToken, type Operator } from '../auth/accounts';
 import type { Db } from '../db/client';
 import { DomainError } from '../errors';
-
-/** API.md's role table: which roles may do what. The one place it is written. */
-export const PERMISSIONS = {
-  'imports.write': ['OWNER', 'ADMIN'],
-  'imports.read': ['OWNER', 'ADMIN', 'COMPLIANCE_OFFICER', 'DEVELOPER', 'READER'],
-  'imports.retry': ['OWNER', 'ADMIN', 'DEVELOPER'],
-  'exports.all_columns': ['OWNER', 'ADMIN', 'COMPLIANCE_OFFICER'],
-  'exports.restricted_columns': ['OWNER', 'ADMIN', 'COMPLIANCE_OFFICER', 'DEVELOPER', 'READER'],
-  'exports.read': ['OWNER', 'ADMIN', 'COMPLIANCE_OFFICER', 'DEVELOPER', 'READER'],
-  'audit.read': ['OWNER', 'ADMIN', 'COMPLIANCE_OFFICER'],
-  'mappings.manage': ['OWNER', 'ADMIN', 'DEVELOPER'],
-} as const satisfies Record<string, readonly Role[]>;
-export type Permission = keyof typeof PERMISSIONS;
-
-export function can(role: Role, permission: Permission): boolean {
-  return (PERMISSIONS[permission] as readonly Role[]).includes(role);
-}
+import { can, type Permission } from '../auth/permissions';
 
 declare module 'express-serve-static-core' {
   interface Request {

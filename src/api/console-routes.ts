@@ -5,8 +5,9 @@ import { eq } from 'drizzle-orm';
 import { applications } from '../../drizzle/schema';
 import { DomainError } from '../errors';
 import { EXPORT_COLUMNS, PERSONAL_COLUMNS } from '../exports/columns';
-import type { AppDeps } from './app';
-import { can, operatorOf, PERMISSIONS, requireOperator, type Permission } from './auth';
+import type { AppDeps } from './deps';
+import { can, PERMISSIONS, type Permission } from '../auth/permissions';
+import { operatorOf, requireOperator } from './auth';
 import { errorBody } from './http-errors';
 
 /**

@@ -9,11 +9,11 @@ import { exportDownloadUrl, presentExport } from '../exports/present';
 import { getExport, listExports, type ExportWithOperator } from '../exports/queries';
 import { reissueExportLink, requestExport } from '../exports/service';
 import { createStorageSet, StorageNotFoundError, type StorageSet } from '../storage';
-import type { AppDeps } from './app';
+import type { AppDeps } from './deps';
 import { operatorOf, requireOperator } from './auth';
 import { requireJsonBody } from './http-errors';
 import { parseListParams, toPage } from './pagination';
-import { parseBody } from './users-routes';
+import { parseBody } from './request-body';
 
 /** The export object; the link is signed by the store the file was written to (none if that store is not configured now). */
 async function present(storages: StorageSet, row: ExportWithOperator, viewerId: string, baseUrl: string) {

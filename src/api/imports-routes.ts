@@ -10,8 +10,9 @@ import { presentImport, presentPreviewRow } from '../imports/present';
 import { IMPORT_DELIMITERS, IMPORT_ENCODINGS, IMPORT_FORMATS, IMPORT_MODES, IMPORT_PRESETS } from '../imports/options';
 import { getImport, listImportRows, listImports, PERSONAL_FIELDS } from '../imports/queries';
 import { cancelImport, confirmImport, parseUploadOptions, retryImport, startImport, storeImportUpload } from '../imports/service';
-import type { AppDeps } from './app';
-import { applicationOf, can, operatorOf, requireOperator } from './auth';
+import type { AppDeps } from './deps';
+import { can } from '../auth/permissions';
+import { applicationOf, operatorOf, requireOperator } from './auth';
 import { parseListParams, toPage } from './pagination';
 
 const FILE_FIELD = 'file';

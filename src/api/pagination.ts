@@ -1,10 +1,7 @@
 import { z } from 'zod';
+import type { Cursor } from '../db/cursor';
 import { DomainError } from '../errors';
 
-export interface Cursor {
-  createdAt: Date;
-  id: string;
-}
 export interface ListParams {
   limit: number;
   cursor?: Cursor;

@@ -1,25 +1,13 @@
 import { Router, type Request } from 'express';
-import { z } from 'zod';
 import { USER_STATUSES } from '../../drizzle/schema';
 import type { Db } from '../db/client';
 import { DomainError } from '../errors';
-import { fieldProblems, rules, userCreateSchema, userPatchSchema } from '../users/fields';
+import { rules, userCreateSchema, userPatchSchema } from '../users/fields';
 import { createUser, getUserByVendorData, listUsers, patchUser, presentUser } from '../users/queries';
 import { applicationOf, requireApiKey } from './auth';
 import { requireJsonBody } from './http-errors';
 import { parseListParams, toPage } from './pagination';
-
-/** Parses a JSON body with a zod schema; a broken field is 400 `invalid_field` with the rule codes in details. */
-export function parseBody<S extends z.ZodType>(schema: S, req: Request): z.infer<S> {
-  if (req.body === undefined || req.body === null || typeof req.body !== 'object' || Array.isArray(req.body)) {
-    throw new DomainError('invalid', 'invalid_body', 'the body must be a JSON object');
-  }
-  const parsed = schema.safeParse(req.body);
-  if (!parsed.success) {
-    throw new DomainError('invalid', 'invalid_field', 'one or more fields are invalid', fieldProblems(parsed.error, req.body));
-  }
-  return parsed.data;
-}
+import { parseBody } from './request-body';
 
 function listFilters(query: Request['query']) {
   const text = (name: string) => {

@@ -1,6 +1,6 @@
 import { and, desc, eq, sql } from 'drizzle-orm';
 import { AUDIT_ACTIONS, auditLog, operators } from '../../drizzle/schema';
-import type { Cursor } from '../api/pagination';
+import type { Cursor } from '../db/cursor';
 import type { Queryable } from '../db/client';
 
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];

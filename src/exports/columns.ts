@@ -1,5 +1,5 @@
 import type { Role } from '../../drizzle/schema';
-import { can } from '../api/auth';
+import { can } from '../auth/permissions';
 
 /** The export's columns, in API.md's order (the default order). */
 export const EXPORT_COLUMNS = [

@@ -1,7 +1,7 @@
 import { and, asc, desc, eq, inArray, lt, sql } from 'drizzle-orm';
 import type { Pool } from 'pg';
 import { exportParts, exportsTable, operators, type ExportStatus } from '../../drizzle/schema';
-import type { Cursor } from '../api/pagination';
+import type { Cursor } from '../db/cursor';
 import type { Db, Queryable } from '../db/client';
 import { notFound } from '../errors';
 import type { ExportColumn } from './columns';

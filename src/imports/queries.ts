@@ -1,6 +1,6 @@
 import { and, asc, desc, eq, sql, type SQL } from 'drizzle-orm';
 import { importChunks, imports, operators, type ImportRowAction, type ImportStatus } from '../../drizzle/schema';
-import type { Cursor } from '../api/pagination';
+import type { Cursor } from '../db/cursor';
 import type { Queryable } from '../db/client';
 import { DomainError, invalidState, notFound } from '../errors';
 import { refreshImportCounters } from './chunks';

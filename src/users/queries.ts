@@ -2,7 +2,7 @@ import { and, desc, eq, ilike, or, sql, type SQL } from 'drizzle-orm';
 import { users, type UserStatus } from '../../drizzle/schema';
 import type { Queryable } from '../db/client';
 import { DomainError, notFound } from '../errors';
-import type { Cursor } from '../api/pagination';
+import type { Cursor } from '../db/cursor';
 import { rules, vendorDataKey, type UserCreateInput, type UserPatchInput } from './fields';
 
 export type UserRow = typeof users.$inferSelect;

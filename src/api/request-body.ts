@@ -1,0 +1,16 @@
+import type { Request } from 'express';
+import type { z } from 'zod';
+import { DomainError } from '../errors';
+import { fieldProblems } from '../users/fields';
+
+/** Parses a JSON body with a zod schema; a broken field is 400 `invalid_field` with the rule codes in details. */
+export function parseBody<S extends z.ZodType>(schema: S, req: Request): z.infer<S> {
+  if (req.body === undefined || req.body === null || typeof req.body !== 'object' || Array.isArray(req.body)) {
+    throw new DomainError('invalid', 'invalid_body', 'the body must be a JSON object');
+  }
+  const parsed = schema.safeParse(req.body);
+  if (!parsed.success) {
+    throw new DomainError('invalid', 'invalid_field', 'one or more fields are invalid', fieldProblems(parsed.error, req.body));
+  }
+  return parsed.data;
+}
