@@ -12,4 +12,15 @@ export interface ActivityDeps {
   config: Config;
   /** A Temporal client on the worker's connection: the reconciler reads and restarts workflows with it. */
   temporal: Client;
+  /** Code run at points inside activities that no wrapper around an activity can reach. Production passes none. */
+  hooks?: ActivityHooks;
+}
+
+/**
+ * Seams inside the activities, for tests (production passes none): a test worker slows or watches the work at a point
+ * in the middle of an activity, where an activity interceptor around the whole call cannot reach.
+ */
+export interface ActivityHooks {
+  /** Runs inside a chunk's transaction after its upsert, just before the commit (writeImportChunk). */
+  beforeChunkCommit?: (chunk: { importId: string; chunkNo: number }) => Promise<void>;
 }

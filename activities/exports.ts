@@ -260,7 +260,6 @@ export function createExportActivities(deps: Omit<ActivityDeps, 'temporal'>) {
         resume,
         checkpointBytes: config.exports.checkpointBytes,
         signal: ctx.cancellationSignal,
-        chunkDelayMs: config.exports.testChunkDelayMs,
         onChunk: () => {
           const now = Date.now();
           if (now - lastBeat >= 1000) {

@@ -1,12 +1,9 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { sql } from 'drizzle-orm';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { recordImportAudit } from '../src/imports/audit';
 import { StorageNotFoundError } from '../src/storage/storage';
 import {
   ChunkNotFoundError,
-  countChunkAttempt,
   listPendingChunks,
   recordChunkFailure,
   writeChunk,
@@ -32,8 +29,6 @@ export interface ValidateImportResult extends StagedCounts {
 
 /** What finishing an import returns: the workflow's result. */
 export type FinishImportResult = ImportUsersResult;
-
-const FAULT_PREFIX = 'test-fault:';
 
 /**
  * Heartbeats every 2 seconds while `work` runs: the worker is alive even during one long SQL statement. (Not at
@@ -62,43 +57,7 @@ function validationResult(row: ImportRecord): ValidateImportResult {
   };
 }
 
-export function createImportActivities({ db, storage, config }: Omit<ActivityDeps, 'temporal'>) {
-  /**
-   * Test faults (only with ENABLE_TEST_FAULTS=true), set by rows of the chunk whose vendor_data is
-   * `test-fault:fail-<n>` (the chunk's first n attempts throw) or `test-fault:delay-<ms>` (the chunk holds its
-   * transaction open that long before committing). The rows are imported like any other.
-   */
-  async function chunkFaults(importId: string, chunkNo: number) {
-    if (!config.testFaults) return { failUntilAttempt: 0, delayMs: 0 };
-    const result = await db.execute<{ key: string }>(sql`
-      SELECT r.vendor_data_key AS key FROM import_chunks c
-      JOIN import_rows r ON r.import_id = c.import_id AND r.row_number BETWEEN c.first_row AND c.last_row
-      WHERE c.import_id = ${importId} AND c.chunk_no = ${chunkNo} AND r.chunk_no = ${chunkNo}
-        AND r.vendor_data_key LIKE ${`${FAULT_PREFIX}%`}`);
-    let failUntilAttempt = 0;
-    let delayMs = 0;
-    for (const { key } of result.rows) {
-      const fail = /^test-fault:fail-(\d+)/.exec(key);
-      if (fail) failUntilAttempt = Math.max(failUntilAttempt, Number(fail[1]));
-      const delay = /^test-fault:delay-(\d+)/.exec(key);
-      if (delay) delayMs = Math.max(delayMs, Number(delay[1]));
-    }
-    return { failUntilAttempt, delayMs };
-  }
-
-  /**
-   * Test faults: a row `test-fault:validate-delay-<ms>` holds the validation's return back after its verdict;
-   * `test-fault:finish-delay-<ms>` holds back the return of a run's first finishImport after it committed (the import
-   * shows its final status while its run is still open).
-   */
-  async function faultDelay(importId: string, kind: 'validate' | 'finish'): Promise<number> {
-    const result = await db.execute<{ key: string }>(sql`
-      SELECT vendor_data_key AS key FROM import_rows
-      WHERE import_id = ${importId} AND vendor_data_key LIKE ${`${FAULT_PREFIX}${kind}-delay-%`} LIMIT 1`);
-    const match = new RegExp(`^test-fault:${kind}-delay-(\\d+)`).exec(result.rows[0]?.key ?? '');
-    return match ? Number(match[1]) : 0;
-  }
-
+export function createImportActivities({ db, storage, config, hooks = {} }: Omit<ActivityDeps, 'temporal'>) {
   async function finalResult(importId: string): Promise<FinishImportResult> {
     const row = await getImport(db, { id: importId });
     return {
@@ -155,7 +114,6 @@ export function createImportActivities({ db, storage, config }: Omit<ActivityDep
           }),
       );
       if (outcome.status === 'REJECTED') await markRejected(db, importId, outcome.error);
-      if (config.testFaults) await sleep(await faultDelay(importId, 'validate'));
       return validationResult(await getImport(db, { id: importId }));
     },
 
@@ -179,18 +137,14 @@ export function createImportActivities({ db, storage, config }: Omit<ActivityDep
      * did not commit writes it whole. Heartbeats while it runs.
      */
     async writeImportChunk({ importId, chunkNo }: { importId: string; chunkNo: number }): Promise<ChunkWriteResult> {
-      // Attempts are counted (outside the write's transaction) only for the test faults: one write less per chunk.
-      const attempt = config.testFaults ? await countChunkAttempt(db, importId, chunkNo) : Context.current().info.attempt;
-      const faults = await chunkFaults(importId, chunkNo);
-      if (attempt <= faults.failUntilAttempt) {
-        throw new Error(`test fault: chunk ${chunkNo} fails its first ${faults.failUntilAttempt} attempts (this is attempt ${attempt})`);
-      }
+      const attempt = Context.current().info.attempt;
+      const { beforeChunkCommit } = hooks;
       try {
         return await withHeartbeats(
           () => ({ chunkNo, attempt }),
           () =>
             writeChunk(db, importId, chunkNo, {
-              beforeCommit: faults.delayMs > 0 ? () => sleep(faults.delayMs) : undefined,
+              beforeCommit: beforeChunkCommit ? () => beforeChunkCommit({ importId, chunkNo }) : undefined,
             }),
         );
       } catch (err) {
@@ -213,9 +167,7 @@ export function createImportActivities({ db, storage, config }: Omit<ActivityDep
         await markFinished(tx, importId);
         await recordImportAudit(tx, importId, runKey);
       });
-      const result = await finalResult(importId);
-      if (config.testFaults && result.status === 'COMPLETED_WITH_ERRORS') await sleep(await faultDelay(importId, 'finish'));
-      return result;
+      return finalResult(importId);
     },
 
     /**

@@ -1,4 +1,4 @@
-import type { ActivityDeps } from './deps';
+import type { ActivityDeps, ActivityHooks } from './deps';
 import { createExportActivities } from './exports';
 import { createImportActivities } from './imports';
 import { createReconcileActivities } from './reconcile';
@@ -17,4 +17,4 @@ export function createActivities(deps: ActivityDeps) {
 }
 
 export type Activities = ReturnType<typeof createActivities>;
-export type { ActivityDeps };
+export type { ActivityDeps, ActivityHooks };

@@ -78,7 +78,6 @@ const envSchema = z.object({
   RECONCILE_INTERVAL: duration('1m'),
   RECONCILE_AFTER: duration('2m'),
   WORKFLOW_BUNDLE_PATH: optionalText,
-  TEST_EXPORT_CHUNK_DELAY_MS: z.coerce.number().int().min(0).default(0),
 
   LINK_SIGNING_SECRET: optionalText,
   S3_BUCKET: optionalText,
@@ -92,7 +91,6 @@ const envSchema = z.object({
   RESEND_BASE_URL: optionalText,
   EMAIL_FROM: z.string().default('KYC exports <exports@example.com>'),
 
-  ENABLE_TEST_FAULTS: flag(false),
 });
 
 export type Config = ReturnType<typeof toConfig>;
@@ -142,8 +140,6 @@ function toConfig(env: z.infer<typeof envSchema>) {
       /** Bytes written between two resumable checkpoints of a range (also the S3 part size, at least 5 MiB there). */
       checkpointBytes: env.EXPORT_CHECKPOINT_BYTES,
       heartbeatTimeoutMs: env.EXPORT_HEARTBEAT_TIMEOUT,
-      /** Test fault: a pause after each block a range writes (only with ENABLE_TEST_FAULTS). */
-      testChunkDelayMs: env.ENABLE_TEST_FAULTS ? env.TEST_EXPORT_CHUNK_DELAY_MS : 0,
     },
     retention: { intervalMs: env.RETENTION_INTERVAL },
     /** The reconciler: how often it runs, and how old an unfinished import or upload must be before it acts on it. */
@@ -163,7 +159,6 @@ function toConfig(env: z.infer<typeof envSchema>) {
         : undefined,
     },
     email: { resendApiKey: env.RESEND_API_KEY, resendBaseUrl: env.RESEND_BASE_URL, from: env.EMAIL_FROM },
-    testFaults: env.ENABLE_TEST_FAULTS,
   } as const;
 }
 

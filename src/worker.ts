@@ -1,11 +1,11 @@
 import { Client } from '@temporalio/client';
-import { NativeConnection, Worker, type WorkflowBundleOption } from '@temporalio/worker';
-import { createActivities } from '../activities';
+import { NativeConnection, Worker, type ActivityInterceptorsFactory, type WorkflowBundleOption } from '@temporalio/worker';
+import { createActivities, type ActivityHooks } from '../activities';
 import { getConfig, type Config } from './config';
 import { createDatabase, type Db } from './db/client';
 import { createMailer } from './email';
 import { createLogger } from './logger';
-import { createStorage } from './storage';
+import { createStorage, type Storage } from './storage';
 import { ensureReconcileSchedule, ensureRetentionSchedule } from './temporal/schedules';
 import { connectTemporalClient, temporalAddress } from './temporal/client';
 import { installTemporalRuntime } from './temporal/runtime';
@@ -17,6 +17,12 @@ export interface WorkerOptions {
   taskQueue?: string;
   /** A prebuilt bundle (tests bundle once); by default the worker bundles workflows/ itself. */
   workflowBundle?: WorkflowBundleOption;
+  /** The activities' storage; by default the one the config names. */
+  storage?: Storage;
+  /** Seams inside the activities (see ActivityHooks); production passes none. */
+  activityHooks?: ActivityHooks;
+  /** Activity interceptors, run around every activity call (test workers inject failures and delays with them). */
+  activityInterceptors?: ActivityInterceptorsFactory[];
 }
 
 /** A worker for the job workflows and their activities. */
@@ -26,14 +32,16 @@ export async function createWorker(options: WorkerOptions): Promise<Worker> {
     db,
     config,
     temporal: new Client({ connection, namespace: config.temporal.namespace }),
-    storage: createStorage(config),
+    storage: options.storage ?? createStorage(config),
     mailer: createMailer(config, db, createLogger(config, 'mailer')),
+    hooks: options.activityHooks,
   });
   return Worker.create({
     connection,
     namespace: config.temporal.namespace,
     taskQueue: options.taskQueue ?? config.temporal.taskQueue,
     activities,
+    interceptors: { activity: options.activityInterceptors ?? [] },
     ...(options.workflowBundle
       ? { workflowBundle: options.workflowBundle }
       : config.temporal.workflowBundlePath

@@ -30,15 +30,15 @@ const sharedEnv = () => ({
   EXPORT_CONCURRENCY: '2',
   EXPORT_CHECKPOINT_BYTES: String(64 * 1024),
   EXPORT_HEARTBEAT_TIMEOUT: '3s',
-  ENABLE_TEST_FAULTS: 'true',
   TEST_EXPORT_CHUNK_DELAY_MS: '150',
 });
 
 function startWorker(name: string): { child: ChildProcess; output: OutputTail } {
   const env = testEnv();
-  const child = spawn(path.join(ROOT, 'node_modules/.bin/tsx'), ['src/worker.ts'], {
+  // The worker factory production uses, with the test faults (test/helpers/worker-child.ts).
+  const child = spawn(process.execPath, ['--require', 'tsx/cjs', 'test/helpers/worker-child.ts'], {
     cwd: ROOT,
-    // Its own process group: tsx runs the worker in a child process, and the kill must reach both.
+    // Its own process group, which the kill signals.
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: {

@@ -16,7 +16,6 @@ beforeAll(async () => {
       EXPORT_PART_ROWS: '400',
       EXPORT_CONCURRENCY: '1',
       EXPORT_CHECKPOINT_BYTES: String(16 * 1024),
-      ENABLE_TEST_FAULTS: 'true',
       TEST_EXPORT_CHUNK_DELAY_MS: '100',
     },
   });

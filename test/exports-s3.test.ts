@@ -159,7 +159,6 @@ describe('the S3 server stopped and started in the middle of an upload', () => {
         EXPORT_PART_ROWS: '30000',
         EXPORT_CHECKPOINT_BYTES: String(5 * 1024 * 1024),
         EXPORT_HEARTBEAT_TIMEOUT: '5s',
-        ENABLE_TEST_FAULTS: 'true',
         TEST_EXPORT_CHUNK_DELAY_MS: '150',
       },
     });

@@ -18,9 +18,10 @@ const workers: ChildProcess[] = [];
 
 function startWorkerProcess(): ChildProcess {
   const env = testEnv();
-  const child = spawn(path.join(ROOT, 'node_modules/.bin/tsx'), ['src/worker.ts'], {
+  // The worker factory production uses, with the test faults (test/helpers/worker-child.ts).
+  const child = spawn(process.execPath, ['--require', 'tsx/cjs', 'test/helpers/worker-child.ts'], {
     cwd: ROOT,
-    // Its own process group: SIGKILL reaches tsx and the node process it runs.
+    // Its own process group, which the kill below signals.
     detached: true,
     stdio: ['ignore', 'ignore', 'pipe'],
     env: {
@@ -31,7 +32,6 @@ function startWorkerProcess(): ChildProcess {
       TEMPORAL_ADDRESS: env.temporalAddress,
       TEMPORAL_TASK_QUEUE: stack.config.temporal.taskQueue,
       DATA_DIR: stack.config.dataDir,
-      ENABLE_TEST_FAULTS: 'true',
       IMPORT_CHUNK_ROWS: String(CHUNK_ROWS),
       IMPORT_CHUNK_CONCURRENCY: '3',
     },

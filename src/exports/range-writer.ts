@@ -24,8 +24,6 @@ export interface WriteRangeParams {
   /** Called for every chunk (a liveness signal; the caller throttles its heartbeats). */
   onChunk?(): void;
   signal?: AbortSignal;
-  /** Test fault: a pause after each block written. */
-  chunkDelayMs?: number;
 }
 
 export interface WriteRangeResult {
@@ -95,7 +93,6 @@ export async function writeRange(params: WriteRangeParams): Promise<WriteRangeRe
           lastId = block.lastId;
           await checkpoint();
           params.onChunk?.();
-          if (params.chunkDelayMs) await new Promise((resolve) => setTimeout(resolve, params.chunkDelayMs));
         }
         await checkpoint();
       } catch (err) {

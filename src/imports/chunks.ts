@@ -160,7 +160,7 @@ export async function refreshImportCounters(db: Queryable, importId: string): Pr
 }
 
 export interface WriteChunkHooks {
-  /** Runs inside the transaction after the upsert, before the commit (test faults: a slow chunk). */
+  /** Runs inside the transaction after the upsert, before the commit (a seam: see ActivityHooks.beforeChunkCommit). */
   beforeCommit?: () => Promise<void>;
 }
 
@@ -219,14 +219,6 @@ export async function recordChunkFailure(db: Db, importId: string, chunkNo: numb
       WHERE import_id = ${importId} AND chunk_no = ${chunkNo} AND status <> 'COMPLETED'`);
     await refreshImportCounters(tx, importId);
   });
-}
-
-/** Counts an attempt at a chunk (outside the write's transaction, so a rolled-back attempt still counts). */
-export async function countChunkAttempt(db: Db, importId: string, chunkNo: number): Promise<number> {
-  const result = await db.execute<{ attempts: number }>(sql`
-    UPDATE import_chunks SET attempts = attempts + 1 WHERE import_id = ${importId} AND chunk_no = ${chunkNo}
-    RETURNING attempts`);
-  return result.rows[0]?.attempts ?? 0;
 }
 
 /** The chunks still to write (PENDING), in order. */

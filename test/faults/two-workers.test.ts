@@ -35,7 +35,6 @@ const sharedEnv = {
   EXPORT_CHECKPOINT_BYTES: String(64 * 1024),
   EXPORT_HEARTBEAT_TIMEOUT: '5s',
   TEST_EXPORT_CHUNK_DELAY_MS: '20',
-  ENABLE_TEST_FAULTS: 'true',
   LINK_SIGNING_SECRET: 'two-workers-secret',
 };
 

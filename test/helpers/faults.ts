@@ -76,7 +76,7 @@ export async function auditEntriesFor(db: Db, targetId: string) {
 
 /**
  * A big import file: `rows` rows keyed `<prefix>-<i>` (i = 1..rows), the first row of every chunk a marker that makes
- * its chunk hold its transaction `delayMs` (ENABLE_TEST_FAULTS), so there is time to kill something mid-write.
+ * its chunk hold its transaction `delayMs` (./fault-injection.ts), so there is time to kill something mid-write.
  * Returns the CSV and the expected display name per key.
  */
 export function bigImportFile(prefix: string, rows: number, chunkRows: number, delayMs: number) {

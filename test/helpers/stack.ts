@@ -15,6 +15,7 @@ import { createLogger, type Logger } from '../../src/logger';
 import { createStorage } from '../../src/storage';
 import { installTemporalRuntime } from '../../src/temporal/runtime';
 import { createWorker } from '../../src/worker';
+import { faultInjection } from './fault-injection';
 
 /** The real Postgres database and Temporal dev server that test/setup/global-setup.ts started for this run. */
 export function testEnv(): { databaseUrl: string; temporalAddress: string; workflowBundlePath: string } {
@@ -38,7 +39,6 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
     TEMPORAL_TASK_QUEUE: `test-${randomUUID()}`,
     DATA_DIR: mkdtempSync(path.join(tmpdir(), 'kyc-test-')),
     LINK_SIGNING_SECRET: 'test-signing-secret',
-    ENABLE_TEST_FAULTS: 'true',
     ...overrides,
   });
 }
@@ -75,10 +75,11 @@ export interface TestStack {
 
 /**
  * The whole service in this process against the real Postgres and Temporal: the API on an ephemeral port and a
- * worker on a task queue of its own. Stop it in afterAll.
+ * worker on a task queue of its own, with the test faults of ./fault-injection.ts. Stop it in afterAll.
  */
 export async function startTestStack(
   options: {
+    /** Config overrides; also TEST_EXPORT_CHUNK_DELAY_MS, which only the test worker reads (./fault-injection.ts). */
     env?: Record<string, string>;
     worker?: boolean;
     /** The API's logger (default: the config's, silent). */
@@ -132,6 +133,7 @@ export async function startTestStack(
         connection: nativeConnection,
         db: database.db,
         workflowBundle: { codePath: env.workflowBundlePath },
+        ...faultInjection(database.db, createStorage(config), options.env ?? {}),
       });
       stack.worker = worker;
       running = worker.run();
