@@ -4,8 +4,8 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import type { Client, WorkflowClientInterceptor } from '@temporalio/client';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
-import { eq } from 'drizzle-orm';
-import { exportsTable } from '../../drizzle/schema';
+import { and, eq } from 'drizzle-orm';
+import { exportParts, exportsTable } from '../../drizzle/schema';
 import { insertImport } from '../../src/imports/queries';
 import { createLogger } from '../../src/logger';
 import { installTemporalRuntime } from '../../src/temporal/runtime';
@@ -13,7 +13,7 @@ import { createStorage } from '../../src/storage';
 import { importWorkflowId, type ImportUsersInput } from '../../workflows/import-definitions';
 import { exportWorkflowId } from '../../workflows/export-definitions';
 import { csvOf, uploadAndValidate, waitForStatus } from '../fixtures/imports/support';
-import { runExport, seedUsers } from '../helpers/exports';
+import { runExport, seedUsers, waitForExport } from '../helpers/exports';
 import { startS3Server } from '../helpers/s3-server';
 import { api, createTenant, startTestStack, waitFor, type TestStack, type TestTenant } from '../helpers/stack';
 import globalSetup, { cleanUp } from '../setup/global-setup';
@@ -39,7 +39,8 @@ interface Context {
   save(scenario: string, workflowId: string, runId?: string): Promise<void>;
   /** Chunks per child workflow the API's next import starts with (the production default is 100). */
   setChunksPerChild(n: number | undefined): void;
-  expiryStack: TestStack;
+  /** Imports expire after 2 s; export ranges pause 1.5 s after each block of rows. */
+  slowStack: TestStack;
   s3Stack: TestStack;
 }
 
@@ -123,7 +124,7 @@ const SCENARIOS: Scenario[] = [
   {
     name: 'expiry',
     async run(ctx) {
-      const stack = ctx.expiryStack;
+      const stack = ctx.slowStack;
       const tenant = await createTenant(stack.database.db);
       const token = tenant.operators.OWNER.token;
       const preview = await uploadAndValidate(stack, token, rows('expiry', 2));
@@ -208,6 +209,45 @@ const SCENARIOS: Scenario[] = [
       const done = await runExport(stack, tenant.operators.OWNER.token, {});
       if (done.status !== 'COMPLETED') throw new Error(`export ended ${done.status}`);
       await ctx.save('s3', exportWorkflowId(done.id));
+    },
+  },
+  {
+    name: 'export-failed',
+    async run(ctx) {
+      // 6 users in 3 ranges, two at a time, each held 1.5 s: the last range is taken away before it starts, so the
+      // export fails (export_part_missing) and the workflow records it.
+      const stack = ctx.slowStack;
+      const tenant = await createTenant(stack.database.db);
+      await seedUsers(stack.database.db, tenant.applicationId, Array.from({ length: 6 }, (_, i) => ({ vendorData: `export-failed-${i}` })));
+      const token = tenant.operators.OWNER.token;
+      const started = await api(stack, 'POST', '/console/users/exports', { token, body: {} });
+      if (started.status !== 202) throw new Error(`POST export: ${started.status} ${started.text}`);
+      const parts = await waitFor(async () => {
+        const rows = await stack.database.db.select().from(exportParts).where(eq(exportParts.exportId, started.body.id));
+        return rows.length === 3 ? rows : undefined;
+      }, 30_000, 20);
+      const last = Math.max(...parts.map((p) => p.partNo));
+      await stack.database.db.delete(exportParts).where(and(eq(exportParts.exportId, started.body.id), eq(exportParts.partNo, last)));
+      const done = await waitForExport(stack, token, started.body.id);
+      if (done.status !== 'FAILED') throw new Error(`export ended ${done.status}, not FAILED`);
+      await ctx.save('failed', exportWorkflowId(done.id));
+    },
+  },
+  {
+    name: 'export-cancel',
+    async run(ctx) {
+      // Cancelled from Temporal while its ranges are being written.
+      const stack = ctx.slowStack;
+      const tenant = await createTenant(stack.database.db);
+      await seedUsers(stack.database.db, tenant.applicationId, Array.from({ length: 6 }, (_, i) => ({ vendorData: `export-cancel-${i}` })));
+      const token = tenant.operators.OWNER.token;
+      const started = await api(stack, 'POST', '/console/users/exports', { token, body: {} });
+      if (started.status !== 202) throw new Error(`POST export: ${started.status} ${started.text}`);
+      await waitForExport(stack, token, started.body.id, ['RUNNING'], 30_000);
+      await stack.client.workflow.getHandle(exportWorkflowId(started.body.id)).cancel();
+      const done = await waitForExport(stack, token, started.body.id);
+      if (done.status !== 'CANCELLED') throw new Error(`export ended ${done.status}, not CANCELLED`);
+      await ctx.save('cancel-in-temporal', exportWorkflowId(done.id));
     },
   },
   {
@@ -318,8 +358,8 @@ async function run(): Promise<void> {
   try {
     const stack = await startTestStack({ env, clientInterceptors: [interceptor] });
     stacks.push(stack);
-    const expiryStack = await startTestStack({ env: { ...env, IMPORT_CONFIRM_TIMEOUT: '2s' } });
-    stacks.push(expiryStack);
+    const slowStack = await startTestStack({ env: { ...env, IMPORT_CONFIRM_TIMEOUT: '2s', TEST_EXPORT_CHUNK_DELAY_MS: '1500' } });
+    stacks.push(slowStack);
     const s3Stack = await startTestStack({ env: { ...env, ...(await s3.bucket()).env } });
     stacks.push(s3Stack);
     const tenant = await createTenant(stack.database.db);
@@ -327,7 +367,7 @@ async function run(): Promise<void> {
       stack,
       tenant,
       token: tenant.operators.OWNER.token,
-      expiryStack,
+      slowStack,
       s3Stack,
       setChunksPerChild: (n) => {
         chunksPerChild = n;
