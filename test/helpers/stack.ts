@@ -1,5 +1,5 @@
 import { NativeConnection, Worker } from '@temporalio/worker';
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, type WorkflowClientInterceptor } from '@temporalio/client';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
@@ -88,6 +88,8 @@ export async function startTestStack(
     databaseUrl?: string;
     /** Another Temporal server than the run's (e.g. a private dev server); default testEnv().temporalAddress. */
     temporalAddress?: string;
+    /** Interceptors on the API's Temporal client (e.g. the history recorder changes a workflow's input). */
+    clientInterceptors?: WorkflowClientInterceptor[];
   } = {},
 ): Promise<TestStack> {
   // The port is known once the server listens; links are built from PUBLIC_BASE_URL only, so it is set to that address.
@@ -108,7 +110,11 @@ export async function startTestStack(
   });
   const database = createDatabase(env.databaseUrl, { poolSize: 10, applicationName: 'kyc-test' });
   const connection = await Connection.connect({ address: env.temporalAddress });
-  const client = new Client({ connection, namespace: config.temporal.namespace });
+  const client = new Client({
+    connection,
+    namespace: config.temporal.namespace,
+    interceptors: { workflow: options.clientInterceptors ?? [] },
+  });
   const app = createApp({
     config,
     db: database.db,
