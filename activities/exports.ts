@@ -22,6 +22,7 @@ import { inExportSession, planRanges, type RowKey } from '../src/exports/sql';
 import { DomainError } from '../src/errors';
 import { createStorageSet, type AppendState, type CompositeState } from '../src/storage';
 import type { ActivityDeps } from './deps';
+import { FAILURE_TYPES } from '../workflows/definitions';
 
 /** What a part row keeps in `details`: its key range, the snapshot time, its last checkpoint, its resumes. */
 export interface PartDetails {
@@ -54,7 +55,7 @@ export interface AssembledFile {
 }
 
 function compositeOf(row: ExportWithOperator): CompositeState {
-  if (!row.upload) throw ApplicationFailure.nonRetryable(`export ${row.id} has no upload`, 'export_not_planned');
+  if (!row.upload) throw ApplicationFailure.nonRetryable(`export ${row.id} has no upload`, FAILURE_TYPES.exportNotPlanned);
   return row.upload as unknown as CompositeState;
 }
 
@@ -66,7 +67,7 @@ async function loadExport(deps: Pick<ActivityDeps, 'db'>, exportId: string): Pro
     return await getExportById(deps.db, exportId);
   } catch (err) {
     if (err instanceof DomainError && err.kind === 'not_found') {
-      throw ApplicationFailure.nonRetryable(`export ${exportId} does not exist`, 'export_not_found');
+      throw ApplicationFailure.nonRetryable(`export ${exportId} does not exist`, FAILURE_TYPES.exportNotFound);
     }
     throw err;
   }
@@ -74,7 +75,7 @@ async function loadExport(deps: Pick<ActivityDeps, 'db'>, exportId: string): Pro
 
 function expectRunning(row: ExportWithOperator): void {
   if (row.status !== 'RUNNING') {
-    throw ApplicationFailure.nonRetryable(`export ${row.id} is ${row.status}, not RUNNING`, 'export_not_running');
+    throw ApplicationFailure.nonRetryable(`export ${row.id} is ${row.status}, not RUNNING`, FAILURE_TYPES.exportNotRunning);
   }
 }
 
@@ -164,7 +165,7 @@ export function createExportActivities(deps: Omit<ActivityDeps, 'temporal'>) {
     async startExport(input: { exportId: string }): Promise<ExportPlan> {
       const row = await loadExport(deps, input.exportId);
       if (TERMINAL_EXPORT_STATUSES.includes(row.status)) {
-        throw ApplicationFailure.nonRetryable(`export ${row.id} is already ${row.status}`, 'export_finished');
+        throw ApplicationFailure.nonRetryable(`export ${row.id} is already ${row.status}`, FAILURE_TYPES.exportFinished);
       }
       const concurrency = config.exports.concurrency;
       const existing = await listExportParts(db, row.id);
@@ -234,7 +235,7 @@ export function createExportActivities(deps: Omit<ActivityDeps, 'temporal'>) {
         .select()
         .from(exportParts)
         .where(and(eq(exportParts.exportId, row.id), eq(exportParts.partNo, input.partNo)));
-      if (!part) throw ApplicationFailure.nonRetryable(`export ${row.id} has no part ${input.partNo}`, 'export_part_missing');
+      if (!part) throw ApplicationFailure.nonRetryable(`export ${row.id} has no part ${input.partNo}`, FAILURE_TYPES.exportPartMissing);
       if (part.status === 'COMPLETED') {
         return { partNo: part.partNo, rows: part.rowCount, bytes: part.byteCount, resumedAtRows: part.rowCount };
       }
@@ -312,7 +313,7 @@ export function createExportActivities(deps: Omit<ActivityDeps, 'temporal'>) {
       const parts = await listExportParts(db, row.id);
       const unfinished = parts.filter((p) => p.status !== 'COMPLETED');
       if (parts.length === 0 || unfinished.length > 0) {
-        throw ApplicationFailure.nonRetryable(`export ${row.id}: ${unfinished.length} parts are not written`, 'export_parts_incomplete');
+        throw ApplicationFailure.nonRetryable(`export ${row.id}: ${unfinished.length} parts are not written`, FAILURE_TYPES.exportPartsIncomplete);
       }
       const composite = compositeOf(row);
       const written = parts.map((p) => (p.details as unknown as PartDetails).written ?? { bytes: p.byteCount });
@@ -348,7 +349,7 @@ export function createExportActivities(deps: Omit<ActivityDeps, 'temporal'>) {
       const store = storages.of(row.storageKind);
       const url = store ? await exportDownloadUrl(store, { ...row, status: 'COMPLETED' }, input.linkBaseUrl) : null;
       if (!url || !row.linkExpiresAt) {
-        throw ApplicationFailure.nonRetryable(`export ${row.id} has no file to link to`, 'export_not_assembled');
+        throw ApplicationFailure.nonRetryable(`export ${row.id} has no file to link to`, FAILURE_TYPES.exportNotAssembled);
       }
       const message = exportEmail({
         exportId: row.id,
@@ -368,7 +369,7 @@ export function createExportActivities(deps: Omit<ActivityDeps, 'temporal'>) {
           ...message,
         });
       } catch (err) {
-        if (err instanceof MailerError && !err.retryable) throw ApplicationFailure.nonRetryable(err.message, 'email_rejected');
+        if (err instanceof MailerError && !err.retryable) throw ApplicationFailure.nonRetryable(err.message, FAILURE_TYPES.emailRejected);
         throw err;
       }
       await db

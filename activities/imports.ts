@@ -7,7 +7,6 @@ import {
   listPendingChunks,
   recordChunkFailure,
   writeChunk,
-  type ChunkRef,
   type ChunkWriteResult,
 } from '../src/imports/chunks';
 import { poolOf } from '../src/imports/pool';
@@ -17,14 +16,16 @@ import type { ImportOptions } from '../src/imports/options';
 import { getImport, markCancelled, markExpired, markFailed, markFinished, markRejected, type ImportRecord } from '../src/imports/queries';
 import { stageImportFile, type StagedCounts } from '../src/imports/staging';
 import type { ActivityDeps } from './deps';
-import type { ImportUsersResult } from '../workflows/import-definitions';
+import type { ImportChunkRef, ImportUsersResult } from '../workflows/import-definitions';
+import type { ImportStatus } from '../drizzle/schema';
+import { FAILURE_TYPES } from '../workflows/definitions';
 
 export interface ImportActivityInput {
   importId: string;
 }
 
 export interface ValidateImportResult extends StagedCounts {
-  status: string;
+  status: ImportStatus;
 }
 
 /** What finishing an import returns: the workflow's result. */
@@ -82,7 +83,7 @@ export function createImportActivities({ db, storage, config, hooks = {} }: Omit
       const row = await getImport(db, { id: importId });
       if (row.status !== 'VALIDATING') return validationResult(row);
       const storageKey = row.storageKey;
-      if (!storageKey) throw ApplicationFailure.nonRetryable('the uploaded file is no longer stored', 'ImportFileMissing');
+      if (!storageKey) throw ApplicationFailure.nonRetryable('the uploaded file is no longer stored', FAILURE_TYPES.importFileMissing);
       let rowsRead = 0;
       const options = (row.options ?? {}) as ImportOptions;
       const header: HeaderRules = { mapping: options.mapping, preset: options.preset, saved: await savedMappingsOf(db, row.applicationId) };
@@ -106,7 +107,7 @@ export function createImportActivities({ db, storage, config, hooks = {} }: Omit
                 return await storage.getStream(storageKey);
               } catch (err) {
                 if (err instanceof StorageNotFoundError) {
-                  throw ApplicationFailure.nonRetryable('the uploaded file is no longer stored', 'ImportFileMissing');
+                  throw ApplicationFailure.nonRetryable('the uploaded file is no longer stored', FAILURE_TYPES.importFileMissing);
                 }
                 throw err;
               }
@@ -126,7 +127,7 @@ export function createImportActivities({ db, storage, config, hooks = {} }: Omit
     },
 
     /** Lists the chunks still to write (PENDING) with their row ranges, and the import's number of chunks. Read-only: a retry is harmless. */
-    async listImportChunks({ importId }: ImportActivityInput): Promise<{ total: number; pending: ChunkRef[] }> {
+    async listImportChunks({ importId }: ImportActivityInput): Promise<{ total: number; pending: ImportChunkRef[] }> {
       const row = await getImport(db, { id: importId });
       return { total: row.chunksTotal, pending: await listPendingChunks(db, importId) };
     },
@@ -148,7 +149,7 @@ export function createImportActivities({ db, storage, config, hooks = {} }: Omit
             }),
         );
       } catch (err) {
-        if (err instanceof ChunkNotFoundError) throw ApplicationFailure.nonRetryable(err.message, 'ImportChunkNotFound');
+        if (err instanceof ChunkNotFoundError) throw ApplicationFailure.nonRetryable(err.message, FAILURE_TYPES.importChunkNotFound);
         throw err;
       }
     },

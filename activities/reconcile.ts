@@ -8,7 +8,7 @@ import { startExportWorkflow } from '../src/exports/service';
 import { exportWorkflowId } from '../workflows/export-definitions';
 import { importProgressQuery, importWorkflowId } from '../workflows/import-definitions';
 import { endExport } from './exports';
-import type { ReconcileInput } from '../workflows/import-definitions';
+import type { ReconcileInput } from '../workflows/definitions';
 import type { ActivityDeps } from './deps';
 
 const BATCH = 200;

@@ -17,7 +17,7 @@ import {
   type SeedUser,
 } from './helpers/exports';
 import { exportProgressQuery } from '../workflows/export-definitions';
-import { ApplicationId, JobId, JobKind } from '../workflows/search-attributes';
+import { ApplicationId, JobId, JobKind } from '../workflows/definitions';
 import { api, createTenant, startTestStack, type TestStack, type TestTenant } from './helpers/stack';
 
 /**

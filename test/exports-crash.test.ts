@@ -6,7 +6,7 @@ import path from 'node:path';
 import { and, eq, gt } from 'drizzle-orm';
 import { exportParts } from '../drizzle/schema';
 import type { PartDetails } from '../activities/exports';
-import { OutputTail, stopChild } from '../src/process-control';
+import { OutputTail, stopChild } from '../dev/process-control';
 import { ALL_COLUMNS, download, expectedCsv, seedManyUsers, usersInOrder, waitForExport } from './helpers/exports';
 import { api, createTenant, startTestStack, testEnv, waitFor, type TestStack } from './helpers/stack';
 

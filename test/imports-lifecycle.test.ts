@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { defaultPayloadConverter } from '@temporalio/common';
@@ -217,6 +218,23 @@ describe('a chunk that fails after its retries', () => {
 });
 
 describe('what an operator sees in Temporal', () => {
+  it("the README's Web UI query finds a running import", async () => {
+    const readme = readFileSync(path.join(__dirname, '../README.md'), 'utf8');
+    const query = /e\.g\. `(KycJobKind = [^`]+)`/.exec(readme)?.[1];
+    expect(query).toBe('KycJobKind = "import" AND ExecutionStatus = "Running"');
+    const t = await createTenant(stack.database.db);
+    const token = t.operators.OWNER.token;
+    // Waiting for its confirmation, the import's run is open.
+    const preview = await uploadAndValidate(stack, token, rowsWithMarkers('q', 3, () => undefined), 'query.csv');
+    const found = await waitFor(async () => {
+      const ids: string[] = [];
+      for await (const run of stack.client.workflow.list({ query: `${query} AND KycJobId = "${preview.id}"` })) ids.push(run.workflowId);
+      return ids.length > 0 ? ids : undefined; // visibility lags the start by a moment
+    });
+    expect(found).toEqual([importWorkflowId(preview.id)]);
+    await api(stack, 'POST', `/console/users/imports/${preview.id}/cancel`, { token });
+  });
+
   it('summaries, search attributes, current details; each run\'s history stays small', async () => {
     const t = await createTenant(stack.database.db);
     const token = t.operators.OWNER.token;
@@ -228,7 +246,7 @@ describe('what an operator sees in Temporal', () => {
     const description = await handle.describe();
     expect(await description.staticSummary()).toMatch(new RegExp(`^import ${preview.id.slice(0, 8)}…: ~23 rows, file visible\\.csv`));
     const attributes = Object.fromEntries(description.typedSearchAttributes.getAll().map((pair) => [pair.key.name, pair.value]));
-    expect(attributes).toMatchObject({ KycApplicationId: t.applicationId, KycJobId: preview.id, KycJobKind: 'users.import' });
+    expect(attributes).toMatchObject({ KycApplicationId: t.applicationId, KycJobId: preview.id, KycJobKind: 'import' });
 
     const parentHistory = await handle.fetchHistory();
     const parentEvents = parentHistory.events ?? [];

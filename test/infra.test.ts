@@ -5,7 +5,7 @@ import { getTableName, is } from 'drizzle-orm';
 import { PgTable } from 'drizzle-orm/pg-core';
 import { Connection } from '@temporalio/client';
 import * as schema from '../drizzle/schema';
-import { SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
+import { SEARCH_ATTRIBUTES } from '../workflows/definitions';
 
 /** The shared test infrastructure from test/setup/global-setup.ts is there and usable. */
 

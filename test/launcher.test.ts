@@ -4,8 +4,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
-import { retentionScheduleId } from '../workflows/export-definitions';
-import { Backoff, exitOf, getFreePort, sleep, stopChild } from '../src/process-control';
+import { retentionScheduleId } from '../workflows/definitions';
+import { Backoff, exitOf, getFreePort, sleep, stopChild } from '../dev/process-control';
 
 /**
  * `npm start` supervises its parts: the launcher runs as a real child process (against the run's database and
@@ -105,7 +105,7 @@ beforeAll(async () => {
     LOG_LEVEL: 'warn',
   };
   if (process.env.TEST_WORKFLOW_BUNDLE_PATH) env.WORKFLOW_BUNDLE_PATH = process.env.TEST_WORKFLOW_BUNDLE_PATH;
-  launcher = spawn(process.execPath, ['--require', 'tsx/cjs', 'src/launcher.ts'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  launcher = spawn(process.execPath, ['--require', 'tsx/cjs', 'dev/launcher.ts'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   launcher.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   launcher.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   await waitFor('/readyz to answer 200', async () => (await readyz()) === 200, 120_000);

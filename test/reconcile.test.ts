@@ -8,7 +8,8 @@ import { createStorage } from '../src/storage';
 import { seedUsers } from './helpers/exports';
 import { insertImport, markConfirmed, getImport as getImportRecord } from '../src/imports/queries';
 import { ensureReconcileSchedule } from '../src/temporal/schedules';
-import { importWorkflowId, reconcileScheduleId } from '../workflows/import-definitions';
+import { reconcileScheduleId } from '../workflows/definitions';
+import { importWorkflowId } from '../workflows/import-definitions';
 import { api, createTenant, startTestStack, waitFor, type TestStack, type TestTenant } from './helpers/stack';
 import { csvOf, getImport, upload, waitForStatus } from './fixtures/imports/support';
 

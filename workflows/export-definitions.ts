@@ -1,10 +1,8 @@
 import { defineQuery } from '@temporalio/workflow';
 
-/** What the API, the workflows and the activities of an export share: ids, inputs, results and the query. */
+/** What the API, the workflows and the activities of an export share: ids, inputs, results and the query (the rest: definitions.ts). */
 
 export const exportWorkflowId = (exportId: string) => `users-export-${exportId}`;
-export const RETENTION_WORKFLOW_TYPE = 'retentionWorkflow';
-export const retentionScheduleId = (taskQueue: string) => `kyc-retention-${taskQueue}`;
 
 export interface ExportUsersInput {
   exportId: string;
@@ -33,13 +31,3 @@ export interface ExportProgress {
 
 /** Live detail of a running export (the API reads Postgres; this is for operators and the Web UI). */
 export const exportProgressQuery = defineQuery<ExportProgress>('exportProgress');
-
-export interface RetentionInput {
-  /** Only for tests: the time to measure ages from (ISO); now by default. */
-  now?: string;
-}
-
-export interface RetentionResult {
-  exportsExpired: number;
-  importFilesDeleted: number;
-}

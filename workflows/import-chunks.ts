@@ -1,5 +1,6 @@
 import { ActivityFailure, proxyActivities, setCurrentDetails, setHandler } from '@temporalio/workflow';
 import type { Activities } from '../activities';
+import { FAILURE_TYPES, LEGACY_FAILURE_TYPES } from './definitions';
 import {
   cancelImportSignal,
   rootMessage,
@@ -16,7 +17,7 @@ const { writeImportChunk } = proxyActivities<Activities>({
     backoffCoefficient: 2,
     maximumInterval: '30 seconds',
     maximumAttempts: 4,
-    nonRetryableErrorTypes: ['ImportChunkNotFound'],
+    nonRetryableErrorTypes: [FAILURE_TYPES.importChunkNotFound, LEGACY_FAILURE_TYPES.importChunkNotFound],
   },
 });
 

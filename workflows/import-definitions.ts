@@ -1,21 +1,13 @@
 import { defineQuery, defineSignal } from '@temporalio/workflow';
+// Types only: the workflow bundle never loads the schema module (nor drizzle).
+import type { ImportStatus } from '../drizzle/schema';
 
 /**
- * What the API and the import workflows share: ids, inputs and results, signals and the progress query.
+ * What the API and the import workflows share: ids, inputs and results, signals and the progress query (what is not
+ * the imports' own is in definitions.ts).
  * The database is the source of truth for an import's status: the API moves it (compare-and-set) and then signals the
  * workflow, which acts on the signal; the workflow's activities move it in the other steps.
  */
-
-export const IMPORT_JOB_KIND = 'users.import';
-
-/** The reconciler's workflow, run by a Temporal Schedule of that id (one per task queue). */
-export const RECONCILE_WORKFLOW_TYPE = 'reconcileWorkflow';
-export const reconcileScheduleId = (taskQueue: string) => `kyc-reconcile-${taskQueue}`;
-
-export interface ReconcileInput {
-  /** Only the imports of this application (tests, or on-call work on one tenant); every application by default. */
-  applicationId?: string;
-}
 
 /** The workflow id of an import (one per import; a retry starts a new run under the same id). */
 export const importWorkflowId = (importId: string) => `users-import-${importId}`;
@@ -57,7 +49,7 @@ export interface ImportUsersInput {
 
 export interface ImportUsersResult {
   importId: string;
-  status: string;
+  status: ImportStatus;
   totalRows: number;
   createdCount: number;
   updatedCount: number;

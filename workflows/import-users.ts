@@ -11,6 +11,7 @@ import {
   type ChildWorkflowHandle,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
+import { FAILURE_TYPES, LEGACY_FAILURE_TYPES } from './definitions';
 import { importChunksWorkflow } from './import-chunks';
 import {
   cancelImportSignal,
@@ -26,7 +27,7 @@ import {
 const { validateImport } = proxyActivities<Activities>({
   startToCloseTimeout: '30 minutes',
   heartbeatTimeout: '30 seconds',
-  retry: { initialInterval: '2 seconds', maximumInterval: '1 minute', maximumAttempts: 5, nonRetryableErrorTypes: ['ImportFileMissing'] },
+  retry: { initialInterval: '2 seconds', maximumInterval: '1 minute', maximumAttempts: 5, nonRetryableErrorTypes: [FAILURE_TYPES.importFileMissing, LEGACY_FAILURE_TYPES.importFileMissing] },
 });
 
 const { expireImport, listImportChunks, finishImport, failImport, markImportCancelled } = proxyActivities<Activities>({

@@ -1,7 +1,7 @@
 import { proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { ReconcileExportsResult, ReconcileImportsResult } from '../activities/reconcile';
-import type { ReconcileInput } from './import-definitions';
+import type { ReconcileInput } from './definitions';
 
 const { reconcileImports, reconcileExports, removeAbandonedUploads } = proxyActivities<Activities>({
   startToCloseTimeout: '10 minutes',

@@ -1,6 +1,6 @@
 import { proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import type { RetentionInput, RetentionResult } from './export-definitions';
+import type { RetentionInput, RetentionResult } from './definitions';
 
 const { expireExports, deleteExpiredImportFiles } = proxyActivities<Activities>({
   startToCloseTimeout: '1 hour',

@@ -7,7 +7,7 @@ import type { Db } from '../db/client';
 import { DomainError, invalidState } from '../errors';
 import type { exportUsersWorkflow } from '../../workflows/export-users';
 import { exportWorkflowId, type ExportUsersInput } from '../../workflows/export-definitions';
-import { ApplicationId, JobId, JobKind } from '../../workflows/search-attributes';
+import { ApplicationId, JobId, JobKind, WORKFLOW_TYPES, type JobKindValue } from '../../workflows/definitions';
 import { columnsForRole, forbiddenColumns } from './columns';
 import type { ExportRequest } from './filters';
 import { linkPeriod } from './present';
@@ -68,14 +68,14 @@ export async function startExportWorkflow(
     heartbeatTimeoutMs: deps.config.exports.heartbeatTimeoutMs,
   };
   const filterNames = Object.keys(row.filters ?? {});
-  await deps.temporal.workflow.start<typeof exportUsersWorkflow>('exportUsersWorkflow', {
+  await deps.temporal.workflow.start<typeof exportUsersWorkflow>(WORKFLOW_TYPES.exportUsers, {
     taskQueue: deps.config.temporal.taskQueue,
     workflowId: exportWorkflowId(row.id),
     args: [input],
     typedSearchAttributes: [
       { key: ApplicationId, value: row.applicationId },
       { key: JobId, value: row.id },
-      { key: JobKind, value: 'export' },
+      { key: JobKind, value: 'export' satisfies JobKindValue },
     ],
     staticSummary: `export ${row.id.slice(0, 8)}…: ${row.columns.length} columns, ${
       filterNames.length > 0 ? `filtered by ${filterNames.join(', ')}` : 'every user'

@@ -3,19 +3,13 @@ import type { Db, Queryable } from '../db/client';
 import { retryTransient } from '../db/errors';
 import { storable } from '../text';
 import { changesSql, CREATE_VALUES_SQL, nextValuesSql, parseStoredOptions, WRITTEN_FIELDS, writeModes, type WriteModes } from './merge';
+import type { ImportChunkRef } from '../../workflows/import-definitions';
 
 /**
  * The write of one chunk: one transaction, one set-based upsert of the chunk's staged rows into users, the chunk
  * marked COMPLETED with its counts, and the import's counters recomputed from its chunks. A chunk already COMPLETED
  * is not written again, so a retried activity (after a crash, a timeout, or an operator's retry) writes nothing twice.
  */
-
-export interface ChunkRef {
-  chunkNo: number;
-  firstRow: number;
-  lastRow: number;
-  rowCount: number;
-}
 
 export interface ChunkWriteResult {
   /**
@@ -86,7 +80,7 @@ const CONFLICT_CHANGES = sql`(${sql.raw(Object.keys(CONFLICT_NEXT).map((c) => `u
  * then waited on each other. `create_only` updates no one (a user that exists by now is left alone: unchanged);
  * `update_only` inserts no one (a user deleted since staging is not made again).
  */
-function upsertChunk(importId: string, applicationId: string, chunk: ChunkRef, modes: WriteModes) {
+function upsertChunk(importId: string, applicationId: string, chunk: ImportChunkRef, modes: WriteModes) {
   const next = nextValuesSql(modes);
   const set = sql.raw(WRITTEN_FIELDS.map((f) => `${f} = ${next[f]}`).join(', '));
   const created = sql.raw(WRITTEN_FIELDS.map((f) => CREATE_VALUES_SQL[f]).join(', '));
@@ -222,7 +216,7 @@ export async function recordChunkFailure(db: Db, importId: string, chunkNo: numb
 }
 
 /** The chunks still to write (PENDING), in order. */
-export async function listPendingChunks(db: Queryable, importId: string): Promise<ChunkRef[]> {
+export async function listPendingChunks(db: Queryable, importId: string): Promise<ImportChunkRef[]> {
   const result = await db.execute<{ chunk_no: number; first_row: number; last_row: number; row_count: number }>(sql`
     SELECT chunk_no, first_row, last_row, row_count FROM import_chunks
     WHERE import_id = ${importId} AND status = 'PENDING' ORDER BY chunk_no`);

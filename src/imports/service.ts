@@ -7,11 +7,10 @@ import type { Db } from '../db/client';
 import { DomainError } from '../errors';
 import type { Operator } from '../auth/accounts';
 import type { Storage } from '../storage';
-import { ApplicationId, JobId, JobKind } from '../../workflows/search-attributes';
+import { ApplicationId, JobId, JobKind, WORKFLOW_TYPES, type JobKindValue } from '../../workflows/definitions';
 import {
   cancelImportSignal,
   confirmImportSignal,
-  IMPORT_JOB_KIND,
   importWorkflowId,
   retryImportSignal,
   type ImportUsersInput,
@@ -143,11 +142,11 @@ async function startWorkflow(
     typedSearchAttributes: [
       { key: ApplicationId, value: record.applicationId },
       { key: JobId, value: record.id },
-      { key: JobKind, value: IMPORT_JOB_KIND },
+      { key: JobKind, value: 'import' satisfies JobKindValue },
     ],
   };
   if (retryRequestId) {
-    await deps.temporal.workflow.signalWithStart<typeof importUsersWorkflow, [{ requestId: string }]>('importUsersWorkflow', {
+    await deps.temporal.workflow.signalWithStart<typeof importUsersWorkflow, [{ requestId: string }]>(WORKFLOW_TYPES.importUsers, {
       ...startOptions,
       signal: retryImportSignal,
       signalArgs: [{ requestId: retryRequestId }],
@@ -155,14 +154,14 @@ async function startWorkflow(
     return;
   }
   if (options.confirmed) {
-    await deps.temporal.workflow.signalWithStart<typeof importUsersWorkflow, []>('importUsersWorkflow', {
+    await deps.temporal.workflow.signalWithStart<typeof importUsersWorkflow, []>(WORKFLOW_TYPES.importUsers, {
       ...startOptions,
       signal: confirmImportSignal,
       signalArgs: [],
     });
     return;
   }
-  await deps.temporal.workflow.start<typeof importUsersWorkflow>('importUsersWorkflow', startOptions);
+  await deps.temporal.workflow.start<typeof importUsersWorkflow>(WORKFLOW_TYPES.importUsers, startOptions);
 }
 
 /**

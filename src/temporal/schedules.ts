@@ -1,9 +1,7 @@
 import { ScheduleAlreadyRunning, ScheduleOverlapPolicy, type Client, type ScheduleOptionsAction } from '@temporalio/client';
 import type { Duration } from '@temporalio/common';
 import type { Config } from '../config';
-import { RETENTION_WORKFLOW_TYPE, retentionScheduleId } from '../../workflows/export-definitions';
-import { RECONCILE_WORKFLOW_TYPE, reconcileScheduleId } from '../../workflows/import-definitions';
-import { JobKind } from '../../workflows/search-attributes';
+import { JobKind, reconcileScheduleId, retentionScheduleId, WORKFLOW_TYPES, type JobKindValue } from '../../workflows/definitions';
 
 /**
  * The service's Temporal Schedules: retention (export files and import uploads past their days) and the reconciler
@@ -13,7 +11,7 @@ import { JobKind } from '../../workflows/search-attributes';
 
 async function ensureSchedule(
   client: Client,
-  params: { scheduleId: string; workflowType: string; taskQueue: string; everyMs: number; timeout: Duration; kind: string; summary: string },
+  params: { scheduleId: string; workflowType: string; taskQueue: string; everyMs: number; timeout: Duration; kind: JobKindValue; summary: string },
 ): Promise<string> {
   const action: ScheduleOptionsAction = {
     type: 'startWorkflow',
@@ -39,7 +37,7 @@ async function ensureSchedule(
 export function ensureRetentionSchedule(client: Client, config: Config): Promise<string> {
   return ensureSchedule(client, {
     scheduleId: retentionScheduleId(config.temporal.taskQueue),
-    workflowType: RETENTION_WORKFLOW_TYPE,
+    workflowType: WORKFLOW_TYPES.retention,
     taskQueue: config.temporal.taskQueue,
     everyMs: config.retention.intervalMs,
     timeout: '6 hours',
@@ -52,7 +50,7 @@ export function ensureRetentionSchedule(client: Client, config: Config): Promise
 export function ensureReconcileSchedule(client: Client, config: Config): Promise<string> {
   return ensureSchedule(client, {
     scheduleId: reconcileScheduleId(config.temporal.taskQueue),
-    workflowType: RECONCILE_WORKFLOW_TYPE,
+    workflowType: WORKFLOW_TYPES.reconcile,
     taskQueue: config.temporal.taskQueue,
     everyMs: config.reconcile.intervalMs,
     timeout: '30 minutes',

@@ -13,8 +13,8 @@ import { to as copyTo } from 'pg-copy-streams';
 import { createApplication, createOperator } from '../../src/auth/accounts';
 import { createDatabase } from '../../src/db/client';
 import { applyMigrations } from '../../src/db/migrate';
-import { getFreePort, OutputTail, sleep, stopChild, WORKER_ENV, WORKER_NODE_ARGS } from '../../src/process-control';
-import { startDevServer, type DevServer } from '../../src/temporal/dev-server';
+import { getFreePort, OutputTail, sleep, stopChild, WORKER_ENV, WORKER_NODE_ARGS } from '../../dev/process-control';
+import { startDevServer, type DevServer } from '../../dev/temporal-dev-server';
 import { startS3Server, type S3TestServer } from '../helpers/s3-server';
 
 /**

@@ -16,8 +16,8 @@ import { createApplication, createOperator } from '../../src/auth/accounts';
 import { IMPORT_ENCODINGS, type ImportEncoding } from '../../src/imports/options';
 import { createDatabase } from '../../src/db/client';
 import { applyMigrations } from '../../src/db/migrate';
-import { getFreePort, stopChild, WORKER_ENV, WORKER_NODE_ARGS } from '../../src/process-control';
-import { startDevServer, type DevServer } from '../../src/temporal/dev-server';
+import { getFreePort, stopChild, WORKER_ENV, WORKER_NODE_ARGS } from '../../dev/process-control';
+import { startDevServer, type DevServer } from '../../dev/temporal-dev-server';
 import { importWorkflowId } from '../../workflows/import-definitions';
 
 /**

