@@ -1,11 +1,11 @@
-# The service's image: the API (`npm run api`) and the worker (`npm run worker`) run from it; so does the
-# one-shot migration (`npm run db:migrate`). TypeScript runs through tsx, a runtime dependency: no build step.
+# The service's image: the API (`npm run api`) and the worker (`npm run worker`) run from it, both compiled
+# JavaScript (`npm run build`: dist/), and so does the one-shot migration (dist/src/db/migrate-cli.js).
 FROM node:20-slim
 
 WORKDIR /app
 
-# Dependencies first, so that a code change does not reinstall them. A plain `npm ci`: tsx and drizzle's
-# migrator are needed at run time.
+# Dependencies first, so that a code change does not reinstall them. A plain `npm ci`: the build needs the
+# development dependencies (TypeScript, Vite); the on-call CLI (`npm run cli`) runs through tsx.
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund && npm cache clean --force
 
@@ -15,11 +15,9 @@ COPY . .
 # API and the worker is mounted here (see docker-compose.yml).
 RUN mkdir -p /app/.data && chown node:node /app/.data
 
-# The operator console (web/), built into web/dist, which the API serves under /console/.
-RUN npm run build:web
-
-# The workflows, bundled at build time: the worker then carries no webpack (~130 MB less).
-RUN npm run bundle:workflows -- /app/dist/workflow-bundle.js
+# The compiled service (dist/), the operator console (web/ built into web/dist, which the API serves under
+# /console/) and the workflows bundled at build time (dist/workflow-bundle.js: the worker then carries no webpack).
+RUN npm run build
 
 ENV NODE_ENV=production \
     DATA_DIR=/app/.data \

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
+import { BUILT_WORKFLOW_BUNDLE, PROJECT_ROOT, RUNS_COMPILED } from './paths';
 
 /**
  * The service's whole configuration, parsed once from the environment. Nothing else reads `process.env`:
@@ -110,7 +111,7 @@ function toConfig(env: z.infer<typeof envSchema>) {
       uiPort: env.TEMPORAL_UI_PORT,
       devServerPort: env.TEMPORAL_DEV_PORT,
       /** A prebuilt workflow bundle for the worker (tests, benchmark); by default the worker bundles workflows/. */
-      workflowBundlePath: env.WORKFLOW_BUNDLE_PATH,
+      workflowBundlePath: env.WORKFLOW_BUNDLE_PATH ?? (RUNS_COMPILED ? BUILT_WORKFLOW_BUNDLE : undefined),
     },
     api: {
       port: env.PORT,
@@ -120,7 +121,7 @@ function toConfig(env: z.infer<typeof envSchema>) {
     },
     console: {
       /** The built console (web/ built by `npm run build:web`). */
-      dir: env.CONSOLE_DIR ? path.resolve(env.CONSOLE_DIR) : path.resolve(__dirname, '../web/dist'),
+      dir: env.CONSOLE_DIR ? path.resolve(env.CONSOLE_DIR) : path.join(PROJECT_ROOT, 'web/dist'),
       /** Where the console links each job's workflow: the dev server's UI unless told otherwise. */
       temporalUiUrl: (env.TEMPORAL_UI_URL ?? `http://localhost:${env.TEMPORAL_UI_PORT}`).replace(/\/+$/, ''),
     },

@@ -1,10 +1,10 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseArgs, promisify } from 'node:util';
 import { Client as TemporalClient, Connection } from '@temporalio/client';
 import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
 import { Client as PgClient } from 'pg';
@@ -34,6 +34,7 @@ import { importWorkflowId } from '../../workflows/import-definitions';
  */
 
 const ROOT = path.resolve(__dirname, '../..');
+const execFileAsync = promisify(execFile);
 const ADMIN_URL = process.env.BENCH_ADMIN_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
 const { values: args } = parseArgs({
@@ -42,8 +43,9 @@ const { values: args } = parseArgs({
     mode: { type: 'string', default: 'both' },
     'chunk-rows': { type: 'string' },
     concurrency: { type: 'string' },
-    /** `prebuilt` (default): src/worker.ts with a workflow bundle built before it starts (WORKFLOW_BUNDLE_PATH), as a
-     *  deployment would; `bundling`: src/worker.ts bundling the workflows in-process at start. */
+    /** `prebuilt` (default): src/worker.ts (tsx) with a workflow bundle built before it starts (WORKFLOW_BUNDLE_PATH);
+     *  `bundling`: src/worker.ts bundling the workflows in-process at start; `compiled`: the API and the worker from
+     *  the production build (dist/, compiled by this run) with a prebuilt bundle, as the Docker image runs them. */
     worker: { type: 'string', default: 'prebuilt' },
     /** The format of the file imported: csv (default), xlsx or ndjson. The baseline always COPYs the UTF-8 CSV. */
     format: { type: 'string', default: 'csv' },
@@ -326,9 +328,23 @@ async function main(): Promise<void> {
       fs.writeFileSync(bundlePath, code);
       workerEnv.WORKFLOW_BUNDLE_PATH = bundlePath;
     }
-    log(`worker: src/worker.ts ${args.worker === 'prebuilt' ? 'with a prebuilt workflow bundle' : 'bundling the workflows at start'}`);
-    const { child: worker, ready: workerReady } = startProcess('worker', [...WORKER_NODE_ARGS, 'src/worker.ts'], workerEnv, 'worker started');
-    const { child: apiProcess } = startProcess('api', ['--require', 'tsx/cjs', 'src/api/server.ts'], env);
+    // `compiled`: the production build (`npm run build`'s dist/, which this run compiles first), as the Docker image runs it.
+    const compiled = args.worker === 'compiled';
+    if (compiled) {
+      await execFileAsync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: ROOT });
+      workerEnv.WORKFLOW_BUNDLE_PATH = path.join(tmp, 'workflow-bundle.js');
+      const { code } = await bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows'), logger: new DefaultLogger('WARN') });
+      fs.writeFileSync(workerEnv.WORKFLOW_BUNDLE_PATH, code);
+    }
+    log(
+      `worker: ${compiled ? 'dist/src/worker.js (compiled) with' : 'src/worker.ts (tsx) with'} ${args.worker === 'bundling' ? 'the workflows bundled at start' : 'a prebuilt workflow bundle'}`,
+    );
+    const workerArgs = compiled
+      ? [...WORKER_NODE_ARGS.filter((a) => a !== '--require' && a !== 'tsx/cjs'), 'dist/src/worker.js']
+      : [...WORKER_NODE_ARGS, 'src/worker.ts'];
+    const { child: worker, ready: workerReady } = startProcess('worker', workerArgs, workerEnv, 'worker started');
+    const apiArgs = compiled ? ['dist/src/api/server.js'] : ['--require', 'tsx/cjs', 'src/api/server.ts'];
+    const { child: apiProcess } = startProcess('api', apiArgs, env);
     children.push(worker, apiProcess);
     const baseUrl = `http://127.0.0.1:${port}`;
     await waitUntil(async () => ((await fetch(`${baseUrl}/healthz`)).ok ? true : undefined), 60_000, 200);

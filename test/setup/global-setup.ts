@@ -7,6 +7,8 @@ import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
 import { applyMigrations } from '../../src/db/migrate';
 import { startDevServer, type DevServer } from '../../dev/temporal-dev-server';
 import { ensureConsoleBuilt } from '../../dev/console-build';
+import { canConnect } from '../../dev/process-control';
+import { startPrivatePostgres, type PrivatePostgres } from '../helpers/private-postgres';
 
 /**
  * Once per `npm test`: a fresh database on the machine's Postgres (migrated), a headless Temporal dev
@@ -19,7 +21,9 @@ import { ensureConsoleBuilt } from '../../dev/console-build';
  * - TEST_TMP_DIR (removed afterwards), with DATA_DIR set to a `data` directory inside it
  * - the operator console built into web/dist (when missing or older than web/), for the browser tests
  *
- * The admin connection is DATABASE_URL when set, else postgres://postgres@127.0.0.1:5432/postgres.
+ * The admin connection is DATABASE_URL when set, else postgres://postgres@127.0.0.1:5432/postgres when something
+ * listens there, else an embedded Postgres started for this run (the binaries `npm start` uses), so that `npm ci`
+ * and `npm test` work on a machine with only Node and the Temporal CLI.
  */
 
 export interface TestInfra {
@@ -27,6 +31,8 @@ export interface TestInfra {
   database: string;
   tmpDir: string;
   temporal?: DevServer;
+  /** The run's own Postgres, when the machine has none (removed at teardown). */
+  embeddedPostgres?: PrivatePostgres;
 }
 
 declare global {
@@ -72,13 +78,18 @@ export async function dropTestDatabase(adminUrl: string, database: string): Prom
 
 export default async function globalSetup(): Promise<void> {
   const started = Date.now();
-  const adminUrl = process.env.DATABASE_URL?.trim() || DEFAULT_ADMIN_URL;
   const database = `kyc_test_${process.pid}_${crypto.randomBytes(4).toString('hex')}`;
   const tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'kyc-test-'));
-  const infra: TestInfra = { adminUrl, database, tmpDir };
+  const infra: TestInfra = { adminUrl: process.env.DATABASE_URL?.trim() || DEFAULT_ADMIN_URL, database, tmpDir };
   globalThis.__KYC_TEST_INFRA__ = infra;
 
   try {
+    if (!process.env.DATABASE_URL?.trim() && !(await canConnect('127.0.0.1', 5432))) {
+      log('no Postgres on 127.0.0.1:5432 and DATABASE_URL is unset: starting an embedded Postgres for this run');
+      infra.embeddedPostgres = await startPrivatePostgres();
+      infra.adminUrl = infra.embeddedPostgres.url;
+    }
+    const adminUrl = infra.adminUrl;
     await adminQuery(adminUrl, `CREATE DATABASE "${database}"`);
     const databaseUrl = withDatabase(adminUrl, database);
     await applyMigrations(databaseUrl);
@@ -133,7 +144,8 @@ export async function cleanUp(infra: TestInfra): Promise<void> {
   if (infra.temporal) {
     await infra.temporal.stop().catch((err: unknown) => problems.push(`Temporal: ${String(err)}`));
   }
-  await dropTestDatabase(infra.adminUrl, infra.database).catch((err: unknown) => problems.push(`database: ${String(err)}`));
+  if (infra.embeddedPostgres) await infra.embeddedPostgres.destroy().catch((err: unknown) => problems.push(`embedded Postgres: ${String(err)}`));
+  else await dropTestDatabase(infra.adminUrl, infra.database).catch((err: unknown) => problems.push(`database: ${String(err)}`));
   fs.rmSync(infra.tmpDir, { recursive: true, force: true });
   if (problems.length > 0) throw new Error(`test teardown: ${problems.join('; ')}`);
 }
