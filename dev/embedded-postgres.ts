@@ -8,10 +8,10 @@ import {
   assertPortFree,
   describeExit,
   exitOf,
-  sleep,
   StartAborted,
   stopChild,
   type ExitInfo,
+  waitUntilReady,
 } from './process-control';
 
 /**
@@ -237,25 +237,21 @@ function urlFor(password: string, port: number, database: string): string {
   return `postgres://${USER}:${encodeURIComponent(password)}@${HOST}:${port}/${encodeURIComponent(database)}`;
 }
 
-async function waitForPostgres(url: string, timeoutMs: number, gone: () => boolean): Promise<undefined> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError = 'no answer yet';
-  while (Date.now() < deadline && !gone()) {
-    const client = new Client({ connectionString: url, connectionTimeoutMillis: 2000 });
-    client.on('error', () => undefined);
-    try {
-      await client.connect();
-      await client.query('SELECT 1');
-      return undefined;
-    } catch (err) {
-      lastError = err instanceof Error ? err.message : String(err);
-    } finally {
-      await client.end().catch(() => undefined);
-    }
-    await sleep(200);
-  }
-  if (gone()) return undefined;
-  throw new Error(`Timed out after ${timeoutMs} ms waiting for the embedded Postgres: ${lastError}`);
+function waitForPostgres(url: string, timeoutMs: number, gone: () => boolean): Promise<undefined> {
+  return waitUntilReady(
+    'the embedded Postgres',
+    async () => {
+      const client = new Client({ connectionString: url, connectionTimeoutMillis: 2000 });
+      client.on('error', () => undefined);
+      try {
+        await client.connect();
+        await client.query('SELECT 1');
+      } finally {
+        await client.end().catch(() => undefined);
+      }
+    },
+    { timeoutMs, intervalMs: 200, gone },
+  ).then(() => undefined);
 }
 
 /** Creates `database` unless it exists (another start may race us: a duplicate is fine). */

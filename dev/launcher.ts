@@ -21,6 +21,7 @@ import {
   WORKER_ENV,
   WORKER_NODE_ARGS,
   type ExitInfo,
+  waitUntilReady,
 } from './process-control';
 import { missingSearchAttributes, startDevServer } from './temporal-dev-server';
 import { SEARCH_ATTRIBUTES } from '../workflows/definitions';
@@ -441,20 +442,14 @@ async function startChild(name: string, entry: string, env: NodeJS.ProcessEnv): 
 
 async function waitForApi(host: string, port: number, timeoutMs: number): Promise<void> {
   const address = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
-  const deadline = Date.now() + timeoutMs;
-  let last = 'no answer yet';
-  while (Date.now() < deadline) {
-    if (abort.signal.aborted) throw new StartAborted('API');
-    try {
+  await waitUntilReady(
+    `the API on port ${port}`,
+    async () => {
       const response = await fetch(`http://${address}:${port}/readyz`, { signal: AbortSignal.timeout(2000) });
-      if (response.status === 200) return;
-      last = `readyz answered ${response.status}`;
-    } catch (err) {
-      last = err instanceof Error ? err.message : String(err);
-    }
-    await sleep(500);
-  }
-  throw new Error(`the API did not become ready on port ${port} within ${timeoutMs / 1000} s (${last})`);
+      if (response.status !== 200) throw new Error(`readyz answered ${response.status}`);
+    },
+    { timeoutMs, intervalMs: 500, aborted: () => abort.signal.aborted },
+  );
 }
 
 // --- Main -------------------------------------------------------------------------------------------

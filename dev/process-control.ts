@@ -178,3 +178,31 @@ export class Backoff {
  */
 export const WORKER_NODE_ARGS = ['--require', 'tsx/cjs', '--max-semi-space-size=8'] as const;
 export const WORKER_ENV = { MALLOC_ARENA_MAX: '2' } as const;
+
+/**
+ * The one readiness wait of the dev machinery: calls `probe` every `intervalMs` until it resolves, and returns; throws
+ * after `timeoutMs` with `what` and the last reason `probe` gave. Returns at once, without waiting further, when
+ * `gone()` says the process being waited for has exited (its caller reports that exit), and throws StartAborted when
+ * `aborted()` says the start was called off.
+ */
+export async function waitUntilReady(
+  what: string,
+  probe: () => Promise<void>,
+  options: { timeoutMs: number; intervalMs: number; gone?: () => boolean; aborted?: () => boolean },
+): Promise<void> {
+  const deadline = Date.now() + options.timeoutMs;
+  let last = 'no answer yet';
+  while (Date.now() < deadline) {
+    if (options.gone?.()) return;
+    if (options.aborted?.()) throw new StartAborted(what);
+    try {
+      await probe();
+      return;
+    } catch (err) {
+      last = err instanceof Error ? err.message : String(err);
+    }
+    await sleep(options.intervalMs);
+  }
+  if (options.gone?.()) return;
+  throw new Error(`${what} did not become ready within ${options.timeoutMs / 1000} s (${last})`);
+}

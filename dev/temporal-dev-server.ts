@@ -11,10 +11,10 @@ import {
   exitOf,
   getFreePort,
   OutputTail,
-  sleep,
   StartAborted,
   stopChild,
   type ExitInfo,
+  waitUntilReady,
 } from './process-control';
 import { SEARCH_ATTRIBUTES } from '../workflows/definitions';
 
@@ -227,7 +227,7 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
   ]);
   let outcome: Error | undefined;
   try {
-    outcome = await Promise.race([waitUntilReady(address, namespace, options.startTimeoutMs ?? 90_000, gone), failed]);
+    outcome = await Promise.race([waitForServer(address, namespace, options.startTimeoutMs ?? 90_000, gone), failed]);
     if (!outcome && options.signal?.aborted) outcome = new StartAborted('Temporal dev server');
     if (!outcome && gone()) outcome = await failed;
   } catch (err) {
@@ -250,23 +250,16 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
 }
 
 /** Resolves once the server answers, or as soon as `gone()` (the caller reports the exit); throws on timeout. */
-async function waitUntilReady(address: string, namespace: string, timeoutMs: number, gone: () => boolean): Promise<undefined> {
+function waitForServer(address: string, namespace: string, timeoutMs: number, gone: () => boolean): Promise<undefined> {
   const [host, portText] = splitAddress(address);
-  const deadline = Date.now() + timeoutMs;
-  let lastError = 'no answer yet';
-  while (Date.now() < deadline && !gone()) {
-    if (await canConnect(host, Number(portText), 1000)) {
-      try {
-        await checkServer(address, namespace, 5000);
-        return undefined;
-      } catch (err) {
-        lastError = err instanceof Error ? err.message : String(err);
-      }
-    }
-    await sleep(200);
-  }
-  if (gone()) return undefined;
-  throw new Error(`Timed out after ${timeoutMs} ms waiting for the Temporal dev server at ${address}: ${lastError}`);
+  return waitUntilReady(
+    `the Temporal dev server at ${address}`,
+    async () => {
+      if (!(await canConnect(host, Number(portText), 1000))) throw new Error('nothing listens yet');
+      await checkServer(address, namespace, 5000);
+    },
+    { timeoutMs, intervalMs: 200, gone },
+  ).then(() => undefined);
 }
 
 /**
