@@ -86,6 +86,7 @@ export const users = pgTable(
 );
 
 export const AUDIT_ACTIONS = ['users.import', 'users.export'] as const;
+export const AUDIT_STATUSES = ['SUCCESS', 'FAILURE'] as const;
 
 /** Append-only: a trigger (migration 0001) refuses UPDATE and DELETE. */
 export const auditLog = pgTable(
@@ -98,7 +99,7 @@ export const auditLog = pgTable(
     action: text('action').notNull(),
     operatorId: uuid('operator_id').references(() => operators.id),
     targetId: uuid('target_id'),
-    status: text('status', { enum: ['SUCCESS', 'FAILURE'] }).notNull(),
+    status: text('status', { enum: AUDIT_STATUSES }).notNull(),
     details: jsonb('details').$type<Record<string, unknown>>().notNull().default(sql`'{}'::jsonb`),
     startedAt: tstz('started_at'),
     finishedAt: tstz('finished_at'),
@@ -254,6 +255,8 @@ export const importChunks = pgTable(
 
 export const EXPORT_STATUSES = ['QUEUED', 'RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED', 'EXPIRED'] as const;
 export type ExportStatus = (typeof EXPORT_STATUSES)[number];
+/** OUTBOX: no mail service is configured; the email is stored, not sent. */
+export const EMAIL_STATUSES = ['PENDING', 'SENT', 'OUTBOX', 'FAILED'] as const;
 
 export const exportsTable = pgTable(
   'exports',
@@ -286,7 +289,7 @@ export const exportsTable = pgTable(
     linkIssuedAt: tstz('link_issued_at'),
     linkExpiresAt: tstz('link_expires_at'),
     emailTo: text('email_to'),
-    emailStatus: text('email_status'),
+    emailStatus: text('email_status', { enum: EMAIL_STATUSES }),
     emailSentAt: tstz('email_sent_at'),
     errorCode: text('error_code'),
     errorMessage: text('error_message'),

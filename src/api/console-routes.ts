@@ -2,13 +2,24 @@ import express, { Router } from 'express';
 import fs from 'node:fs';
 import path from 'node:path';
 import { eq } from 'drizzle-orm';
-import { applications } from '../../drizzle/schema';
+import { z } from 'zod';
+import { applications, ROLES } from '../../drizzle/schema';
 import { DomainError } from '../errors';
 import { EXPORT_COLUMNS, PERSONAL_COLUMNS } from '../exports/columns';
 import type { AppDeps } from './deps';
 import { can, PERMISSIONS, type Permission } from '../auth/permissions';
 import { operatorOf, requireOperator } from './auth';
 import { errorBody } from './http-errors';
+
+/** `GET /console/me`: the signed-in operator, its application, its role's permissions and columns, the Temporal UI. */
+export const consoleMeSchema = z.object({
+  operator: z.object({ id: z.uuid(), email: z.string(), role: z.enum(ROLES) }),
+  application: z.object({ id: z.uuid(), name: z.string() }),
+  permissions: z.array(z.enum(Object.keys(PERMISSIONS) as [Permission, ...Permission[]])),
+  export_columns: z.array(z.object({ name: z.enum(EXPORT_COLUMNS), allowed: z.boolean(), reason: z.string().nullable() })),
+  temporal_ui: z.object({ url: z.string(), namespace: z.string() }),
+});
+export type ConsoleMe = z.infer<typeof consoleMeSchema>;
 
 /**
  * The operator console: `GET /console/me` (who the token belongs to and what the role may do, so the page never
@@ -26,7 +37,7 @@ export function consoleRouter(deps: AppDeps): Router {
       .where(eq(applications.id, operator.applicationId));
     if (!application) throw new DomainError('unauthenticated', 'unauthenticated', 'the bearer token is not valid');
     const allColumns = can(operator.role, 'exports.all_columns');
-    res.json({
+    const me: ConsoleMe = {
       operator: { id: operator.id, email: operator.email, role: operator.role },
       application,
       permissions: (Object.keys(PERMISSIONS) as Permission[]).filter((p) => can(operator.role, p)),
@@ -39,7 +50,8 @@ export function consoleRouter(deps: AppDeps): Router {
         };
       }),
       temporal_ui: { url: config.console.temporalUiUrl, namespace: config.temporal.namespace },
-    });
+    };
+    res.json(me);
   });
 
   const dir = config.console.dir;
@@ -65,43 +77,3 @@ export function consoleRouter(deps: AppDeps): Router {
   });
   return router;
 }
-
-const errorRef = (description: string) => ({
-  description,
-  content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
-});
-
-export const consoleOpenApiPaths: Record<string, unknown> = {
-  '/console/me': {
-    get: {
-      summary: "The signed-in operator, its application, what its role may do and where the Temporal Web UI is",
-      security: [{ operatorToken: [] }],
-      responses: {
-        200: {
-          description: 'The operator',
-          content: {
-            'application/json': {
-              schema: {
-                type: 'object',
-                properties: {
-                  operator: { type: 'object', properties: { id: { type: 'string' }, email: { type: 'string' }, role: { type: 'string' } } },
-                  application: { type: 'object', properties: { id: { type: 'string' }, name: { type: 'string' } } },
-                  permissions: { type: 'array', items: { enum: Object.keys(PERMISSIONS) } },
-                  export_columns: {
-                    type: 'array',
-                    items: {
-                      type: 'object',
-                      properties: { name: { type: 'string' }, allowed: { type: 'boolean' }, reason: { type: ['string', 'null'] } },
-                    },
-                  },
-                  temporal_ui: { type: 'object', properties: { url: { type: 'string' }, namespace: { type: 'string' } } },
-                },
-              },
-            },
-          },
-        },
-        401: errorRef('unauthenticated'),
-      },
-    },
-  },
-};

@@ -1,4 +1,5 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
+import { z } from 'zod';
 import { isDatabaseUnavailable } from '../db/errors';
 import { DomainError, type ErrorKind } from '../errors';
 
@@ -13,7 +14,13 @@ const STATUS_BY_KIND: Record<ErrorKind, number> = {
   unavailable: 503,
 };
 
-export function errorBody(code: string, message: string, details?: unknown) {
+/** Every error answer of API.md: `{"error": {"code", "message", "details"?}}`. */
+export const errorBodySchema = z.object({
+  error: z.object({ code: z.string().meta({ description: 'stable, snake_case' }), message: z.string(), details: z.unknown().optional() }),
+});
+export type ErrorBody = z.infer<typeof errorBodySchema>;
+
+export function errorBody(code: string, message: string, details?: unknown): ErrorBody {
   return { error: details === undefined ? { code, message } : { code, message, details } };
 }
 

@@ -1,120 +1,375 @@
 import { z } from 'zod';
+import { AUDIT_ACTIONS, EXPORT_STATUSES, IMPORT_ROW_ACTIONS, USER_STATUSES } from '../../drizzle/schema';
+import { auditEntrySchema } from '../audit/queries';
+import { exportRequestSchema } from '../exports/filters';
+import { exportObjectSchema } from '../exports/present';
+import { IMPORT_COLUMNS } from '../imports/columns';
+import { savedMappingSchema } from '../imports/mappings';
+import { importOptionsSchema } from '../imports/options';
+import { importObjectSchema, previewRowSchema } from '../imports/present';
+import { idSchema } from '../response-schemas';
 import { userCreateSchema, userPatchSchema } from '../users/fields';
-import { auditOpenApiPaths } from './audit-routes';
-import { consoleOpenApiPaths } from './console-routes';
-import { exportsOpenApiPaths } from './exports-routes';
-import { importsOpenApiPaths } from './imports-routes';
+import { userObjectSchema } from '../users/queries';
+import { consoleMeSchema } from './console-routes';
+import { errorBodySchema } from './http-errors';
 
-/** A JSON Schema (2020-12, as OpenAPI 3.1 uses) of what a client sends for a zod schema. */
-export function inputSchema(schema: z.ZodType): Record<string, unknown> {
-  const { $schema: _ignored, ...rest } = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+/**
+ * The OpenAPI 3.1 document served at `/openapi.json`. Every schema in it comes from zod: the request bodies from the
+ * schemas the routes parse with, the responses from the schemas next to the presenters (which type what they return).
+ * This module only says which operation takes and answers what.
+ */
+
+type JsonSchema = Record<string, unknown>;
+
+/** JSON Schema 2020-12 (OpenAPI 3.1's dialect) of a zod schema; zod's long regexes dropped where a `format` says it. */
+function jsonSchemaOptions(io: 'input' | 'output') {
+  return {
+    io,
+    unrepresentable: 'any' as const,
+    override: ({ jsonSchema }: { jsonSchema: JsonSchema }) => {
+      if (jsonSchema.format !== undefined) delete jsonSchema.pattern;
+      if (jsonSchema.maximum === Number.MAX_SAFE_INTEGER) delete jsonSchema.maximum;
+      if (jsonSchema.minimum === Number.MIN_SAFE_INTEGER) delete jsonSchema.minimum;
+    },
+  };
+}
+
+function withoutDialect(schema: JsonSchema): JsonSchema {
+  const { $schema: _dialect, $id: _id, ...rest } = schema;
   return rest;
 }
 
-export const errorResponse = (description: string) => ({
-  description,
-  content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
+/** What a client sends for a zod schema (its input side: before transforms). */
+export function inputSchema(schema: z.ZodType): JsonSchema {
+  return withoutDialect(z.toJSONSchema(schema, jsonSchemaOptions('input')) as JsonSchema);
+}
+
+const pageOf = (item: z.ZodType) => z.object({ results: z.array(item), next_cursor: z.string().nullable() });
+
+/** components.schemas: each response schema under its name; a schema used inside another becomes a $ref to it. */
+const components = {
+  Error: errorBodySchema,
+  User: userObjectSchema,
+  UserList: pageOf(userObjectSchema),
+  Import: importObjectSchema,
+  ImportList: pageOf(importObjectSchema),
+  PreviewRowList: pageOf(previewRowSchema),
+  PreviewRow: previewRowSchema,
+  SavedMappingList: pageOf(savedMappingSchema),
+  SavedMapping: savedMappingSchema,
+  Export: exportObjectSchema,
+  ExportList: pageOf(exportObjectSchema),
+  AuditEntry: auditEntrySchema,
+  AuditEntryList: pageOf(auditEntrySchema),
+  ConsoleMe: consoleMeSchema,
+};
+type ComponentName = keyof typeof components;
+
+/** The response schemas by name, for tests that check real answers against the document. */
+export const responseSchemas: Readonly<Record<ComponentName, z.ZodType>> = components;
+
+function componentSchemas(): Record<string, JsonSchema> {
+  const registry = z.registry<{ id: string }>();
+  for (const [id, schema] of Object.entries(components)) registry.add(schema, { id });
+  const { schemas } = z.toJSONSchema(registry, { ...jsonSchemaOptions('output'), uri: (id) => `#/components/schemas/${id}` });
+  return Object.fromEntries(Object.entries(schemas).map(([id, schema]) => [id, withoutDialect(schema as JsonSchema)]));
+}
+
+// ---- responses, parameters and bodies ----
+
+const ref = (name: ComponentName) => ({ $ref: `#/components/schemas/${name}` });
+const json = (description: string, name: ComponentName) => ({ description, content: { 'application/json': { schema: ref(name) } } });
+/** An error answer; the description lists its `error.code`s. */
+const error = (codes: string) => ({ description: codes, content: { 'application/json': { schema: ref('Error') } } });
+const csv = (description: string) => ({ description, content: { 'text/csv': { schema: { type: 'string' } } } });
+
+const param = (name: string, where: 'path' | 'query', schema: z.ZodType, required = where === 'path') => ({
+  name,
+  in: where,
+  ...(required ? { required: true } : {}),
+  schema: inputSchema(schema),
 });
+const idParam = param('id', 'path', idSchema);
+const pageParams = [param('limit', 'query', z.int().min(1).max(200).default(50)), param('cursor', 'query', z.string())];
+const jsonBody = (schema: z.ZodType, required = true) => ({ required, content: { 'application/json': { schema: inputSchema(schema) } } });
 
-export const jsonResponse = (description: string, schemaRef: string) => ({
-  description,
-  content: { 'application/json': { schema: { $ref: `#/components/schemas/${schemaRef}` } } },
-});
+const apiKey = [{ apiKey: [] }];
+const operatorToken = [{ operatorToken: [] }];
+const unauthenticated = error('unauthenticated');
 
-const listParameters = [
-  { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 200, default: 50 } },
-  { name: 'cursor', in: 'query', schema: { type: 'string' } },
-];
-export { listParameters };
+/** The upload form: the file and the options of "Files from other systems", as multipart text fields. */
+const uploadForm = importOptionsSchema.extend({ file: z.string().meta({ format: 'binary' }) });
 
-const userObject = {
-  type: 'object',
-  properties: {
-    id: { type: 'string', format: 'uuid' },
-    vendor_data: { type: 'string' },
-    display_name: { type: ['string', 'null'] },
-    full_name: { type: ['string', 'null'] },
-    date_of_birth: { type: ['string', 'null'], format: 'date' },
-    email: { type: ['string', 'null'] },
-    phone: { type: ['string', 'null'] },
-    country: { type: ['string', 'null'] },
-    status: { enum: ['ACTIVE', 'FLAGGED', 'BLOCKED'] },
-    tags: { type: 'array', items: { type: 'string' } },
-    metadata: { type: 'object' },
-    verified_fields: { type: 'array', items: { enum: ['full_name', 'date_of_birth'] } },
-    session_count: { type: 'integer' },
-    approved_count: { type: 'integer' },
-    declined_count: { type: 'integer' },
-    in_review_count: { type: 'integer' },
-    created_at: { type: 'string', format: 'date-time' },
-    updated_at: { type: 'string', format: 'date-time' },
+// ---- paths ----
+
+const healthPaths = {
+  '/healthz': { get: { summary: 'Liveness', responses: { 200: { description: 'The process runs' } } } },
+  '/readyz': {
+    get: { summary: 'Readiness: Postgres and Temporal answer', responses: { 200: { description: 'Ready' }, 503: { description: 'Not ready' } } },
   },
 };
 
-const vendorDataPath = { name: 'vendor_data', in: 'path', required: true, schema: { type: 'string' } };
+const vendorDataParam = param('vendor_data', 'path', z.string().meta({ description: 'URL-encoded; matched trimmed, case-insensitive' }));
 
 const usersPaths = {
   '/v3/users/create/': {
     post: {
       summary: 'Create a user',
-      security: [{ apiKey: [] }],
-      requestBody: { required: true, content: { 'application/json': { schema: inputSchema(userCreateSchema) } } },
+      security: apiKey,
+      requestBody: jsonBody(userCreateSchema),
       responses: {
-        201: jsonResponse('The user', 'User'),
-        400: errorResponse('invalid_field, invalid_json'),
-        401: errorResponse('unauthenticated'),
-        409: errorResponse('vendor_data_conflict'),
-        415: errorResponse('unsupported_media_type'),
+        201: json('The user', 'User'),
+        400: error('invalid_field (details: [{field, code, message}]), invalid_json'),
+        401: unauthenticated,
+        409: error('vendor_data_conflict'),
+        415: error('unsupported_media_type'),
       },
     },
   },
   '/v3/users/': {
     get: {
       summary: 'List users, newest first',
-      security: [{ apiKey: [] }],
+      security: apiKey,
       parameters: [
-        { name: 'status', in: 'query', schema: { enum: ['ACTIVE', 'FLAGGED', 'BLOCKED'] } },
-        { name: 'country', in: 'query', schema: { type: 'string' } },
-        { name: 'search', in: 'query', schema: { type: 'string' } },
-        ...listParameters,
+        param('status', 'query', z.enum(USER_STATUSES)),
+        param('country', 'query', z.string()),
+        param('search', 'query', z.string()),
+        ...pageParams,
       ],
-      responses: { 200: jsonResponse('A page of users', 'UserList'), 400: errorResponse('invalid_filter'), 401: errorResponse('unauthenticated') },
+      responses: { 200: json('A page of users', 'UserList'), 400: error('invalid_filter, invalid_limit, invalid_cursor'), 401: unauthenticated },
     },
   },
   '/v3/users/{vendor_data}/': {
     get: {
       summary: 'Get a user by vendor_data (trimmed, case-insensitive)',
-      security: [{ apiKey: [] }],
-      parameters: [vendorDataPath],
-      responses: { 200: jsonResponse('The user', 'User'), 401: errorResponse('unauthenticated'), 404: errorResponse('not_found') },
+      security: apiKey,
+      parameters: [vendorDataParam],
+      responses: { 200: json('The user', 'User'), 401: unauthenticated, 404: error('not_found') },
     },
     patch: {
       summary: 'Update the given fields (metadata merged key by key; verified fields and counters kept)',
-      security: [{ apiKey: [] }],
-      parameters: [vendorDataPath],
-      requestBody: { required: true, content: { 'application/json': { schema: inputSchema(userPatchSchema) } } },
+      security: apiKey,
+      parameters: [vendorDataParam],
+      requestBody: jsonBody(userPatchSchema),
       responses: {
-        200: jsonResponse('The user', 'User'),
-        400: errorResponse('invalid_field'),
-        401: errorResponse('unauthenticated'),
-        404: errorResponse('not_found'),
-        409: errorResponse('vendor_data_conflict'),
+        200: json('The user', 'User'),
+        400: error('invalid_field'),
+        401: unauthenticated,
+        404: error('not_found'),
+        409: error('vendor_data_conflict'),
       },
     },
   },
 };
 
-const healthPaths = {
-  '/healthz': { get: { summary: 'Liveness', responses: { 200: { description: 'The process runs' } } } },
-  '/readyz': {
+const importPaths = {
+  '/console/users/import-mappings': {
     get: {
-      summary: 'Readiness: Postgres and Temporal answer',
-      responses: { 200: { description: 'Ready' }, 503: { description: 'Not ready' } },
+      summary: "The application's saved column mappings (save_mapping), most recently saved first",
+      security: operatorToken,
+      responses: { 200: json('The saved mappings', 'SavedMappingList'), 401: unauthenticated, 403: error('forbidden (OWNER, ADMIN, DEVELOPER)') },
+    },
+  },
+  '/console/users/import-mappings/{id}': {
+    delete: {
+      summary: 'Deletes a saved column mapping',
+      security: operatorToken,
+      parameters: [idParam],
+      responses: { 204: { description: 'Deleted' }, 401: unauthenticated, 403: error('forbidden'), 404: error('not_found') },
+    },
+  },
+  '/console/users/import-template.csv': {
+    get: {
+      summary: 'The import template: the header row alone',
+      security: operatorToken,
+      responses: { 200: csv(IMPORT_COLUMNS.join(',')), 401: unauthenticated },
+    },
+  },
+  '/console/users/imports': {
+    post: {
+      summary: 'Upload a file of users; it is stored, then validated in the background (status VALIDATING)',
+      security: operatorToken,
+      requestBody: { required: true, content: { 'multipart/form-data': { schema: inputSchema(uploadForm) } } },
+      responses: {
+        202: json('The import', 'Import'),
+        400: error('missing_file, invalid_multipart, request_aborted, invalid_field (a bad upload option: details name the field)'),
+        401: unauthenticated,
+        403: error('forbidden (OWNER and ADMIN only)'),
+        413: error('file_too_large (over IMPORT_MAX_BYTES; nothing is stored)'),
+        415: error('unsupported_media_type (not multipart/form-data)'),
+        503: error('temporal_unavailable'),
+      },
+    },
+    get: {
+      summary: 'Import history, newest first',
+      security: operatorToken,
+      parameters: pageParams,
+      responses: { 200: json('A page of imports', 'ImportList'), 400: error('invalid_limit, invalid_cursor'), 401: unauthenticated },
+    },
+  },
+  '/console/users/imports/{id}': {
+    get: {
+      summary: 'One import',
+      security: operatorToken,
+      parameters: [idParam],
+      responses: { 200: json('The import', 'Import'), 401: unauthenticated, 404: error('not_found') },
+    },
+  },
+  '/console/users/imports/{id}/rows': {
+    get: {
+      summary: 'The preview: staged rows in file order, with their action, errors and kept fields',
+      security: operatorToken,
+      parameters: [idParam, param('action', 'query', z.enum(IMPORT_ROW_ACTIONS)), ...pageParams],
+      responses: {
+        200: json('A page of rows', 'PreviewRowList'),
+        400: error('invalid_filter, invalid_limit, invalid_cursor'),
+        401: unauthenticated,
+        404: error('not_found'),
+      },
+    },
+  },
+  '/console/users/imports/{id}/errors.csv': {
+    get: {
+      summary: 'The error report: every invalid row, and every row of a chunk that failed to write',
+      security: operatorToken,
+      parameters: [idParam],
+      responses: { 200: csv('row_number,vendor_data,column,code,message,raw_row'), 401: unauthenticated, 404: error('not_found') },
+    },
+  },
+  '/console/users/imports/{id}/invalid-rows.csv': {
+    get: {
+      summary: "The invalid rows (and rows of failed chunks) in the template's columns with a last column error: fix, upload again",
+      security: operatorToken,
+      parameters: [idParam],
+      responses: { 200: csv('vendor_data,...,metadata_json,error'), 401: unauthenticated, 404: error('not_found') },
+    },
+  },
+  '/console/users/imports/{id}/confirm': {
+    post: {
+      summary: 'Confirm a validated import: the rows are written (RUNNING)',
+      security: operatorToken,
+      parameters: [idParam],
+      responses: {
+        202: json('The import', 'Import'),
+        401: unauthenticated,
+        403: error('forbidden'),
+        404: error('not_found'),
+        409: error('invalid_state (not AWAITING_CONFIRMATION)'),
+      },
+    },
+  },
+  '/console/users/imports/{id}/cancel': {
+    post: {
+      summary: 'Cancel an import that is validating, awaiting confirmation or running; rows already written stay',
+      security: operatorToken,
+      parameters: [idParam],
+      responses: { 202: json('The import', 'Import'), 401: unauthenticated, 403: error('forbidden'), 404: error('not_found'), 409: error('invalid_state') },
+    },
+  },
+  '/console/users/imports/{id}/retry': {
+    post: {
+      summary: 'Retry the chunks that failed to write (COMPLETED_WITH_ERRORS -> RUNNING)',
+      security: operatorToken,
+      parameters: [idParam],
+      responses: {
+        202: json('The import', 'Import'),
+        401: unauthenticated,
+        403: error('forbidden (OWNER, ADMIN and DEVELOPER only)'),
+        404: error('not_found'),
+        409: error('nothing_to_retry, invalid_state'),
+      },
     },
   },
 };
 
-/** The OpenAPI 3.1 document served at `/openapi.json`; request bodies come from the same zod schemas the API uses. */
+const exportPaths = {
+  '/console/users/exports': {
+    post: {
+      summary: 'Start a CSV export of users (runs in the background; the requester is emailed a signed link)',
+      security: operatorToken,
+      requestBody: jsonBody(exportRequestSchema, false),
+      responses: {
+        202: json('The export, QUEUED', 'Export'),
+        400: error(
+          'invalid_field (details: [{field, code, message}] with code unknown_field, unknown_column, duplicate_column, ' +
+            'invalid_status, invalid_country, invalid_tags, invalid_datetime, invalid_range, too_long, invalid_type), invalid_body, invalid_json',
+        ),
+        401: unauthenticated,
+        403: error('column_not_permitted (details: {columns: [...]}): personal-data columns for DEVELOPER and READER'),
+        415: error('unsupported_media_type'),
+        503: error('temporal_unavailable'),
+      },
+    },
+    get: {
+      summary: 'Export history, newest first',
+      security: operatorToken,
+      parameters: [param('status', 'query', z.enum(EXPORT_STATUSES)), ...pageParams],
+      responses: { 200: json('A page of exports', 'ExportList'), 400: error('invalid_limit, invalid_cursor, invalid_filter'), 401: unauthenticated },
+    },
+  },
+  '/console/users/exports/{id}': {
+    get: {
+      summary: 'An export',
+      security: operatorToken,
+      parameters: [idParam],
+      responses: { 200: json('The export', 'Export'), 401: unauthenticated, 404: error('not_found') },
+    },
+  },
+  '/console/users/exports/{id}/link': {
+    post: {
+      summary: 'A fresh signed download link (new link_expires_at), for the operator who requested the export',
+      security: operatorToken,
+      parameters: [idParam],
+      responses: {
+        200: json('The export with its new download_url', 'Export'),
+        401: unauthenticated,
+        403: error('forbidden: not the operator who requested it'),
+        404: error('not_found'),
+        409: error('invalid_state: not COMPLETED, or EXPIRED (the file was deleted under retention); storage_unavailable'),
+      },
+    },
+  },
+  '/downloads/{key}': {
+    get: {
+      summary: 'Download a local export file with a signed link (no token; the signature is the permission)',
+      parameters: [
+        param('key', 'path', z.string()),
+        param('expires', 'query', z.int(), true),
+        param('signature', 'query', z.string(), true),
+      ],
+      responses: {
+        200: csv('The CSV file'),
+        403: error('invalid_link (altered), link_expired'),
+        404: error('not_found: the file is no longer kept'),
+      },
+    },
+  },
+};
+
+const consolePaths = {
+  '/console/audit-log': {
+    get: {
+      summary: 'The audit log, newest first: one entry as each import or export ends; entries never change',
+      security: operatorToken,
+      parameters: [param('action', 'query', z.enum(AUDIT_ACTIONS)), ...pageParams],
+      responses: {
+        200: json('A page of entries', 'AuditEntryList'),
+        400: error('invalid_filter, invalid_limit, invalid_cursor'),
+        401: unauthenticated,
+        403: error('forbidden: the role may not read the audit log'),
+      },
+    },
+  },
+  '/console/me': {
+    get: {
+      summary: 'The signed-in operator, its application, what its role may do and where the Temporal Web UI is',
+      security: operatorToken,
+      responses: { 200: json('The operator', 'ConsoleMe'), 401: unauthenticated },
+    },
+  },
+};
+
+/** The OpenAPI 3.1 document served at `/openapi.json`. */
 export function openApiDocument() {
   return {
     openapi: '3.1.0',
@@ -124,28 +379,8 @@ export function openApiDocument() {
         apiKey: { type: 'apiKey', in: 'header', name: 'x-api-key' },
         operatorToken: { type: 'http', scheme: 'bearer' },
       },
-      schemas: {
-        Error: {
-          type: 'object',
-          required: ['error'],
-          properties: {
-            error: {
-              type: 'object',
-              required: ['code', 'message'],
-              properties: { code: { type: 'string' }, message: { type: 'string' }, details: {} },
-            },
-          },
-        },
-        User: userObject,
-        UserList: {
-          type: 'object',
-          properties: {
-            results: { type: 'array', items: { $ref: '#/components/schemas/User' } },
-            next_cursor: { type: ['string', 'null'] },
-          },
-        },
-      },
+      schemas: componentSchemas(),
     },
-    paths: { ...healthPaths, ...usersPaths, ...importsOpenApiPaths, ...exportsOpenApiPaths, ...auditOpenApiPaths, ...consoleOpenApiPaths },
+    paths: { ...healthPaths, ...usersPaths, ...importPaths, ...exportPaths, ...consolePaths },
   };
 }

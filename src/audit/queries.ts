@@ -1,7 +1,9 @@
 import { and, desc, eq, sql } from 'drizzle-orm';
-import { AUDIT_ACTIONS, auditLog, operators } from '../../drizzle/schema';
+import { z } from 'zod';
+import { AUDIT_ACTIONS, AUDIT_STATUSES, auditLog, operators } from '../../drizzle/schema';
 import type { Cursor } from '../db/cursor';
 import type { Queryable } from '../db/client';
+import { idSchema, jsonObjectSchema, timeSchema } from '../response-schemas';
 
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 
@@ -10,7 +12,7 @@ export interface AuditEntryInput {
   action: AuditAction;
   operatorId: string;
   targetId: string;
-  status: 'SUCCESS' | 'FAILURE';
+  status: (typeof AUDIT_STATUSES)[number];
   details: Record<string, unknown>;
   startedAt: Date | null;
   finishedAt: Date | null;
@@ -50,10 +52,24 @@ export async function listAuditEntries(
 }
 
 /** The audit entry of API.md. */
-export function presentAuditEntry(row: AuditEntryRow) {
+export const auditEntrySchema = z.object({
+  id: idSchema,
+  action: z.enum(AUDIT_ACTIONS),
+  operator: z.object({ id: idSchema, email: z.string().nullable() }).nullable(),
+  target_id: idSchema.nullable(),
+  status: z.enum(AUDIT_STATUSES),
+  details: jsonObjectSchema.meta({ description: 'imports: the row counts; exports: filters, columns and row_count' }),
+  started_at: timeSchema.nullable(),
+  finished_at: timeSchema.nullable(),
+  created_at: timeSchema,
+});
+export type AuditEntryObject = z.infer<typeof auditEntrySchema>;
+
+export function presentAuditEntry(row: AuditEntryRow): AuditEntryObject {
   return {
     id: row.id,
-    action: row.action,
+    // Written by recordAuditEntry, whose input is an AuditAction.
+    action: row.action as AuditAction,
     operator: row.operatorId ? { id: row.operatorId, email: row.operatorEmail } : null,
     target_id: row.targetId,
     status: row.status,

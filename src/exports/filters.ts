@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { UserStatus } from '../../drizzle/schema';
+import { USER_STATUSES, type UserStatus } from '../../drizzle/schema';
 import { hasUnstorable } from '../text';
 import { charLength, LIMITS, rules } from '../users/fields';
 import { EXPORT_COLUMNS, isExportColumn, type ExportColumn } from './columns';
@@ -58,14 +58,15 @@ const instant = z.string().transform((value, ctx) => {
 
 export const exportFiltersSchema = z
   .strictObject({
-    status: listOf(rules.status).optional(),
-    country: listOf(rules.country).optional(),
-    tags: listOf(tagRule).optional(),
-    created_from: instant.optional(),
-    created_to: instant.optional(),
+    status: listOf(rules.status).meta({ description: `${USER_STATUSES.join(', ')}; any letter case` }).optional(),
+    country: listOf(rules.country).meta({ description: 'ISO 3166-1 alpha-3 codes, any letter case' }).optional(),
+    tags: listOf(tagRule).meta({ description: 'a user with any of them matches' }).optional(),
+    created_from: instant.meta({ description: 'ISO 8601, inclusive' }).optional(),
+    created_to: instant.meta({ description: 'ISO 8601, exclusive' }).optional(),
     search: z
       .string()
       .transform((v) => v.trim())
+      .meta({ description: `case-insensitive substring of vendor_data, display_name, full_name, email or phone; at most ${SEARCH_MAX_CHARS} characters` })
       .optional(),
   })
   .transform((filters, ctx): ExportFilters => {
@@ -91,6 +92,7 @@ export const exportFiltersSchema = z
 
 export const exportColumnsSchema = z
   .array(z.string())
+  .meta({ description: `any of ${EXPORT_COLUMNS.join(', ')}, written in the order given; default: every column the role may export, in that order` })
   .transform((names, ctx) => {
     if (names.length === 0) {
       issue(ctx, 'no_columns', 'columns names no column; give at least one, or leave columns out for every column your role may export');

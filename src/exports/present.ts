@@ -1,5 +1,45 @@
+import { z } from 'zod';
+import { EMAIL_STATUSES, EXPORT_STATUSES, USER_STATUSES } from '../../drizzle/schema';
+import { countSchema, idSchema, jobErrorSchema, operatorRefSchema, timeSchema } from '../response-schemas';
 import type { Storage } from '../storage';
+import { EXPORT_COLUMNS } from './columns';
+import type { ExportFilters } from './filters';
 import { exportFileName, type ExportRow, type ExportWithOperator } from './queries';
+
+/** The filters as stored (exportFiltersSchema's output): normalised, empty ones left out. */
+const exportFiltersObjectSchema = z
+  .object({
+    status: z.array(z.enum(USER_STATUSES)),
+    country: z.array(z.string()),
+    tags: z.array(z.string()),
+    created_from: timeSchema.meta({ description: 'inclusive' }),
+    created_to: timeSchema.meta({ description: 'exclusive' }),
+    search: z.string(),
+  })
+  .partial() satisfies z.ZodType<ExportFilters>;
+
+/** The export object of API.md. */
+export const exportObjectSchema = z.object({
+  id: idSchema,
+  status: z.enum(EXPORT_STATUSES),
+  filters: exportFiltersObjectSchema,
+  columns: z.array(z.enum(EXPORT_COLUMNS)),
+  operator: operatorRefSchema,
+  row_count: countSchema.nullable(),
+  progress: z.number().min(0).max(1),
+  file_bytes: countSchema.nullable(),
+  file_sha256: z.string().nullable(),
+  download_url: z.string().nullable().meta({
+    description: 'Only for the operator who requested the export, only when COMPLETED; works without a token until link_expires_at.',
+  }),
+  link_expires_at: timeSchema.nullable(),
+  email: z.object({ to: z.string(), status: z.enum(EMAIL_STATUSES).nullable(), sent_at: timeSchema.nullable() }).nullable(),
+  error: jobErrorSchema,
+  workflow_id: z.string().nullable(),
+  created_at: timeSchema,
+  finished_at: timeSchema.nullable(),
+});
+export type ExportObject = z.infer<typeof exportObjectSchema>;
 
 /** A link period: from now (whole seconds, as signatures count them) for `ttlSeconds`. */
 export function linkPeriod(ttlSeconds: number, now = Date.now()): { issuedAt: Date; expiresAt: Date } {
@@ -28,12 +68,13 @@ export async function exportDownloadUrl(
 }
 
 /** The export object of API.md. `downloadUrl` is given only to the operator who requested the export. */
-export function presentExport(row: ExportWithOperator, downloadUrl: string | null) {
+export function presentExport(row: ExportWithOperator, downloadUrl: string | null): ExportObject {
   return {
     id: row.id,
     status: row.status,
-    filters: row.filters,
-    columns: row.columns,
+    // Written from exportRequestSchema's output (service.ts), which checked both.
+    filters: row.filters as ExportFilters,
+    columns: row.columns as ExportObject['columns'],
     operator: { id: row.operatorId, email: row.operatorEmail },
     row_count: row.rowCount,
     progress: row.status === 'COMPLETED' || row.status === 'EXPIRED' ? 1 : Math.min(1, Math.max(0, row.progress)),
@@ -48,4 +89,3 @@ export function presentExport(row: ExportWithOperator, downloadUrl: string | nul
     finished_at: row.finishedAt?.toISOString() ?? null,
   };
 }
-export type ExportObject = ReturnType<typeof presentExport>;

@@ -71,11 +71,14 @@ export const HEADER_LIMITS = {
   nameChars: 64,
 } as const;
 
+/** What resolved a header (API.md's order), or `ignored`. */
+export const MAPPING_SOURCES = ['mapping', 'saved', 'preset', 'synonym', 'exact', 'ignored'] as const;
+
 /** How one header of the file was read (the import object's `mapping`). */
 export interface MappingEntry {
   header: string;
   column: MappedColumn | null;
-  source: 'mapping' | 'saved' | 'preset' | 'synonym' | 'exact' | 'ignored';
+  source: (typeof MAPPING_SOURCES)[number];
 }
 
 /** What resolves the headers besides the built-in synonyms, in API.md's order: the upload's, the saved, the preset. */

@@ -1,7 +1,9 @@
 import { and, desc, eq } from 'drizzle-orm';
+import { z } from 'zod';
 import { importMappings, operators } from '../../drizzle/schema';
 import type { Queryable } from '../db/client';
 import { notFound } from '../errors';
+import { idSchema, timeSchema } from '../response-schemas';
 
 /** Saved column mappings (`save_mapping`): an application's mapping for files with one set of headers. */
 
@@ -14,7 +16,18 @@ export async function savedMappingsOf(db: Queryable, applicationId: string): Pro
   return new Map(rows.map((r) => [r.key, r.mapping]));
 }
 
-export async function listSavedMappings(db: Queryable, applicationId: string) {
+/** A saved mapping as `GET /console/users/import-mappings` lists it. */
+export const savedMappingSchema = z.object({
+  id: idSchema,
+  headers: z.array(z.string()),
+  mapping: z.record(z.string(), z.string().nullable()),
+  operator: z.object({ id: idSchema, email: z.string().nullable() }).nullable(),
+  created_at: timeSchema,
+  updated_at: timeSchema,
+});
+export type SavedMappingObject = z.infer<typeof savedMappingSchema>;
+
+export async function listSavedMappings(db: Queryable, applicationId: string): Promise<SavedMappingObject[]> {
   const rows = await db
     .select({
       id: importMappings.id,

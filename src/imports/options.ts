@@ -12,6 +12,9 @@ export const IMPORT_ENCODINGS = ['utf-8', 'utf-16le', 'utf-16be', 'windows-1252'
 export const IMPORT_DELIMITERS = [',', ';', '\t', '|'] as const;
 export const IMPORT_PRESETS = ['auth0', 'okta', 'clerk'] as const;
 export const IMPORT_MODES = ['upsert', 'create_only', 'update_only'] as const;
+export const EMPTY_CELLS_MODES = ['keep', 'clear'] as const;
+export const TAGS_MODES = ['replace', 'add'] as const;
+export const METADATA_MODES = ['merge', 'replace'] as const;
 
 export type ImportFormat = (typeof IMPORT_FORMATS)[number];
 export type ImportEncoding = (typeof IMPORT_ENCODINGS)[number];
@@ -22,7 +25,7 @@ const lowerEnum = <T extends readonly [string, ...string[]]>(values: T) =>
 const booleanText = z.preprocess((v) => (typeof v === 'string' ? v.trim().toLowerCase() : v), z.enum(['true', 'false'])).transform((v) => v === 'true');
 
 /** A mapping field: a JSON object `{"<header in the file>": "<template column>" | null}`. */
-const mappingText = z.string().transform((text, ctx) => {
+const mappingText = z.string().meta({ description: 'JSON object {"<header in the file>": "<template column>" or null}' }).transform((text, ctx) => {
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
@@ -50,13 +53,14 @@ export const importOptionsSchema = z.strictObject({
     .string()
     .trim()
     .regex(/^[A-Za-z]{2,3}$/, 'an ISO 3166-1 alpha-2 or alpha-3 code')
+    .meta({ description: 'ISO 3166-1 alpha-2 or alpha-3' })
     .transform((v) => v.toUpperCase())
     .refine((v) => phoneCountry(v) !== undefined, 'an ISO 3166-1 alpha-2 or alpha-3 code of a country with phone numbers')
     .optional(),
   mode: lowerEnum(IMPORT_MODES).optional(),
-  empty_cells: lowerEnum(['keep', 'clear'] as const).optional(),
-  tags_mode: lowerEnum(['replace', 'add'] as const).optional(),
-  metadata_mode: lowerEnum(['merge', 'replace'] as const).optional(),
+  empty_cells: lowerEnum(EMPTY_CELLS_MODES).optional(),
+  tags_mode: lowerEnum(TAGS_MODES).optional(),
+  metadata_mode: lowerEnum(METADATA_MODES).optional(),
 });
 
 export type ImportOptionsInput = z.input<typeof importOptionsSchema>;

@@ -1,5 +1,96 @@
-import type { DetectedSource, ImportOptions } from './options';
+import { z } from 'zod';
+import { IMPORT_ROW_ACTIONS, IMPORT_STATUSES } from '../../drizzle/schema';
+import { countSchema, idSchema, jobErrorSchema, operatorRefSchema, timeSchema } from '../response-schemas';
+import { FILE_ERROR_CODES, MAPPING_SOURCES } from './columns';
+import {
+  EMPTY_CELLS_MODES,
+  IMPORT_DELIMITERS,
+  IMPORT_ENCODINGS,
+  IMPORT_FORMATS,
+  IMPORT_MODES,
+  IMPORT_PRESETS,
+  METADATA_MODES,
+  TAGS_MODES,
+  type DetectedSource,
+  type ImportOptions,
+} from './options';
 import type { ImportRecord, PreviewRow } from './queries';
+
+const detectedSourceSchema = z.object({
+  format: z.enum(IMPORT_FORMATS),
+  encoding: z.enum(IMPORT_ENCODINGS).nullable(),
+  delimiter: z.enum(IMPORT_DELIMITERS).nullable(),
+  sheet: z.string().nullable(),
+});
+
+/** The upload's options on the import object: each as given, else its default; what was detected under `detected`. */
+export const importOptionsObjectSchema = z.object({
+  format: z.enum(IMPORT_FORMATS).nullable(),
+  sheet: z.string().nullable(),
+  encoding: z.enum(IMPORT_ENCODINGS).nullable(),
+  delimiter: z.enum(IMPORT_DELIMITERS).nullable(),
+  mapping: z.record(z.string(), z.string().nullable()).nullable(),
+  preset: z.enum(IMPORT_PRESETS).nullable(),
+  save_mapping: z.boolean(),
+  default_phone_country: z.string().nullable(),
+  mode: z.enum(IMPORT_MODES),
+  empty_cells: z.enum(EMPTY_CELLS_MODES),
+  tags_mode: z.enum(TAGS_MODES),
+  metadata_mode: z.enum(METADATA_MODES),
+  detected: detectedSourceSchema.partial().nullable().meta({ description: 'what the reader detected; null until the file has been read' }),
+});
+
+/** The import object of API.md. */
+export const importObjectSchema = z.object({
+  id: idSchema,
+  status: z.enum(IMPORT_STATUSES),
+  file_name: z.string(),
+  file_sha256: z.string(),
+  file_bytes: countSchema,
+  operator: operatorRefSchema,
+  total_rows: countSchema,
+  valid_rows: countSchema,
+  invalid_rows: countSchema,
+  to_create: countSchema,
+  to_update: countSchema,
+  to_unchanged: countSchema,
+  processed_rows: countSchema,
+  created_count: countSchema,
+  updated_count: countSchema,
+  unchanged_count: countSchema,
+  skipped_count: countSchema.meta({ description: 'invalid rows, skipped' }),
+  failed_rows: countSchema.meta({ description: 'rows of chunks that failed to write' }),
+  chunks: z.object({ total: countSchema, completed: countSchema, failed: countSchema }),
+  progress: z.number().min(0).max(1),
+  error: jobErrorSchema.meta({ description: `Why the file was REJECTED (${FILE_ERROR_CODES.join(', ')}) or the import FAILED` }),
+  options: importOptionsObjectSchema,
+  mapping: z
+    .array(z.object({ header: z.string(), column: z.string().nullable(), source: z.enum(MAPPING_SOURCES) }))
+    .nullable()
+    .meta({ description: 'how each header of the file was read; null until the file has been read' }),
+  workflow_id: z.string().nullable().meta({ description: 'users-import-<id>' }),
+  created_at: timeSchema,
+  confirmed_at: timeSchema.nullable(),
+  finished_at: timeSchema.nullable(),
+});
+export type ImportObject = z.infer<typeof importObjectSchema>;
+
+/** A row of the import's preview. */
+export const previewRowSchema = z.object({
+  row_number: z.int().min(2).meta({ description: 'the row as a spreadsheet shows it (header = 1)' }),
+  vendor_data: z.string().nullable(),
+  action: z.enum(IMPORT_ROW_ACTIONS),
+  errors: z.array(z.object({ column: z.string(), code: z.string(), message: z.string() })),
+  kept_fields: z.array(z.string()).meta({ description: 'fields the row would change but may not (verified)' }),
+  normalized: z.array(z.object({ field: z.string(), from: z.string(), to: z.string() })),
+  changes: z
+    .array(z.object({ field: z.string(), from: z.unknown(), to: z.unknown() }))
+    .meta({ description: 'what an update row will change (personal data only for roles that may export it)' }),
+  raw: z
+    .record(z.string(), z.string())
+    .meta({ description: "the row as it was in the file: each header of the file with the row's cell, as text" }),
+});
+export type PreviewRowObject = z.infer<typeof previewRowSchema>;
 
 /** The share of the valid rows written or given up on (failed chunks); 1 once the import has completed. */
 export function importProgress(row: Pick<ImportRecord, 'status' | 'validRows' | 'processedRows' | 'failedRows'>): number {
@@ -13,7 +104,7 @@ export function importProgress(row: Pick<ImportRecord, 'status' | 'validRows' | 
  * The upload's options as the import object shows them: each as given, else its default, and for the format,
  * encoding, delimiter and sheet what the reader detected (null until the file has been read).
  */
-export function presentOptions(row: Pick<ImportRecord, 'options' | 'detected'>) {
+export function presentOptions(row: Pick<ImportRecord, 'options' | 'detected'>): ImportObject['options'] {
   const given = (row.options ?? {}) as Partial<ImportOptions>;
   const detected = (row.detected ?? null) as Partial<DetectedSource> | null;
   return {
@@ -33,8 +124,7 @@ export function presentOptions(row: Pick<ImportRecord, 'options' | 'detected'>) 
   };
 }
 
-/** The import object of API.md. */
-export function presentImport(row: ImportRecord) {
+export function presentImport(row: ImportRecord): ImportObject {
   return {
     id: row.id,
     status: row.status,
@@ -58,17 +148,17 @@ export function presentImport(row: ImportRecord) {
     progress: importProgress(row),
     error: row.errorCode ? { code: row.errorCode, message: row.errorMessage ?? '' } : null,
     options: presentOptions(row),
-    mapping: row.mapping ?? null,
+    // Written by the reader from MappingEntry values (columns.ts), whose source is one of MAPPING_SOURCES.
+    mapping: (row.mapping ?? null) as ImportObject['mapping'],
     workflow_id: row.workflowId,
     created_at: row.createdAt.toISOString(),
     confirmed_at: row.confirmedAt?.toISOString() ?? null,
     finished_at: row.finishedAt?.toISOString() ?? null,
   };
 }
-export type ImportObject = ReturnType<typeof presentImport>;
 
 /** A row of the preview; `raw` pairs the file's header (`columns`) with the row's cells as they were in the file. */
-export function presentPreviewRow(row: PreviewRow, columns: readonly string[]) {
+export function presentPreviewRow(row: PreviewRow, columns: readonly string[]): PreviewRowObject {
   const raw: Record<string, string> = {};
   columns.forEach((column, i) => {
     raw[column] = row.raw?.[i] ?? '';

@@ -1,8 +1,10 @@
 import { and, desc, eq, ilike, or, sql, type SQL } from 'drizzle-orm';
-import { users, type UserStatus } from '../../drizzle/schema';
+import { z } from 'zod';
+import { USER_STATUSES, users, type UserStatus } from '../../drizzle/schema';
 import type { Queryable } from '../db/client';
 import { DomainError, notFound } from '../errors';
 import type { Cursor } from '../db/cursor';
+import { countSchema, idSchema, jsonObjectSchema, timeSchema } from '../response-schemas';
 import { rules, vendorDataKey, type UserCreateInput, type UserPatchInput } from './fields';
 
 export type UserRow = typeof users.$inferSelect;
@@ -11,7 +13,29 @@ export type UserRow = typeof users.$inferSelect;
 export const VERIFIABLE_FIELDS = ['full_name', 'date_of_birth'] as const;
 
 /** The user object of API.md. */
-export function presentUser(row: UserRow) {
+export const userObjectSchema = z.object({
+  id: idSchema,
+  vendor_data: z.string(),
+  display_name: z.string().nullable(),
+  full_name: z.string().nullable(),
+  date_of_birth: z.iso.date().nullable(),
+  email: z.string().nullable(),
+  phone: z.string().nullable(),
+  country: z.string().nullable(),
+  status: z.enum(USER_STATUSES),
+  tags: z.array(z.string()),
+  metadata: jsonObjectSchema,
+  verified_fields: z.array(z.enum(VERIFIABLE_FIELDS)).meta({ description: 'which of full_name, date_of_birth came from an approved session' }),
+  session_count: countSchema,
+  approved_count: countSchema,
+  declined_count: countSchema,
+  in_review_count: countSchema,
+  created_at: timeSchema,
+  updated_at: timeSchema,
+});
+export type UserObject = z.infer<typeof userObjectSchema>;
+
+export function presentUser(row: UserRow): UserObject {
   return {
     id: row.id,
     vendor_data: row.vendorData,
@@ -24,7 +48,7 @@ export function presentUser(row: UserRow) {
     status: row.status,
     tags: row.tags,
     metadata: row.metadata,
-    verified_fields: row.verifiedFields,
+    verified_fields: row.verifiedFields as UserObject['verified_fields'],
     session_count: row.sessionCount,
     approved_count: row.approvedCount,
     declined_count: row.declinedCount,
