@@ -1,6 +1,7 @@
 import { and, desc, eq } from 'drizzle-orm';
 import { importMappings, operators } from '../../drizzle/schema';
 import type { Queryable } from '../db/client';
+import { isUuid } from '../db/ids';
 import { notFound } from '../errors';
 
 /** Saved column mappings (`save_mapping`): an application's mapping for files with one set of headers. */
@@ -39,10 +40,8 @@ export async function listSavedMappings(db: Queryable, applicationId: string) {
   }));
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 export async function deleteSavedMapping(db: Queryable, params: { applicationId: string; id: string }): Promise<void> {
-  if (!UUID.test(params.id)) throw notFound('saved mapping');
+  if (!isUuid(params.id)) throw notFound('saved mapping');
   const deleted = await db
     .delete(importMappings)
     .where(and(eq(importMappings.id, params.id), eq(importMappings.applicationId, params.applicationId)))

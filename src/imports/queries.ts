@@ -2,6 +2,7 @@ import { and, asc, desc, eq, sql, type SQL } from 'drizzle-orm';
 import { importChunks, imports, operators, type ImportRowAction, type ImportStatus } from '../../drizzle/schema';
 import type { Cursor } from '../db/cursor';
 import type { Queryable } from '../db/client';
+import { isUuid } from '../db/ids';
 import { DomainError, invalidState, notFound } from '../errors';
 import { refreshImportCounters } from './chunks';
 import { changesListSql, parseStoredOptions, writeModes, type WrittenField } from './merge';
@@ -48,8 +49,6 @@ const selectImports = (db: Queryable) =>
   db.select(importColumns).from(imports).innerJoin(operators, eq(operators.id, imports.operatorId));
 export type ImportRecord = Awaited<ReturnType<typeof selectImports>>[number];
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 export interface NewImport {
   id: string;
   applicationId: string;
@@ -68,7 +67,7 @@ export async function insertImport(db: Queryable, row: NewImport): Promise<void>
 
 /** One import; `applicationId` scopes it (another application's import is not found). Undefined when absent. */
 export async function findImport(db: Queryable, params: { id: string; applicationId?: string }): Promise<ImportRecord | undefined> {
-  if (!UUID.test(params.id)) return undefined;
+  if (!isUuid(params.id)) return undefined;
   const conditions: SQL[] = [eq(imports.id, params.id)];
   if (params.applicationId) conditions.push(eq(imports.applicationId, params.applicationId));
   const [row] = await selectImports(db).where(and(...conditions));
