@@ -2,7 +2,7 @@ import path from 'node:path';
 import { migrate } from 'drizzle-orm/node-postgres/migrator';
 import { createDatabase } from './client';
 
-export const MIGRATIONS_FOLDER = path.resolve(__dirname, '../../drizzle/migrations');
+const MIGRATIONS_FOLDER = path.resolve(__dirname, '../../drizzle/migrations');
 
 /** Applies the committed migrations that the database has not seen yet. */
 export async function applyMigrations(databaseUrl: string): Promise<void> {

@@ -56,7 +56,7 @@ const instant = z.string().transform((value, ctx) => {
   return time.toISOString();
 });
 
-export const exportFiltersSchema = z
+const exportFiltersSchema = z
   .strictObject({
     status: listOf(rules.status).optional(),
     country: listOf(rules.country).optional(),
@@ -89,7 +89,7 @@ export const exportFiltersSchema = z
     return out;
   });
 
-export const exportColumnsSchema = z
+const exportColumnsSchema = z
   .array(z.string())
   .transform((names, ctx) => {
     if (names.length === 0) {

@@ -14,7 +14,7 @@ import { errorReportBatch, type ErrorReportRow } from './queries';
  *   a last column `error`: fixed in a spreadsheet, it can be uploaded again as it is.
  */
 
-export const ERROR_REPORT_COLUMNS = ['row_number', 'vendor_data', 'column', 'code', 'message', 'raw_row'] as const;
+const ERROR_REPORT_COLUMNS = ['row_number', 'vendor_data', 'column', 'code', 'message', 'raw_row'] as const;
 
 type Cell = string | number | null;
 

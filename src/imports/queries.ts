@@ -66,7 +66,7 @@ export async function insertImport(db: Queryable, row: NewImport): Promise<void>
 }
 
 /** One import; `applicationId` scopes it (another application's import is not found). Undefined when absent. */
-export async function findImport(db: Queryable, params: { id: string; applicationId?: string }): Promise<ImportRecord | undefined> {
+async function findImport(db: Queryable, params: { id: string; applicationId?: string }): Promise<ImportRecord | undefined> {
   if (!isUuid(params.id)) return undefined;
   const conditions: SQL[] = [eq(imports.id, params.id)];
   if (params.applicationId) conditions.push(eq(imports.applicationId, params.applicationId));
@@ -202,8 +202,6 @@ export async function markConfirmed(db: Queryable, importRecord: ImportRecord): 
 function notConfirmable(status: ImportStatus) {
   return invalidState(`the import is ${status}; only an import AWAITING_CONFIRMATION can be confirmed`);
 }
-
-export const CANCELLABLE: readonly ImportStatus[] = ['VALIDATING', 'AWAITING_CONFIRMATION', 'RUNNING'];
 
 /**
  * VALIDATING / AWAITING_CONFIRMATION / RUNNING -> CANCELLED. An import awaiting confirmation ends now; one that is
