@@ -80,7 +80,7 @@ function expectRunning(row: ExportWithOperator): void {
 }
 
 /** Runs `fn` with a heartbeat every few seconds: a long step of an activity that has no progress to report. */
-export async function whileHeartbeating<T>(fn: () => Promise<T>): Promise<T> {
+async function whileHeartbeating<T>(fn: () => Promise<T>): Promise<T> {
   const ctx = Context.current();
   ctx.heartbeat();
   const timer = setInterval(() => ctx.heartbeat(), 5000);

@@ -3,6 +3,7 @@ import { ROLES, type Role } from '../drizzle/schema';
 import { createApplication, createOperator } from './auth/accounts';
 import { getConfig, type Config } from './config';
 import { createDatabase, type Db } from './db/client';
+import { isUuid } from './db/ids';
 import { DomainError } from './errors';
 import { retryImport } from './imports/service';
 import { createStorage } from './storage';
@@ -48,7 +49,7 @@ const commands: Record<string, Command> = {
     );
     const role = values.role!.toUpperCase() as Role;
     if (!ROLES.includes(role)) throw new UsageError(`--role must be one of ${ROLES.join(', ')}`);
-    if (!/^[0-9a-f-]{36}$/i.test(values.application!)) throw new UsageError('--application must be an application id (UUID)');
+    if (!isUuid(values.application!)) throw new UsageError('--application must be an application id (UUID)');
     return createOperator(db, { applicationId: values.application!, email: values.email!, role });
   },
   'users record-approved-session': async ({ db, args }) => {
@@ -62,7 +63,7 @@ const commands: Record<string, Command> = {
       },
       ['application', 'vendor-data'],
     );
-    if (!/^[0-9a-f-]{36}$/i.test(values.application!)) throw new UsageError('--application must be an application id (UUID)');
+    if (!isUuid(values.application!)) throw new UsageError('--application must be an application id (UUID)');
     const user = await recordApprovedSession(db, {
       applicationId: values.application!,
       vendorData: values['vendor-data']!,
@@ -74,7 +75,7 @@ const commands: Record<string, Command> = {
   'imports retry': async ({ db, config, args }) => {
     const { positionals } = options(args, {}, []);
     const id = positionals[0];
-    if (!id || !/^[0-9a-f-]{36}$/i.test(id)) throw new UsageError('usage: imports retry <import id>');
+    if (!id || !isUuid(id)) throw new UsageError('usage: imports retry <import id>');
     const temporal = await connectTemporalClient(config);
     try {
       return await retryImport({ db, config, temporal: temporal.client, storage: createStorage(config) }, { id });

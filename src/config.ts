@@ -19,7 +19,7 @@ const flag = (fallback: boolean) =>
     .transform((v) => (v === undefined || v === '' ? fallback : v === 'true' || v === '1'));
 
 /** A duration such as `24h`, `30m`, `45s`, `500ms` or a bare number of seconds; returned in milliseconds. */
-export function parseDurationMs(text: string): number | undefined {
+function parseDurationMs(text: string): number | undefined {
   const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/.exec(text);
   if (!match) return undefined;
   const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[(match[2] ?? 's') as 'ms' | 's' | 'm' | 'h' | 'd'];
@@ -163,7 +163,7 @@ function toConfig(env: z.infer<typeof envSchema>) {
   } as const;
 }
 
-export class ConfigError extends Error {}
+class ConfigError extends Error {}
 
 /** Parses an environment (by default this process's) into a Config; throws a readable ConfigError. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {

@@ -18,7 +18,7 @@ import { hasUnstorable, jsonProblem, MAX_JSON_DEPTH, storable, unstorableReason 
  *
  * The body is walked with an explicit stack, so a body nested a million deep is checked without recursion.
  */
-export const MAX_BODY_DEPTH = 2 * MAX_JSON_DEPTH;
+const MAX_BODY_DEPTH = 2 * MAX_JSON_DEPTH;
 
 export const inputGuard: RequestHandler = (req, _res, next) => {
   const rawPath = req.originalUrl.split('?', 1)[0];

@@ -21,7 +21,7 @@ export function parseListParams(query: Record<string, unknown>): ListParams {
   return { limit, cursor: decodeCursor(query.cursor) };
 }
 
-export function decodeCursor(raw: unknown): Cursor {
+function decodeCursor(raw: unknown): Cursor {
   try {
     const parsed = cursorSchema.parse(JSON.parse(Buffer.from(String(raw), 'base64url').toString('utf8')));
     return { createdAt: new Date(parsed[0]), id: parsed[1] };
@@ -30,7 +30,7 @@ export function decodeCursor(raw: unknown): Cursor {
   }
 }
 
-export function encodeCursor(row: Cursor): string {
+function encodeCursor(row: Cursor): string {
   return Buffer.from(JSON.stringify([row.createdAt.toISOString(), row.id])).toString('base64url');
 }
 

@@ -1,4 +1,4 @@
-import { and, eq } from 'drizzle-orm';
+import { eq } from 'drizzle-orm';
 import { applications, operators, type Role } from '../../drizzle/schema';
 import type { Queryable } from '../db/client';
 import { DomainError } from '../errors';
@@ -55,14 +55,5 @@ export async function findApplicationByApiKey(db: Queryable, apiKey: string): Pr
     .select({ id: applications.id })
     .from(applications)
     .where(eq(applications.apiKeyHash, hashSecret(apiKey)));
-  return row;
-}
-
-/** An operator of the given application, by id (for showing `operator: {id, email}` on jobs). */
-export async function findOperator(db: Queryable, applicationId: string, operatorId: string) {
-  const [row] = await db
-    .select({ id: operators.id, email: operators.email })
-    .from(operators)
-    .where(and(eq(operators.id, operatorId), eq(operators.applicationId, applicationId)));
   return row;
 }

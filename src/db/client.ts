@@ -3,7 +3,7 @@ import { Pool } from 'pg';
 import * as schema from '../../drizzle/schema';
 
 export type Db = NodePgDatabase<typeof schema>;
-export type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
+type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
 /** What query functions take: the database or a transaction on it. */
 export type Queryable = Db | Tx;
 

@@ -34,7 +34,7 @@ export function isDatabaseUnavailable(err: unknown): boolean {
 }
 
 /** SQLSTATE 40P01 deadlock_detected, 40001 serialization_failure: the transaction may simply be run again. */
-export function isRetryableConflict(err: unknown): boolean {
+function isRetryableConflict(err: unknown): boolean {
   for (const { code } of errorChain(err)) if (code === '40P01' || code === '40001') return true;
   return false;
 }

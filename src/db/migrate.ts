@@ -3,7 +3,7 @@ import { migrate } from 'drizzle-orm/node-postgres/migrator';
 import { PROJECT_ROOT } from '../paths';
 import { createDatabase } from './client';
 
-export const MIGRATIONS_FOLDER = path.join(PROJECT_ROOT, 'drizzle/migrations');
+const MIGRATIONS_FOLDER = path.join(PROJECT_ROOT, 'drizzle/migrations');
 
 /** Applies the committed migrations that the database has not seen yet. */
 export async function applyMigrations(databaseUrl: string): Promise<void> {

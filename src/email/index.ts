@@ -21,4 +21,3 @@ export function createMailer(config: Config, db: Db, logger?: Logger): Mailer {
   return new OutboxMailer(db, logger);
 }
 export type { Mailer };
-export { MailerError } from './mailer';

@@ -5,7 +5,7 @@ import type { Db } from '../db/client';
 import type { Logger } from '../logger';
 import { MailerError, type Mailer, type SendResult } from './mailer';
 
-export const RESEND_DEFAULT_BASE_URL = 'https://api.resend.com';
+const RESEND_DEFAULT_BASE_URL = 'https://api.resend.com';
 
 /**
  * Sends through Resend (the `resend` package). Each message is first recorded in the outbox table under its

@@ -14,7 +14,7 @@ export const RECORD_DELIMITER = '\r\n';
 /** Characters that make a spreadsheet read a cell as a formula when they come first. */
 const FORMULA_START = new Set(['=', '+', '-', '@', '\t', '\r']);
 /** A value that is wholly a number (an E.164 phone is one too): written as it is, a spreadsheet shows a number. */
-export const NUMBER_PATTERN = /^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$/;
+const NUMBER_PATTERN = /^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$/;
 
 /** A text cell that begins with = + - @, a tab or a carriage return gets a leading `'`, unless it is a number. */
 export function escapeFormula(value: string): string {
@@ -27,7 +27,7 @@ const iso = (d: Date) => d.toISOString();
 const text = (v: string | null) => (v === null || v === '' ? null : escapeFormula(v));
 
 /** The cell of one column for one user, before CSV quoting; null is an empty cell. */
-export function cellOf(column: ExportColumn, user: UserRow): string | null {
+function cellOf(column: ExportColumn, user: UserRow): string | null {
   switch (column) {
     case 'id':
       return user.id;

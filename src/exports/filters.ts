@@ -56,7 +56,7 @@ const instant = z.string().transform((value, ctx) => {
   return time.toISOString();
 });
 
-export const exportFiltersSchema = z
+const exportFiltersSchema = z
   .strictObject({
     status: listOf(rules.status).meta({ description: `${USER_STATUSES.join(', ')}; any letter case` }).optional(),
     country: listOf(rules.country).meta({ description: 'ISO 3166-1 alpha-3 codes, any letter case' }).optional(),
@@ -90,7 +90,7 @@ export const exportFiltersSchema = z
     return out;
   });
 
-export const exportColumnsSchema = z
+const exportColumnsSchema = z
   .array(z.string())
   .meta({ description: `any of ${EXPORT_COLUMNS.join(', ')}, written in the order given; default: every column the role may export, in that order` })
   .transform((names, ctx) => {

@@ -3,6 +3,7 @@ import type { Pool } from 'pg';
 import { exportParts, exportsTable, operators, type ExportStatus } from '../../drizzle/schema';
 import type { Cursor } from '../db/cursor';
 import type { Db, Queryable } from '../db/client';
+import { isUuid } from '../db/ids';
 import { notFound } from '../errors';
 import type { ExportColumn } from './columns';
 import type { ExportFilters } from './filters';
@@ -56,7 +57,7 @@ export async function setExportWorkflowId(db: Queryable, id: string, workflowId:
 
 /** An export of the application, with its operator's email; not_found for another application's. */
 export async function getExport(db: Queryable, applicationId: string, id: string): Promise<ExportWithOperator> {
-  if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id)) throw notFound('export');
+  if (!isUuid(id)) throw notFound('export');
   const [row] = await db
     .select(withOperator)
     .from(exportsTable)

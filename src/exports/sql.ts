@@ -60,7 +60,7 @@ const CELLS: Record<ExportColumn, string> = {
 };
 
 /** The WHERE condition of an export's filters, over `users u`. */
-export function filterCondition(applicationId: string, filters: ExportFilters): string {
+function filterCondition(applicationId: string, filters: ExportFilters): string {
   const parts = [`u.application_id = ${lit(applicationId)}::uuid`];
   if (filters.status?.length) parts.push(`u.status IN (${filters.status.map(lit).join(', ')})`);
   if (filters.country?.length) parts.push(`u.country IN (${filters.country.map(lit).join(', ')})`);

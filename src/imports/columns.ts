@@ -20,7 +20,7 @@ export const IMPORT_COLUMNS = [
 export type ImportColumn = (typeof IMPORT_COLUMNS)[number];
 
 /** The export's read-only columns: accepted in an import file and ignored, so an export can be imported back. */
-export const IGNORED_COLUMNS = [
+const IGNORED_COLUMNS = [
   'id',
   'date_of_birth',
   'session_count',
@@ -117,7 +117,7 @@ export function nameList(names: readonly string[]): string {
 const CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/;
 
 /** The header row's size as the file holds it (near enough: quotes are not counted). */
-export function headerBytes(cells: readonly string[]): number {
+function headerBytes(cells: readonly string[]): number {
   let bytes = Math.max(0, cells.length - 1);
   for (const cell of cells) bytes += Buffer.byteLength(cell, 'utf8');
   return bytes;

@@ -1,6 +1,8 @@
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
+import { stringify } from 'csv-stringify/sync';
 import type { Queryable } from '../db/client';
+import { escapeFormula, RECORD_DELIMITER } from '../exports/csv';
 import { IMPORT_COLUMNS } from './columns';
 import { errorReportBatch, type ErrorReportRow } from './queries';
 
@@ -12,33 +14,34 @@ import { errorReportBatch, type ErrorReportRow } from './queries';
  *   a last column `error`: fixed in a spreadsheet, it can be uploaded again as it is.
  */
 
-export const ERROR_REPORT_COLUMNS = ['row_number', 'vendor_data', 'column', 'code', 'message', 'raw_row'] as const;
+const ERROR_REPORT_COLUMNS = ['row_number', 'vendor_data', 'column', 'code', 'message', 'raw_row'] as const;
 
-/** An RFC 4180 cell; text a spreadsheet would run as a formula gets a leading `'` (as the export does). */
-export function csvCell(value: string | number | null): string {
-  if (value === null) return '';
-  if (typeof value === 'number') return String(value);
-  const text = /^[=+\-@\t\r]/.test(value) ? `'${value}` : value;
-  return /[",\r\n]/.test(text) || /^\s|\s$/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+type Cell = string | number | null;
+
+/**
+ * RFC 4180 records (CRLF), csv-stringify as the export writes them, with the export's formula rule (escapeFormula);
+ * also quoted: a lone CR or LF, and text with blanks at either end (which a spreadsheet would trim).
+ */
+function csvLines(records: Cell[][]): string {
+  const cells = records.map((record) => record.map((c) => (typeof c === 'string' ? escapeFormula(c) : c)));
+  return stringify(cells, { record_delimiter: RECORD_DELIMITER, eof: true, quoted_match: [/[\r\n]/, /^\s|\s$/] });
 }
-
-const line = (cells: (string | number | null)[]) => `${cells.map(csvCell).join(',')}\r\n`;
 
 /** The raw cells as one CSV line (no line break), cells as the file had them (RFC 4180 quoting only). */
 function rawLine(raw: string[] | null): string {
-  if (!raw) return '';
-  return raw.map((cell) => (/[",\r\n]/.test(cell) ? `"${cell.replace(/"/g, '""')}"` : cell)).join(',');
+  if (!raw || raw.length === 0) return '';
+  return stringify([raw], { eof: false, quoted_match: /[\r\n]/ });
 }
 
 const chunkFailure = (row: ErrorReportRow) => `chunk ${row.chunk_no! + 1} failed to write: ${row.chunk_error ?? 'unknown error'}`;
 
-/** Streams `lines(rows)` of every error-report row to `out`, after `header`; stops when the client goes away. */
+/** Streams the `records(row)` of every error-report row to `out`, after `header`; stops when the client goes away. */
 async function streamReport(
   db: Queryable,
   importId: string,
   out: Writable,
   header: readonly string[],
-  lines: (row: ErrorReportRow) => string,
+  records: (row: ErrorReportRow) => Cell[][],
   batchSize: number,
 ): Promise<void> {
   let gone = false;
@@ -49,12 +52,12 @@ async function streamReport(
     // A client that goes away mid-report ends it (a 'close' instead of a 'drain').
     if (!out.write(text) && !gone) await Promise.race([once(out, 'drain'), once(out, 'close')]);
   };
-  await write(line([...header]));
+  await write(csvLines([[...header]]));
   let after = 0;
   for (;;) {
     const rows = await errorReportBatch(db, importId, after, batchSize);
     if (rows.length === 0) break;
-    await write(rows.map(lines).join(''));
+    await write(csvLines(rows.flatMap(records)));
     if (gone) return;
     after = rows[rows.length - 1].row_number;
     if (rows.length < batchSize) break;
@@ -64,8 +67,8 @@ async function streamReport(
 export function writeErrorReport(db: Queryable, importId: string, out: Writable, batchSize = 2000): Promise<void> {
   return streamReport(db, importId, out, ERROR_REPORT_COLUMNS, (row) => {
     const raw = rawLine(row.raw);
-    if (row.chunk_no !== null) return line([row.row_number, row.vendor_data, '', 'write_failed', chunkFailure(row), raw]);
-    return (row.errors ?? []).map((e) => line([row.row_number, row.vendor_data, e.column, e.code, e.message, raw])).join('');
+    if (row.chunk_no !== null) return [[row.row_number, row.vendor_data, '', 'write_failed', chunkFailure(row), raw]];
+    return (row.errors ?? []).map((e) => [row.row_number, row.vendor_data, e.column, e.code, e.message, raw]);
   }, batchSize);
 }
 
@@ -92,6 +95,6 @@ export function writeInvalidRows(
       return '';
     });
     const error = row.chunk_no !== null ? chunkFailure(row) : (row.errors ?? []).map((e) => `${e.column}: ${e.message}`).join('; ');
-    return line([...cells, error]);
+    return [[...cells, error]];
   }, batchSize);
 }

@@ -7,7 +7,7 @@ import type { ImportColumn } from './columns';
 
 /** Two pseudo-columns that only exist on the way in: together (or alone) they make `full_name`. */
 export const NAME_PARTS = ['first_name', 'last_name'] as const;
-export type NamePart = (typeof NAME_PARTS)[number];
+type NamePart = (typeof NAME_PARTS)[number];
 export type MappedColumn = ImportColumn | NamePart;
 
 /** `First Name`, `first-name`, `FIRST_NAME` → `firstname`. */

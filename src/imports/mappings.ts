@@ -2,6 +2,7 @@ import { and, desc, eq } from 'drizzle-orm';
 import { z } from 'zod';
 import { importMappings, operators } from '../../drizzle/schema';
 import type { Queryable } from '../db/client';
+import { isUuid } from '../db/ids';
 import { notFound } from '../errors';
 import { idSchema, timeSchema } from '../response-schemas';
 
@@ -52,10 +53,8 @@ export async function listSavedMappings(db: Queryable, applicationId: string): P
   }));
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 export async function deleteSavedMapping(db: Queryable, params: { applicationId: string; id: string }): Promise<void> {
-  if (!UUID.test(params.id)) throw notFound('saved mapping');
+  if (!isUuid(params.id)) throw notFound('saved mapping');
   const deleted = await db
     .delete(importMappings)
     .where(and(eq(importMappings.id, params.id), eq(importMappings.applicationId, params.applicationId)))

@@ -63,11 +63,7 @@ export const importOptionsSchema = z.strictObject({
   metadata_mode: lowerEnum(METADATA_MODES).optional(),
 });
 
-export type ImportOptionsInput = z.input<typeof importOptionsSchema>;
 export type ImportOptions = z.output<typeof importOptionsSchema>;
-
-/** The names of the upload's option fields (every multipart field but `file`). */
-export const IMPORT_OPTION_FIELDS = Object.keys(importOptionsSchema.shape) as (keyof ImportOptions)[];
 
 /** What reading a file needs of the options: the format, encoding and delimiter given (undefined: detect them). */
 export interface ReadOptions {

@@ -2,6 +2,7 @@ import { and, asc, desc, eq, sql, type SQL } from 'drizzle-orm';
 import { importChunks, imports, operators, type ImportRowAction, type ImportStatus } from '../../drizzle/schema';
 import type { Cursor } from '../db/cursor';
 import type { Queryable } from '../db/client';
+import { isUuid } from '../db/ids';
 import { DomainError, invalidState, notFound } from '../errors';
 import { refreshImportCounters } from './chunks';
 import { changesListSql, parseStoredOptions, writeModes, type WrittenField } from './merge';
@@ -48,8 +49,6 @@ const selectImports = (db: Queryable) =>
   db.select(importColumns).from(imports).innerJoin(operators, eq(operators.id, imports.operatorId));
 export type ImportRecord = Awaited<ReturnType<typeof selectImports>>[number];
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 export interface NewImport {
   id: string;
   applicationId: string;
@@ -67,8 +66,8 @@ export async function insertImport(db: Queryable, row: NewImport): Promise<void>
 }
 
 /** One import; `applicationId` scopes it (another application's import is not found). Undefined when absent. */
-export async function findImport(db: Queryable, params: { id: string; applicationId?: string }): Promise<ImportRecord | undefined> {
-  if (!UUID.test(params.id)) return undefined;
+async function findImport(db: Queryable, params: { id: string; applicationId?: string }): Promise<ImportRecord | undefined> {
+  if (!isUuid(params.id)) return undefined;
   const conditions: SQL[] = [eq(imports.id, params.id)];
   if (params.applicationId) conditions.push(eq(imports.applicationId, params.applicationId));
   const [row] = await selectImports(db).where(and(...conditions));
@@ -203,8 +202,6 @@ export async function markConfirmed(db: Queryable, importRecord: ImportRecord): 
 function notConfirmable(status: ImportStatus) {
   return invalidState(`the import is ${status}; only an import AWAITING_CONFIRMATION can be confirmed`);
 }
-
-export const CANCELLABLE: readonly ImportStatus[] = ['VALIDATING', 'AWAITING_CONFIRMATION', 'RUNNING'];
 
 /**
  * VALIDATING / AWAITING_CONFIRMATION / RUNNING -> CANCELLED. An import awaiting confirmation ends now; one that is

@@ -14,7 +14,7 @@ export interface RowError {
 }
 
 /** A value the rules rewrote into its stored form (see RuleResult.normalized): the cell's trimmed text, and the value. */
-export interface Normalized {
+interface Normalized {
   field: string;
   from: string;
   to: string;

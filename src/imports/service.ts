@@ -50,7 +50,7 @@ const temporalUnavailable = (err: unknown) =>
     `the workflow service did not answer; try again (${err instanceof Error ? err.message : String(err)})`,
   );
 
-export const fileTooLarge = (maxBytes: number) =>
+const fileTooLarge = (maxBytes: number) =>
   new DomainError('too_large', 'file_too_large', `the file is larger than ${maxBytes} bytes (IMPORT_MAX_BYTES)`);
 
 /** Passes an upload through while computing its SHA-256, its size and its line count; fails past `maxBytes`. */
@@ -75,7 +75,7 @@ class UploadDigest extends Transform {
   }
 }
 
-export interface StoredUpload {
+interface StoredUpload {
   sha256: string;
   bytes: number;
   lines: number;
@@ -85,7 +85,7 @@ export interface StoredUpload {
  * Streams an upload into storage under `key`, hashing it on the way. Past `maxBytes` it fails with 413
  * file_too_large and the partial object is deleted. The source is always read to its end (the request drains).
  */
-export async function storeUpload(storage: Storage, key: string, source: Readable, maxBytes: number): Promise<StoredUpload> {
+async function storeUpload(storage: Storage, key: string, source: Readable, maxBytes: number): Promise<StoredUpload> {
   const digest = new UploadDigest(maxBytes);
   digest.on('error', () => {
     source.unpipe(digest);

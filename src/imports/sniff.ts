@@ -17,7 +17,7 @@ export function isZip(prefix: Buffer): boolean {
 }
 
 /** The encoding a byte-order mark names, if the file starts with one. */
-export function bomEncoding(prefix: Buffer): ImportEncoding | undefined {
+function bomEncoding(prefix: Buffer): ImportEncoding | undefined {
   if (prefix.length >= 3 && prefix[0] === 0xef && prefix[1] === 0xbb && prefix[2] === 0xbf) return 'utf-8';
   if (prefix.length >= 2 && prefix[0] === 0xff && prefix[1] === 0xfe) return 'utf-16le';
   if (prefix.length >= 2 && prefix[0] === 0xfe && prefix[1] === 0xff) return 'utf-16be';
@@ -69,7 +69,7 @@ function latin1Decoder(): ChunkDecoder {
   return { encoding: 'iso-8859-1', write: (chunk) => decoder.write(chunk), end: () => decoder.end() ?? '' };
 }
 
-export function chunkDecoder(encoding: ImportEncoding, how: string): ChunkDecoder {
+function chunkDecoder(encoding: ImportEncoding, how: string): ChunkDecoder {
   return encoding === 'iso-8859-1' ? latin1Decoder() : textDecoder(encoding, how);
 }
 

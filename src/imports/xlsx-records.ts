@@ -43,7 +43,7 @@ function isoDate(d: Date): string {
 }
 
 /** A number as its cell's format shows it; General (or no format, or one numfmt cannot read) as plain digits. */
-export function formattedNumber(n: number, numFmt: string | undefined): string {
+function formattedNumber(n: number, numFmt: string | undefined): string {
   if (!numFmt || numFmt === 'General' || numfmt.isTextFormat(numFmt)) return plainNumber(n);
   try {
     return numfmt.format(numFmt, n);

@@ -18,7 +18,7 @@ export function createStorage(config: Config): Storage {
   });
 }
 
-export type StorageKind = Storage['kind'];
+type StorageKind = Storage['kind'];
 
 /**
  * The configured store and the others a file may have been written to. Each export records its store
@@ -51,6 +51,5 @@ export function createStorageSet(config: Config, current: Storage = createStorag
   };
 }
 
-export { LocalStorage };
 export { StorageNotFoundError } from './storage';
 export type { AppendState, AppendWriter, CompositeState, Storage } from './storage';

@@ -126,7 +126,7 @@ export class LocalStorage implements Storage {
   async concat(
     target: string,
     sources: string[],
-    options: { contentType?: string; firstSourceBytes?: number } = {},
+    options: { firstSourceBytes?: number } = {},
   ): Promise<{ bytes: number; sha256: string }> {
     const targetPath = this.pathOf(target);
     await mkdir(path.dirname(targetPath), { recursive: true });

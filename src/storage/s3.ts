@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Readable } from 'node:stream';
+import { pipeline, Transform, type Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -10,15 +10,20 @@ import {
   HeadBucketCommand,
   HeadObjectCommand,
   ListMultipartUploadsCommand,
-  ListObjectsV2Command,
   ListPartsCommand,
-  PutObjectCommand,
+  NoSuchKey,
+  NoSuchUpload,
+  NotFound,
+  paginateListObjectsV2,
+  paginateListParts,
   S3Client,
+  S3ServiceException,
   UploadPartCommand,
-  UploadPartCopyCommand,
   type CompletedPart,
 } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { S3AppendWriter, S3CompositeRangeWriter, S3_MIN_PART_BYTES } from './s3-writers';
 import {
   StorageNotFoundError,
   type AppendState,
@@ -37,24 +42,17 @@ export interface S3Settings {
   forcePathStyle: boolean;
 }
 
-/** S3's smallest part (except the last one of an upload) and largest copied part. */
-export const S3_MIN_PART_BYTES = 5 * 1024 * 1024;
-const S3_MAX_COPY_PART_BYTES = 5 * 1024 * 1024 * 1024;
-const COPY_CONCURRENCY = 4;
+export { S3_MIN_PART_BYTES };
 
+const CSV = 'text/csv; charset=utf-8';
+
+/**
+ * A missing key, upload or bucket. The SDK's classes where S3 models the error; any other 404 too, since S3-compatible
+ * stores (and HEAD requests, which have no body to name an error) answer some of these with a bare status.
+ */
 function isNotFound(err: unknown): boolean {
-  const e = err as { name?: string; Code?: string; $metadata?: { httpStatusCode?: number } };
-  return (
-    e?.name === 'NoSuchKey' ||
-    e?.name === 'NotFound' ||
-    e?.name === 'NoSuchUpload' ||
-    e?.Code === 'NoSuchKey' ||
-    e?.$metadata?.httpStatusCode === 404
-  );
-}
-
-function copySource(bucket: string, key: string): string {
-  return `${bucket}/${key.split('/').map(encodeURIComponent).join('/')}`;
+  if (err instanceof NoSuchKey || err instanceof NotFound || err instanceof NoSuchUpload) return true;
+  return err instanceof S3ServiceException && err.$metadata?.httpStatusCode === 404;
 }
 
 /**
@@ -96,19 +94,27 @@ export class S3Storage implements Storage {
     }
   }
 
+  /**
+   * One PutObject when the stream is smaller than a part, else a multipart upload (aborted if anything fails). One part
+   * in flight at a time, as before lib-storage did this: an import file's upload holds one part in memory.
+   */
   async putStream(key: string, body: Readable, options: { contentType?: string } = {}): Promise<{ bytes: number }> {
-    const writer = await this.openAppend(key, undefined, options.contentType);
-    try {
-      for await (const chunk of body) {
-        await writer.write(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string));
-        if (writer.pendingBytes >= this.partBytes) await writer.checkpoint();
-      }
-      const { bytes } = await writer.close();
-      return { bytes };
-    } catch (err) {
-      await writer.abort().catch(() => undefined);
-      throw err;
-    }
+    let bytes = 0;
+    const counted = new Transform({
+      transform(chunk: Buffer, _encoding, done) {
+        bytes += chunk.length;
+        done(null, chunk);
+      },
+    });
+    pipeline(body, counted, () => undefined);
+    const upload = new Upload({
+      client: this.client,
+      params: { Bucket: this.bucket, Key: key, Body: counted, ContentType: options.contentType ?? CSV },
+      partSize: this.partBytes,
+      queueSize: 1,
+    });
+    await upload.done();
+    return { bytes };
   }
 
   async getStream(key: string): Promise<Readable> {
@@ -137,16 +143,11 @@ export class S3Storage implements Storage {
 
   async deletePrefix(prefix: string): Promise<void> {
     if (!prefix.endsWith('/')) throw new Error(`a prefix to delete ends with "/": ${prefix}`);
-    let token: string | undefined;
-    do {
-      const page = await this.client.send(
-        new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token }),
-      );
+    for await (const page of paginateListObjectsV2({ client: this.client }, { Bucket: this.bucket, Prefix: prefix })) {
       for (const object of page.Contents ?? []) {
         if (object.Key) await this.delete(object.Key);
       }
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } while (token);
+    }
     const uploads = await this.client.send(new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: prefix }));
     for (const upload of uploads.Uploads ?? []) {
       if (upload.Key && upload.UploadId) await this.abortUpload(upload.Key, upload.UploadId);
@@ -154,6 +155,7 @@ export class S3Storage implements Storage {
   }
 
   async removeAbandonedWrites(prefix: string, startedBefore: Date): Promise<number> {
+    // The SDK has no paginator for ListMultipartUploads (it pages on two markers).
     let removed = 0;
     let keyMarker: string | undefined;
     let uploadIdMarker: string | undefined;
@@ -181,107 +183,32 @@ export class S3Storage implements Storage {
     }
   }
 
-  async openAppend(key: string, resume?: AppendState, contentType = 'text/csv; charset=utf-8'): Promise<AppendWriter> {
+  async openAppend(key: string, resume?: AppendState): Promise<AppendWriter> {
     if (resume?.uploadId && resume.parts && resume.parts.length > 0) {
       if (await this.uploadHasParts(key, resume.uploadId, resume.parts)) {
-        return new S3AppendWriter(this, key, contentType, { ...resume, parts: [...resume.parts] });
+        return new S3AppendWriter(this, key, CSV, { ...resume, parts: [...resume.parts] });
       }
       await this.abortUpload(key, resume.uploadId).catch(() => undefined);
     }
-    return new S3AppendWriter(this, key, contentType, { bytes: 0 });
+    return new S3AppendWriter(this, key, CSV, { bytes: 0 });
   }
 
   /** Whether the upload still exists with these parts (same ETags): then it can be resumed. */
   private async uploadHasParts(key: string, uploadId: string, parts: NonNullable<AppendState['parts']>): Promise<boolean> {
     const stored = new Map<number, string>();
-    let marker: string | undefined;
     try {
-      for (;;) {
-        const page = await this.client.send(
-          new ListPartsCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, PartNumberMarker: marker }),
-        );
+      for await (const page of paginateListParts({ client: this.client }, { Bucket: this.bucket, Key: key, UploadId: uploadId })) {
         for (const part of page.Parts ?? []) {
           if (part.PartNumber !== undefined && part.ETag) stored.set(part.PartNumber, part.ETag);
         }
-        if (!page.IsTruncated || !page.NextPartNumberMarker) break;
-        marker = page.NextPartNumberMarker;
+        // S3 gives a NextPartNumberMarker on the last page too; the paginator would ask for one more, empty page.
+        if (!page.IsTruncated) break;
       }
     } catch (err) {
       if (isNotFound(err)) return false;
       throw err;
     }
     return parts.every((part) => stored.get(part.partNumber) === part.etag);
-  }
-
-  async concat(target: string, sources: string[], options: { contentType?: string } = {}): Promise<{ bytes: number; sha256: string }> {
-    const contentType = options.contentType ?? 'text/csv; charset=utf-8';
-    const sizes = await Promise.all(
-      sources.map(async (source) => {
-        const info = await this.stat(source);
-        if (!info) throw new StorageNotFoundError(source);
-        return info.bytes;
-      }),
-    );
-    const copyable =
-      sources.length > 0 &&
-      sizes.every((size, i) => size > 0 && size <= S3_MAX_COPY_PART_BYTES && (i === sizes.length - 1 || size >= S3_MIN_PART_BYTES));
-    if (!copyable) return this.concatThroughHere(target, sources, contentType);
-
-    // Server-side: one copied part per source, while the SHA-256 is computed from a read of the sources.
-    const upload = await this.client.send(
-      new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: target, ContentType: contentType }),
-    );
-    const uploadId = upload.UploadId!;
-    try {
-      const parts: CompletedPart[] = new Array(sources.length);
-      let next = 0;
-      const copyWorker = async () => {
-        while (next < sources.length) {
-          const index = next++;
-          const result = await this.client.send(
-            new UploadPartCopyCommand({
-              Bucket: this.bucket,
-              Key: target,
-              UploadId: uploadId,
-              PartNumber: index + 1,
-              CopySource: copySource(this.bucket, sources[index]),
-            }),
-          );
-          parts[index] = { PartNumber: index + 1, ETag: result.CopyPartResult?.ETag };
-        }
-      };
-      const [sha256] = await Promise.all([
-        this.hashOf(sources),
-        ...Array.from({ length: Math.min(COPY_CONCURRENCY, sources.length) }, copyWorker),
-      ]);
-      await this.client.send(
-        new CompleteMultipartUploadCommand({ Bucket: this.bucket, Key: target, UploadId: uploadId, MultipartUpload: { Parts: parts } }),
-      );
-      return { bytes: sizes.reduce((a, b) => a + b, 0), sha256 };
-    } catch (err) {
-      await this.abortUpload(target, uploadId).catch(() => undefined);
-      throw err;
-    }
-  }
-
-  /** Concatenation through this process: for sources too small to be parts of their own. */
-  private async concatThroughHere(target: string, sources: string[], contentType: string) {
-    const hash = createHash('sha256');
-    const writer = await this.openAppend(target, undefined, contentType);
-    try {
-      for (const source of sources) {
-        for await (const chunk of await this.getStream(source)) {
-          hash.update(chunk as Buffer);
-          await writer.write(chunk as Buffer);
-          if (writer.pendingBytes >= this.partBytes) await writer.checkpoint();
-        }
-      }
-      const { bytes } = await writer.close();
-      return { bytes, sha256: hash.digest('hex') };
-    } catch (err) {
-      await writer.abort().catch(() => undefined);
-      throw err;
-    }
   }
 
   private async hashOf(keys: string[]): Promise<string> {
@@ -294,7 +221,7 @@ export class S3Storage implements Storage {
 
   async createComposite(key: string, ranges: number, scratchPrefix: string): Promise<CompositeState> {
     const upload = await this.client.send(
-      new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: key, ContentType: 'text/csv; charset=utf-8' }),
+      new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: key, ContentType: CSV }),
     );
     // Part numbers 1..10000: each range gets a block of them, and one more is left for the very last bytes.
     const slotsPerRange = Math.floor(9_999 / Math.max(1, ranges));
@@ -385,230 +312,12 @@ export class S3Storage implements Storage {
       Bucket: this.bucket,
       Key: key,
       ResponseContentDisposition: `attachment; filename="${options.fileName.replace(/["\\]/g, '_')}"`,
-      ResponseContentType: options.contentType ?? 'text/csv; charset=utf-8',
+      ResponseContentType: options.contentType ?? CSV,
     });
     return getSignedUrl(this.client, command, { expiresIn, signingDate: options.issuedAt });
   }
 
   close(): void {
     this.client.destroy();
-  }
-}
-
-/**
- * Appends to an object through a multipart upload: bytes are buffered and go up as a part at each checkpoint (at
- * least 5 MiB, as S3 wants of every part but the last). An object that never reaches a part goes up whole at close.
- */
-class S3AppendWriter implements AppendWriter {
-  readonly minCheckpointBytes = S3_MIN_PART_BYTES;
-  /** The part being filled: one contiguous buffer, reused from part to part. */
-  private part: Buffer = Buffer.alloc(0);
-  private bufferedBytes = 0;
-  private state: AppendState;
-
-  constructor(
-    private readonly storage: S3Storage,
-    private readonly key: string,
-    private readonly contentType: string,
-    resume: AppendState,
-  ) {
-    this.state = { bytes: resume.bytes, uploadId: resume.uploadId, parts: resume.parts ?? [] };
-  }
-
-  get bytes(): number {
-    return this.state.bytes + this.bufferedBytes;
-  }
-
-  get pendingBytes(): number {
-    return this.bufferedBytes;
-  }
-
-  /** Copies the chunk into the part buffer (the caller may reuse its chunk at once). */
-  async write(chunk: Buffer): Promise<void> {
-    if (chunk.length === 0) return;
-    if (this.bufferedBytes + chunk.length > this.part.length) {
-      // A part is cut as soon as it reaches partBytes, so it holds at most that and one more write.
-      const grown = Buffer.allocUnsafe(Math.max(this.storage.partBytes + 1024 * 1024, this.bufferedBytes + chunk.length));
-      this.part.copy(grown, 0, 0, this.bufferedBytes);
-      this.part = grown;
-    }
-    chunk.copy(this.part, this.bufferedBytes);
-    this.bufferedBytes += chunk.length;
-  }
-
-  private async uploadPart(): Promise<void> {
-    const client = this.storage.client;
-    if (!this.state.uploadId) {
-      const upload = await client.send(
-        new CreateMultipartUploadCommand({ Bucket: this.storage.bucket, Key: this.key, ContentType: this.contentType }),
-      );
-      this.state.uploadId = upload.UploadId!;
-    }
-    const parts = this.state.parts!;
-    const partNumber = parts.length + 1;
-    if (partNumber > 10_000) throw new Error(`${this.key}: more than 10000 parts; raise EXPORT_CHECKPOINT_BYTES`);
-    const body = this.part.subarray(0, this.bufferedBytes);
-    const result = await client.send(
-      new UploadPartCommand({
-        Bucket: this.storage.bucket,
-        Key: this.key,
-        UploadId: this.state.uploadId,
-        PartNumber: partNumber,
-        Body: body,
-        ContentLength: body.length,
-      }),
-    );
-    parts.push({ partNumber, etag: result.ETag!, bytes: body.length });
-    this.state.bytes += body.length;
-    this.bufferedBytes = 0;
-  }
-
-  async checkpoint(): Promise<AppendState> {
-    if (this.bufferedBytes >= this.minCheckpointBytes) await this.uploadPart();
-    return { bytes: this.state.bytes, uploadId: this.state.uploadId, parts: [...this.state.parts!] };
-  }
-
-  async close(): Promise<{ bytes: number; state: AppendState }> {
-    const client = this.storage.client;
-    if (!this.state.uploadId) {
-      const body = this.part.subarray(0, this.bufferedBytes);
-      await client.send(
-        new PutObjectCommand({ Bucket: this.storage.bucket, Key: this.key, Body: body, ContentType: this.contentType, ContentLength: body.length }),
-      );
-      this.bufferedBytes = 0;
-      this.state.bytes = body.length;
-      return { bytes: body.length, state: { bytes: body.length } };
-    }
-    if (this.bufferedBytes > 0) await this.uploadPart();
-    await client.send(
-      new CompleteMultipartUploadCommand({
-        Bucket: this.storage.bucket,
-        Key: this.key,
-        UploadId: this.state.uploadId,
-        MultipartUpload: { Parts: this.state.parts!.map((p) => ({ PartNumber: p.partNumber, ETag: p.etag })) },
-      }),
-    );
-    return { bytes: this.state.bytes, state: { ...this.state, parts: [...this.state.parts!] } };
-  }
-
-  async release(): Promise<void> {
-    this.part = Buffer.alloc(0);
-    this.bufferedBytes = 0;
-  }
-
-  async abort(): Promise<void> {
-    await this.release();
-    if (this.state.uploadId) await this.storage.abortUpload(this.key, this.state.uploadId);
-  }
-}
-
-/**
- * One range of a composite S3 object. Its first `partBytes` (for every range but the first) and its last bytes go to
- * scratch objects, since they may be too small to stand as parts between other ranges' parts; everything between
- * goes up as parts of the shared multipart upload, numbered within the range's block. Checkpoints are durable
- * pieces: the head object, then each part.
- */
-class S3CompositeRangeWriter implements AppendWriter {
-  readonly minCheckpointBytes = S3_MIN_PART_BYTES;
-  private part: Buffer = Buffer.alloc(0);
-  private bufferedBytes = 0;
-  private readonly state: AppendState;
-  private readonly firstSlot: number;
-
-  constructor(
-    private readonly storage: S3Storage,
-    private readonly composite: CompositeState,
-    private readonly range: number,
-    resume: AppendState,
-  ) {
-    this.state = { bytes: resume.bytes, parts: [...(resume.parts ?? [])], head: resume.head };
-    this.firstSlot = range * composite.slotsPerRange! + 1;
-  }
-
-  get bytes(): number {
-    return this.state.bytes + this.bufferedBytes;
-  }
-
-  get pendingBytes(): number {
-    return this.bufferedBytes;
-  }
-
-  /** The first range has nothing before it: its first part can go up as a part at once. */
-  private get needsHead(): boolean {
-    return this.range > 0 && !this.state.head;
-  }
-
-  private scratchKey(name: 'head' | 'tail'): string {
-    return `${this.composite.scratchPrefix}${String(this.range).padStart(5, '0')}.${name}`;
-  }
-
-  async write(chunk: Buffer): Promise<void> {
-    if (chunk.length === 0) return;
-    if (this.bufferedBytes + chunk.length > this.part.length) {
-      const grown = Buffer.allocUnsafe(Math.max(this.storage.partBytes + 1024 * 1024, this.bufferedBytes + chunk.length));
-      this.part.copy(grown, 0, 0, this.bufferedBytes);
-      this.part = grown;
-    }
-    chunk.copy(this.part, this.bufferedBytes);
-    this.bufferedBytes += chunk.length;
-  }
-
-  private async putScratch(name: 'head' | 'tail'): Promise<{ key: string; bytes: number }> {
-    const key = this.scratchKey(name);
-    const body = this.part.subarray(0, this.bufferedBytes);
-    await this.storage.client.send(
-      new PutObjectCommand({ Bucket: this.storage.bucket, Key: key, Body: body, ContentLength: body.length }),
-    );
-    this.state.bytes += body.length;
-    this.bufferedBytes = 0;
-    return { key, bytes: body.length };
-  }
-
-  private async uploadPart(): Promise<void> {
-    const parts = this.state.parts!;
-    // After the first range's first part, or a later range's head, come its own part numbers.
-    const partNumber = this.firstSlot + (this.range > 0 ? 1 : 0) + parts.length;
-    if (partNumber >= this.firstSlot + this.composite.slotsPerRange!) {
-      throw new Error(`range ${this.range} of ${this.composite.key} needs more than ${this.composite.slotsPerRange} parts; raise EXPORT_CHECKPOINT_BYTES or lower EXPORT_PART_ROWS`);
-    }
-    const body = this.part.subarray(0, this.bufferedBytes);
-    const result = await this.storage.client.send(
-      new UploadPartCommand({
-        Bucket: this.storage.bucket,
-        Key: this.composite.key,
-        UploadId: this.composite.uploadId,
-        PartNumber: partNumber,
-        Body: body,
-        ContentLength: body.length,
-      }),
-    );
-    parts.push({ partNumber, etag: result.ETag!, bytes: body.length });
-    this.state.bytes += body.length;
-    this.bufferedBytes = 0;
-  }
-
-  async checkpoint(): Promise<AppendState> {
-    if (this.bufferedBytes >= Math.max(this.minCheckpointBytes, this.storage.partBytes)) {
-      if (this.needsHead) this.state.head = await this.putScratch('head');
-      else await this.uploadPart();
-    }
-    return { bytes: this.state.bytes, parts: [...this.state.parts!], head: this.state.head };
-  }
-
-  async close(): Promise<{ bytes: number; state: AppendState }> {
-    if (this.bufferedBytes > 0) {
-      if (this.needsHead) this.state.head = await this.putScratch('head');
-      else this.state.tail = await this.putScratch('tail');
-    }
-    return { bytes: this.state.bytes, state: { bytes: this.state.bytes, parts: [...this.state.parts!], head: this.state.head, tail: this.state.tail } };
-  }
-
-  async release(): Promise<void> {
-    this.part = Buffer.alloc(0);
-    this.bufferedBytes = 0;
-  }
-
-  async abort(): Promise<void> {
-    await this.release();
   }
 }

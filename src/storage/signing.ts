@@ -7,7 +7,7 @@ import path from 'node:path';
  * The HMAC-SHA256 covers the key and the expiry, so a link works for nobody who alters either, and not after it.
  */
 
-export const DOWNLOADS_PATH = '/downloads';
+const DOWNLOADS_PATH = '/downloads';
 
 function mac(secret: string, key: string, expires: number): Buffer {
   return createHmac('sha256', secret).update(`v1\n${key}\n${expires}`).digest();

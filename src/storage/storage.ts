@@ -28,17 +28,6 @@ export interface Storage {
    */
   openAppend(key: string, resume?: AppendState): Promise<AppendWriter>;
   /**
-   * Writes `target` as the concatenation of `sources`, in order, and returns its size and SHA-256 (hex). The sources
-   * are left in place, except that with `firstSourceBytes` (its size) the first may be used up (local files: moved
-   * into the target rather than copied; the caller deletes the sources afterwards anyway). Safe to call again after
-   * a crash with the same arguments.
-   */
-  concat(
-    target: string,
-    sources: string[],
-    options?: { contentType?: string; firstSourceBytes?: number },
-  ): Promise<{ bytes: number; sha256: string }>;
-  /**
    * A URL that downloads the object without other credentials from `issuedAt` until `expiresAt`, and fails after
    * it or when altered. The same arguments give the same URL. `baseUrl` is where the API answers (local files).
    */
@@ -46,7 +35,7 @@ export interface Storage {
 
   /**
    * Starts an object written as `ranges` consecutive pieces by writers running in parallel, then joined by
-   * completeComposite. Local files: one file per range under `scratchPrefix`, joined by concat. S3: one multipart
+   * completeComposite. Local files: one file per range under `scratchPrefix`, joined by concatenation. S3: one multipart
    * upload whose parts the ranges upload directly, in part numbers set aside for each; the first and last bytes of
    * each range (which may be too small for parts of their own) wait under `scratchPrefix` and are joined into parts
    * at completion. The state is JSON, kept by the caller.

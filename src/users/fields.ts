@@ -31,7 +31,7 @@ export const ROW_ERROR_CODES = [
 ] as const;
 export type RowErrorCode = (typeof ROW_ERROR_CODES)[number];
 
-export interface RuleError {
+interface RuleError {
   code: RowErrorCode;
   message: string;
 }
@@ -267,7 +267,7 @@ const optionalText = <T>(rule: (value: string) => RuleResult<T>) =>
       return result.value;
     });
 
-export const userFieldSchemas = {
+const userFieldSchemas = {
   vendor_data: stringField(rules.vendorData, { emptyIsRequired: true }),
   display_name: optionalText(rules.displayName),
   full_name: optionalText(rules.fullName),

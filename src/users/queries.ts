@@ -9,8 +9,8 @@ import { rules, vendorDataKey, type UserCreateInput, type UserPatchInput } from 
 
 export type UserRow = typeof users.$inferSelect;
 
-/** The fields an import or the public API may never change once they came from an approved session. */
-export const VERIFIABLE_FIELDS = ['full_name', 'date_of_birth'] as const;
+/** The fields an approved session verifies (users.verified_fields). */
+const VERIFIABLE_FIELDS = ['full_name', 'date_of_birth'] as const;
 
 /** The user object of API.md. */
 export const userObjectSchema = z.object({
@@ -59,7 +59,7 @@ export function presentUser(row: UserRow): UserObject {
 }
 
 /** Postgres's unique_violation, as raised through drizzle (which wraps the driver's error in `cause`). */
-export function isUniqueViolation(err: unknown): boolean {
+function isUniqueViolation(err: unknown): boolean {
   const e = err as { code?: string; cause?: { code?: string } };
   return e?.code === '23505' || e?.cause?.code === '23505';
 }
@@ -90,7 +90,7 @@ export async function createUser(db: Queryable, applicationId: string, input: Us
   return row;
 }
 
-export async function findUserByVendorData(db: Queryable, applicationId: string, vendorData: string) {
+async function findUserByVendorData(db: Queryable, applicationId: string, vendorData: string) {
   const [row] = await db
     .select()
     .from(users)
@@ -118,7 +118,7 @@ export function likePattern(text: string): string {
 }
 
 /** The condition of API.md's `search`: a case-insensitive substring of any of the searchable fields. */
-export function userSearchCondition(search: string): SQL | undefined {
+function userSearchCondition(search: string): SQL | undefined {
   const pattern = likePattern(search);
   return or(
     ilike(users.vendorData, pattern),
@@ -203,7 +203,7 @@ export async function patchUser(
 }
 
 /** Deep equality of two JSON values, ignoring key order (as Postgres's jsonb does). */
-export function sameJson(a: unknown, b: unknown): boolean {
+function sameJson(a: unknown, b: unknown): boolean {
   if (a === b) return true;
   if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
   if (Array.isArray(a) !== Array.isArray(b)) return false;
