@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { BUILT_WORKFLOW_BUNDLE, PROJECT_ROOT, RUNS_COMPILED } from './paths';
@@ -111,7 +112,7 @@ function toConfig(env: z.infer<typeof envSchema>) {
       uiPort: env.TEMPORAL_UI_PORT,
       devServerPort: env.TEMPORAL_DEV_PORT,
       /** A prebuilt workflow bundle for the worker (tests, benchmark); by default the worker bundles workflows/. */
-      workflowBundlePath: env.WORKFLOW_BUNDLE_PATH ?? (RUNS_COMPILED ? BUILT_WORKFLOW_BUNDLE : undefined),
+      workflowBundlePath: env.WORKFLOW_BUNDLE_PATH ?? (RUNS_COMPILED && fs.existsSync(BUILT_WORKFLOW_BUNDLE) ? BUILT_WORKFLOW_BUNDLE : undefined),
     },
     api: {
       port: env.PORT,

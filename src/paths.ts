@@ -19,5 +19,5 @@ export const PROJECT_ROOT = findProjectRoot(__dirname);
 /** Whether this process runs the compiled build (dist/) rather than the TypeScript sources. */
 export const RUNS_COMPILED = __filename.endsWith('.js');
 
-/** Where `npm run build` writes the workflow bundle, which a compiled worker loads unless WORKFLOW_BUNDLE_PATH says otherwise. */
+/** Where `npm run build` writes the workflow bundle; a compiled worker loads it when it is there and WORKFLOW_BUNDLE_PATH is unset. */
 export const BUILT_WORKFLOW_BUNDLE = path.join(PROJECT_ROOT, 'dist/workflow-bundle.js');
