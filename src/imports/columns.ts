@@ -116,6 +116,11 @@ export function nameList(names: readonly string[]): string {
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/;
 
+/** Whether a column name (a header cell, an NDJSON key) holds a control character or a broken one. */
+export function isBrokenName(name: string): boolean {
+  return CONTROL.test(name) || hasUnstorable(name);
+}
+
 /** The header row's size as the file holds it (near enough: quotes are not counted). */
 function headerBytes(cells: readonly string[]): number {
   let bytes = Math.max(0, cells.length - 1);
@@ -151,7 +156,7 @@ export function readHeader(cells: readonly string[], rules: HeaderRules = {}): L
       `the header has ${cells.length} columns; at most ${HEADER_LIMITS.maxColumns} are read (the template has ${IMPORT_COLUMNS.length})`,
     );
   }
-  const broken = cells.findIndex((cell) => CONTROL.test(cell) || hasUnstorable(cell));
+  const broken = cells.findIndex(isBrokenName);
   if (broken !== -1) {
     throw new ImportFileError(
       'invalid_header',

@@ -1,4 +1,5 @@
-import { HEADER_LIMITS, IMPORT_COLUMNS, ImportFileError, resolveHeader, type HeaderRules, type ImportColumn, type MappingEntry } from './columns';
+import { storable } from '../text';
+import { HEADER_LIMITS, IMPORT_COLUMNS, ImportFileError, isBrokenName, resolveHeader, type HeaderRules, type ImportColumn, type MappingEntry } from './columns';
 
 /**
  * A streaming NDJSON reader for import files: one JSON object a line (`tags` a JSON list of strings, `metadata` an
@@ -30,6 +31,8 @@ function scalarText(value: unknown): string {
 /** The keys of an NDJSON file, each resolved once, in the order they were first seen (the import's `mapping`). */
 export class NdjsonKeys {
   private readonly resolved = new Map<string, MappingEntry>();
+  /** The characters of the distinct keys, bounded as a CSV header's bytes are (they all go into `mapping`). */
+  private keyChars = 0;
 
   constructor(private readonly rules: HeaderRules = {}) {}
 
@@ -45,6 +48,14 @@ export class NdjsonKeys {
           'too_many_columns',
           `the file's objects use more than ${HEADER_LIMITS.maxColumns} different keys (the template has ${IMPORT_COLUMNS.length})`,
         );
+      }
+      // The same bounds as a CSV header's: the names are stored in the import's mapping and shown in messages.
+      if (isBrokenName(key)) {
+        throw new ImportFileError('invalid_header', 'a key of the file holds a control character (such as NUL) or a broken character; a key is plain text');
+      }
+      this.keyChars += key.length;
+      if (this.keyChars > HEADER_LIMITS.maxBytes) {
+        throw new ImportFileError('header_too_large', `the file's keys together are longer than ${HEADER_LIMITS.maxBytes} characters`);
       }
       entry = resolveHeader(key, this.rules) ?? { header: key, column: null, source: 'ignored' };
       this.resolved.set(key, entry);
@@ -111,7 +122,7 @@ export class NdjsonRecordReader {
       if (column === null) continue;
       const earlier = from.get(column);
       if (earlier !== undefined) {
-        this.onError('invalid_json_line', `line ${this.line} gives ${column} twice (${earlier}, ${key})`, text, this.line);
+        this.onError('invalid_json_line', `line ${this.line} gives ${column} twice (${storable(earlier, HEADER_LIMITS.nameChars)}, ${storable(key, HEADER_LIMITS.nameChars)})`, text, this.line);
         return;
       }
       from.set(column, key);
@@ -132,7 +143,7 @@ export class NdjsonRecordReader {
     }
     if (first !== undefined || last !== undefined) {
       if (from.has('full_name')) {
-        this.onError('invalid_json_line', `line ${this.line} gives full_name twice (${from.get('full_name')}, and first and last name)`, text, this.line);
+        this.onError('invalid_json_line', `line ${this.line} gives full_name twice (${storable(from.get('full_name')!, HEADER_LIMITS.nameChars)}, and first and last name)`, text, this.line);
         return;
       }
       record[POSITION.get('full_name')!] = [scalarText(first).trim(), scalarText(last).trim()].filter((part) => part !== '').join(' ');

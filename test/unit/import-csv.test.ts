@@ -613,9 +613,13 @@ describe('readImportFile: what it detects, and the options that win', () => {
     expect(result.lines[3][4]).toMatch(/invalid_json_line.*line 4 gives full_name twice/);
   });
 
-  it('NDJSON: more different keys than a header may have columns is too_many_columns', async () => {
+  it('NDJSON: keys bounded as a header is (too many, too long together, a control or broken character)', async () => {
     const line = JSON.stringify(Object.fromEntries([['vendor_data', 'a'], ...Array.from({ length: 200 }, (_, i) => [`k${i}`, i])]));
     expect((await rejection(line, 10, { format: 'ndjson' })).code).toBe('too_many_columns');
+    const long = JSON.stringify({ vendor_data: 'a', ['k'.repeat(40_000)]: 1 });
+    expect((await rejection(long, 10, { format: 'ndjson' })).code).toBe('header_too_large');
+    expect((await rejection('{"vendor_data":"a","x\\u0000y":1}', 10, { format: 'ndjson' })).code).toBe('invalid_header');
+    expect((await rejection('{"vendor_data":"a","x\\ud800":1}', 10, { format: 'ndjson' })).code).toBe('invalid_header');
   });
 
   async function workbook(sheets: Record<string, unknown[][]>): Promise<Buffer> {
