@@ -54,6 +54,24 @@ class PartBuffer {
   }
 }
 
+/** Sends what `part` holds as part `partNumber` of the multipart upload, records the part in `state`, empties `part`. */
+async function sendPart(storage: S3Storage, upload: { key: string; uploadId: string }, partNumber: number, part: PartBuffer, state: AppendState): Promise<void> {
+  const body = part.contents();
+  const result = await storage.client.send(
+    new UploadPartCommand({
+      Bucket: storage.bucket,
+      Key: upload.key,
+      UploadId: upload.uploadId,
+      PartNumber: partNumber,
+      Body: body,
+      ContentLength: body.length,
+    }),
+  );
+  state.parts!.push({ partNumber, etag: result.ETag!, bytes: body.length });
+  state.bytes += body.length;
+  part.clear();
+}
+
 /**
  * Appends to an object through a multipart upload: bytes are buffered and go up as a part at each checkpoint (at
  * least 5 MiB, as S3 wants of every part but the last). An object that never reaches a part goes up whole at close.
@@ -96,20 +114,7 @@ export class S3AppendWriter implements AppendWriter {
     const parts = this.state.parts!;
     const partNumber = parts.length + 1;
     if (partNumber > 10_000) throw new Error(`${this.key}: more than 10000 parts; raise EXPORT_CHECKPOINT_BYTES`);
-    const body = this.part.contents();
-    const result = await client.send(
-      new UploadPartCommand({
-        Bucket: this.storage.bucket,
-        Key: this.key,
-        UploadId: this.state.uploadId,
-        PartNumber: partNumber,
-        Body: body,
-        ContentLength: body.length,
-      }),
-    );
-    parts.push({ partNumber, etag: result.ETag!, bytes: body.length });
-    this.state.bytes += body.length;
-    this.part.clear();
+    await sendPart(this.storage, { key: this.key, uploadId: this.state.uploadId }, partNumber, this.part, this.state);
   }
 
   async checkpoint(): Promise<AppendState> {
@@ -212,20 +217,7 @@ export class S3CompositeRangeWriter implements AppendWriter {
     if (partNumber >= this.firstSlot + this.composite.slotsPerRange!) {
       throw new Error(`range ${this.range} of ${this.composite.key} needs more than ${this.composite.slotsPerRange} parts; raise EXPORT_CHECKPOINT_BYTES or lower EXPORT_PART_ROWS`);
     }
-    const body = this.part.contents();
-    const result = await this.storage.client.send(
-      new UploadPartCommand({
-        Bucket: this.storage.bucket,
-        Key: this.composite.key,
-        UploadId: this.composite.uploadId,
-        PartNumber: partNumber,
-        Body: body,
-        ContentLength: body.length,
-      }),
-    );
-    parts.push({ partNumber, etag: result.ETag!, bytes: body.length });
-    this.state.bytes += body.length;
-    this.part.clear();
+    await sendPart(this.storage, { key: this.composite.key, uploadId: this.composite.uploadId! }, partNumber, this.part, this.state);
   }
 
   async checkpoint(): Promise<AppendState> {
