@@ -22,6 +22,7 @@ import {
   WORKER_NODE_ARGS,
   type ExitInfo,
   waitUntilReady,
+  isAlive,
 } from './process-control';
 import { missingSearchAttributes, startDevServer } from './temporal-dev-server';
 import { SEARCH_ATTRIBUTES } from '../workflows/definitions';
@@ -97,15 +98,6 @@ function cmdlineOf(pid: number): string | undefined {
     return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim();
   } catch {
     return undefined;
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

@@ -206,3 +206,13 @@ export async function waitUntilReady(
   if (options.gone?.()) return;
   throw new Error(`${what} did not become ready within ${options.timeoutMs / 1000} s (${last})`);
 }
+
+/** Whether a process with this pid exists (EPERM: it does, and belongs to another user). */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { retentionScheduleId } from '../workflows/definitions';
-import { Backoff, exitOf, getFreePort, sleep, stopChild } from '../dev/process-control';
+import { Backoff, exitOf, getFreePort, isAlive, sleep, stopChild } from '../dev/process-control';
 
 /**
  * `npm start` supervises its parts: the launcher runs as a real child process (against the run's database and
@@ -19,15 +19,6 @@ const ROOT = path.resolve(__dirname, '..');
 interface PartRecord {
   name: string;
   pid: number;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /** Polls `check` until it returns something truthy; throws with `what` (and the launcher's output) on timeout. */
