@@ -120,8 +120,18 @@ export const IMPORT_STATUSES = [
   'FAILED',
   'CANCELLED',
   'EXPIRED',
+  'AWAITING_APPROVAL',
+  'PAUSED',
+  'UNDOING',
+  'UNDONE',
 ] as const;
 export type ImportStatus = (typeof IMPORT_STATUSES)[number];
+
+/**
+ * The statuses that count against IMPORT_ACTIVE_PER_APPLICATION ("validating or running"): a paused import is still
+ * a running one, and an undo writes as an import does.
+ */
+export const ACTIVE_IMPORT_STATUSES = ['VALIDATING', 'RUNNING', 'PAUSED', 'UNDOING'] as const satisfies readonly ImportStatus[];
 
 export const imports = pgTable(
   'imports',

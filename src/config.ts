@@ -69,6 +69,8 @@ const envSchema = z.object({
   IMPORT_CHUNK_ROWS: positiveInt(5000),
   IMPORT_CHUNK_CONCURRENCY: positiveInt(4),
   IMPORT_FILE_RETENTION_DAYS: positiveInt(30),
+  /** Imports of one application validating or running at once (API.md, "Public bulk API"). */
+  IMPORT_ACTIVE_PER_APPLICATION: positiveInt(5),
 
   EXPORT_LINK_TTL_SECONDS: z.coerce.number().int().min(1).max(604_800).default(86_400),
   EXPORT_RETENTION_DAYS: positiveInt(7),
@@ -133,6 +135,7 @@ function toConfig(env: z.infer<typeof envSchema>) {
       chunkRows: env.IMPORT_CHUNK_ROWS,
       chunkConcurrency: env.IMPORT_CHUNK_CONCURRENCY,
       fileRetentionDays: env.IMPORT_FILE_RETENTION_DAYS,
+      activePerApplication: env.IMPORT_ACTIVE_PER_APPLICATION,
     },
     exports: {
       linkTtlSeconds: env.EXPORT_LINK_TTL_SECONDS,

@@ -9,6 +9,7 @@ export type ErrorKind =
   | 'not_found'
   | 'conflict'
   | 'too_large'
+  | 'too_many_requests'
   | 'unsupported_media_type'
   | 'unavailable';
 

@@ -1,5 +1,5 @@
-import { and, asc, desc, eq, sql, type SQL } from 'drizzle-orm';
-import { importChunks, imports, operators, type ImportRowAction, type ImportStatus } from '../../drizzle/schema';
+import { and, asc, desc, eq, inArray, sql, type SQL } from 'drizzle-orm';
+import { ACTIVE_IMPORT_STATUSES, importChunks, imports, operators, type ImportRowAction, type ImportStatus } from '../../drizzle/schema';
 import type { Cursor } from '../db/cursor';
 import type { Queryable } from '../db/client';
 import { isUuid } from '../db/ids';
@@ -63,6 +63,40 @@ export interface NewImport {
 
 export async function insertImport(db: Queryable, row: NewImport): Promise<void> {
   await db.insert(imports).values({ ...row, status: 'VALIDATING' });
+}
+
+/**
+ * Takes the application's active-imports lock for the rest of the transaction `db` is (a Postgres advisory lock, so
+ * two API processes serialise too), then counts its imports in ACTIVE_IMPORT_STATUSES: 429 too_many_active_imports
+ * when one more would be over `limit`. The caller then inserts or moves its import in the same transaction, so no two
+ * requests can both see room for one.
+ */
+export async function reserveActiveImport(db: Queryable, params: { applicationId: string; limit: number; excludeId?: string }): Promise<void> {
+  await db.execute(sql`SELECT pg_advisory_xact_lock(hashtextextended(${`kyc-active-imports:${params.applicationId}`}, 0))`);
+  await checkActiveImports(db, params);
+}
+
+/** The count of reserveActiveImport without the lock (an early refusal before a file is stored). */
+export async function checkActiveImports(db: Queryable, params: { applicationId: string; limit: number; excludeId?: string }): Promise<void> {
+  const [row] = await db
+    .select({ active: sql<number>`count(*)::int` })
+    .from(imports)
+    .where(
+      and(
+        eq(imports.applicationId, params.applicationId),
+        inArray(imports.status, [...ACTIVE_IMPORT_STATUSES]),
+        params.excludeId ? sql`${imports.id} <> ${params.excludeId}` : undefined,
+      ),
+    );
+  if ((row?.active ?? 0) >= params.limit) {
+    throw new DomainError(
+      'too_many_requests',
+      'too_many_active_imports',
+      `the application has ${row?.active ?? 0} imports validating or running, the most it may have at once ` +
+        `(IMPORT_ACTIVE_PER_APPLICATION=${params.limit}); try again when one has finished`,
+      { active: row?.active ?? 0, limit: params.limit },
+    );
+  }
 }
 
 /** One import; `applicationId` scopes it (another application's import is not found). Undefined when absent. */
@@ -306,7 +340,7 @@ export async function markFinished(db: Queryable, importId: string): Promise<Imp
   const [row] = await db
     .update(imports)
     .set({
-      status: sql`CASE WHEN ${imports.status} <> 'RUNNING' THEN ${imports.status}
+      status: sql`CASE WHEN ${imports.status} NOT IN ('RUNNING') THEN ${imports.status}
         WHEN ${imports.chunksFailed} > 0 THEN 'COMPLETED_WITH_ERRORS' ELSE 'COMPLETED' END`,
       finishedAt: sql`COALESCE(${imports.finishedAt}, now())`,
     })

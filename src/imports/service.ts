@@ -17,12 +17,14 @@ import {
 } from '../../workflows/import-definitions';
 import type { importUsersWorkflow } from '../../workflows/import-users';
 import {
+  checkActiveImports,
   getImport,
   insertImport,
   markCancelled,
   markConfirmed,
   markRetrying,
   markStartFailed,
+  reserveActiveImport,
   undoRetrying,
   type ImportRecord,
 } from './queries';
@@ -203,6 +205,13 @@ export async function storeImportUpload(
 ): Promise<ImportUpload> {
   const id = randomUUID();
   const storageKey = `imports/${params.applicationId}/${id}.csv`;
+  // An early refusal, so that a file is not stored for nothing; startImport counts again under the lock.
+  try {
+    await checkActiveImports(deps.db, { applicationId: params.applicationId, limit: deps.config.imports.activePerApplication });
+  } catch (err) {
+    params.file.resume();
+    throw err;
+  }
   const stored = await storeUpload(deps.storage, storageKey, params.file, deps.config.imports.maxBytes);
   return { ...stored, id, storageKey, fileName: params.fileName };
 }
@@ -245,17 +254,25 @@ export async function startImport(
   const { upload } = params;
   const { id, storageKey, sha256, bytes, lines } = upload;
   const stored = { bytes, lines };
-  await insertImport(deps.db, {
-    id,
-    applicationId: params.operator.applicationId,
-    operatorId: params.operator.id,
-    fileName: upload.fileName,
-    fileSha256: sha256,
-    fileBytes: bytes,
-    storageKey,
-    workflowId: importWorkflowId(id),
-    options: params.options ?? {},
-  });
+  try {
+    await deps.db.transaction(async (tx) => {
+      await reserveActiveImport(tx, { applicationId: params.operator.applicationId, limit: deps.config.imports.activePerApplication });
+      await insertImport(tx, {
+        id,
+        applicationId: params.operator.applicationId,
+        operatorId: params.operator.id,
+        fileName: upload.fileName,
+        fileSha256: sha256,
+        fileBytes: bytes,
+        storageKey,
+        workflowId: importWorkflowId(id),
+        options: params.options ?? {},
+      });
+    });
+  } catch (err) {
+    await deps.storage.delete(storageKey).catch(() => undefined);
+    throw err;
+  }
   const record = await getImport(deps.db, { id });
   const rows = Math.max(0, stored.lines - 1);
   try {
@@ -274,7 +291,11 @@ export async function startImport(
  */
 export async function confirmImport(deps: ImportServiceDeps, params: { id: string; applicationId: string }): Promise<ImportObject> {
   const record = await getImport(deps.db, params);
-  await markConfirmed(deps.db, record);
+  await deps.db.transaction(async (tx) => {
+    await markConfirmed(tx, record);
+    // Counted after the move (the lock is taken after it, so a concurrent move that committed first is seen).
+    await reserveActiveImport(tx, { applicationId: record.applicationId, limit: deps.config.imports.activePerApplication, excludeId: record.id });
+  });
   await signalWorkflow(deps, record.id, confirmImportSignal).catch(() => undefined);
   return present(deps, record.id);
 }
@@ -301,7 +322,11 @@ export async function cancelImport(deps: ImportServiceDeps, params: { id: string
  */
 export async function retryImport(deps: ImportServiceDeps, params: { id: string; applicationId?: string }): Promise<ImportObject> {
   const record = await getImport(deps.db, params);
-  const chunks = await deps.db.transaction((tx) => markRetrying(tx, record.id));
+  const chunks = await deps.db.transaction(async (tx) => {
+    const count = await markRetrying(tx, record.id);
+    await reserveActiveImport(tx, { applicationId: record.applicationId, limit: deps.config.imports.activePerApplication, excludeId: record.id });
+    return count;
+  });
   try {
     await startWorkflow(deps, record, 'retry', `import ${shortId(record.id)} retry: ${chunks} failed chunk(s), file ${record.fileName}`);
   } catch (err) {
