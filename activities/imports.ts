@@ -13,7 +13,7 @@ import { poolOf } from '../src/imports/pool';
 import type { HeaderRules } from '../src/imports/columns';
 import { savedMappingsOf } from '../src/imports/mappings';
 import type { ImportOptions } from '../src/imports/options';
-import { getImport, markCancelled, markExpired, markFailed, markFinished, markRejected, type ImportRecord } from '../src/imports/queries';
+import { applyImportControl, getImport, markCancelled, type ImportControlAction, markExpired, markFailed, markFinished, markRejected, type ImportRecord } from '../src/imports/queries';
 import { stageImportFile, type StagedCounts } from '../src/imports/staging';
 import type { ActivityDeps } from './deps';
 import type { ImportChunkRef, ImportUsersResult } from '../workflows/import-definitions';
@@ -169,6 +169,14 @@ export function createImportActivities({ db, storage, config, hooks = {} }: Omit
         await recordImportAudit(tx, importId, runKey);
       });
       return finalResult(importId);
+    },
+
+    /**
+     * A control of a writing import (pause, resume, resize of the chunk window) in the database: a compare-and-set,
+     * so a retry of an applied one finds it applied.
+     */
+    async controlImport(input: { importId: string; action: ImportControlAction; chunkConcurrency?: number }): Promise<{ status: ImportStatus; applied: boolean }> {
+      return applyImportControl(db, input);
     },
 
     /**

@@ -174,6 +174,8 @@ export const imports = pgTable(
     errorCode: text('error_code'),
     errorMessage: text('error_message'),
     workflowId: text('workflow_id'),
+    /** Chunks written at once (IMPORT_CHUNK_CONCURRENCY when it started; PATCH chunk_concurrency changes it). */
+    chunkConcurrency: integer('chunk_concurrency'),
     createdAt: createdAt(),
     confirmedAt: tstz('confirmed_at'),
     finishedAt: tstz('finished_at'),

@@ -5,10 +5,11 @@ import { getConfig, type Config } from './config';
 import { createDatabase, type Db } from './db/client';
 import { isUuid } from './db/ids';
 import { DomainError } from './errors';
-import { retryImport } from './imports/service';
+import { pauseImport, resumeImport, retryImport, throttleImport, type ImportServiceDeps } from './imports/service';
 import { createStorage } from './storage';
 import { connectTemporalClient } from './temporal/client';
 import { presentUser, recordApprovedSession } from './users/queries';
+import { CHUNK_CONCURRENCY_MAX, CHUNK_CONCURRENCY_MIN } from '../workflows/import-definitions';
 
 /**
  * `npm run cli -- <command>`: prints one JSON object on stdout and exits 0, or prints an error on stderr and
@@ -74,16 +75,45 @@ const commands: Record<string, Command> = {
   },
   'imports retry': async ({ db, config, args }) => {
     const { positionals } = options(args, {}, []);
-    const id = positionals[0];
-    if (!id || !isUuid(id)) throw new UsageError('usage: imports retry <import id>');
-    const temporal = await connectTemporalClient(config);
-    try {
-      return await retryImport({ db, config, temporal: temporal.client, storage: createStorage(config) }, { id });
-    } finally {
-      await temporal.close();
+    const id = importIdOf(positionals, 'imports retry <import id>');
+    return withService(db, config, (service) => retryImport(service, { id }));
+  },
+  'imports pause': async ({ db, config, args }) => {
+    const { positionals } = options(args, {}, []);
+    const id = importIdOf(positionals, 'imports pause <import id>');
+    return withService(db, config, (service) => pauseImport(service, { id }));
+  },
+  'imports resume': async ({ db, config, args }) => {
+    const { positionals } = options(args, {}, []);
+    const id = importIdOf(positionals, 'imports resume <import id>');
+    return withService(db, config, (service) => resumeImport(service, { id }));
+  },
+  'imports throttle': async ({ db, config, args }) => {
+    const { values, positionals } = options(args, { concurrency: { type: 'string' } }, ['concurrency']);
+    const id = importIdOf(positionals, 'imports throttle <import id> --concurrency <N>');
+    const chunkConcurrency = Number(values.concurrency);
+    if (!/^\d+$/.test(values.concurrency!.trim()) || chunkConcurrency < CHUNK_CONCURRENCY_MIN || chunkConcurrency > CHUNK_CONCURRENCY_MAX) {
+      throw new UsageError(`--concurrency must be a whole number from ${CHUNK_CONCURRENCY_MIN} to ${CHUNK_CONCURRENCY_MAX}`);
     }
+    return withService(db, config, (service) => throttleImport(service, { id, chunkConcurrency }));
   },
 };
+
+function importIdOf(positionals: string[], usageLine: string): string {
+  const id = positionals[0];
+  if (!id || !isUuid(id) || positionals.length > 1) throw new UsageError(`usage: ${usageLine}`);
+  return id;
+}
+
+/** The import service with a Temporal client for the length of one command (on-call works across applications). */
+async function withService<T>(db: Db, config: Config, work: (service: ImportServiceDeps) => Promise<T>): Promise<T> {
+  const temporal = await connectTemporalClient(config);
+  try {
+    return await work({ db, config, temporal: temporal.client, storage: createStorage(config) });
+  } finally {
+    await temporal.close();
+  }
+}
 
 function usage(): string {
   return `usage: npm run cli -- <command> [options]\ncommands:\n${Object.keys(commands)

@@ -1,8 +1,9 @@
-import { ActivityFailure, proxyActivities, setCurrentDetails, setHandler } from '@temporalio/workflow';
+import { ActivityFailure, condition, patched, proxyActivities, setCurrentDetails, setHandler } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { FAILURE_TYPES, LEGACY_FAILURE_TYPES } from './definitions';
 import {
   cancelImportSignal,
+  chunkWindowSignal,
   rootMessage,
   type ImportChunkRef,
   type ImportChunksInput,
@@ -29,13 +30,15 @@ const { recordImportChunkFailure } = proxyActivities<Activities>({
 /**
  * Writes a batch of an import's chunks (at most a hundred, so this run's history stays small) with a bounded
  * window of chunk activities. A chunk that exhausts its retries is recorded FAILED and the others go on; a cancel
- * stops new chunks from starting. A retry of this workflow is a new run that writes the chunks still PENDING.
+ * stops new chunks from starting, and so does a pause (chunkWindowSignal) until the resume; the signal also resizes
+ * the window, the chunks in flight finishing. A retry of this workflow is a new run that writes the chunks still
+ * PENDING.
  */
 export async function importChunksWorkflow(input: ImportChunksInput): Promise<ImportChunksResult> {
   let cancelled = false;
-  setHandler(cancelImportSignal, () => {
-    cancelled = true;
-  });
+  let paused = input.paused ?? false;
+  let concurrency = input.concurrency;
+  let inFlight = 0;
   let next = 0;
   let completed = 0;
   let failed = 0;
@@ -43,8 +46,17 @@ export async function importChunksWorkflow(input: ImportChunksInput): Promise<Im
     setCurrentDetails(
       `${completed + failed} of ${input.chunks.length} chunks in this batch done` +
         (failed > 0 ? `, ${failed} failed` : '') +
-        (cancelled ? ' (cancelled: no new chunks start)' : ''),
+        (cancelled ? ' (cancelled: no new chunks start)' : paused ? ` (PAUSED: no new chunks start; ${inFlight} in flight)` : '') +
+        `; window ${concurrency}`,
     );
+  setHandler(cancelImportSignal, () => {
+    cancelled = true;
+  });
+  setHandler(chunkWindowSignal, (window) => {
+    paused = window.paused;
+    concurrency = window.concurrency;
+    report();
+  });
 
   const writeOne = async (chunk: ImportChunkRef) => {
     try {
@@ -64,12 +76,36 @@ export async function importChunksWorkflow(input: ImportChunksInput): Promise<Im
     report();
   };
 
+  report();
+  if (patched('import-chunks-window')) {
+    // A window that a pause closes and a resize changes while the batch runs: each chunk starts when a place is free.
+    let failure: unknown;
+    const running = new Set<Promise<void>>();
+    while (next < input.chunks.length) {
+      await condition(() => cancelled || failure !== undefined || (!paused && inFlight < Math.max(1, concurrency)));
+      if (cancelled || failure !== undefined) break;
+      const chunk = input.chunks[next++];
+      inFlight++;
+      const written: Promise<void> = writeOne(chunk)
+        .catch((err: unknown) => {
+          failure ??= err;
+        })
+        .finally(() => {
+          inFlight--;
+          running.delete(written);
+          report();
+        });
+      running.add(written);
+    }
+    await Promise.all([...running]);
+    if (failure !== undefined) throw failure;
+    return { completed, failed, cancelled };
+  }
   const lane = async () => {
     while (!cancelled && next < input.chunks.length) {
       await writeOne(input.chunks[next++]);
     }
   };
-  report();
   await Promise.all(Array.from({ length: Math.max(1, Math.min(input.concurrency, input.chunks.length)) }, lane));
   return { completed, failed, cancelled };
 }

@@ -1,4 +1,4 @@
-import { defineQuery, defineSignal } from '@temporalio/workflow';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 // Types only: the workflow bundle never loads the schema module (nor drizzle).
 import type { ImportStatus } from '../drizzle/schema';
 
@@ -24,11 +24,42 @@ export const cancelImportSignal = defineSignal('cancelImport');
  */
 export const retryImportSignal = defineSignal<[{ requestId: string }]>('retryImport');
 
+/**
+ * Controls of a running import (API.md "Controlling imports"), as Workflow Updates on its workflow, so the caller
+ * learns the outcome: the handler moves the database (compare-and-set, in an activity) and the chunk window. Each
+ * answers the import's status afterwards; one that cannot apply fails with the type `invalid_state`.
+ */
+export const pauseImportUpdate = defineUpdate<ImportControlResult, []>('pauseImport');
+export const resumeImportUpdate = defineUpdate<ImportControlResult, []>('resumeImport');
+export const setChunkConcurrencyUpdate = defineUpdate<ImportControlResult, [{ chunkConcurrency: number }]>('setChunkConcurrency');
+
+export interface ImportControlResult {
+  status: ImportStatus;
+  paused: boolean;
+  chunkConcurrency: number;
+}
+
+/** The failure type of an update that does not apply in the import's state (the API answers 409 invalid_state). */
+export const INVALID_STATE = 'invalid_state';
+
+/** Chunk concurrency bounds of PATCH chunk_concurrency. */
+export const CHUNK_CONCURRENCY_MIN = 1;
+export const CHUNK_CONCURRENCY_MAX = 16;
+
+/** The window of a chunk batch, sent by the import workflow to its running child whenever a control changes it. */
+export interface ChunkWindow {
+  paused: boolean;
+  concurrency: number;
+}
+export const chunkWindowSignal = defineSignal<[ChunkWindow]>('chunkWindow');
+
 export interface ImportProgress {
   phase: 'validating' | 'awaiting_confirmation' | 'writing' | 'finishing' | 'done';
   chunksTotal: number;
   chunksDone: number;
   chunksFailed: number;
+  paused?: boolean;
+  chunkConcurrency?: number;
 }
 export const importProgressQuery = defineQuery<ImportProgress>('importProgress');
 
@@ -45,6 +76,8 @@ export interface ImportUsersInput {
   chunksPerChild?: number;
   /** The retry request this run was started for (see retryImportSignal). */
   retryRequestId?: string;
+  /** Start paused (a PAUSED import whose workflow the reconciler started again). */
+  paused?: boolean;
 }
 
 export interface ImportUsersResult {
@@ -70,6 +103,8 @@ export interface ImportChunksInput {
   chunks: ImportChunkRef[];
   chunksTotal: number;
   concurrency: number;
+  /** Start with no chunk running until the chunkWindow signal resumes the batch. */
+  paused?: boolean;
 }
 
 export interface ImportChunksResult {

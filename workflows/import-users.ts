@@ -1,4 +1,5 @@
 import {
+  ApplicationFailure,
   CancellationScope,
   condition,
   continueAsNew,
@@ -15,10 +16,19 @@ import { FAILURE_TYPES, LEGACY_FAILURE_TYPES } from './definitions';
 import { importChunksWorkflow } from './import-chunks';
 import {
   cancelImportSignal,
+  CHUNK_CONCURRENCY_MAX,
+  CHUNK_CONCURRENCY_MIN,
+  chunkWindowSignal,
   confirmImportSignal,
   importProgressQuery,
+  INVALID_STATE,
+  pauseImportUpdate,
+  resumeImportUpdate,
   retryImportSignal,
   rootMessage,
+  setChunkConcurrencyUpdate,
+  type ChunkWindow,
+  type ImportControlResult,
   type ImportProgress,
   type ImportUsersInput,
   type ImportUsersResult,
@@ -30,7 +40,7 @@ const { validateImport } = proxyActivities<Activities>({
   retry: { initialInterval: '2 seconds', maximumInterval: '1 minute', maximumAttempts: 5, nonRetryableErrorTypes: [FAILURE_TYPES.importFileMissing, LEGACY_FAILURE_TYPES.importFileMissing] },
 });
 
-const { expireImport, listImportChunks, finishImport, failImport, markImportCancelled } = proxyActivities<Activities>({
+const { expireImport, listImportChunks, finishImport, failImport, markImportCancelled, controlImport } = proxyActivities<Activities>({
   startToCloseTimeout: '1 minute',
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: 10 },
 });
@@ -76,7 +86,63 @@ async function importOnce(input: ImportUsersInput): Promise<ImportUsersResult> {
     cancelled = true;
     child?.signal(cancelImportSignal).catch(() => undefined);
   });
-  setHandler(importProgressQuery, () => progress);
+  setHandler(importProgressQuery, () => ({ ...progress, paused: window.paused, chunkConcurrency: window.concurrency }));
+
+  // Pause, resume and the window's size (Updates, one at a time): the database moves first (an activity's
+  // compare-and-set), then the window of the running batch; a batch started later takes the window as it is then.
+  const window: ChunkWindow = { paused: input.paused ?? false, concurrency: input.chunkConcurrency };
+  let controls: Promise<unknown> = Promise.resolve();
+  const serially = <T>(fn: () => Promise<T>): Promise<T> => {
+    const done = controls.then(fn);
+    controls = done.catch(() => undefined);
+    return done;
+  };
+  const applyWindow = async (change: Partial<ChunkWindow>, action: 'pause' | 'resume' | 'resize'): Promise<ImportControlResult> => {
+    const { status, applied } = await controlImport({ importId, action, chunkConcurrency: change.concurrency });
+    if (!applied) throw ApplicationFailure.create({ type: INVALID_STATE, message: `the import is ${status}`, nonRetryable: true });
+    Object.assign(window, change);
+    reportWindow();
+    // A child that has just finished takes no signal; the next batch starts with the window as it is.
+    await child?.signal(chunkWindowSignal, { ...window }).catch(() => undefined);
+    return { status, paused: window.paused, chunkConcurrency: window.concurrency };
+  };
+  const writing = () => {
+    if (progress.phase !== 'writing') {
+      throw ApplicationFailure.create({ type: INVALID_STATE, message: `the import is not writing (${progress.phase})`, nonRetryable: true });
+    }
+  };
+  const notInState = (message: string) => ApplicationFailure.create({ type: INVALID_STATE, message, nonRetryable: true });
+  setHandler(pauseImportUpdate, () => serially(() => applyWindow({ paused: true }, 'pause')), {
+    validator: () => {
+      writing();
+      if (window.paused) throw notInState('the import is paused already');
+    },
+  });
+  setHandler(resumeImportUpdate, () => serially(() => applyWindow({ paused: false }, 'resume')), {
+    validator: () => {
+      writing();
+      if (!window.paused) throw notInState('the import is not paused');
+    },
+  });
+  setHandler(
+    setChunkConcurrencyUpdate,
+    ({ chunkConcurrency }) => serially(() => applyWindow({ concurrency: chunkConcurrency }, 'resize')),
+    {
+      validator: ({ chunkConcurrency }) => {
+        writing();
+        if (!Number.isInteger(chunkConcurrency) || chunkConcurrency < CHUNK_CONCURRENCY_MIN || chunkConcurrency > CHUNK_CONCURRENCY_MAX) {
+          throw ApplicationFailure.create({ type: 'invalid_field', message: `chunk_concurrency must be ${CHUNK_CONCURRENCY_MIN} to ${CHUNK_CONCURRENCY_MAX}` });
+        }
+      },
+    },
+  );
+  const reportWindow = () => {
+    if (progress.phase !== 'writing') return;
+    setCurrentDetails(
+      `${window.paused ? 'PAUSED (no new chunk starts)' : 'Writing'}: ${progress.chunksDone} of ${progress.chunksTotal} chunks done, ` +
+        `${progress.chunksFailed} failed; window ${window.concurrency}`,
+    );
+  };
 
   const finish = async (): Promise<ImportUsersResult> => {
     progress.phase = 'finishing';
@@ -119,13 +185,19 @@ async function importOnce(input: ImportUsersInput): Promise<ImportUsersResult> {
       setCurrentDetails(
         `Writing: ${progress.chunksDone} of ${pending.length} chunks done, ${progress.chunksFailed} failed; now chunks ${first}-${last}`,
       );
+      // Paused between two batches: the next starts once resumed (or cancelled).
+      if (window.paused) await condition(() => !window.paused || cancelled);
+      if (cancelled) break;
+      const sent: ChunkWindow = { ...window };
       child = await startChild(importChunksWorkflow, {
         workflowId: `${info.workflowId}-chunks-${first}-${last}`,
-        args: [{ importId, chunks: batch, chunksTotal, concurrency: input.chunkConcurrency }],
+        args: [{ importId, chunks: batch, chunksTotal, concurrency: sent.concurrency, ...(sent.paused ? { paused: true } : {}) }],
         staticSummary: `import ${shortId(importId)}: chunks ${first}-${last} of ${chunksTotal}`,
         typedSearchAttributes: info.typedSearchAttributes,
       });
       if (cancelled) await child.signal(cancelImportSignal);
+      // A control that came while the child was being started.
+      else if (sent.paused !== window.paused || sent.concurrency !== window.concurrency) await child.signal(chunkWindowSignal, { ...window });
       const result = await child.result();
       child = undefined;
       progress.chunksDone += result.completed + result.failed;

@@ -7,7 +7,19 @@ import { storable } from '../text';
 import { writeErrorReport, writeInvalidRows } from '../imports/error-report';
 import { presentImport, presentPreviewRow } from '../imports/present';
 import { getImport, listImportRows, listImports, PERSONAL_FIELDS } from '../imports/queries';
-import { cancelImport, confirmImport, parseUploadOptions, retryImport, startImport, storeImportUpload } from '../imports/service';
+import {
+  cancelImport,
+  confirmImport,
+  parseUploadOptions,
+  pauseImport,
+  resumeImport,
+  retryImport,
+  startImport,
+  storeImportUpload,
+  throttleImport,
+} from '../imports/service';
+import { importPatchSchema } from '../imports/present';
+import { parseBody } from './request-body';
 import type { AppDeps } from './deps';
 import { can } from '../auth/permissions';
 import { applicationOf, operatorOf, requireOperator } from './auth';
@@ -181,6 +193,22 @@ export function importsRouter(deps: AppDeps): Router {
 
   router.post('/:id/retry', requireOperator(db, 'imports.retry'), async (req, res) => {
     res.status(202).json(await retryImport(service, { id: String(req.params.id), applicationId: applicationOf(req) }));
+  });
+
+  router.post('/:id/pause', requireOperator(db, 'imports.control'), async (req, res) => {
+    res.status(202).json(await pauseImport(service, { id: String(req.params.id), applicationId: applicationOf(req) }));
+  });
+
+  router.post('/:id/resume', requireOperator(db, 'imports.control'), async (req, res) => {
+    res.status(202).json(await resumeImport(service, { id: String(req.params.id), applicationId: applicationOf(req) }));
+  });
+
+  router.patch('/:id', requireOperator(db, 'imports.control'), async (req, res) => {
+    const body = parseBody(importPatchSchema, req);
+    const id = String(req.params.id);
+    // 404 for another application's import before a bad body is looked at further.
+    await getImport(db, { id, applicationId: applicationOf(req) });
+    res.json(await throttleImport(service, { id, applicationId: applicationOf(req), chunkConcurrency: body.chunk_concurrency }));
   });
 
   return router;

@@ -6,7 +6,7 @@ import { exportObjectSchema } from '../exports/present';
 import { IMPORT_COLUMNS } from '../imports/columns';
 import { savedMappingSchema } from '../imports/mappings';
 import { importOptionsSchema } from '../imports/options';
-import { importObjectSchema, previewRowSchema } from '../imports/present';
+import { importObjectSchema, importPatchSchema, previewRowSchema } from '../imports/present';
 import { idSchema } from '../response-schemas';
 import { userCreateSchema, userPatchSchema } from '../users/fields';
 import { userObjectSchema } from '../users/queries';
@@ -214,6 +214,49 @@ const importPaths = {
       security: operatorToken,
       parameters: [idParam],
       responses: { 200: json('The import', 'Import'), 401: unauthenticated, 404: error('not_found') },
+    },
+    patch: {
+      summary: 'Change how many chunks a RUNNING or PAUSED import writes at once (1 to 16), without a restart',
+      security: operatorToken,
+      parameters: [idParam],
+      requestBody: jsonBody(importPatchSchema),
+      responses: {
+        200: json('The import', 'Import'),
+        400: error('invalid_field (details: [{field, code}]: invalid_chunk_concurrency, unknown_field, required), invalid_json, invalid_body'),
+        401: unauthenticated,
+        403: error('forbidden (OWNER, ADMIN and DEVELOPER only)'),
+        404: error('not_found'),
+        409: error('invalid_state (not RUNNING or PAUSED, or its workflow is not writing)'),
+        415: error('unsupported_media_type'),
+      },
+    },
+  },
+  '/console/users/imports/{id}/pause': {
+    post: {
+      summary: 'Pause a RUNNING import (PAUSED): no new chunk starts until resumed; the chunks in flight finish',
+      security: operatorToken,
+      parameters: [idParam],
+      responses: {
+        202: json('The import', 'Import'),
+        401: unauthenticated,
+        403: error('forbidden (OWNER, ADMIN and DEVELOPER only)'),
+        404: error('not_found'),
+        409: error('invalid_state (not RUNNING, or its workflow is not writing)'),
+      },
+    },
+  },
+  '/console/users/imports/{id}/resume': {
+    post: {
+      summary: 'Resume a PAUSED import (RUNNING)',
+      security: operatorToken,
+      parameters: [idParam],
+      responses: {
+        202: json('The import', 'Import'),
+        401: unauthenticated,
+        403: error('forbidden (OWNER, ADMIN and DEVELOPER only)'),
+        404: error('not_found'),
+        409: error('invalid_state (not PAUSED)'),
+      },
     },
   },
   '/console/users/imports/{id}/rows': {

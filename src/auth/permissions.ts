@@ -5,6 +5,8 @@ export const PERMISSIONS = {
   'imports.write': ['OWNER', 'ADMIN'],
   'imports.read': ['OWNER', 'ADMIN', 'COMPLIANCE_OFFICER', 'DEVELOPER', 'READER'],
   'imports.retry': ['OWNER', 'ADMIN', 'DEVELOPER'],
+  /** Pause, resume and the chunk concurrency of a running import. */
+  'imports.control': ['OWNER', 'ADMIN', 'DEVELOPER'],
   'exports.all_columns': ['OWNER', 'ADMIN', 'COMPLIANCE_OFFICER'],
   'exports.restricted_columns': ['OWNER', 'ADMIN', 'COMPLIANCE_OFFICER', 'DEVELOPER', 'READER'],
   'exports.read': ['OWNER', 'ADMIN', 'COMPLIANCE_OFFICER', 'DEVELOPER', 'READER'],

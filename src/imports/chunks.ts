@@ -187,8 +187,9 @@ async function writeChunkOnce(db: Db, importId: string, chunkNo: number, hooks: 
         unchanged: state.unchanged_count,
       };
     }
-    // Rows are written only while the import is RUNNING: never after a cancel, a failure or any other ending.
-    if (state.import_status !== 'RUNNING') return { outcome: 'skipped_cancelled', created: 0, updated: 0, unchanged: 0 };
+    // Rows are written only while the import is RUNNING (or PAUSED: a chunk in flight when the pause came
+    // finishes): never after a cancel, a failure or any other ending.
+    if (state.import_status !== 'RUNNING' && state.import_status !== 'PAUSED') return { outcome: 'skipped_cancelled', created: 0, updated: 0, unchanged: 0 };
 
     const chunk = { chunkNo, firstRow: state.first_row, lastRow: state.last_row, rowCount: state.row_count };
     const counts = (await tx.execute<{ created: number; updated: number }>(upsertChunk(importId, state.application_id, chunk, writeModes(parseStoredOptions(state.options)))))

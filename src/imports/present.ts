@@ -15,6 +15,7 @@ import {
   type ImportOptions,
 } from './options';
 import type { ImportRecord, PreviewRow } from './queries';
+import { CHUNK_CONCURRENCY_MAX, CHUNK_CONCURRENCY_MIN } from '../../workflows/import-definitions';
 
 const detectedSourceSchema = z.object({
   format: z.enum(IMPORT_FORMATS),
@@ -69,11 +70,29 @@ export const importObjectSchema = z.object({
     .nullable()
     .meta({ description: 'how each header of the file was read; null until the file has been read' }),
   workflow_id: z.string().nullable().meta({ description: 'users-import-<id>' }),
+  chunk_concurrency: z
+    .int()
+    .min(1)
+    .nullable()
+    .meta({ description: 'chunks written at once (PATCH to change it while RUNNING or PAUSED); null for an import of before this field' }),
   created_at: timeSchema,
   confirmed_at: timeSchema.nullable(),
   finished_at: timeSchema.nullable(),
 });
 export type ImportObject = z.infer<typeof importObjectSchema>;
+
+/** `PATCH /console/users/imports/{id}`: the chunk window of a running import. */
+export const importPatchSchema = z.strictObject({
+  chunk_concurrency: z.number().superRefine((value, ctx) => {
+    if (!Number.isInteger(value) || value < CHUNK_CONCURRENCY_MIN || value > CHUNK_CONCURRENCY_MAX) {
+      ctx.addIssue({
+        code: 'custom',
+        params: { code: 'invalid_chunk_concurrency' },
+        message: `chunk_concurrency must be a whole number from ${CHUNK_CONCURRENCY_MIN} to ${CHUNK_CONCURRENCY_MAX}`,
+      });
+    }
+  }),
+});
 
 /** A row of the import's preview. */
 export const previewRowSchema = z.object({
@@ -151,6 +170,7 @@ export function presentImport(row: ImportRecord): ImportObject {
     // Written by the reader from MappingEntry values (columns.ts), whose source is one of MAPPING_SOURCES.
     mapping: (row.mapping ?? null) as ImportObject['mapping'],
     workflow_id: row.workflowId,
+    chunk_concurrency: row.chunkConcurrency,
     created_at: row.createdAt.toISOString(),
     confirmed_at: row.confirmedAt?.toISOString() ?? null,
     finished_at: row.finishedAt?.toISOString() ?? null,

@@ -41,6 +41,7 @@ const importColumns = {
   errorCode: imports.errorCode,
   errorMessage: imports.errorMessage,
   workflowId: imports.workflowId,
+  chunkConcurrency: imports.chunkConcurrency,
   createdAt: imports.createdAt,
   confirmedAt: imports.confirmedAt,
   finishedAt: imports.finishedAt,
@@ -59,6 +60,7 @@ export interface NewImport {
   storageKey: string;
   workflowId: string;
   options?: Record<string, unknown>;
+  chunkConcurrency?: number;
 }
 
 export async function insertImport(db: Queryable, row: NewImport): Promise<void> {
@@ -248,7 +250,7 @@ export async function markCancelled(db: Queryable, importId: string): Promise<Im
       status: 'CANCELLED',
       finishedAt: sql`CASE WHEN ${imports.status} = 'AWAITING_CONFIRMATION' THEN now() ELSE ${imports.finishedAt} END`,
     })
-    .where(and(eq(imports.id, importId), sql`${imports.status} IN ('VALIDATING', 'AWAITING_CONFIRMATION', 'RUNNING')`))
+    .where(and(eq(imports.id, importId), sql`${imports.status} IN ('VALIDATING', 'AWAITING_CONFIRMATION', 'RUNNING', 'PAUSED')`))
     .returning({ status: imports.status });
   return row?.status;
 }
@@ -293,6 +295,40 @@ export async function undoRetrying(db: Queryable, importId: string, message: str
   await refreshImportCounters(db, importId);
 }
 
+export type ImportControlAction = 'pause' | 'resume' | 'resize';
+
+/**
+ * The database side of a control of a writing import: `pause` RUNNING -> PAUSED, `resume` PAUSED -> RUNNING,
+ * `resize` stores chunk_concurrency of a RUNNING or PAUSED import. Compare-and-set: `applied` says whether it moved
+ * (a retry of an applied control finds it applied); `status` is the import's status afterwards.
+ */
+export async function applyImportControl(
+  db: Queryable,
+  params: { importId: string; action: ImportControlAction; chunkConcurrency?: number },
+): Promise<{ status: ImportStatus; applied: boolean }> {
+  const { importId, action } = params;
+  const from: ImportStatus[] = action === 'pause' ? ['RUNNING'] : action === 'resume' ? ['PAUSED'] : ['RUNNING', 'PAUSED'];
+  const set =
+    action === 'pause'
+      ? { status: 'PAUSED' as const }
+      : action === 'resume'
+        ? { status: 'RUNNING' as const }
+        : { chunkConcurrency: params.chunkConcurrency ?? null };
+  const moved = await db
+    .update(imports)
+    .set(set)
+    .where(and(eq(imports.id, importId), inArray(imports.status, from)))
+    .returning({ status: imports.status, chunkConcurrency: imports.chunkConcurrency });
+  if (moved[0]) return { status: moved[0].status, applied: true };
+  const [row] = await db.select({ status: imports.status, chunkConcurrency: imports.chunkConcurrency }).from(imports).where(eq(imports.id, importId));
+  if (!row) throw notFound('import');
+  const already =
+    (action === 'pause' && row.status === 'PAUSED') ||
+    (action === 'resume' && row.status === 'RUNNING') ||
+    (action === 'resize' && row.chunkConcurrency === (params.chunkConcurrency ?? null));
+  return { status: row.status, applied: already };
+}
+
 /** VALIDATING -> FAILED when the workflow could not be started at all. */
 export async function markStartFailed(db: Queryable, importId: string, message: string): Promise<void> {
   await db
@@ -328,7 +364,7 @@ export async function markExpired(db: Queryable, importId: string): Promise<Impo
 export async function markFinished(db: Queryable, importId: string): Promise<ImportStatus> {
   const [current] = await db.select({ status: imports.status }).from(imports).where(eq(imports.id, importId)).for('no key update');
   if (!current) throw notFound('import');
-  if (current.status === 'RUNNING') {
+  if (current.status === 'RUNNING' || current.status === 'PAUSED') {
     // A run must not end COMPLETED with chunks unwritten: such chunks count as failed, so a retry can write them.
     const unwritten = await db
       .update(importChunks)
@@ -340,7 +376,7 @@ export async function markFinished(db: Queryable, importId: string): Promise<Imp
   const [row] = await db
     .update(imports)
     .set({
-      status: sql`CASE WHEN ${imports.status} NOT IN ('RUNNING') THEN ${imports.status}
+      status: sql`CASE WHEN ${imports.status} NOT IN ('RUNNING', 'PAUSED') THEN ${imports.status}
         WHEN ${imports.chunksFailed} > 0 THEN 'COMPLETED_WITH_ERRORS' ELSE 'COMPLETED' END`,
       finishedAt: sql`COALESCE(${imports.finishedAt}, now())`,
     })
@@ -355,7 +391,7 @@ export async function markFailed(db: Queryable, importId: string, error: { code:
   await db
     .update(imports)
     .set({ status: 'FAILED', errorCode: error.code, errorMessage: storable(error.message), finishedAt: sql`COALESCE(${imports.finishedAt}, now())` })
-    .where(and(eq(imports.id, importId), sql`${imports.status} IN ('VALIDATING', 'AWAITING_CONFIRMATION', 'RUNNING')`));
+    .where(and(eq(imports.id, importId), sql`${imports.status} IN ('VALIDATING', 'AWAITING_CONFIRMATION', 'RUNNING', 'PAUSED')`));
 }
 
 /**
@@ -371,7 +407,7 @@ export async function listUnfinishedImports(
       and(
         params.applicationId ? eq(imports.applicationId, params.applicationId) : undefined,
         sql`${imports.createdAt} < ${params.createdBefore}`,
-        sql`(${imports.status} IN ('VALIDATING', 'AWAITING_CONFIRMATION', 'RUNNING')
+        sql`(${imports.status} IN ('VALIDATING', 'AWAITING_CONFIRMATION', 'RUNNING', 'PAUSED')
           OR (${imports.status} = 'CANCELLED' AND ${imports.finishedAt} IS NULL))`,
       ),
     )
@@ -395,7 +431,7 @@ export async function markWorkflowEnded(db: Queryable, importId: string, error: 
     .where(
       and(
         eq(imports.id, importId),
-        sql`(${imports.status} IN ('VALIDATING', 'AWAITING_CONFIRMATION', 'RUNNING')
+        sql`(${imports.status} IN ('VALIDATING', 'AWAITING_CONFIRMATION', 'RUNNING', 'PAUSED')
           OR (${imports.status} = 'CANCELLED' AND ${imports.finishedAt} IS NULL))`,
       ),
     )

@@ -1,10 +1,10 @@
-import type { Client } from '@temporalio/client';
+import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import { WorkflowIdReusePolicy } from '@temporalio/common';
 import { createHash, randomUUID } from 'node:crypto';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import type { Config } from '../config';
 import type { Db } from '../db/client';
-import { DomainError } from '../errors';
+import { DomainError, invalidState } from '../errors';
 import type { Operator } from '../auth/accounts';
 import type { Storage } from '../storage';
 import { ApplicationId, JobId, JobKind, WORKFLOW_TYPES, type JobKindValue } from '../../workflows/definitions';
@@ -12,9 +12,14 @@ import {
   cancelImportSignal,
   confirmImportSignal,
   importWorkflowId,
+  INVALID_STATE,
+  pauseImportUpdate,
+  resumeImportUpdate,
   retryImportSignal,
+  setChunkConcurrencyUpdate,
   type ImportUsersInput,
 } from '../../workflows/import-definitions';
+import type { ImportStatus } from '../../drizzle/schema';
 import type { importUsersWorkflow } from '../../workflows/import-users';
 import {
   checkActiveImports,
@@ -132,8 +137,9 @@ async function startWorkflow(
     applicationId: record.applicationId,
     mode,
     confirmTimeoutMs: deps.config.imports.confirmTimeoutMs,
-    chunkConcurrency: deps.config.imports.chunkConcurrency,
+    chunkConcurrency: record.chunkConcurrency ?? deps.config.imports.chunkConcurrency,
     ...(retryRequestId ? { retryRequestId } : {}),
+    ...(record.status === 'PAUSED' ? { paused: true } : {}),
   };
   const startOptions = {
     taskQueue: deps.config.temporal.taskQueue,
@@ -174,7 +180,7 @@ async function startWorkflow(
  */
 export async function restartImportWorkflow(deps: ImportServiceDeps, record: ImportRecord): Promise<void> {
   await startWorkflow(deps, record, 'import', `import ${shortId(record.id)} (restarted): file ${record.fileName}`, {
-    confirmed: record.status === 'RUNNING',
+    confirmed: record.status === 'RUNNING' || record.status === 'PAUSED',
   });
 }
 
@@ -267,6 +273,7 @@ export async function startImport(
         storageKey,
         workflowId: importWorkflowId(id),
         options: params.options ?? {},
+        chunkConcurrency: deps.config.imports.chunkConcurrency,
       });
     });
   } catch (err) {
@@ -334,4 +341,54 @@ export async function retryImport(deps: ImportServiceDeps, params: { id: string;
     throw temporalUnavailable(err);
   }
   return present(deps, record.id);
+}
+
+/**
+ * Sends a control Update to the import's workflow and answers the import as the database has it afterwards. 409
+ * invalid_state when the import is not in one of `allowed`, when its workflow refuses the update (it is not writing,
+ * or the status moved meanwhile) or when no run of it is open.
+ */
+async function controlImport(
+  deps: ImportServiceDeps,
+  params: { id: string; applicationId?: string },
+  allowed: ImportStatus[],
+  what: string,
+  send: (handle: ReturnType<Client['workflow']['getHandle']>) => Promise<unknown>,
+): Promise<ImportObject> {
+  const record = await getImport(deps.db, params);
+  if (!allowed.includes(record.status)) {
+    throw invalidState(`the import is ${record.status}; it can be ${what} only while ${allowed.join(' or ')}`);
+  }
+  try {
+    await send(deps.temporal.workflow.getHandle(importWorkflowId(record.id)));
+  } catch (err) {
+    if (err instanceof WorkflowUpdateFailedError) {
+      const cause = err.cause as { type?: string; message?: string } | undefined;
+      if (cause?.type === 'invalid_field') throw new DomainError('invalid', 'invalid_field', cause.message ?? 'invalid field');
+      throw invalidState(`the import cannot be ${what} now: ${cause?.message ?? err.message}${cause?.type && cause.type !== INVALID_STATE ? ` (${cause.type})` : ''}`);
+    }
+    if (err instanceof WorkflowNotFoundError) throw invalidState(`the import cannot be ${what}: its workflow is not running`);
+    throw temporalUnavailable(err);
+  }
+  return present(deps, record.id);
+}
+
+/** RUNNING -> PAUSED: no new chunk starts until resumed; the chunks in flight finish. */
+export function pauseImport(deps: ImportServiceDeps, params: { id: string; applicationId?: string }): Promise<ImportObject> {
+  return controlImport(deps, params, ['RUNNING'], 'paused', (handle) => handle.executeUpdate(pauseImportUpdate));
+}
+
+/** PAUSED -> RUNNING: chunks start again. */
+export function resumeImport(deps: ImportServiceDeps, params: { id: string; applicationId?: string }): Promise<ImportObject> {
+  return controlImport(deps, params, ['PAUSED'], 'resumed', (handle) => handle.executeUpdate(resumeImportUpdate));
+}
+
+/** Changes how many chunks are written at once (1 to 16), from the next chunk on; no restart. */
+export function throttleImport(
+  deps: ImportServiceDeps,
+  params: { id: string; applicationId?: string; chunkConcurrency: number },
+): Promise<ImportObject> {
+  return controlImport(deps, params, ['RUNNING', 'PAUSED'], 'throttled', (handle) =>
+    handle.executeUpdate(setChunkConcurrencyUpdate, { args: [{ chunkConcurrency: params.chunkConcurrency }] }),
+  );
 }
