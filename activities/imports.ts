@@ -13,12 +13,20 @@ import { poolOf } from '../src/imports/pool';
 import type { HeaderRules } from '../src/imports/columns';
 import { savedMappingsOf } from '../src/imports/mappings';
 import type { ImportOptions } from '../src/imports/options';
-import { applyImportControl, getImport, markCancelled, type ImportControlAction, markExpired, markFailed, markFinished, markRejected, type ImportRecord } from '../src/imports/queries';
+import {
+  applyImportControl,
+  decideApproval,
+  markApprovalExpired,
+  reserveActiveImport,
+  getImport,
+  markCancelled,
+  type ImportControlAction, markExpired, markFailed, markFinished, markRejected, type ImportRecord } from '../src/imports/queries';
 import { stageImportFile, type StagedCounts } from '../src/imports/staging';
 import type { ActivityDeps } from './deps';
 import type { ImportChunkRef, ImportUsersResult } from '../workflows/import-definitions';
 import type { ImportStatus } from '../drizzle/schema';
 import { FAILURE_TYPES } from '../workflows/definitions';
+import { DomainError } from '../src/errors';
 
 export interface ImportActivityInput {
   importId: string;
@@ -177,6 +185,38 @@ export function createImportActivities({ db, storage, config, hooks = {} }: Omit
      */
     async controlImport(input: { importId: string; action: ImportControlAction; chunkConcurrency?: number }): Promise<{ status: ImportStatus; applied: boolean }> {
       return applyImportControl(db, input);
+    },
+
+    /**
+     * A second operator's decision on an import AWAITING_APPROVAL (compare-and-set; a retry of an applied decision
+     * finds it applied). An approval that would take the application over IMPORT_ACTIVE_PER_APPLICATION is refused
+     * (`refused`), the import staying AWAITING_APPROVAL.
+     */
+    async decideImportApproval(input: {
+      importId: string;
+      decision: 'APPROVED' | 'REJECTED';
+      operatorId: string;
+    }): Promise<{ status: ImportStatus; applied: boolean; refused?: string; message?: string }> {
+      try {
+        return await db.transaction(async (tx) => {
+          const outcome = await decideApproval(tx, input);
+          if (outcome.applied && input.decision === 'APPROVED') {
+            const row = await getImport(tx, { id: input.importId });
+            await reserveActiveImport(tx, { applicationId: row.applicationId, limit: config.imports.activePerApplication, excludeId: row.id });
+          }
+          return outcome;
+        });
+      } catch (err) {
+        if (err instanceof DomainError && err.code === 'too_many_active_imports') {
+          return { status: 'AWAITING_APPROVAL', applied: false, refused: err.code, message: err.message };
+        }
+        throw err;
+      }
+    },
+
+    /** The approval wait timed out: AWAITING_APPROVAL becomes EXPIRED. Returns the status afterwards (a decision may have come first). */
+    async expireImportApproval({ importId }: ImportActivityInput): Promise<ImportStatus> {
+      return markApprovalExpired(db, importId);
     },
 
     /**

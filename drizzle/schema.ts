@@ -31,6 +31,10 @@ export const applications = pgTable('applications', {
   id: uuid('id').primaryKey().defaultRandom(),
   name: text('name').notNull(),
   apiKeyHash: text('api_key_hash').notNull().unique(),
+  /** Approval policy (API.md "Controlling imports"): an import updating more users than this needs a second operator. */
+  approvalUpdatesOver: integer('approval_updates_over'),
+  /** ... and so does one that sets any of these user statuses. */
+  approvalStatuses: text('approval_statuses').array(),
   createdAt: createdAt(),
 });
 
@@ -176,6 +180,13 @@ export const imports = pgTable(
     workflowId: text('workflow_id'),
     /** Chunks written at once (IMPORT_CHUNK_CONCURRENCY when it started; PATCH chunk_concurrency changes it). */
     chunkConcurrency: integer('chunk_concurrency'),
+    /** Whether the application's policy asked for a second operator on confirm, and why. */
+    approvalRequired: boolean('approval_required').notNull().default(false),
+    approvalReasons: jsonb('approval_reasons').$type<string[]>(),
+    /** APPROVED or REJECTED, by whom and when. */
+    approvalDecision: text('approval_decision', { enum: ['APPROVED', 'REJECTED'] }),
+    approvalDecidedBy: uuid('approval_decided_by').references(() => operators.id),
+    approvalDecidedAt: tstz('approval_decided_at'),
     createdAt: createdAt(),
     confirmedAt: tstz('confirmed_at'),
     finishedAt: tstz('finished_at'),

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
-import { ROLES, type Role } from '../drizzle/schema';
-import { createApplication, createOperator } from './auth/accounts';
+import { ROLES, USER_STATUSES, type Role } from '../drizzle/schema';
+import { createApplication, createOperator, setApprovalPolicy } from './auth/accounts';
 import { getConfig, type Config } from './config';
 import { createDatabase, type Db } from './db/client';
 import { isUuid } from './db/ids';
@@ -41,6 +41,30 @@ const commands: Record<string, Command> = {
   'applications create': async ({ db, args }) => {
     const { values } = options(args, { name: { type: 'string' } }, ['name']);
     return createApplication(db, { name: values.name! });
+  },
+  'applications set': async ({ db, args }) => {
+    const { values } = options(
+      args,
+      { application: { type: 'string' }, 'approval-updates-over': { type: 'string' }, 'approval-statuses': { type: 'string' } },
+      ['application'],
+    );
+    if (!isUuid(values.application!)) throw new UsageError('--application must be an application id (UUID)');
+    const over = values['approval-updates-over'];
+    let updatesOver: number | null | undefined;
+    if (over !== undefined) {
+      if (over.trim() === '' || over.trim().toLowerCase() === 'none') updatesOver = null;
+      else if (/^\d{1,9}$/.test(over.trim())) updatesOver = Number(over.trim());
+      else throw new UsageError('--approval-updates-over must be a whole number (or "none" to clear it)');
+    }
+    const given = values['approval-statuses'];
+    let statuses: string[] | null | undefined;
+    if (given !== undefined) {
+      const list = given.split(',').map((v) => v.trim().toUpperCase()).filter((v) => v !== '' && v !== 'NONE');
+      const unknown = list.filter((v) => !(USER_STATUSES as readonly string[]).includes(v));
+      if (unknown.length > 0) throw new UsageError(`--approval-statuses takes ${USER_STATUSES.join(', ')}; not ${unknown.join(', ')}`);
+      statuses = list.length > 0 ? [...new Set(list)] : null;
+    }
+    return setApprovalPolicy(db, { applicationId: values.application!, updatesOver, statuses });
   },
   'operators create': async ({ db, args }) => {
     const { values } = options(

@@ -12,8 +12,32 @@ import type { ImportStatus } from '../drizzle/schema';
 /** The workflow id of an import (one per import; a retry starts a new run under the same id). */
 export const importWorkflowId = (importId: string) => `users-import-${importId}`;
 
-/** Sent after the API moved the import to RUNNING. */
-export const confirmImportSignal = defineSignal('confirmImport');
+/**
+ * Sent after the API moved the import to RUNNING, or to AWAITING_APPROVAL (`approval: true`: the application's policy
+ * wants a second operator; the run then waits for the approve or reject Update, or expires).
+ */
+export const confirmImportSignal = defineSignal<[ConfirmImportArgs?]>('confirmImport');
+export interface ConfirmImportArgs {
+  approval?: boolean;
+}
+
+/**
+ * A second operator's decision on an import AWAITING_APPROVAL (Updates, so the caller learns the outcome). The
+ * validator refuses the operator who started the import (`approver_is_requester`) and a file hash other than the
+ * one the run was started for (`file_changed`: the approver decided on another file than the one to be written).
+ */
+export interface ApprovalDecisionArgs {
+  operatorId: string;
+  /** The file's SHA-256 as the approver saw it; the import's own when not given. */
+  fileSha256?: string;
+}
+export const approveImportUpdate = defineUpdate<{ status: ImportStatus }, [ApprovalDecisionArgs]>('approveImport');
+export const rejectImportUpdate = defineUpdate<{ status: ImportStatus }, [ApprovalDecisionArgs]>('rejectImport');
+export const APPROVAL_FAILURES = {
+  approverIsRequester: 'approver_is_requester',
+  fileChanged: 'file_changed',
+  tooManyActiveImports: 'too_many_active_imports',
+} as const;
 /** Sent after the API moved the import to CANCELLED; the parent forwards it to its running chunk workflow. */
 export const cancelImportSignal = defineSignal('cancelImport');
 
@@ -54,7 +78,7 @@ export interface ChunkWindow {
 export const chunkWindowSignal = defineSignal<[ChunkWindow]>('chunkWindow');
 
 export interface ImportProgress {
-  phase: 'validating' | 'awaiting_confirmation' | 'writing' | 'finishing' | 'done';
+  phase: 'validating' | 'awaiting_confirmation' | 'awaiting_approval' | 'writing' | 'finishing' | 'done';
   chunksTotal: number;
   chunksDone: number;
   chunksFailed: number;
@@ -78,6 +102,9 @@ export interface ImportUsersInput {
   retryRequestId?: string;
   /** Start paused (a PAUSED import whose workflow the reconciler started again). */
   paused?: boolean;
+  /** The operator who started the import (who may not approve it) and the file's SHA-256, for the approval Updates. */
+  operatorId?: string;
+  fileSha256?: string;
 }
 
 export interface ImportUsersResult {

@@ -4,6 +4,7 @@ import {
   condition,
   continueAsNew,
   isCancellation,
+  patched,
   proxyActivities,
   setCurrentDetails,
   setHandler,
@@ -15,6 +16,10 @@ import type { Activities } from '../activities';
 import { FAILURE_TYPES, LEGACY_FAILURE_TYPES } from './definitions';
 import { importChunksWorkflow } from './import-chunks';
 import {
+  APPROVAL_FAILURES,
+  approveImportUpdate,
+  rejectImportUpdate,
+  type ApprovalDecisionArgs,
   cancelImportSignal,
   CHUNK_CONCURRENCY_MAX,
   CHUNK_CONCURRENCY_MIN,
@@ -40,7 +45,7 @@ const { validateImport } = proxyActivities<Activities>({
   retry: { initialInterval: '2 seconds', maximumInterval: '1 minute', maximumAttempts: 5, nonRetryableErrorTypes: [FAILURE_TYPES.importFileMissing, LEGACY_FAILURE_TYPES.importFileMissing] },
 });
 
-const { expireImport, listImportChunks, finishImport, failImport, markImportCancelled, controlImport } = proxyActivities<Activities>({
+const { expireImport, listImportChunks, finishImport, failImport, markImportCancelled, controlImport, decideImportApproval, expireImportApproval } = proxyActivities<Activities>({
   startToCloseTimeout: '1 minute',
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: 10 },
 });
@@ -79,8 +84,11 @@ async function importOnce(input: ImportUsersInput): Promise<ImportUsersResult> {
   let child: ChildWorkflowHandle<typeof importChunksWorkflow> | undefined;
   const progress: ImportProgress = { phase: 'validating', chunksTotal: 0, chunksDone: 0, chunksFailed: 0 };
 
-  setHandler(confirmImportSignal, () => {
+  let approvalRequested = false;
+  let approval: 'APPROVED' | 'REJECTED' | undefined;
+  setHandler(confirmImportSignal, (args) => {
     confirmed = true;
+    if (args?.approval) approvalRequested = true;
   });
   setHandler(cancelImportSignal, () => {
     cancelled = true;
@@ -136,6 +144,33 @@ async function importOnce(input: ImportUsersInput): Promise<ImportUsersResult> {
       },
     },
   );
+  const decide = (decision: 'APPROVED' | 'REJECTED') => ({ operatorId }: ApprovalDecisionArgs) =>
+    serially(async () => {
+      const outcome = await decideImportApproval({ importId, decision, operatorId });
+      if (outcome.refused) throw ApplicationFailure.create({ type: outcome.refused, message: outcome.message ?? outcome.refused, nonRetryable: true });
+      if (!outcome.applied) throw notInState(`the import is ${outcome.status}`);
+      approval = decision;
+      return { status: outcome.status };
+    });
+  const approvalValidator = ({ operatorId, fileSha256 }: ApprovalDecisionArgs) => {
+    if (!approvalRequested || approval !== undefined || cancelled) throw notInState('the import is not awaiting approval');
+    if (input.operatorId !== undefined && operatorId === input.operatorId) {
+      throw ApplicationFailure.create({
+        type: APPROVAL_FAILURES.approverIsRequester,
+        message: 'the operator who started an import cannot approve or reject it; another operator must',
+        nonRetryable: true,
+      });
+    }
+    if (fileSha256 !== undefined && input.fileSha256 !== undefined && fileSha256 !== input.fileSha256) {
+      throw ApplicationFailure.create({
+        type: APPROVAL_FAILURES.fileChanged,
+        message: `the file's SHA-256 is ${input.fileSha256}, not ${fileSha256}: the decision was about another file`,
+        nonRetryable: true,
+      });
+    }
+  };
+  setHandler(approveImportUpdate, decide('APPROVED'), { validator: approvalValidator });
+  setHandler(rejectImportUpdate, decide('REJECTED'), { validator: approvalValidator });
   const reportWindow = () => {
     if (progress.phase !== 'writing') return;
     setCurrentDetails(
@@ -168,9 +203,22 @@ async function importOnce(input: ImportUsersInput): Promise<ImportUsersResult> {
       if (!decided) {
         // The timer fired; a confirm may still have reached the database first (the signal is then on its way).
         const status = await expireImport({ importId });
-        if (status !== 'RUNNING') return await finish();
+        if (status === 'AWAITING_APPROVAL') approvalRequested = true;
+        else if (status !== 'RUNNING') return await finish();
       } else if (cancelled) {
         return await finish();
+      }
+      if (approvalRequested && patched('import-approval')) {
+        // The application's policy wants a second operator: wait for the approve or reject Update, or expire.
+        progress.phase = 'awaiting_approval';
+        setCurrentDetails(`Awaiting approval by a second operator: ${verdict.toCreate} to create, ${verdict.toUpdate} to update`);
+        const answered = await condition(() => approval !== undefined || cancelled, input.confirmTimeoutMs);
+        if (!answered) {
+          const status = await expireImportApproval({ importId });
+          if (status !== 'RUNNING') return await finish();
+        } else if (cancelled || approval === 'REJECTED') {
+          return await finish();
+        }
       }
     }
 

@@ -10,6 +10,7 @@ import { getImport, listImportRows, listImports, PERSONAL_FIELDS } from '../impo
 import {
   cancelImport,
   confirmImport,
+  decideImport,
   parseUploadOptions,
   pauseImport,
   resumeImport,
@@ -18,7 +19,7 @@ import {
   storeImportUpload,
   throttleImport,
 } from '../imports/service';
-import { importPatchSchema } from '../imports/present';
+import { approvalDecisionSchema, importPatchSchema } from '../imports/present';
 import { parseBody } from './request-body';
 import type { AppDeps } from './deps';
 import { can } from '../auth/permissions';
@@ -202,6 +203,19 @@ export function importsRouter(deps: AppDeps): Router {
   router.post('/:id/resume', requireOperator(db, 'imports.control'), async (req, res) => {
     res.status(202).json(await resumeImport(service, { id: String(req.params.id), applicationId: applicationOf(req) }));
   });
+
+  for (const decision of ['approve', 'reject'] as const) {
+    router.post(`/:id/${decision}`, requireOperator(db, 'imports.approve'), async (req, res) => {
+      // The body is optional: {"file_sha256"} of the file the approver reviewed.
+      const body = req.body !== undefined && req.body !== null && !(typeof req.body === 'object' && Object.keys(req.body as object).length === 0)
+        ? parseBody(approvalDecisionSchema, req)
+        : {};
+      const operator = operatorOf(req);
+      res.status(202).json(
+        await decideImport(service, { id: String(req.params.id), applicationId: operator.applicationId, operatorId: operator.id, decision, fileSha256: body.file_sha256 }),
+      );
+    });
+  }
 
   router.patch('/:id', requireOperator(db, 'imports.control'), async (req, res) => {
     const body = parseBody(importPatchSchema, req);

@@ -6,7 +6,7 @@ import { exportObjectSchema } from '../exports/present';
 import { IMPORT_COLUMNS } from '../imports/columns';
 import { savedMappingSchema } from '../imports/mappings';
 import { importOptionsSchema } from '../imports/options';
-import { importObjectSchema, importPatchSchema, previewRowSchema } from '../imports/present';
+import { approvalDecisionSchema, importObjectSchema, importPatchSchema, previewRowSchema } from '../imports/present';
 import { idSchema } from '../response-schemas';
 import { userCreateSchema, userPatchSchema } from '../users/fields';
 import { userObjectSchema } from '../users/queries';
@@ -242,6 +242,39 @@ const importPaths = {
         403: error('forbidden (OWNER, ADMIN and DEVELOPER only)'),
         404: error('not_found'),
         409: error('invalid_state (not RUNNING, or its workflow is not writing)'),
+      },
+    },
+  },
+  '/console/users/imports/{id}/approve': {
+    post: {
+      summary: 'Approve an import AWAITING_APPROVAL (RUNNING); never by the operator who started it',
+      security: operatorToken,
+      parameters: [idParam],
+      requestBody: jsonBody(approvalDecisionSchema, false),
+      responses: {
+        202: json('The import', 'Import'),
+        400: error('invalid_field (file_sha256 not a SHA-256)'),
+        401: unauthenticated,
+        403: error('approver_is_requester, forbidden (OWNER, ADMIN and COMPLIANCE_OFFICER only)'),
+        404: error('not_found'),
+        409: error('invalid_state (not AWAITING_APPROVAL), file_changed (file_sha256 is not the import file\'s)'),
+        429: error('too_many_active_imports'),
+      },
+    },
+  },
+  '/console/users/imports/{id}/reject': {
+    post: {
+      summary: "Reject an import AWAITING_APPROVAL (REJECTED, error.code approval_rejected); never by the operator who started it",
+      security: operatorToken,
+      parameters: [idParam],
+      requestBody: jsonBody(approvalDecisionSchema, false),
+      responses: {
+        202: json('The import', 'Import'),
+        400: error('invalid_field (file_sha256 not a SHA-256)'),
+        401: unauthenticated,
+        403: error('approver_is_requester, forbidden (OWNER, ADMIN and COMPLIANCE_OFFICER only)'),
+        404: error('not_found'),
+        409: error('invalid_state (not AWAITING_APPROVAL), file_changed'),
       },
     },
   },

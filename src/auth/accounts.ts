@@ -23,6 +23,31 @@ export async function createApplication(db: Queryable, params: { name: string })
   return { id: row.id, name: row.name, api_key: apiKey };
 }
 
+/**
+ * Sets an application's import approval policy (API.md "Controlling imports"); a value left undefined is kept, null
+ * clears it. Returns the application with its policy.
+ */
+export async function setApprovalPolicy(
+  db: Queryable,
+  params: { applicationId: string; updatesOver?: number | null; statuses?: string[] | null },
+) {
+  const set: { approvalUpdatesOver?: number | null; approvalStatuses?: string[] | null } = {};
+  if (params.updatesOver !== undefined) set.approvalUpdatesOver = params.updatesOver;
+  if (params.statuses !== undefined) set.approvalStatuses = params.statuses;
+  const columns = {
+    id: applications.id,
+    name: applications.name,
+    updatesOver: applications.approvalUpdatesOver,
+    statuses: applications.approvalStatuses,
+  };
+  const [row] =
+    Object.keys(set).length > 0
+      ? await db.update(applications).set(set).where(eq(applications.id, params.applicationId)).returning(columns)
+      : await db.select(columns).from(applications).where(eq(applications.id, params.applicationId));
+  if (!row) throw new DomainError('not_found', 'not_found', 'application not found');
+  return { id: row.id, name: row.name, approval: { updates_over: row.updatesOver, statuses: row.statuses ?? [] } };
+}
+
 /** Creates an operator of an application; the bearer token is returned here once and stored only hashed. */
 export async function createOperator(db: Queryable, params: { applicationId: string; email: string; role: Role }) {
   const [application] = await db

@@ -7,6 +7,8 @@ export const PERMISSIONS = {
   'imports.retry': ['OWNER', 'ADMIN', 'DEVELOPER'],
   /** Pause, resume and the chunk concurrency of a running import. */
   'imports.control': ['OWNER', 'ADMIN', 'DEVELOPER'],
+  /** Approve or reject an import AWAITING_APPROVAL (never the operator who started it: the workflow refuses). */
+  'imports.approve': ['OWNER', 'ADMIN', 'COMPLIANCE_OFFICER'],
   'exports.all_columns': ['OWNER', 'ADMIN', 'COMPLIANCE_OFFICER'],
   'exports.restricted_columns': ['OWNER', 'ADMIN', 'COMPLIANCE_OFFICER', 'DEVELOPER', 'READER'],
   'exports.read': ['OWNER', 'ADMIN', 'COMPLIANCE_OFFICER', 'DEVELOPER', 'READER'],

@@ -30,6 +30,17 @@ export async function recordImportAudit(q: Queryable, importId: string, idempote
       failed_rows: row.failedRows,
       chunks: { total: row.chunksTotal, completed: row.chunksCompleted, failed: row.chunksFailed },
       error: row.errorCode ? { code: row.errorCode, message: row.errorMessage } : null,
+      ...(row.approvalRequired
+        ? {
+            approval: {
+              reasons: row.approvalReasons ?? [],
+              decision: row.approvalDecision,
+              requested_by: { id: row.operatorId, email: row.operatorEmail },
+              decided_by: row.approvalDecidedBy ? { id: row.approvalDecidedBy, email: row.approvalDecidedByEmail } : null,
+              decided_at: row.approvalDecidedAt?.toISOString() ?? null,
+            },
+          }
+        : {}),
     },
     startedAt: row.createdAt,
     finishedAt: row.finishedAt,

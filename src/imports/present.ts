@@ -75,6 +75,15 @@ export const importObjectSchema = z.object({
     .min(1)
     .nullable()
     .meta({ description: 'chunks written at once (PATCH to change it while RUNNING or PAUSED); null for an import of before this field' }),
+  approval: z
+    .object({
+      required: z.boolean(),
+      reasons: z.array(z.string()),
+      approved_by: operatorRefSchema.nullable(),
+      rejected_by: operatorRefSchema.nullable(),
+      decided_at: timeSchema.nullable(),
+    })
+    .meta({ description: "the application's approval policy on confirm: whether a second operator had to decide, why, who and when" }),
   created_at: timeSchema,
   confirmed_at: timeSchema.nullable(),
   finished_at: timeSchema.nullable(),
@@ -92,6 +101,11 @@ export const importPatchSchema = z.strictObject({
       });
     }
   }),
+});
+
+/** The optional body of approve / reject: the SHA-256 of the file the approver reviewed. */
+export const approvalDecisionSchema = z.strictObject({
+  file_sha256: z.string().regex(/^[0-9a-f]{64}$/).optional(),
 });
 
 /** A row of the import's preview. */
@@ -143,6 +157,17 @@ export function presentOptions(row: Pick<ImportRecord, 'options' | 'detected'>):
   };
 }
 
+function presentApproval(row: ImportRecord): ImportObject['approval'] {
+  const decider = row.approvalDecidedBy ? { id: row.approvalDecidedBy, email: row.approvalDecidedByEmail ?? '' } : null;
+  return {
+    required: row.approvalRequired,
+    reasons: row.approvalReasons ?? [],
+    approved_by: row.approvalDecision === 'APPROVED' ? decider : null,
+    rejected_by: row.approvalDecision === 'REJECTED' ? decider : null,
+    decided_at: row.approvalDecidedAt?.toISOString() ?? null,
+  };
+}
+
 export function presentImport(row: ImportRecord): ImportObject {
   return {
     id: row.id,
@@ -171,6 +196,7 @@ export function presentImport(row: ImportRecord): ImportObject {
     mapping: (row.mapping ?? null) as ImportObject['mapping'],
     workflow_id: row.workflowId,
     chunk_concurrency: row.chunkConcurrency,
+    approval: presentApproval(row),
     created_at: row.createdAt.toISOString(),
     confirmed_at: row.confirmedAt?.toISOString() ?? null,
     finished_at: row.finishedAt?.toISOString() ?? null,

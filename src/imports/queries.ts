@@ -1,5 +1,5 @@
 import { and, asc, desc, eq, inArray, sql, type SQL } from 'drizzle-orm';
-import { ACTIVE_IMPORT_STATUSES, importChunks, imports, operators, type ImportRowAction, type ImportStatus } from '../../drizzle/schema';
+import { ACTIVE_IMPORT_STATUSES, applications, importChunks, imports, operators, type ImportRowAction, type ImportStatus } from '../../drizzle/schema';
 import type { Cursor } from '../db/cursor';
 import type { Queryable } from '../db/client';
 import { isUuid } from '../db/ids';
@@ -42,6 +42,12 @@ const importColumns = {
   errorMessage: imports.errorMessage,
   workflowId: imports.workflowId,
   chunkConcurrency: imports.chunkConcurrency,
+  approvalRequired: imports.approvalRequired,
+  approvalReasons: imports.approvalReasons,
+  approvalDecision: imports.approvalDecision,
+  approvalDecidedBy: imports.approvalDecidedBy,
+  approvalDecidedByEmail: sql<string | null>`(SELECT d.email FROM operators d WHERE d.id = ${imports.approvalDecidedBy})`,
+  approvalDecidedAt: imports.approvalDecidedAt,
   createdAt: imports.createdAt,
   confirmedAt: imports.confirmedAt,
   finishedAt: imports.finishedAt,
@@ -235,6 +241,86 @@ export async function markConfirmed(db: Queryable, importRecord: ImportRecord): 
   if (moved.length === 0) throw notConfirmable(importRecord.status);
 }
 
+/**
+ * Why the application's approval policy wants a second operator for this import (empty: it does not): more updates
+ * than `approval_updates_over`, or rows that set a status of `approval_statuses`.
+ */
+export async function approvalReasons(db: Queryable, record: Pick<ImportRecord, 'id' | 'applicationId' | 'toUpdate'>): Promise<string[]> {
+  const [policy] = await db
+    .select({ updatesOver: applications.approvalUpdatesOver, statuses: applications.approvalStatuses })
+    .from(applications)
+    .where(eq(applications.id, record.applicationId));
+  const reasons: string[] = [];
+  if (policy?.updatesOver !== null && policy?.updatesOver !== undefined && record.toUpdate > policy.updatesOver) {
+    reasons.push(`updates ${record.toUpdate} existing users, more than ${policy.updatesOver}`);
+  }
+  if (policy?.statuses && policy.statuses.length > 0) {
+    const result = await db.execute<{ status: string; n: number }>(sql`
+      SELECT status, count(*)::int AS n FROM import_rows
+      WHERE import_id = ${record.id} AND action IN ('create', 'update') AND status IN (${sql.join(policy.statuses.map((status) => sql`${status}`), sql`, `)})
+      GROUP BY status ORDER BY status`);
+    for (const row of result.rows) reasons.push(`sets status ${row.status} on ${row.n} user${row.n === 1 ? '' : 's'}`);
+  }
+  return reasons;
+}
+
+/** AWAITING_CONFIRMATION -> AWAITING_APPROVAL with the policy's reasons; 409 invalid_state otherwise. */
+export async function markAwaitingApproval(db: Queryable, importRecord: ImportRecord, reasons: string[]): Promise<void> {
+  const moved = await db
+    .update(imports)
+    .set({
+      status: 'AWAITING_APPROVAL',
+      confirmedAt: sql`now()`,
+      skippedCount: sql`${imports.invalidRows}`,
+      approvalRequired: true,
+      approvalReasons: reasons,
+    })
+    .where(and(eq(imports.id, importRecord.id), eq(imports.status, 'AWAITING_CONFIRMATION')))
+    .returning({ id: imports.id });
+  if (moved.length === 0) throw notConfirmable(importRecord.status);
+}
+
+/**
+ * A second operator's decision: AWAITING_APPROVAL -> RUNNING (approved) or REJECTED with `error.code`
+ * approval_rejected. Compare-and-set: `applied` is false when the import is no longer awaiting approval (and true
+ * again for a retry of the same decision by the same operator).
+ */
+export async function decideApproval(
+  db: Queryable,
+  params: { importId: string; decision: 'APPROVED' | 'REJECTED'; operatorId: string },
+): Promise<{ status: ImportStatus; applied: boolean }> {
+  const approved = params.decision === 'APPROVED';
+  const moved = await db
+    .update(imports)
+    .set({
+      status: approved ? 'RUNNING' : 'REJECTED',
+      approvalDecision: params.decision,
+      approvalDecidedBy: params.operatorId,
+      approvalDecidedAt: sql`now()`,
+      ...(approved ? {} : { errorCode: 'approval_rejected', errorMessage: 'a second operator rejected the import; nothing was written' }),
+    })
+    .where(and(eq(imports.id, params.importId), eq(imports.status, 'AWAITING_APPROVAL')))
+    .returning({ status: imports.status });
+  if (moved[0]) return { status: moved[0].status, applied: true };
+  const [row] = await db
+    .select({ status: imports.status, decision: imports.approvalDecision, decidedBy: imports.approvalDecidedBy })
+    .from(imports)
+    .where(eq(imports.id, params.importId));
+  if (!row) throw notFound('import');
+  return { status: row.status, applied: row.decision === params.decision && row.decidedBy === params.operatorId };
+}
+
+/** AWAITING_APPROVAL -> EXPIRED (not decided within IMPORT_CONFIRM_TIMEOUT); returns the status afterwards. */
+export async function markApprovalExpired(db: Queryable, importId: string): Promise<ImportStatus> {
+  await db
+    .update(imports)
+    .set({ status: 'EXPIRED', finishedAt: sql`now()` })
+    .where(and(eq(imports.id, importId), eq(imports.status, 'AWAITING_APPROVAL')));
+  const [row] = await db.select({ status: imports.status }).from(imports).where(eq(imports.id, importId));
+  if (!row) throw notFound('import');
+  return row.status;
+}
+
 function notConfirmable(status: ImportStatus) {
   return invalidState(`the import is ${status}; only an import AWAITING_CONFIRMATION can be confirmed`);
 }
@@ -250,7 +336,7 @@ export async function markCancelled(db: Queryable, importId: string): Promise<Im
       status: 'CANCELLED',
       finishedAt: sql`CASE WHEN ${imports.status} = 'AWAITING_CONFIRMATION' THEN now() ELSE ${imports.finishedAt} END`,
     })
-    .where(and(eq(imports.id, importId), sql`${imports.status} IN ('VALIDATING', 'AWAITING_CONFIRMATION', 'RUNNING', 'PAUSED')`))
+    .where(and(eq(imports.id, importId), sql`${imports.status} IN ('VALIDATING', 'AWAITING_CONFIRMATION', 'AWAITING_APPROVAL', 'RUNNING', 'PAUSED')`))
     .returning({ status: imports.status });
   return row?.status;
 }
@@ -391,7 +477,7 @@ export async function markFailed(db: Queryable, importId: string, error: { code:
   await db
     .update(imports)
     .set({ status: 'FAILED', errorCode: error.code, errorMessage: storable(error.message), finishedAt: sql`COALESCE(${imports.finishedAt}, now())` })
-    .where(and(eq(imports.id, importId), sql`${imports.status} IN ('VALIDATING', 'AWAITING_CONFIRMATION', 'RUNNING', 'PAUSED')`));
+    .where(and(eq(imports.id, importId), sql`${imports.status} IN ('VALIDATING', 'AWAITING_CONFIRMATION', 'AWAITING_APPROVAL', 'RUNNING', 'PAUSED')`));
 }
 
 /**
@@ -407,7 +493,7 @@ export async function listUnfinishedImports(
       and(
         params.applicationId ? eq(imports.applicationId, params.applicationId) : undefined,
         sql`${imports.createdAt} < ${params.createdBefore}`,
-        sql`(${imports.status} IN ('VALIDATING', 'AWAITING_CONFIRMATION', 'RUNNING', 'PAUSED')
+        sql`(${imports.status} IN ('VALIDATING', 'AWAITING_CONFIRMATION', 'AWAITING_APPROVAL', 'RUNNING', 'PAUSED')
           OR (${imports.status} = 'CANCELLED' AND ${imports.finishedAt} IS NULL))`,
       ),
     )
@@ -431,7 +517,7 @@ export async function markWorkflowEnded(db: Queryable, importId: string, error: 
     .where(
       and(
         eq(imports.id, importId),
-        sql`(${imports.status} IN ('VALIDATING', 'AWAITING_CONFIRMATION', 'RUNNING', 'PAUSED')
+        sql`(${imports.status} IN ('VALIDATING', 'AWAITING_CONFIRMATION', 'AWAITING_APPROVAL', 'RUNNING', 'PAUSED')
           OR (${imports.status} = 'CANCELLED' AND ${imports.finishedAt} IS NULL))`,
       ),
     )

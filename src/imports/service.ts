@@ -11,19 +11,25 @@ import { ApplicationId, JobId, JobKind, WORKFLOW_TYPES, type JobKindValue } from
 import {
   cancelImportSignal,
   confirmImportSignal,
+  APPROVAL_FAILURES,
+  approveImportUpdate,
+  rejectImportUpdate,
   importWorkflowId,
   INVALID_STATE,
   pauseImportUpdate,
   resumeImportUpdate,
   retryImportSignal,
   setChunkConcurrencyUpdate,
+  type ConfirmImportArgs,
   type ImportUsersInput,
 } from '../../workflows/import-definitions';
 import type { ImportStatus } from '../../drizzle/schema';
 import type { importUsersWorkflow } from '../../workflows/import-users';
 import {
+  approvalReasons,
   checkActiveImports,
   getImport,
+  markAwaitingApproval,
   insertImport,
   markCancelled,
   markConfirmed,
@@ -140,6 +146,8 @@ async function startWorkflow(
     chunkConcurrency: record.chunkConcurrency ?? deps.config.imports.chunkConcurrency,
     ...(retryRequestId ? { retryRequestId } : {}),
     ...(record.status === 'PAUSED' ? { paused: true } : {}),
+    operatorId: record.operatorId,
+    fileSha256: record.fileSha256,
   };
   const startOptions = {
     taskQueue: deps.config.temporal.taskQueue,
@@ -162,7 +170,7 @@ async function startWorkflow(
     return;
   }
   if (options.confirmed) {
-    await deps.temporal.workflow.signalWithStart<typeof importUsersWorkflow, []>(WORKFLOW_TYPES.importUsers, {
+    await deps.temporal.workflow.signalWithStart<typeof importUsersWorkflow, [ConfirmImportArgs?]>(WORKFLOW_TYPES.importUsers, {
       ...startOptions,
       signal: confirmImportSignal,
       signalArgs: [],
@@ -298,17 +306,27 @@ export async function startImport(
  */
 export async function confirmImport(deps: ImportServiceDeps, params: { id: string; applicationId: string }): Promise<ImportObject> {
   const record = await getImport(deps.db, params);
-  await deps.db.transaction(async (tx) => {
+  const approval = await deps.db.transaction(async (tx) => {
+    // The application's approval policy: an import over it waits for a second operator (AWAITING_APPROVAL).
+    const reasons = record.status === 'AWAITING_CONFIRMATION' ? await approvalReasons(tx, record) : [];
+    if (reasons.length > 0) {
+      await markAwaitingApproval(tx, record, reasons);
+      return true;
+    }
     await markConfirmed(tx, record);
     // Counted after the move (the lock is taken after it, so a concurrent move that committed first is seen).
     await reserveActiveImport(tx, { applicationId: record.applicationId, limit: deps.config.imports.activePerApplication, excludeId: record.id });
+    return false;
   });
-  await signalWorkflow(deps, record.id, confirmImportSignal).catch(() => undefined);
+  await deps.temporal.workflow
+    .getHandle(importWorkflowId(record.id))
+    .signal(confirmImportSignal, ...(approval ? [{ approval: true }] : []))
+    .catch(() => undefined);
   return present(deps, record.id);
 }
 
 /**
- * VALIDATING / AWAITING_CONFIRMATION / RUNNING -> CANCELLED, then the workflow stops: no new chunk starts, rows
+ * VALIDATING / AWAITING_CONFIRMATION / AWAITING_APPROVAL / RUNNING / PAUSED -> CANCELLED, then the workflow stops: no new chunk starts, rows
  * already written stay written. 409 invalid_state in any other status.
  */
 export async function cancelImport(deps: ImportServiceDeps, params: { id: string; applicationId: string }): Promise<ImportObject> {
@@ -391,4 +409,38 @@ export function throttleImport(
   return controlImport(deps, params, ['RUNNING', 'PAUSED'], 'throttled', (handle) =>
     handle.executeUpdate(setChunkConcurrencyUpdate, { args: [{ chunkConcurrency: params.chunkConcurrency }] }),
   );
+}
+
+/**
+ * A second operator approves (AWAITING_APPROVAL -> RUNNING) or rejects (-> REJECTED, error.code approval_rejected) an
+ * import, through an Update whose validator refuses the operator who started it (403 approver_is_requester) and a
+ * `fileSha256` other than the import's (409 file_changed). 409 invalid_state when it is not awaiting approval; 429
+ * too_many_active_imports when approving would take the application over IMPORT_ACTIVE_PER_APPLICATION.
+ */
+export async function decideImport(
+  deps: ImportServiceDeps,
+  params: { id: string; applicationId: string; operatorId: string; decision: 'approve' | 'reject'; fileSha256?: string },
+): Promise<ImportObject> {
+  const record = await getImport(deps.db, params);
+  if (record.status !== 'AWAITING_APPROVAL') {
+    throw invalidState(`the import is ${record.status}; only an import AWAITING_APPROVAL can be approved or rejected`);
+  }
+  const update = params.decision === 'approve' ? approveImportUpdate : rejectImportUpdate;
+  try {
+    await deps.temporal.workflow
+      .getHandle(importWorkflowId(record.id))
+      .executeUpdate(update, { args: [{ operatorId: params.operatorId, ...(params.fileSha256 ? { fileSha256: params.fileSha256 } : {}) }] });
+  } catch (err) {
+    if (err instanceof WorkflowUpdateFailedError) {
+      const cause = err.cause as { type?: string; message?: string } | undefined;
+      const message = cause?.message ?? err.message;
+      if (cause?.type === APPROVAL_FAILURES.approverIsRequester) throw new DomainError('forbidden', 'approver_is_requester', message);
+      if (cause?.type === APPROVAL_FAILURES.fileChanged) throw new DomainError('conflict', 'file_changed', message);
+      if (cause?.type === APPROVAL_FAILURES.tooManyActiveImports) throw new DomainError('too_many_requests', 'too_many_active_imports', message);
+      throw invalidState(`the import cannot be ${params.decision === 'approve' ? 'approved' : 'rejected'} now: ${message}`);
+    }
+    if (err instanceof WorkflowNotFoundError) throw invalidState('the import cannot be decided: its workflow is not running');
+    throw temporalUnavailable(err);
+  }
+  return present(deps, record.id);
 }
