@@ -6,6 +6,7 @@ import type { Client, WorkflowClientInterceptor } from '@temporalio/client';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { and, eq } from 'drizzle-orm';
 import { exportParts, exportsTable } from '../../drizzle/schema';
+import { setApprovalPolicy } from '../../src/auth/accounts';
 import { insertImport } from '../../src/imports/queries';
 import { createLogger } from '../../src/logger';
 import { installTemporalRuntime } from '../../src/temporal/runtime';
@@ -119,6 +120,45 @@ const SCENARIOS: Scenario[] = [
       const preview = await uploadAndValidate(ctx.stack, ctx.token, rows('cancel-in-temporal', 2));
       await ctx.stack.client.workflow.getHandle(importWorkflowId(preview.id)).cancel();
       await ctx.save('cancel-in-temporal', importWorkflowId(preview.id));
+    },
+  },
+  {
+    name: 'pause-throttle',
+    async run(ctx) {
+      // 40 rows in 8 chunks, each held 1 s: paused while chunks are written, the window resized, then resumed.
+      const preview = await uploadAndValidate(ctx.stack, ctx.token, rows('pause', 40, (i) => (i % 5 === 0 ? `test-fault:delay-1000-${i}` : undefined)));
+      await confirm(ctx, preview.id);
+      await waitFor(async () => {
+        const res = await api(ctx.stack, 'GET', `/console/users/imports/${preview.id}`, { token: ctx.token });
+        return res.body.processed_rows >= 5 ? true : undefined;
+      }, 30_000, 50);
+      for (const [method, suffix, body] of [
+        ['POST', '/pause', undefined],
+        ['PATCH', '', { chunk_concurrency: 3 }],
+        ['POST', '/resume', undefined],
+      ] as const) {
+        const res = await api(ctx.stack, method, `/console/users/imports/${preview.id}${suffix}`, { token: ctx.token, body });
+        if (res.status >= 300) throw new Error(`${method} ${suffix}: ${res.status} ${res.text}`);
+      }
+      await waitForStatus(ctx.stack, ctx.token, preview.id, ['COMPLETED']);
+      await ctx.save('pause-throttle', importWorkflowId(preview.id));
+    },
+  },
+  {
+    name: 'approval',
+    async run(ctx) {
+      // A policy on every status: the import waits for a second operator, who approves; another is rejected.
+      const tenant = await createTenant(ctx.stack.database.db);
+      await setApprovalPolicy(ctx.stack.database.db, { applicationId: tenant.applicationId, statuses: ['ACTIVE'] });
+      for (const decision of ['approve', 'reject'] as const) {
+        const file = csvOf(['vendor_data', 'status'], [[`${decision}-1`, 'ACTIVE'], [`${decision}-2`, 'ACTIVE']]);
+        const preview = await uploadAndValidate(ctx.stack, tenant.operators.OWNER.token, file);
+        await confirm({ stack: ctx.stack, token: tenant.operators.OWNER.token }, preview.id);
+        const res = await api(ctx.stack, 'POST', `/console/users/imports/${preview.id}/${decision}`, { token: tenant.operators.ADMIN.token });
+        if (res.status !== 202) throw new Error(`${decision}: ${res.status} ${res.text}`);
+        await closedRun(ctx.stack.client, importWorkflowId(preview.id));
+        await ctx.save(`approval-${decision}`, importWorkflowId(preview.id));
+      }
     },
   },
   {
