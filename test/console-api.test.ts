@@ -70,6 +70,8 @@ describe('GET /console/me', () => {
         'imports.write',
         'imports.read',
         'imports.retry',
+        'imports.control',
+        'imports.approve',
         'exports.all_columns',
         'exports.restricted_columns',
         'exports.read',
@@ -89,6 +91,8 @@ describe('GET /console/me', () => {
     const developer = await api(stack, 'GET', '/console/me', { token: tenant.operators.DEVELOPER.token });
     expect(developer.body.permissions).toContain('imports.retry');
     expect(developer.body.permissions).not.toContain('imports.write');
+    expect(developer.body.permissions).toContain('imports.control');
+    expect(developer.body.permissions).not.toContain('imports.approve');
   });
 });
 
