@@ -5,6 +5,7 @@ import {
   date,
   index,
   integer,
+  json,
   jsonb,
   pgTable,
   primaryKey,
@@ -244,7 +245,7 @@ export const importRows = pgTable(
     /** The values the rules normalised, `[{field, from, to}]`; null when none. */
     normalized: jsonb('normalized').$type<{ field: string; from: string; to: string }[]>(),
     /** The row's cells as they were in the file (NUL shown as U+FFFD), in the order of the import's `columns`. */
-    raw: text('raw').array(),
+    raw: json('raw').$type<string[]>(),
   },
   (t) => [
     primaryKey({ columns: [t.importId, t.rowNumber] }),

@@ -52,7 +52,7 @@ export interface StagedRow {
   /** The values the rules normalised; null when none. */
   normalized: Normalized[] | null;
   /** The cells as they were in the file, for the preview (Postgres text cannot hold NUL: it becomes U+FFFD). */
-  raw: string[];
+  raw: readonly string[];
 }
 
 /** After a leading `'`: `=`, `+`, `-`, `@`, tab, carriage return. */
@@ -68,7 +68,8 @@ export function cellValue(raw: string | undefined): string {
   return text.trim();
 }
 
-function rawCells(record: readonly string[]): string[] {
+function rawCells(record: readonly string[]): readonly string[] {
+  if (!record.some((cell) => cell.includes('\u0000'))) return record;
   return record.map((cell) => (cell.includes('\u0000') ? cell.replaceAll('\u0000', '\uFFFD') : cell));
 }
 

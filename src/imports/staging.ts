@@ -71,7 +71,7 @@ const CREATE_STAGING = `
     tags text[],
     metadata jsonb,
     normalized jsonb,
-    raw text[]
+    raw json
   ) ON COMMIT DROP`;
 
 /**

@@ -206,9 +206,27 @@ export const rules = {
     } catch {
       return fail('invalid_metadata_json', 'metadata_json is not valid JSON');
     }
+    if (isPlainJsonText(text)) {
+      // Nothing the metadata rule looks for can be in it (see isPlainJsonText): only the shape is left to check.
+      return parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)
+        ? ok(parsed as Record<string, unknown>)
+        : fail('invalid_metadata_json', 'metadata must be a JSON object');
+    }
     return rules.metadata(parsed);
   },
 };
+
+/**
+ * Whether JSON text is too plain to break the metadata rule once parsed: no backslash (so every parsed key and string
+ * is a piece of the text, and the text holds no NUL or lone surrogate), fewer than MAX_JSON_DEPTH brackets, and
+ * short enough that its serialised form cannot pass the size limit (a number may grow ~5x, `1e20`, a character to 3
+ * bytes). The metadata cell of every row of an import goes through the rule: this skips the walk and the second
+ * serialisation, which took ~6% of the staging's CPU on 100,000 rows.
+ */
+function isPlainJsonText(text: string): boolean {
+  if (text.length > LIMITS.metadataBytes / 16 || text.includes('\\') || hasUnstorable(text)) return false;
+  return text.length < 2 * MAX_JSON_DEPTH || (text.match(/[[{]/g)?.length ?? 0) <= MAX_JSON_DEPTH;
+}
 
 function truncate(value: string, max = 40): string {
   return value.length > max ? `${value.slice(0, max)}…` : value;

@@ -131,6 +131,13 @@ describe('user field rules', () => {
     expect(code(rules.metadataJson('42'))).toBe('invalid_metadata_json');
     expect(code(rules.metadataJson('null'))).toBe('invalid_metadata_json');
     expect(code(rules.metadataJson('{"a":'))).toBe('invalid_metadata_json');
+    // Plain text (no backslash, few brackets, short) takes a shortcut; each limit still holds on either side of it.
+    expect(code(rules.metadataJson('{"a":"\\u0000"}'))).toBe('invalid_metadata_json');
+    expect(code(rules.metadataJson('{"a":"\\ud800"}'))).toBe('invalid_metadata_json');
+    expect(code(rules.metadataJson(`{"a":${'['.repeat(64)}${']'.repeat(64)}}`))).toBe('invalid_metadata_json');
+    expect(code(rules.metadataJson(`{"a":${'['.repeat(63)}${']'.repeat(63)}}`))).toBe('ok');
+    expect(code(rules.metadataJson(`{"a":[${Array(2000).fill('1e20').join(',')}]}`))).toBe('invalid_metadata_json');
+    expect(code(rules.metadataJson(`{"a":[${Array(200).fill('1e20').join(',')}]}`))).toBe('ok');
     expect(code(rules.metadata({ big: 'x'.repeat(16 * 1024) }))).toBe('invalid_metadata_json');
     expect(code(rules.metadata({ big: 'x'.repeat(16 * 1024 - 20) }))).toBe('ok');
   });

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { checkMappingTargets, HEADER_LIMITS, ImportFileError, nameList, readHeader } from '../../src/imports/columns';
 import { headerSetKey } from '../../src/imports/header-mapping';
-import { copyTextArray, copyValue, stagedRowLine } from '../../src/imports/copy-text';
+import { copyJsonStrings, copyTextArray, copyValue, stagedRowLine } from '../../src/imports/copy-text';
 import { CsvRecordReader } from '../../src/imports/csv-records';
 import { readImportFile } from '../../src/imports/read-file';
 import { cellValue, validateRow } from '../../src/imports/rows';
@@ -368,7 +368,23 @@ describe('COPY text', () => {
     const columns = line.slice(0, -1).split('\t');
     expect(columns).toHaveLength(15);
     expect(columns[13]).toBe('\\N'); // nothing normalised
-    expect(columns[14]).toBe('{"x","multi\\nline\\ttab"}');
+    // JSON text (JSON.stringify's \\n and \\t escapes), its backslashes doubled for COPY.
+    expect(columns[14]).toBe('["x","multi\\\\nline\\\\ttab"]');
+  });
+
+  it('writes a list of plain strings with one join, and escapes the others', () => {
+    expect(copyTextArray([])).toBe('{}');
+    expect(copyTextArray(['tag-1', 'tier 2'])).toBe('{"tag-1","tier 2"}');
+    expect(copyTextArray(['a\tb'])).toBe('{"a\\tb"}');
+    expect(copyTextArray(['a\nb'])).toBe('{"a\\nb"}');
+  });
+
+  it('writes the raw cells as JSON that Postgres can store', () => {
+    expect(copyJsonStrings(['a', 'say "hi"', 'c:\\d'])).toBe('["a","say \\\\"hi\\\\"","c:\\\\\\\\d"]');
+    // A NUL and a lone surrogate (JSON.stringify would write \\u0000 and \\udc00, which json refuses) become U+FFFD.
+    expect(copyJsonStrings(['x\u0000y', 'z\udc00'])).toBe('["x\uFFFDy","z\uFFFD"]');
+    // A control character keeps JSON's escape, which Postgres reads back as the character.
+    expect(copyJsonStrings(['\u0001', '😀'])).toBe('["\\\\u0001","😀"]');
   });
 });
 
