@@ -355,7 +355,8 @@ async function main(): Promise<void> {
     const baselineApp = await createApplication(database.db, { name: 'bench-baseline' });
     await database.close();
     // The worker bundles its workflows at start: wait until it polls before timing anything.
-    await Promise.race([workerReady, new Promise((_, reject) => setTimeout(() => reject(new Error('worker did not start')), 180_000))]);
+    // An unref'd timer: a pending one kept the benchmark alive for three minutes after it had printed its figures.
+    await Promise.race([workerReady, new Promise((_, reject) => setTimeout(() => reject(new Error('worker did not start')), 180_000).unref())]);
     const headers = { authorization: `Bearer ${owner.token}` };
 
     const results: string[] = [];
