@@ -1,6 +1,9 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import fs from 'node:fs';
 import type { Readable } from 'node:stream';
 import ExcelJS from 'exceljs';
 import numfmt from 'numfmt';
+import tmp from 'tmp'; // exceljs's own dependency, for its temporary files (see trackTempFiles)
 import { ImportFileError } from './columns';
 
 /**
@@ -93,6 +96,33 @@ type WorkbookEvent =
   | { eventType: 'hyperlinks'; value: unknown };
 
 /**
+ * The temporary files exceljs writes during one read. A worksheet that comes before the shared strings in the zip (as
+ * streaming writers and Excel itself order them) is copied to a `tmp` file and read after the zip has ended; exceljs
+ * deletes that file only once the sheet has been read to its end, so a read that stops early (the chosen sheet done,
+ * a limit passed, a broken file) would leave every other one behind until the worker exits. exceljs creates them
+ * with `tmp.file`; that call is wrapped once, and records what it creates for the read in progress (an
+ * AsyncLocalStorage: reads of several imports run at once in a worker), which readXlsx deletes when it ends.
+ */
+const tempFilesOfRead = new AsyncLocalStorage<Set<string>>();
+type TmpFileCallback = (err: Error | null, path: string, fd: number, cleanup: () => void) => void;
+let tmpFileWrapped = false;
+function trackTempFiles(): void {
+  if (tmpFileWrapped) return;
+  tmpFileWrapped = true;
+  const original = tmp.file as unknown as (...args: unknown[]) => void;
+  (tmp as unknown as { file: (...args: unknown[]) => void }).file = (...args: unknown[]) => {
+    const files = tempFilesOfRead.getStore();
+    const callback = args[args.length - 1];
+    if (files === undefined || typeof callback !== 'function') return original(...args);
+    const recorded: TmpFileCallback = (err, path, fd, cleanup) => {
+      if (!err) files.add(path);
+      (callback as TmpFileCallback)(err, path, fd, cleanup);
+    };
+    return original(...args.slice(0, -1), recorded);
+  };
+}
+
+/**
  * Reads the workbook from `input`, yielding each row of the chosen sheet with its spreadsheet row number (rows that
  * hold nothing are not in the file). The sheet's name is put in `found.sheet`.
  */
@@ -102,6 +132,8 @@ export async function* readXlsx(
   limits: XlsxLimits,
   found: { sheet: string },
 ): AsyncGenerator<[string[], number]> {
+  trackTempFiles();
+  const tempFiles = new Set<string>();
   const reader = new ExcelJS.stream.xlsx.WorkbookReader(input, {
     sharedStrings: 'cache',
     hyperlinks: 'ignore',
@@ -109,6 +141,7 @@ export async function* readXlsx(
     worksheets: 'emit',
     entries: 'ignore',
   });
+  const events = reader.parse() as unknown as AsyncGenerator<WorkbookEvent>;
   const seen: string[] = [];
   let sharedChars = 0;
   let textChars = 0;
@@ -116,7 +149,10 @@ export async function* readXlsx(
   const tooBig = (what: string) =>
     new ImportFileError('invalid_xlsx', `the workbook unpacks to more than ${what} (the limit; is it a zip bomb?)`);
   try {
-    for await (const event of reader.parse() as unknown as AsyncIterable<WorkbookEvent>) {
+    // Each step of exceljs's parse runs in this read's store (what it awaits resumes in it too), for tmp.file to see.
+    const nextEvent = () => tempFilesOfRead.run(tempFiles, () => events.next());
+    for (let step = await nextEvent(); !step.done; step = await nextEvent()) {
+      const event = step.value;
       if (event.eventType === 'shared-strings') {
         sharedChars += sharedLength(event.value.text);
         if (sharedChars > limits.maxSharedChars) throw tooBig(`${limits.maxSharedChars} characters of shared strings`);
@@ -154,6 +190,8 @@ export async function* readXlsx(
     throw new ImportFileError('invalid_xlsx', `the file is not a readable xlsx workbook: ${String((err as Error)?.message ?? err).slice(0, 300)}`);
   } finally {
     input.destroy();
+    await events.return(undefined).catch(() => undefined);
+    for (const file of tempFiles) fs.rmSync(file, { force: true });
   }
   if (seen.length === 0) throw new ImportFileError('invalid_xlsx', 'the workbook has no worksheet');
   throw new ImportFileError('unknown_sheet', `the workbook has no sheet named ${JSON.stringify(sheet)}; its sheets: ${seen.join(', ')}`);

@@ -1,4 +1,6 @@
 import { readFileSync } from 'node:fs';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { checkMappingTargets, HEADER_LIMITS, ImportFileError, nameList, readHeader } from '../../src/imports/columns';
@@ -677,6 +679,31 @@ describe('readImportFile: what it detects, and the options that win', () => {
     expect((await rejection(file, 2)).code).toBe('too_many_rows');
     const result = await read(file, 10, 1000);
     expect(result.lines[1][4]).toMatch(/too_many_fields/);
+  });
+
+  it('xlsx: the temporary files of the sheets are gone when the read stops early', async () => {
+    // exceljs's streaming writer puts the sheets before the shared strings, so its reader copies each sheet to a
+    // temporary file (in os.tmpdir(), which follows TMPDIR) and reads it after the zip.
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'xlsx-')), 'two-sheets.xlsx');
+    const writer = new ExcelJS.stream.xlsx.WorkbookWriter({ filename: file, useSharedStrings: true });
+    for (const name of ['First', 'Second']) {
+      const ws = writer.addWorksheet(name);
+      ws.addRow(['vendor_data']).commit();
+      for (let i = 0; i < 50; i++) ws.addRow([`${name}-${i}`]).commit();
+      ws.commit();
+    }
+    await writer.commit();
+    const bytes = fs.readFileSync(file);
+    // The tmp package names them tmp-<pid>-<random> in the system's temporary directory (jest's process.env is a copy,
+    // so TMPDIR cannot be pointed elsewhere from here).
+    const tempFiles = () => fs.readdirSync(os.tmpdir()).filter((name) => name.startsWith(`tmp-${process.pid}-`));
+    const before = tempFiles();
+    const first = await read(bytes, 1000, 1000);
+    expect(first.lines.map((l) => l[2])).toEqual(Array.from({ length: 50 }, (_, i) => `First-${i}`));
+    expect(tempFiles()).toEqual(before);
+    expect((await rejection(bytes, 10)).code).toBe('too_many_rows');
+    expect(tempFiles()).toEqual(before);
+    fs.rmSync(path.dirname(file), { recursive: true, force: true });
   });
 
   it('the binary file is not text: invalid_encoding (NUL bytes and not UTF-8)', async () => {
