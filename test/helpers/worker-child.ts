@@ -6,6 +6,7 @@ import { createStorage } from '../../src/storage';
 import { temporalAddress } from '../../src/temporal/client';
 import { installTemporalRuntime } from '../../src/temporal/runtime';
 import { createWorker } from '../../src/worker';
+import { createSystemActivities } from '../workflows/system-activities';
 import { faultInjection } from './fault-injection';
 
 /**
@@ -26,6 +27,7 @@ async function main(): Promise<void> {
     connection,
     db: database.db,
     ...faultInjection(database.db, createStorage(config), process.env),
+    extraActivities: createSystemActivities(database.db),
   });
   process.once('SIGTERM', () => worker.shutdown());
   const running = worker.run();

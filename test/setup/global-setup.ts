@@ -17,7 +17,8 @@ import { startPrivatePostgres, type PrivatePostgres } from '../helpers/private-p
  *
  * - TEST_DATABASE_URL (also DATABASE_URL), TEST_ADMIN_DATABASE_URL
  * - TEST_TEMPORAL_ADDRESS (also TEMPORAL_ADDRESS), TEST_TEMPORAL_NAMESPACE
- * - TEST_WORKFLOW_BUNDLE_PATH (also WORKFLOW_BUNDLE_PATH): a file for `Worker.create({ workflowBundle: { codePath } })`
+ * - TEST_WORKFLOW_BUNDLE_PATH (also WORKFLOW_BUNDLE_PATH): a file for `Worker.create({ workflowBundle: { codePath } })`,
+ *   bundled from test/workflows/ (the production workflows and the test-only system check)
  * - TEST_TMP_DIR (removed afterwards), with DATA_DIR set to a `data` directory inside it
  * - the operator console built into web/dist (when missing or older than web/), for the browser tests
  *
@@ -113,10 +114,8 @@ export default async function globalSetup(): Promise<void> {
       TEST_TMP_DIR: tmpDir,
       DATA_DIR: dataDir,
     });
-    if (bundlePath) {
-      process.env.TEST_WORKFLOW_BUNDLE_PATH = bundlePath;
-      process.env.WORKFLOW_BUNDLE_PATH = bundlePath; // config.temporal.workflowBundlePath: workers skip bundling
-    }
+    process.env.TEST_WORKFLOW_BUNDLE_PATH = bundlePath;
+    process.env.WORKFLOW_BUNDLE_PATH = bundlePath; // config.temporal.workflowBundlePath: workers skip bundling
     log(`database ${database}, Temporal ${temporal.address}, ready in ${Date.now() - started} ms`);
   } catch (err) {
     // Jest does not run the teardown when the setup fails: clean up here.
@@ -125,15 +124,9 @@ export default async function globalSetup(): Promise<void> {
   }
 }
 
-async function bundleWorkflows(tmpDir: string): Promise<string | undefined> {
-  let workflowsPath: string;
-  try {
-    workflowsPath = require.resolve('../../workflows');
-  } catch {
-    log('workflows/index.ts does not exist yet: no workflow bundle (TEST_WORKFLOW_BUNDLE_PATH unset)');
-    return undefined;
-  }
-  const { code } = await bundleWorkflowCode({ workflowsPath, logger: new DefaultLogger('WARN') });
+/** The test workers' bundle: test/workflows/index.ts, the production workflows plus the test-only system check. */
+async function bundleWorkflows(tmpDir: string): Promise<string> {
+  const { code } = await bundleWorkflowCode({ workflowsPath: require.resolve('../workflows'), logger: new DefaultLogger('WARN') });
   const file = path.join(tmpDir, 'workflow-bundle.js');
   fs.writeFileSync(file, code);
   return file;
