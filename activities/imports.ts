@@ -122,7 +122,7 @@ export function createImportActivities({ db, storage, config, hooks = {} }: Omit
             },
           }),
       );
-      if (outcome.status === 'REJECTED') await markRejected(db, importId, outcome.error);
+      if (outcome.status === 'REJECTED') await markRejected(db, { importId, error: outcome.error });
       return validationResult(await getImport(db, { id: importId }));
     },
 
@@ -230,7 +230,7 @@ export function createImportActivities({ db, storage, config, hooks = {} }: Omit
     /** The workflow cannot go on: the import becomes FAILED with the error, and its audit entry is written. Idempotent. */
     async failImport({ importId, runKey, message }: { importId: string; runKey: string; message: string }): Promise<FinishImportResult> {
       await db.transaction(async (tx) => {
-        await markFailed(tx, importId, { code: 'internal_error', message });
+        await markFailed(tx, { importId, error: { code: 'internal_error', message } });
         await recordImportAudit(tx, importId, runKey);
       });
       return finalResult(importId);

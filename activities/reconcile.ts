@@ -72,7 +72,7 @@ export function createReconcileActivities(deps: ActivityDeps) {
     }
     if (state && ENDED_OUTSIDE.includes(state.status)) {
       const ended = await db.transaction(async (tx) => {
-        const changed = await markWorkflowEnded(tx, record.id, { code: 'workflow_ended', message: endedMessage('import', state.status) });
+        const changed = await markWorkflowEnded(tx, { importId: record.id, error: { code: 'workflow_ended', message: endedMessage('import', state.status) } });
         if (changed) await recordImportAudit(tx, record.id, `${importWorkflowId(record.id)}:${state.runId}:ended`);
         return changed;
       });

@@ -4,6 +4,12 @@ import net from 'node:net';
 /**
  * Small helpers shared by the launcher, the Temporal dev server and the embedded Postgres:
  * free ports, and stopping a child process politely, then firmly.
+ *
+ * On node:child_process rather than execa: execa is ESM-only since 6.0, and the tests import these modules into
+ * Jest's runtime, which cannot load an ES module on Node 20 (the reason test/helpers/postgres-child.ts exists); and
+ * what is here (signalling a detached child's process group, SIGTERM then SIGKILL with a wait, an output tail for
+ * error messages, one readiness wait) is not what execa would take off our hands. The one-shot commands (go env,
+ * go install, id, the console and workflow builds) are a promisified execFile each.
  */
 
 /** A TCP port that was free a moment ago on `host` (the OS picks it). */

@@ -23,6 +23,8 @@ export interface WorkerOptions {
   activityHooks?: ActivityHooks;
   /** Activity interceptors, run around every activity call (test workers inject failures and delays with them). */
   activityInterceptors?: ActivityInterceptorsFactory[];
+  /** Activities registered beside the service's (the test workers add the test-only system check's); production passes none. */
+  extraActivities?: Record<string, (...args: never[]) => Promise<unknown>>;
 }
 
 /** A worker for the job workflows and their activities. */
@@ -40,7 +42,7 @@ export async function createWorker(options: WorkerOptions): Promise<Worker> {
     connection,
     namespace: config.temporal.namespace,
     taskQueue: options.taskQueue ?? config.temporal.taskQueue,
-    activities,
+    activities: { ...activities, ...options.extraActivities },
     interceptors: { activity: options.activityInterceptors ?? [] },
     ...(options.workflowBundle
       ? { workflowBundle: options.workflowBundle }

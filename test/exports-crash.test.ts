@@ -7,12 +7,13 @@ import { and, eq, gt } from 'drizzle-orm';
 import { exportParts } from '../drizzle/schema';
 import type { PartDetails } from '../activities/exports';
 import { OutputTail, stopChild } from '../dev/process-control';
+import { reconcileScheduleId, retentionScheduleId } from '../workflows/definitions';
 import { ALL_COLUMNS, download, expectedCsv, seedManyUsers, usersInOrder, waitForExport } from './helpers/exports';
 import { api, createTenant, startTestStack, testEnv, waitFor, type TestStack } from './helpers/stack';
 
 /**
- * A worker process killed with SIGKILL in the middle of an export, and another started: the export completes and
- * its file holds every row exactly once, in order (the ranges resume from their checkpoints).
+ * A worker process killed with SIGKILL in the middle of an export, and the production worker (src/worker.ts) started:
+ * the export completes and its file holds every row exactly once, in order (the ranges resume from their checkpoints).
  */
 
 jest.setTimeout(180_000);
@@ -33,10 +34,16 @@ const sharedEnv = () => ({
   TEST_EXPORT_CHUNK_DELAY_MS: '150',
 });
 
-function startWorker(name: string): { child: ChildProcess; output: OutputTail } {
+/**
+ * A worker process in its own process group. `killed` is the one SIGKILLed mid-export: test/helpers/worker-child.ts,
+ * the factory production uses with the test faults, since only TEST_EXPORT_CHUNK_DELAY_MS (a fault) slows its ranges
+ * enough to be caught mid-write. `finisher` takes the export over: the production entry src/worker.ts itself, which
+ * needs no fault (it only has to resume the ranges from their checkpoints).
+ */
+function startWorker(kind: 'killed' | 'finisher'): { child: ChildProcess; output: OutputTail } {
   const env = testEnv();
-  // The worker factory production uses, with the test faults (test/helpers/worker-child.ts).
-  const child = spawn(process.execPath, ['--require', 'tsx/cjs', 'test/helpers/worker-child.ts'], {
+  const entry = kind === 'killed' ? 'test/helpers/worker-child.ts' : 'src/worker.ts';
+  const child = spawn(process.execPath, ['--require', 'tsx/cjs', entry], {
     cwd: ROOT,
     // Its own process group, which the kill signals.
     detached: true,
@@ -50,6 +57,10 @@ function startWorker(name: string): { child: ChildProcess; output: OutputTail } 
       TEMPORAL_ADDRESS: env.temporalAddress,
       DATA_DIR: dataDir,
       WORKFLOW_BUNDLE_PATH: env.workflowBundlePath,
+      // The production worker puts its retention and reconcile Schedules on this task queue at start: never due
+      // during the test (each runs across the shared database), and deleted in afterAll.
+      RETENTION_INTERVAL: '36500d',
+      RECONCILE_INTERVAL: '36500d',
       ...sharedEnv(),
     },
   });
@@ -57,7 +68,6 @@ function startWorker(name: string): { child: ChildProcess; output: OutputTail } 
   child.stdout?.on('data', (chunk: Buffer) => output.push(chunk));
   child.stderr?.on('data', (chunk: Buffer) => output.push(chunk));
   child.on('error', () => undefined);
-  void name;
   return { child, output };
 }
 
@@ -70,6 +80,9 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const child of workers) await stopChild(child, { signal: 'SIGTERM', timeoutMs: 10_000, group: true });
+  for (const scheduleId of [retentionScheduleId(taskQueue), reconcileScheduleId(taskQueue)]) {
+    await stack?.client.schedule.getHandle(scheduleId).delete().catch(() => undefined);
+  }
   await stack?.stop();
   rmSync(dataDir, { recursive: true, force: true });
 });
@@ -79,7 +92,7 @@ test('SIGKILL of the worker mid-export: another worker finishes it, and the file
   await seedManyUsers(stack.database.db, tenant.applicationId, 10_000, 'crash');
   const token = tenant.operators.OWNER.token;
 
-  const first = startWorker('first');
+  const first = startWorker('killed');
   workers.push(first.child);
   const started = await api(stack, 'POST', '/console/users/exports', { token, body: {} });
   expect(started.status).toBe(202);
@@ -104,7 +117,7 @@ test('SIGKILL of the worker mid-export: another worker finishes it, and the file
   const before = await api(stack, 'GET', `/console/users/exports/${exportId}`, { token });
   expect(before.body.status).toBe('RUNNING');
 
-  const second = startWorker('second');
+  const second = startWorker('finisher');
   workers.push(second.child);
   const done = await waitForExport(stack, token, exportId, undefined, 150_000).catch((err: unknown) => {
     throw new Error(`${String(err)}\nworker output:\n${second.output.toString()}`);

@@ -18,7 +18,9 @@ const workers: ChildProcess[] = [];
 
 function startWorkerProcess(): ChildProcess {
   const env = testEnv();
-  // The worker factory production uses, with the test faults (test/helpers/worker-child.ts).
+  // The worker factory production uses, with the test faults (test/helpers/worker-child.ts), for both workers, not
+  // src/worker.ts: the killed one must hold a chunk's transaction open (the delay-300 rows), and the one after it
+  // counts the attempts (import_chunks.attempts, counted by the fault interceptor) that the end of the test reads.
   const child = spawn(process.execPath, ['--require', 'tsx/cjs', 'test/helpers/worker-child.ts'], {
     cwd: ROOT,
     // Its own process group, which the kill below signals.

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
-import { systemCheckWorkflow } from '../workflows/system-check';
+import { systemCheckWorkflow } from './workflows/system-check';
 import { applications } from '../drizzle/schema';
 import { api, createTenant, startTestStack, type TestStack } from './helpers/stack';
 

@@ -15,7 +15,6 @@ export const WORKFLOW_TYPES = {
   exportUsers: 'exportUsersWorkflow',
   retention: 'retentionWorkflow',
   reconcile: 'reconcileWorkflow',
-  systemCheck: 'systemCheckWorkflow',
 } as const;
 
 /** The value of the KycJobKind search attribute: what a run does (the README's Web UI queries use these). */

@@ -1,5 +1,4 @@
 // The worker bundles this file: every workflow the worker runs is exported here.
-export { systemCheckWorkflow } from './system-check';
 export { exportUsersWorkflow } from './export-users';
 export { retentionWorkflow } from './retention';
 export { reconcileWorkflow } from './reconcile';

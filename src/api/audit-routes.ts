@@ -18,7 +18,7 @@ export function auditRouter(deps: AppDeps): Router {
       }
       action = req.query.action as AuditAction;
     }
-    const rows = await listAuditEntries(deps.db, operatorOf(req).applicationId, { action, limit, cursor });
+    const rows = await listAuditEntries(deps.db, { applicationId: operatorOf(req).applicationId, action, limit, cursor });
     res.json(toPage(rows, limit, presentAuditEntry));
   });
   return router;

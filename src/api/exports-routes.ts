@@ -47,7 +47,7 @@ export function exportsRouter(deps: AppDeps): Router {
       status = given as ExportStatus;
     }
     const operator = operatorOf(req);
-    const rows = await listExports(db, operator.applicationId, { limit, cursor, status });
+    const rows = await listExports(db, { applicationId: operator.applicationId, limit, cursor, status });
     const baseUrl = config.api.publicBaseUrl;
     const page = toPage(rows, limit, (row) => row);
     res.json({
@@ -58,7 +58,7 @@ export function exportsRouter(deps: AppDeps): Router {
 
   router.get('/:id', requireOperator(db, 'exports.read'), async (req, res) => {
     const operator = operatorOf(req);
-    const row = await getExport(db, operator.applicationId, String(req.params.id));
+    const row = await getExport(db, { applicationId: operator.applicationId, id: String(req.params.id) });
     res.json(await present(storages, row, operator.id, config.api.publicBaseUrl));
   });
 

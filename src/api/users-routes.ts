@@ -35,24 +35,24 @@ export function usersRouter(db: Db): Router {
 
   router.post('/create/', requireJsonBody, async (req, res) => {
     const input = parseBody(userCreateSchema, req);
-    const user = await createUser(db, applicationOf(req), input);
+    const user = await createUser(db, { applicationId: applicationOf(req), input });
     res.status(201).json(presentUser(user));
   });
 
   router.get('/', async (req, res) => {
     const filters = listFilters(req.query);
     const { limit, cursor } = parseListParams(req.query);
-    const rows = await listUsers(db, applicationOf(req), { ...filters, limit, cursor });
+    const rows = await listUsers(db, { ...filters, applicationId: applicationOf(req), limit, cursor });
     res.json(toPage(rows, limit, presentUser));
   });
 
   router.get('/:vendorData/', async (req, res) => {
-    res.json(presentUser(await getUserByVendorData(db, applicationOf(req), String(req.params.vendorData))));
+    res.json(presentUser(await getUserByVendorData(db, { applicationId: applicationOf(req), vendorData: String(req.params.vendorData) })));
   });
 
   router.patch('/:vendorData/', requireJsonBody, async (req, res) => {
     const patch = parseBody(userPatchSchema, req);
-    res.json(presentUser(await patchUser(db, applicationOf(req), String(req.params.vendorData), patch)));
+    res.json(presentUser(await patchUser(db, { applicationId: applicationOf(req), vendorData: String(req.params.vendorData), patch })));
   });
 
   return router;

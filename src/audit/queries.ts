@@ -33,10 +33,9 @@ export type AuditEntryRow = typeof auditLog.$inferSelect & { operatorEmail: stri
 /** A page of the application's audit entries, newest first (limit+1 rows, see toPage). */
 export async function listAuditEntries(
   db: Queryable,
-  applicationId: string,
-  params: { action?: AuditAction; limit: number; cursor?: Cursor },
+  params: { applicationId: string; action?: AuditAction; limit: number; cursor?: Cursor },
 ): Promise<AuditEntryRow[]> {
-  const conditions = [eq(auditLog.applicationId, applicationId)];
+  const conditions = [eq(auditLog.applicationId, params.applicationId)];
   if (params.action) conditions.push(eq(auditLog.action, params.action));
   if (params.cursor) {
     conditions.push(sql`(${auditLog.createdAt}, ${auditLog.id}) < (${params.cursor.createdAt}, ${params.cursor.id})`);

@@ -56,9 +56,15 @@ const instant = z.string().transform((value, ctx) => {
   return time.toISOString();
 });
 
+/**
+ * The JSON Schema of a list's items as /openapi.json shows them: the values it takes, from the same constant the rule
+ * checks against. The parse itself stays the rule's (any letter case for statuses; its own detail codes).
+ */
+const itemsOneOf = (values: readonly string[]) => ({ items: { type: 'string', enum: [...values] } });
+
 const exportFiltersSchema = z
   .strictObject({
-    status: listOf(rules.status).meta({ description: `${USER_STATUSES.join(', ')}; any letter case` }).optional(),
+    status: listOf(rules.status).meta({ description: 'any letter case', ...itemsOneOf(USER_STATUSES) }).optional(),
     country: listOf(rules.country).meta({ description: 'ISO 3166-1 alpha-3 codes, any letter case' }).optional(),
     tags: listOf(tagRule).meta({ description: 'a user with any of them matches' }).optional(),
     created_from: instant.meta({ description: 'ISO 8601, inclusive' }).optional(),
@@ -92,7 +98,10 @@ const exportFiltersSchema = z
 
 const exportColumnsSchema = z
   .array(z.string())
-  .meta({ description: `any of ${EXPORT_COLUMNS.join(', ')}, written in the order given; default: every column the role may export, in that order` })
+  .meta({
+    description: 'written in the order given; default: every column the role may export, in that order',
+    ...itemsOneOf(EXPORT_COLUMNS),
+  })
   .transform((names, ctx) => {
     if (names.length === 0) {
       issue(ctx, 'no_columns', 'columns names no column; give at least one, or leave columns out for every column your role may export');

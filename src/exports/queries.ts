@@ -51,12 +51,13 @@ export async function insertExport(
   return row;
 }
 
-export async function setExportWorkflowId(db: Queryable, id: string, workflowId: string): Promise<void> {
-  await db.update(exportsTable).set({ workflowId }).where(eq(exportsTable.id, id));
+export async function setExportWorkflowId(db: Queryable, params: { id: string; workflowId: string }): Promise<void> {
+  await db.update(exportsTable).set({ workflowId: params.workflowId }).where(eq(exportsTable.id, params.id));
 }
 
 /** An export of the application, with its operator's email; not_found for another application's. */
-export async function getExport(db: Queryable, applicationId: string, id: string): Promise<ExportWithOperator> {
+export async function getExport(db: Queryable, params: { applicationId: string; id: string }): Promise<ExportWithOperator> {
+  const { applicationId, id } = params;
   if (!isUuid(id)) throw notFound('export');
   const [row] = await db
     .select(withOperator)
@@ -81,10 +82,9 @@ export async function getExportById(db: Queryable, id: string): Promise<ExportWi
 /** A page of the application's exports, newest first (limit+1 rows, see toPage). */
 export async function listExports(
   db: Queryable,
-  applicationId: string,
-  params: { limit: number; cursor?: Cursor; status?: ExportStatus },
+  params: { applicationId: string; limit: number; cursor?: Cursor; status?: ExportStatus },
 ): Promise<ExportWithOperator[]> {
-  const conditions = [eq(exportsTable.applicationId, applicationId)];
+  const conditions = [eq(exportsTable.applicationId, params.applicationId)];
   if (params.status) conditions.push(eq(exportsTable.status, params.status));
   if (params.cursor) {
     conditions.push(sql`(${exportsTable.createdAt}, ${exportsTable.id}) < (${params.cursor.createdAt}, ${params.cursor.id})`);
@@ -100,8 +100,11 @@ export async function listExports(
 }
 
 /** Signs a new link period for a completed export. */
-export async function setExportLink(db: Queryable, id: string, issuedAt: Date, expiresAt: Date): Promise<void> {
-  await db.update(exportsTable).set({ linkIssuedAt: issuedAt, linkExpiresAt: expiresAt }).where(eq(exportsTable.id, id));
+export async function setExportLink(db: Queryable, params: { id: string; issuedAt: Date; expiresAt: Date }): Promise<void> {
+  await db
+    .update(exportsTable)
+    .set({ linkIssuedAt: params.issuedAt, linkExpiresAt: params.expiresAt })
+    .where(eq(exportsTable.id, params.id));
 }
 
 export async function listExportParts(db: Queryable, exportId: string): Promise<ExportPartRow[]> {

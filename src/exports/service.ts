@@ -41,7 +41,7 @@ export async function requestExport(
   }
   const filters = request.filters ?? {};
   const row = await insertExport(deps.db, { applicationId: operator.applicationId, operatorId: operator.id, filters, columns });
-  await setExportWorkflowId(deps.db, row.id, exportWorkflowId(row.id));
+  await setExportWorkflowId(deps.db, { id: row.id, workflowId: exportWorkflowId(row.id) });
   try {
     await startExportWorkflow(deps, row);
   } catch (err) {
@@ -51,7 +51,7 @@ export async function requestExport(
       .where(eq(exportsTable.id, row.id));
     throw new DomainError('unavailable', 'temporal_unavailable', `the export could not be started: ${(err as Error).message}`);
   }
-  return getExport(deps.db, operator.applicationId, row.id);
+  return getExport(deps.db, { applicationId: operator.applicationId, id: row.id });
 }
 
 /**
@@ -85,13 +85,13 @@ export async function startExportWorkflow(
 
 /** A fresh link period for the operator who requested the export, while its file is kept. */
 export async function reissueExportLink(deps: ExportServiceDeps, operator: Operator, exportId: string): Promise<ExportWithOperator> {
-  const row = await getExport(deps.db, operator.applicationId, exportId);
+  const row = await getExport(deps.db, { applicationId: operator.applicationId, id: exportId });
   if (row.operatorId !== operator.id) {
     throw new DomainError('forbidden', 'forbidden', 'only the operator who requested an export may get its link');
   }
   if (row.status === 'EXPIRED') throw invalidState('the export file was deleted under retention; request a new export');
   if (row.status !== 'COMPLETED' || !row.storageKey) throw invalidState(`the export is ${row.status}; a link exists once it is COMPLETED`);
   const { issuedAt, expiresAt } = linkPeriod(deps.config.exports.linkTtlSeconds);
-  await setExportLink(deps.db, row.id, issuedAt, expiresAt);
+  await setExportLink(deps.db, { id: row.id, issuedAt, expiresAt });
   return { ...row, linkIssuedAt: issuedAt, linkExpiresAt: expiresAt };
 }

@@ -55,7 +55,7 @@ async function streamReport(
   await write(csvLines([[...header]]));
   let after = 0;
   for (;;) {
-    const rows = await errorReportBatch(db, importId, after, batchSize);
+    const rows = await errorReportBatch(db, { importId, afterRow: after, limit: batchSize });
     if (rows.length === 0) break;
     await write(csvLines(rows.flatMap(records)));
     if (gone) return;

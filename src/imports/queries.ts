@@ -211,7 +211,11 @@ export type ErrorReportRow = {
 };
 
 /** The next rows for the error report after `afterRow`: invalid rows and rows of failed chunks, in file order. */
-export async function errorReportBatch(db: Queryable, importId: string, afterRow: number, limit: number): Promise<ErrorReportRow[]> {
+export async function errorReportBatch(
+  db: Queryable,
+  params: { importId: string; afterRow: number; limit: number },
+): Promise<ErrorReportRow[]> {
+  const { importId, afterRow, limit } = params;
   const result = await db.execute<ErrorReportRow>(sql`
     SELECT row_number, vendor_data, errors, chunk_no, chunk_error, raw FROM (
       SELECT r.row_number, r.vendor_data, r.errors, NULL::int AS chunk_no, NULL::text AS chunk_error, r.raw
@@ -372,7 +376,8 @@ export async function markRetrying(db: Queryable, importId: string): Promise<num
 const nothingToRetry = () => new DomainError('conflict', 'nothing_to_retry', 'the import has no failed chunks to retry');
 
 /** RUNNING -> COMPLETED_WITH_ERRORS again when a retry's workflow could not be started (the chunks go back to FAILED). */
-export async function undoRetrying(db: Queryable, importId: string, message: string): Promise<void> {
+export async function undoRetrying(db: Queryable, params: { importId: string; message: string }): Promise<void> {
+  const { importId, message } = params;
   await db
     .update(importChunks)
     .set({ status: 'FAILED', errorCode: 'retry_not_started', errorMessage: storable(message) })
@@ -416,15 +421,16 @@ export async function applyImportControl(
 }
 
 /** VALIDATING -> FAILED when the workflow could not be started at all. */
-export async function markStartFailed(db: Queryable, importId: string, message: string): Promise<void> {
+export async function markStartFailed(db: Queryable, params: { importId: string; message: string }): Promise<void> {
   await db
     .update(imports)
-    .set({ status: 'FAILED', errorCode: 'workflow_not_started', errorMessage: storable(message), finishedAt: sql`now()` })
-    .where(and(eq(imports.id, importId), eq(imports.status, 'VALIDATING')));
+    .set({ status: 'FAILED', errorCode: 'workflow_not_started', errorMessage: storable(params.message), finishedAt: sql`now()` })
+    .where(and(eq(imports.id, params.importId), eq(imports.status, 'VALIDATING')));
 }
 
 /** VALIDATING -> REJECTED with the file-level error; nothing was staged. */
-export async function markRejected(db: Queryable, importId: string, error: { code: string; message: string }): Promise<void> {
+export async function markRejected(db: Queryable, params: { importId: string; error: { code: string; message: string } }): Promise<void> {
+  const { importId, error } = params;
   await db
     .update(imports)
     .set({ status: 'REJECTED', errorCode: error.code, errorMessage: storable(error.message), finishedAt: sql`now()` })
@@ -473,7 +479,8 @@ export async function markFinished(db: Queryable, importId: string): Promise<Imp
 }
 
 /** Any unfinished status -> FAILED with the error (the workflow could not go on). */
-export async function markFailed(db: Queryable, importId: string, error: { code: string; message: string }): Promise<void> {
+export async function markFailed(db: Queryable, params: { importId: string; error: { code: string; message: string } }): Promise<void> {
+  const { importId, error } = params;
   await db
     .update(imports)
     .set({ status: 'FAILED', errorCode: error.code, errorMessage: storable(error.message), finishedAt: sql`COALESCE(${imports.finishedAt}, now())` })
@@ -505,7 +512,11 @@ export async function listUnfinishedImports(
  * The import's workflow ended without finishing it (terminated or failed from outside): an unfinished import becomes
  * FAILED with the error, a CANCELLED one stays CANCELLED; either way finished_at is set. Returns whether it changed.
  */
-export async function markWorkflowEnded(db: Queryable, importId: string, error: { code: string; message: string }): Promise<boolean> {
+export async function markWorkflowEnded(
+  db: Queryable,
+  params: { importId: string; error: { code: string; message: string } },
+): Promise<boolean> {
+  const { importId, error } = params;
   const moved = await db
     .update(imports)
     .set({

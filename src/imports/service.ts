@@ -293,7 +293,7 @@ export async function startImport(
   try {
     await startWorkflow(deps, record, 'import', `import ${shortId(id)}: ~${rows} rows, file ${upload.fileName} (${formatBytes(stored.bytes)})`);
   } catch (err) {
-    await markStartFailed(deps.db, id, err instanceof Error ? err.message : String(err));
+    await markStartFailed(deps.db, { importId: id, message: err instanceof Error ? err.message : String(err) });
     throw temporalUnavailable(err);
   }
   return present(deps, id);
@@ -355,7 +355,7 @@ export async function retryImport(deps: ImportServiceDeps, params: { id: string;
   try {
     await startWorkflow(deps, record, 'retry', `import ${shortId(record.id)} retry: ${chunks} failed chunk(s), file ${record.fileName}`);
   } catch (err) {
-    await deps.db.transaction((tx) => undoRetrying(tx, record.id, err instanceof Error ? err.message : String(err)));
+    await deps.db.transaction((tx) => undoRetrying(tx, { importId: record.id, message: err instanceof Error ? err.message : String(err) }));
     throw temporalUnavailable(err);
   }
   return present(deps, record.id);

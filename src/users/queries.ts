@@ -67,7 +67,8 @@ function isUniqueViolation(err: unknown): boolean {
 const vendorDataConflict = () =>
   new DomainError('conflict', 'vendor_data_conflict', 'a user with this vendor_data exists already');
 
-export async function createUser(db: Queryable, applicationId: string, input: UserCreateInput): Promise<UserRow> {
+export async function createUser(db: Queryable, params: { applicationId: string; input: UserCreateInput }): Promise<UserRow> {
+  const { applicationId, input } = params;
   const [row] = await db
     .insert(users)
     .values({
@@ -98,13 +99,14 @@ async function findUserByVendorData(db: Queryable, applicationId: string, vendor
   return row;
 }
 
-export async function getUserByVendorData(db: Queryable, applicationId: string, vendorData: string): Promise<UserRow> {
-  const row = await findUserByVendorData(db, applicationId, vendorData);
+export async function getUserByVendorData(db: Queryable, params: { applicationId: string; vendorData: string }): Promise<UserRow> {
+  const row = await findUserByVendorData(db, params.applicationId, params.vendorData);
   if (!row) throw notFound('user');
   return row;
 }
 
 export interface UserListParams {
+  applicationId: string;
   status?: UserStatus;
   country?: string;
   search?: string;
@@ -130,8 +132,8 @@ function userSearchCondition(search: string): SQL | undefined {
 }
 
 /** A page of an application's users, newest first; returns up to limit+1 rows so the caller knows if more follow. */
-export async function listUsers(db: Queryable, applicationId: string, params: UserListParams): Promise<UserRow[]> {
-  const conditions: (SQL | undefined)[] = [eq(users.applicationId, applicationId)];
+export async function listUsers(db: Queryable, params: UserListParams): Promise<UserRow[]> {
+  const conditions: (SQL | undefined)[] = [eq(users.applicationId, params.applicationId)];
   if (params.status) conditions.push(eq(users.status, params.status));
   if (params.country) conditions.push(eq(users.country, params.country));
   if (params.search) conditions.push(userSearchCondition(params.search));
@@ -152,10 +154,9 @@ export async function listUsers(db: Queryable, applicationId: string, params: Us
  */
 export async function patchUser(
   db: Queryable,
-  applicationId: string,
-  vendorData: string,
-  patch: UserPatchInput,
+  params: { applicationId: string; vendorData: string; patch: UserPatchInput },
 ): Promise<UserRow> {
+  const { applicationId, vendorData, patch } = params;
   return db.transaction(async (tx) => {
     const [current] = await tx
       .select()

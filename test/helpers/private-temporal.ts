@@ -7,6 +7,9 @@ import { getFreePort, sleep } from '../../dev/process-control';
 /**
  * A Temporal dev server of the test's own, persisted in a temp SQLite file on a fixed free port, for the fault tests
  * that kill it and start it again: the workflows, timers and task queues survive in the file.
+ * Started by dev/temporal-dev-server.ts rather than the SDK's TestWorkflowEnvironment.createLocal (which the global
+ * setup uses): the tests SIGKILL the server's process, which the environment does not expose, and start it again on
+ * the same port and file, which its teardown-only lifecycle cannot do.
  */
 export interface PrivateTemporal {
   address: string;

@@ -2,7 +2,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { canConnect, getFreePort, OutputTail, sleep, stopChild } from '../../dev/process-control';
+import { canConnect, getFreePort, OutputTail, stopChild, waitUntilReady } from '../../dev/process-control';
 import { S3Storage, type S3Settings } from '../../src/storage/s3';
 
 /**
@@ -65,13 +65,18 @@ export async function startS3Server(): Promise<S3TestServer> {
     child.stdout?.on('data', (chunk: Buffer) => tail.push(chunk));
     child.stderr?.on('data', (chunk: Buffer) => tail.push(chunk));
     child.on('error', () => undefined);
-    const deadline = Date.now() + 15_000;
-    while (!(await canConnect('127.0.0.1', port, 500))) {
-      if (child.exitCode !== null || Date.now() > deadline) {
-        throw new Error(`versitygw did not start on port ${port}:\n${tail.toString()}`);
-      }
-      await sleep(50);
-    }
+    const started = child;
+    const gone = () => started.exitCode !== null || started.signalCode !== null;
+    await waitUntilReady(
+      `versitygw on port ${port}`,
+      async () => {
+        if (!(await canConnect('127.0.0.1', port, 500))) throw new Error('nothing listens yet');
+      },
+      { timeoutMs: 15_000, intervalMs: 50, gone },
+    ).catch((err: unknown) => {
+      throw new Error(`${err instanceof Error ? err.message : String(err)}:\n${tail.toString()}`);
+    });
+    if (gone()) throw new Error(`versitygw did not start on port ${port}:\n${tail.toString()}`);
   };
   const stop = async () => {
     if (child) await stopChild(child, { signal: 'SIGTERM', timeoutMs: 5000 });

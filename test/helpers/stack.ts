@@ -15,6 +15,7 @@ import { createLogger, type Logger } from '../../src/logger';
 import { createStorage } from '../../src/storage';
 import { installTemporalRuntime } from '../../src/temporal/runtime';
 import { createWorker } from '../../src/worker';
+import { createSystemActivities } from '../workflows/system-activities';
 import { faultInjection } from './fault-injection';
 
 /** The real Postgres database and Temporal dev server that test/setup/global-setup.ts started for this run. */
@@ -75,7 +76,8 @@ export interface TestStack {
 
 /**
  * The whole service in this process against the real Postgres and Temporal: the API on an ephemeral port and a
- * worker on a task queue of its own, with the test faults of ./fault-injection.ts. Stop it in afterAll.
+ * worker on a task queue of its own, with the test faults of ./fault-injection.ts and the test bundle's system check
+ * (test/workflows/). Stop it in afterAll.
  */
 export async function startTestStack(
   options: {
@@ -140,6 +142,7 @@ export async function startTestStack(
         db: database.db,
         workflowBundle: { codePath: env.workflowBundlePath },
         ...faultInjection(database.db, createStorage(config), options.env ?? {}),
+        extraActivities: createSystemActivities(database.db),
       });
       stack.worker = worker;
       running = worker.run();

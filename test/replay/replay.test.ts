@@ -1,6 +1,7 @@
 import { bundleWorkflowCode, DefaultLogger, Worker, type ReplayResult } from '@temporalio/worker';
 import { DeterminismViolationError } from '@temporalio/workflow';
 import * as shippedWorkflows from '../../workflows';
+import * as testWorkflows from '../workflows';
 import { createLogger } from '../../src/logger';
 import { installTemporalRuntime } from '../../src/temporal/runtime';
 import { testEnv } from '../helpers/stack';
@@ -8,7 +9,8 @@ import { loadHistories, type LoadedHistory } from './histories';
 
 /**
  * Deploy safety: every recorded history (test/replay/histories/, `npm run replay:record`) replays against the
- * workflows as they are now, bundled from the sources by the global setup as the worker bundles them; and a
+ * workflows as they are now, bundled from the sources by the global setup as the test workers bundle them
+ * (test/workflows/: the production workflows plus the test-only system check, whose history is replayed too); and a
  * deliberately incompatible variant of the import workflow is caught.
  */
 
@@ -31,11 +33,14 @@ async function replay(code: { codePath: string } | { code: string }, list: Loade
 const describeError = (result: ReplayResult | undefined) =>
   result?.error ? `${result.error.name}: ${result.error.message}` : undefined;
 
-test('the recorded histories cover every workflow the worker runs', () => {
+test('the recorded histories cover every workflow the worker runs, and the test bundle holds every recorded type', () => {
   const recorded = new Set(histories.map((h) => h.workflowType));
   const missing = Object.keys(shippedWorkflows).filter((name) => !recorded.has(name));
   expect(missing).toEqual([]);
   expect(histories.length).toBeGreaterThanOrEqual(Object.keys(shippedWorkflows).length);
+  // The bundle replayed below is the test workers' (a superset of production's); a history of a type it lacks would fail.
+  expect([...recorded].filter((name) => !(name in testWorkflows))).toEqual([]);
+  expect(Object.keys(shippedWorkflows).every((name) => name in testWorkflows)).toBe(true);
 });
 
 test('every recorded history replays against the current workflow code', async () => {

@@ -3,21 +3,25 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Client } from 'pg';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
 import { applyMigrations } from '../../src/db/migrate';
-import { startDevServer, type DevServer } from '../../dev/temporal-dev-server';
+import { findTemporalCli } from '../../dev/temporal-dev-server';
 import { ensureConsoleBuilt } from '../../dev/console-build';
 import { canConnect } from '../../dev/process-control';
+import { ApplicationId, JobId, JobKind } from '../../workflows/definitions';
 import { startPrivatePostgres, type PrivatePostgres } from '../helpers/private-postgres';
 
 /**
  * Once per `npm test`: a fresh database on the machine's Postgres (migrated), a headless Temporal dev
- * server on free ports with an in-memory store, and the workflow bundle. Test files find them through
+ * server on a free port with an in-memory store and the search attributes (the SDK's TestWorkflowEnvironment.createLocal
+ * running the Temporal CLI that dev/temporal-dev-server.ts finds), and the workflow bundle. Test files find them through
  * process.env (jest starts its workers after this, with this environment):
  *
  * - TEST_DATABASE_URL (also DATABASE_URL), TEST_ADMIN_DATABASE_URL
  * - TEST_TEMPORAL_ADDRESS (also TEMPORAL_ADDRESS), TEST_TEMPORAL_NAMESPACE
- * - TEST_WORKFLOW_BUNDLE_PATH (also WORKFLOW_BUNDLE_PATH): a file for `Worker.create({ workflowBundle: { codePath } })`
+ * - TEST_WORKFLOW_BUNDLE_PATH (also WORKFLOW_BUNDLE_PATH): a file for `Worker.create({ workflowBundle: { codePath } })`,
+ *   bundled from test/workflows/ (the production workflows and the test-only system check)
  * - TEST_TMP_DIR (removed afterwards), with DATA_DIR set to a `data` directory inside it
  * - the operator console built into web/dist (when missing or older than web/), for the browser tests
  *
@@ -30,7 +34,7 @@ export interface TestInfra {
   adminUrl: string;
   database: string;
   tmpDir: string;
-  temporal?: DevServer;
+  temporal?: TestWorkflowEnvironment;
   /** The run's own Postgres, when the machine has none (removed at teardown). */
   embeddedPostgres?: PrivatePostgres;
 }
@@ -95,7 +99,7 @@ export default async function globalSetup(): Promise<void> {
     await applyMigrations(databaseUrl);
 
     const [temporal, bundlePath] = await Promise.all([
-      startDevServer({ headless: true, log }),
+      startTemporal(),
       bundleWorkflows(tmpDir),
       ensureConsoleBuilt(log),
     ]);
@@ -109,14 +113,12 @@ export default async function globalSetup(): Promise<void> {
       DATABASE_URL: databaseUrl,
       TEST_TEMPORAL_ADDRESS: temporal.address,
       TEMPORAL_ADDRESS: temporal.address,
-      TEST_TEMPORAL_NAMESPACE: temporal.namespace,
+      TEST_TEMPORAL_NAMESPACE: temporal.namespace ?? 'default',
       TEST_TMP_DIR: tmpDir,
       DATA_DIR: dataDir,
     });
-    if (bundlePath) {
-      process.env.TEST_WORKFLOW_BUNDLE_PATH = bundlePath;
-      process.env.WORKFLOW_BUNDLE_PATH = bundlePath; // config.temporal.workflowBundlePath: workers skip bundling
-    }
+    process.env.TEST_WORKFLOW_BUNDLE_PATH = bundlePath;
+    process.env.WORKFLOW_BUNDLE_PATH = bundlePath; // config.temporal.workflowBundlePath: workers skip bundling
     log(`database ${database}, Temporal ${temporal.address}, ready in ${Date.now() - started} ms`);
   } catch (err) {
     // Jest does not run the teardown when the setup fails: clean up here.
@@ -125,15 +127,27 @@ export default async function globalSetup(): Promise<void> {
   }
 }
 
-async function bundleWorkflows(tmpDir: string): Promise<string | undefined> {
-  let workflowsPath: string;
-  try {
-    workflowsPath = require.resolve('../../workflows');
-  } catch {
-    log('workflows/index.ts does not exist yet: no workflow bundle (TEST_WORKFLOW_BUNDLE_PATH unset)');
-    return undefined;
-  }
-  const { code } = await bundleWorkflowCode({ workflowsPath, logger: new DefaultLogger('WARN') });
+/**
+ * The run's Temporal dev server, started by the SDK's test environment from the CLI binary on PATH or in
+ * $(go env GOPATH)/bin (built with go install when missing, as npm start does). The fault tests that SIGKILL a dev
+ * server and start it again on the same port and SQLite file keep their own (test/helpers/private-temporal.ts): the
+ * environment does not expose the server's process, and its teardown is the only way it stops.
+ */
+async function startTemporal(): Promise<TestWorkflowEnvironment> {
+  const cliPath = await findTemporalCli({ log });
+  return TestWorkflowEnvironment.createLocal({
+    server: {
+      executable: { type: 'existing-path', path: cliPath },
+      ip: '127.0.0.1',
+      searchAttributes: [ApplicationId, JobId, JobKind],
+      log: { format: 'pretty', level: 'warn' },
+    },
+  });
+}
+
+/** The test workers' bundle: test/workflows/index.ts, the production workflows plus the test-only system check. */
+async function bundleWorkflows(tmpDir: string): Promise<string> {
+  const { code } = await bundleWorkflowCode({ workflowsPath: require.resolve('../workflows'), logger: new DefaultLogger('WARN') });
   const file = path.join(tmpDir, 'workflow-bundle.js');
   fs.writeFileSync(file, code);
   return file;
@@ -142,7 +156,7 @@ async function bundleWorkflows(tmpDir: string): Promise<string | undefined> {
 export async function cleanUp(infra: TestInfra): Promise<void> {
   const problems: string[] = [];
   if (infra.temporal) {
-    await infra.temporal.stop().catch((err: unknown) => problems.push(`Temporal: ${String(err)}`));
+    await infra.temporal.teardown().catch((err: unknown) => problems.push(`Temporal: ${String(err)}`));
   }
   if (infra.embeddedPostgres) await infra.embeddedPostgres.destroy().catch((err: unknown) => problems.push(`embedded Postgres: ${String(err)}`));
   else await dropTestDatabase(infra.adminUrl, infra.database).catch((err: unknown) => problems.push(`database: ${String(err)}`));

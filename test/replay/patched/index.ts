@@ -4,7 +4,7 @@ import { patched } from '@temporalio/workflow';
 import { importUsersWorkflow as shipped } from '../../../workflows/import-users';
 import type { ImportUsersInput, ImportUsersResult } from '../../../workflows/import-definitions';
 
-export * from '../../../workflows';
+export * from '../../workflows';
 
 export async function importUsersWorkflow(input: ImportUsersInput): Promise<ImportUsersResult> {
   return shipped(patched('one-chunk-per-child') ? { ...input, chunksPerChild: 1 } : input);

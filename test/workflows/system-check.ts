@@ -1,7 +1,7 @@
 import { proxyActivities } from '@temporalio/workflow';
-import type { Activities } from '../activities';
+import type { SystemActivities } from './system-activities';
 
-const { checkDatabase } = proxyActivities<Activities>({
+const { checkDatabase } = proxyActivities<SystemActivities>({
   startToCloseTimeout: '30 seconds',
   retry: { maximumAttempts: 3 },
 });
@@ -15,7 +15,10 @@ export interface SystemCheckResult {
   applications: number;
 }
 
-/** Proves the wiring end to end: the worker runs a workflow whose activity reads Postgres. */
+/**
+ * Test-only: proves the wiring end to end (test/service.test.ts): the worker runs a bundled workflow whose activity
+ * reads Postgres. Not in the production bundle; the test workers bundle it through test/workflows/index.ts.
+ */
 export async function systemCheckWorkflow(input: SystemCheckInput): Promise<SystemCheckResult> {
   const database = await checkDatabase();
   return { requestedBy: input.requestedBy, ...database };

@@ -1,7 +1,8 @@
 import { sql } from 'drizzle-orm';
-import type { ActivityDeps } from './deps';
+import type { Db } from '../../src/db/client';
 
-export function createSystemActivities({ db }: ActivityDeps) {
+/** The system check's activity (test-only, see ./system-check.ts), registered by the test workers beside the service's. */
+export function createSystemActivities(db: Db) {
   return {
     /** Reads the Postgres version and the number of applications; read-only, so a retry is harmless. */
     async checkDatabase(): Promise<{ serverVersion: string; applications: number }> {
@@ -13,3 +14,5 @@ export function createSystemActivities({ db }: ActivityDeps) {
     },
   };
 }
+
+export type SystemActivities = ReturnType<typeof createSystemActivities>;
