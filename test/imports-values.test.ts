@@ -228,6 +228,31 @@ describe('import modes', () => {
     expect(untouched(after['m-1'])).toEqual(untouched(before['m-1']));
   });
 
+  it('create_only: a user created between the preview and the write is left as it is (unchanged), not overwritten', async () => {
+    const t = await tenant();
+    const { id, counts } = await stage(t, csvOf(['vendor_data', 'display_name'], [['r-1', 'From file'], ['r-2', 'New']]), { mode: 'create_only' });
+    expect(counts).toMatchObject({ toCreate: 2, toUpdate: 0 });
+    await seedUser(t, 'r-1'); // created by someone else after the preview said "create"
+    const before = await usersOf(t.applicationId);
+    expect(await write(id)).toEqual({ created: 1, updated: 0, unchanged: 1 });
+    const after = await usersOf(t.applicationId);
+    expect(after['r-1']).toEqual(before['r-1']);
+    expect(after['r-2']).toMatchObject({ display_name: 'New' });
+  });
+
+  it('update_only: a user deleted between the preview and the write is not made again (unchanged)', async () => {
+    const t = await tenant();
+    await seedUser(t, 'r-1');
+    await seedUser(t, 'r-2');
+    const { id, counts } = await stage(t, csvOf(['vendor_data', 'display_name'], [['r-1', 'Changed'], ['r-2', 'Changed too']]), { mode: 'update_only' });
+    expect(counts).toMatchObject({ toCreate: 0, toUpdate: 2 });
+    await stack.database.db.execute(sql`DELETE FROM users WHERE application_id = ${t.applicationId} AND vendor_data = 'r-2'`);
+    expect(await write(id)).toEqual({ created: 0, updated: 1, unchanged: 1 });
+    const after = await usersOf(t.applicationId);
+    expect(Object.keys(after)).toEqual(['r-1']);
+    expect(after['r-1']).toMatchObject({ display_name: 'Changed' });
+  });
+
   it('empty_cells=clear: an empty cell clears the optional fields (not a verified full_name, not status); an absent column keeps', async () => {
     const t = await tenant();
     await seedUser(t, 'm-1');
