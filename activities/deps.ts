@@ -23,4 +23,6 @@ export interface ActivityDeps {
 export interface ActivityHooks {
   /** Runs inside a chunk's transaction after its upsert, just before the commit (writeImportChunk). */
   beforeChunkCommit?: (chunk: { importId: string; chunkNo: number }) => Promise<void>;
+  /** Runs inside a chunk's undo transaction, just before its commit (undoImportChunk). */
+  beforeUndoChunkCommit?: (chunk: { importId: string; chunkNo: number }) => Promise<void>;
 }

@@ -27,6 +27,8 @@ import type { ImportChunkRef, ImportUsersResult } from '../workflows/import-defi
 import type { ImportStatus } from '../drizzle/schema';
 import { FAILURE_TYPES } from '../workflows/definitions';
 import { DomainError } from '../src/errors';
+import { finishUndo, listUndoChunks, undoChunk, type UndoChunkResult } from '../src/imports/undo';
+import type { UndoImportResult } from '../workflows/import-definitions';
 
 export interface ImportActivityInput {
   importId: string;
@@ -225,6 +227,31 @@ export function createImportActivities({ db, storage, config, hooks = {} }: Omit
      */
     async markImportCancelled({ importId }: ImportActivityInput): Promise<void> {
       await markCancelled(db, importId);
+    },
+
+    /** The chunks of an import with undo images still to undo, after `afterChunkNo`, in order. Read-only. */
+    async listImportUndoChunks(input: { importId: string; afterChunkNo: number; limit: number }): Promise<number[]> {
+      return listUndoChunks(db, input);
+    },
+
+    /**
+     * Undoes one chunk of an import (src/imports/undo.ts): one transaction that restores its updated users, deletes
+     * its created ones and marks the conflicts. A retry does what a crashed attempt left undone, nothing twice.
+     * Heartbeats while it runs.
+     */
+    async undoImportChunk({ importId, chunkNo }: { importId: string; chunkNo: number }): Promise<UndoChunkResult> {
+      const attempt = Context.current().info.attempt;
+      const { beforeUndoChunkCommit } = hooks;
+      return withHeartbeats(
+        () => ({ chunkNo, attempt }),
+        () => undoChunk(db, importId, chunkNo, { beforeCommit: beforeUndoChunkCommit ? () => beforeUndoChunkCommit({ importId, chunkNo }) : undefined }),
+      );
+    },
+
+    /** The undo is done: UNDOING -> UNDONE with its audit entry. Idempotent. */
+    async finishImportUndo({ importId }: ImportActivityInput): Promise<UndoImportResult> {
+      const row = await finishUndo(db, importId);
+      return { importId, status: row.status, restored: row.undoRestored, deleted: row.undoDeleted, conflicts: row.undoConflicts };
     },
 
     /** The workflow cannot go on: the import becomes FAILED with the error, and its audit entry is written. Idempotent. */

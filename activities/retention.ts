@@ -3,6 +3,7 @@ import { and, eq, inArray, isNotNull, isNull, lt, or, sql } from 'drizzle-orm';
 import { exportsTable, imports, type ImportStatus } from '../drizzle/schema';
 import { exportKeys } from '../src/exports/queries';
 import { createStorageSet } from '../src/storage';
+import { deleteExpiredUndoImages } from '../src/imports/undo';
 import type { ActivityDeps } from './deps';
 
 const DAY_MS = 86_400_000;
@@ -53,6 +54,16 @@ export function createRetentionActivities({ db, storage, config }: Omit<Activity
           Context.current().heartbeat({ expired });
         }
       }
+    },
+
+    /**
+     * Deletes the undo before-images (import_undo_images) of imports that finished, and whose undo if any finished,
+     * more than IMPORT_UNDO_DAYS ago (by then an undo is refused anyway), in batches. A retry deletes the rest.
+     */
+    async deleteExpiredUndoImages(input: { now?: string } = {}): Promise<{ deleted: number }> {
+      const cutoff = new Date((input.now ? Date.parse(input.now) : Date.now()) - config.imports.undoDays * DAY_MS);
+      const deleted = await deleteExpiredUndoImages(db, { cutoff, batch: 10_000, onBatch: (n) => Context.current().heartbeat({ deleted: n }) });
+      return { deleted };
     },
 
     /**

@@ -90,7 +90,7 @@ export const users = pgTable(
   ],
 );
 
-export const AUDIT_ACTIONS = ['users.import', 'users.export'] as const;
+export const AUDIT_ACTIONS = ['users.import', 'users.export', 'users.import.undo'] as const;
 export const AUDIT_STATUSES = ['SUCCESS', 'FAILURE'] as const;
 
 /** Append-only: a trigger (migration 0001) refuses UPDATE and DELETE. */
@@ -188,6 +188,14 @@ export const imports = pgTable(
     approvalDecision: text('approval_decision', { enum: ['APPROVED', 'REJECTED'] }),
     approvalDecidedBy: uuid('approval_decided_by').references(() => operators.id),
     approvalDecidedAt: tstz('approval_decided_at'),
+    /** The undo (API.md "Controlling imports"): RUNNING while UNDOING, COMPLETED once UNDONE; null when never asked. */
+    undoStatus: text('undo_status', { enum: ['RUNNING', 'COMPLETED'] }),
+    undoRequestedBy: uuid('undo_requested_by').references(() => operators.id),
+    undoRequestedAt: tstz('undo_requested_at'),
+    undoRestored: integer('undo_restored').notNull().default(0),
+    undoDeleted: integer('undo_deleted').notNull().default(0),
+    undoConflicts: integer('undo_conflicts').notNull().default(0),
+    undoFinishedAt: tstz('undo_finished_at'),
     createdAt: createdAt(),
     confirmedAt: tstz('confirmed_at'),
     finishedAt: tstz('finished_at'),
@@ -275,6 +283,36 @@ export const importChunks = pgTable(
     updatedAt: tstz('updated_at').notNull().defaultNow(),
   },
   (t) => [primaryKey({ columns: [t.importId, t.chunkNo] })],
+);
+
+export const UNDO_KINDS = ['updated', 'created'] as const;
+export const UNDO_OUTCOMES = ['restored', 'deleted', 'conflict'] as const;
+/** Why an undo left a user as it is (undo-conflicts.csv's `reason`). */
+export const UNDO_CONFLICT_REASONS = ['changed_since', 'session_since', 'deleted_since', 'no_before_image'] as const;
+
+/**
+ * What a chunk write changed, recorded in its transaction so an undo can put it back: for each user it updated the
+ * whole users row as it was just before (`before`, to_jsonb of the row), for each it created only the id; with the
+ * updated_at the write left (a later change moves it on). `outcome` is set by the undo, once per user. Kept
+ * IMPORT_UNDO_DAYS after the import (or its undo) finished; the retention Schedule deletes older ones.
+ */
+export const importUndoImages = pgTable(
+  'import_undo_images',
+  {
+    importId: uuid('import_id')
+      .notNull()
+      .references(() => imports.id, { onDelete: 'cascade' }),
+    userId: uuid('user_id').notNull(),
+    chunkNo: integer('chunk_no').notNull(),
+    kind: text('kind', { enum: UNDO_KINDS }).notNull(),
+    vendorData: text('vendor_data').notNull(),
+    before: jsonb('before').$type<Record<string, unknown>>(),
+    writtenUpdatedAt: tstz('written_updated_at').notNull(),
+    outcome: text('outcome', { enum: UNDO_OUTCOMES }),
+    reason: text('reason', { enum: UNDO_CONFLICT_REASONS }),
+  },
+  // One index: an undo reads a chunk's images, and a user is in one chunk of an import at most.
+  (t) => [primaryKey({ columns: [t.importId, t.chunkNo, t.userId] })],
 );
 
 export const EXPORT_STATUSES = ['QUEUED', 'RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED', 'EXPIRED'] as const;

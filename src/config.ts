@@ -71,6 +71,8 @@ const envSchema = z.object({
   IMPORT_FILE_RETENTION_DAYS: positiveInt(30),
   /** Imports of one application validating or running at once (API.md, "Public bulk API"). */
   IMPORT_ACTIVE_PER_APPLICATION: positiveInt(5),
+  /** How long after it finished an import can be undone; its before-images are deleted after this. */
+  IMPORT_UNDO_DAYS: positiveInt(30),
 
   EXPORT_LINK_TTL_SECONDS: z.coerce.number().int().min(1).max(604_800).default(86_400),
   EXPORT_RETENTION_DAYS: positiveInt(7),
@@ -136,6 +138,7 @@ function toConfig(env: z.infer<typeof envSchema>) {
       chunkConcurrency: env.IMPORT_CHUNK_CONCURRENCY,
       fileRetentionDays: env.IMPORT_FILE_RETENTION_DAYS,
       activePerApplication: env.IMPORT_ACTIVE_PER_APPLICATION,
+      undoDays: env.IMPORT_UNDO_DAYS,
     },
     exports: {
       linkTtlSeconds: env.EXPORT_LINK_TTL_SECONDS,

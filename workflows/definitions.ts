@@ -12,6 +12,7 @@ import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/commo
 export const WORKFLOW_TYPES = {
   importUsers: 'importUsersWorkflow',
   importChunks: 'importChunksWorkflow',
+  undoImport: 'undoImportWorkflow',
   exportUsers: 'exportUsersWorkflow',
   retention: 'retentionWorkflow',
   reconcile: 'reconcileWorkflow',
@@ -74,6 +75,8 @@ export interface RetentionInput {
 export interface RetentionResult {
   exportsExpired: number;
   importFilesDeleted: number;
+  /** Undo before-images deleted past IMPORT_UNDO_DAYS (absent in the histories of before it). */
+  undoImagesDeleted?: number;
 }
 
 /** The reconciler (imports and exports whose workflow is gone or out of step), run by a Schedule per task queue. */

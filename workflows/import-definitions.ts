@@ -148,3 +148,25 @@ export function rootMessage(err: unknown): string {
   const message = current instanceof Error ? current.message : String(current);
   return (message || (err instanceof Error ? err.message : String(err))).slice(0, 2000);
 }
+
+/** The workflow id of an import's undo (one per import: an import is undone once). */
+export const undoImportWorkflowId = (importId: string) => `users-import-undo-${importId}`;
+
+export interface UndoImportInput {
+  importId: string;
+  applicationId: string;
+  /** Chunk undo activities running at once. */
+  concurrency: number;
+  /** Chunks undone per run before it continues as new (bounds the history); default 200. */
+  chunksPerRun?: number;
+  /** Set by continue-as-new: the chunks up to this one are done. */
+  afterChunkNo?: number;
+}
+
+export interface UndoImportResult {
+  importId: string;
+  status: ImportStatus;
+  restored: number;
+  deleted: number;
+  conflicts: number;
+}

@@ -4,3 +4,4 @@ export { retentionWorkflow } from './retention';
 export { reconcileWorkflow } from './reconcile';
 export { importUsersWorkflow } from './import-users';
 export { importChunksWorkflow } from './import-chunks';
+export { undoImportWorkflow } from './undo-import';

@@ -18,7 +18,9 @@ import {
   startImport,
   storeImportUpload,
   throttleImport,
+  undoImport,
 } from '../imports/service';
+import { writeUndoConflicts } from '../imports/error-report';
 import { approvalDecisionSchema, importPatchSchema } from '../imports/present';
 import { parseBody } from './request-body';
 import type { AppDeps } from './deps';
@@ -216,6 +218,18 @@ export function importsRouter(deps: AppDeps): Router {
       );
     });
   }
+
+  router.post('/:id/undo', requireOperator(db, 'imports.undo'), async (req, res) => {
+    const operator = operatorOf(req);
+    res.status(202).json(await undoImport(service, { id: String(req.params.id), applicationId: operator.applicationId, operatorId: operator.id }));
+  });
+
+  router.get('/:id/undo-conflicts.csv', requireOperator(db, 'imports.read'), async (req, res) => {
+    const record = await getImport(db, { id: String(req.params.id), applicationId: applicationOf(req) });
+    res.status(200).type('text/csv; charset=utf-8').attachment(`import-${record.id}-undo-conflicts.csv`);
+    await writeUndoConflicts(db, record.id, res);
+    res.end();
+  });
 
   router.patch('/:id', requireOperator(db, 'imports.control'), async (req, res) => {
     const body = parseBody(importPatchSchema, req);

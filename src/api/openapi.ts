@@ -313,6 +313,31 @@ const importPaths = {
       responses: { 200: csv('row_number,vendor_data,column,code,message,raw_row'), 401: unauthenticated, 404: error('not_found') },
     },
   },
+  '/console/users/imports/{id}/undo': {
+    post: {
+      summary:
+        'Undo a COMPLETED, COMPLETED_WITH_ERRORS or CANCELLED import finished within IMPORT_UNDO_DAYS (UNDOING, then UNDONE): ' +
+        'updated users get their values of before the import back, created users are deleted, users changed or verified since are left as conflicts',
+      security: operatorToken,
+      parameters: [idParam],
+      responses: {
+        202: json('The import', 'Import'),
+        401: unauthenticated,
+        403: error('forbidden (OWNER and ADMIN only)'),
+        404: error('not_found'),
+        409: error('invalid_state (not COMPLETED, COMPLETED_WITH_ERRORS or CANCELLED, undone already, or finished more than IMPORT_UNDO_DAYS ago)'),
+        429: error('too_many_active_imports'),
+      },
+    },
+  },
+  '/console/users/imports/{id}/undo-conflicts.csv': {
+    get: {
+      summary: 'The users the undo left as they are, with why: changed_since, session_since, deleted_since or no_before_image',
+      security: operatorToken,
+      parameters: [idParam],
+      responses: { 200: csv('vendor_data,reason'), 401: unauthenticated, 404: error('not_found') },
+    },
+  },
   '/console/users/imports/{id}/invalid-rows.csv': {
     get: {
       summary: "The invalid rows (and rows of failed chunks) in the template's columns with a last column error: fix, upload again",

@@ -9,6 +9,8 @@ export const PERMISSIONS = {
   'imports.control': ['OWNER', 'ADMIN', 'DEVELOPER'],
   /** Approve or reject an import AWAITING_APPROVAL (never the operator who started it: the workflow refuses). */
   'imports.approve': ['OWNER', 'ADMIN', 'COMPLIANCE_OFFICER'],
+  /** Undo a finished import (restore the users it updated, delete those it created). */
+  'imports.undo': ['OWNER', 'ADMIN'],
   'exports.all_columns': ['OWNER', 'ADMIN', 'COMPLIANCE_OFFICER'],
   'exports.restricted_columns': ['OWNER', 'ADMIN', 'COMPLIANCE_OFFICER', 'DEVELOPER', 'READER'],
   'exports.read': ['OWNER', 'ADMIN', 'COMPLIANCE_OFFICER', 'DEVELOPER', 'READER'],

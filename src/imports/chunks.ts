@@ -79,6 +79,14 @@ const CONFLICT_CHANGES = sql`(${sql.raw(Object.keys(CONFLICT_NEXT).map((c) => `u
  * deadlocking: locking only some first and the rest during the insert took the locks in two passes, and two imports
  * then waited on each other. `create_only` updates no one (a user that exists by now is left alone: unchanged);
  * `update_only` inserts no one (a user deleted since staging is not made again).
+ *
+ * `images` records, in the same statement, what an undo needs (import_undo_images): the whole row of each user
+ * `upd` changed as `locked` read it (after its lock, so before this write, and as a concurrent writer left it) and the
+ * id of each user `ins` created, with the updated_at written. A user created concurrently and then updated through
+ * ON CONFLICT has no before-image here (its old row is not visible to RETURNING): it is recorded as updated without
+ * one, and an undo leaves it alone as a conflict (`no_before_image`). The chunk's transaction either commits its writes
+ * and their images or neither, and a COMPLETED chunk is never written again, so a retry records nothing twice and never
+ * records its own writes as before-images (ON CONFLICT DO NOTHING keeps the first image should one exist).
  */
 function upsertChunk(importId: string, applicationId: string, chunk: ImportChunkRef, modes: WriteModes) {
   const next = nextValuesSql(modes);
@@ -86,7 +94,7 @@ function upsertChunk(importId: string, applicationId: string, chunk: ImportChunk
   const created = sql.raw(WRITTEN_FIELDS.map((f) => CREATE_VALUES_SQL[f]).join(', '));
   const update =
     modes.mode === 'create_only'
-      ? sql`SELECT 1 WHERE false`
+      ? sql`SELECT NULL::uuid AS id, NULL::timestamptz AS updated_at WHERE false`
       : // Joined by the users' key index. `(SELECT count(*) FROM locked)` is an InitPlan, run once before the
         // scan: every lock is taken, in key order, before the first update (an `IN locked` could be planned as a
         // semi-join that reads the CTE, and takes its locks, bit by bit). `NOT IN locked` below is a hashed
@@ -97,10 +105,10 @@ function upsertChunk(importId: string, applicationId: string, chunk: ImportChunk
       WHERE (SELECT count(*) FROM locked) >= 0
         AND u.application_id = ${applicationId} AND u.vendor_data_key = s.vendor_data_key
         AND ${sql.raw(changesSql(modes))}
-      RETURNING 1`;
+      RETURNING u.id, u.updated_at`;
   const insert =
     modes.mode === 'update_only'
-      ? sql`SELECT true AS inserted WHERE false`
+      ? sql`SELECT NULL::uuid AS id, NULL::text AS vendor_data, NULL::timestamptz AS updated_at, true AS inserted WHERE false`
       : sql`INSERT INTO users AS u (application_id, vendor_data, vendor_data_key, ${sql.raw(WRITTEN_FIELDS.join(', '))})
       SELECT ${applicationId}, s.vendor_data, s.vendor_data_key, ${created}
       FROM src s WHERE s.vendor_data_key NOT IN (SELECT vendor_data_key FROM locked)
@@ -108,7 +116,7 @@ function upsertChunk(importId: string, applicationId: string, chunk: ImportChunk
       ON CONFLICT (application_id, vendor_data_key) DO ${
         modes.mode === 'create_only' ? sql`NOTHING` : sql`UPDATE SET ${CONFLICT_SET}, updated_at = now() WHERE ${CONFLICT_CHANGES}`
       }
-      RETURNING (xmax = 0) AS inserted`;
+      RETURNING u.id, u.vendor_data, u.updated_at, (xmax = 0) AS inserted`;
   return sql`
     WITH src AS (
       SELECT r.vendor_data, r.vendor_data_key, r.display_name, r.full_name, r.email, r.phone, r.country, r.status,
@@ -118,14 +126,24 @@ function upsertChunk(importId: string, applicationId: string, chunk: ImportChunk
         AND r.chunk_no = ${chunk.chunkNo}
     ),
     locked AS (
-      SELECT u.id, u.vendor_data_key FROM users u
+      SELECT u.* FROM users u
       WHERE u.application_id = ${applicationId}
         AND u.vendor_data_key IN (SELECT vendor_data_key FROM src)
       ORDER BY u.vendor_data_key
       FOR UPDATE
     ),
     upd AS (${update}),
-    ins AS (${insert})
+    ins AS (${insert}),
+    images AS (
+      INSERT INTO import_undo_images AS i (import_id, chunk_no, user_id, kind, vendor_data, before, written_updated_at)
+      SELECT ${importId}::uuid, ${chunk.chunkNo}::int, upd.id, 'updated', l.vendor_data, to_jsonb(l), upd.updated_at
+      FROM upd JOIN locked l ON l.id = upd.id
+      UNION ALL
+      SELECT ${importId}::uuid, ${chunk.chunkNo}::int, ins.id, CASE WHEN ins.inserted THEN 'created' ELSE 'updated' END, ins.vendor_data,
+        NULL, ins.updated_at
+      FROM ins
+      ON CONFLICT (import_id, chunk_no, user_id) DO NOTHING
+    )
     SELECT (SELECT count(*) FROM ins WHERE inserted)::int AS created,
       ((SELECT count(*) FROM upd) + (SELECT count(*) FROM ins WHERE NOT inserted))::int AS updated`;
 }

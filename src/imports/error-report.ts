@@ -5,6 +5,7 @@ import type { Queryable } from '../db/client';
 import { escapeFormula, RECORD_DELIMITER } from '../exports/csv';
 import { IMPORT_COLUMNS } from './columns';
 import { errorReportBatch, type ErrorReportRow } from './queries';
+import { undoConflictBatch } from './undo';
 
 /**
  * The error reports, streamed in keyset batches (bounded memory whatever their size), in file order:
@@ -97,4 +98,29 @@ export function writeInvalidRows(
     const error = row.chunk_no !== null ? chunkFailure(row) : (row.errors ?? []).map((e) => `${e.column}: ${e.message}`).join('; ');
     return [[...cells, error]];
   }, batchSize);
+}
+
+/**
+ * `undo-conflicts.csv`: `vendor_data, reason`, one line per user the undo left as it is (reason: changed_since,
+ * session_since, deleted_since or no_before_image), in chunk order, streamed in keyset batches.
+ */
+export async function writeUndoConflicts(db: Queryable, importId: string, out: Writable, batchSize = 2000): Promise<void> {
+  let gone = false;
+  out.once('close', () => {
+    gone = true;
+  });
+  const write = async (text: string) => {
+    if (!out.write(text) && !gone) await Promise.race([once(out, 'drain'), once(out, 'close')]);
+  };
+  await write(csvLines([['vendor_data', 'reason']]));
+  let after: { chunkNo: number; userId: string } | undefined;
+  for (;;) {
+    const rows = await undoConflictBatch(db, { importId, after, limit: batchSize });
+    if (rows.length === 0) break;
+    await write(csvLines(rows.map((r) => [r.vendor_data, r.reason])));
+    if (gone) return;
+    const last = rows[rows.length - 1];
+    after = { chunkNo: last.chunk_no, userId: last.user_id };
+    if (rows.length < batchSize) break;
+  }
 }

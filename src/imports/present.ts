@@ -84,6 +84,16 @@ export const importObjectSchema = z.object({
       decided_at: timeSchema.nullable(),
     })
     .meta({ description: "the application's approval policy on confirm: whether a second operator had to decide, why, who and when" }),
+  undo: z
+    .object({
+      status: z.enum(['RUNNING', 'COMPLETED']),
+      restored: countSchema,
+      deleted: countSchema,
+      conflicts: countSchema.meta({ description: 'users left as they are (changed or verified since): undo-conflicts.csv' }),
+      finished_at: timeSchema.nullable(),
+    })
+    .nullable()
+    .meta({ description: 'the undo (POST .../undo): null until one is asked; RUNNING while UNDOING, COMPLETED once UNDONE' }),
   created_at: timeSchema,
   confirmed_at: timeSchema.nullable(),
   finished_at: timeSchema.nullable(),
@@ -197,6 +207,15 @@ export function presentImport(row: ImportRecord): ImportObject {
     workflow_id: row.workflowId,
     chunk_concurrency: row.chunkConcurrency,
     approval: presentApproval(row),
+    undo: row.undoStatus
+      ? {
+          status: row.undoStatus,
+          restored: row.undoRestored,
+          deleted: row.undoDeleted,
+          conflicts: row.undoConflicts,
+          finished_at: row.undoFinishedAt?.toISOString() ?? null,
+        }
+      : null,
     created_at: row.createdAt.toISOString(),
     confirmed_at: row.confirmedAt?.toISOString() ?? null,
     finished_at: row.finishedAt?.toISOString() ?? null,

@@ -1,5 +1,5 @@
 import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
-import { WorkflowIdReusePolicy } from '@temporalio/common';
+import { WorkflowExecutionAlreadyStartedError, WorkflowIdReusePolicy } from '@temporalio/common';
 import { createHash, randomUUID } from 'node:crypto';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import type { Config } from '../config';
@@ -22,7 +22,11 @@ import {
   setChunkConcurrencyUpdate,
   type ConfirmImportArgs,
   type ImportUsersInput,
+  undoImportWorkflowId,
+  type UndoImportInput,
 } from '../../workflows/import-definitions';
+import type { undoImportWorkflow } from '../../workflows/undo-import';
+import { markUndoing, unmarkUndoing } from './undo';
 import type { ImportStatus } from '../../drizzle/schema';
 import type { importUsersWorkflow } from '../../workflows/import-users';
 import {
@@ -441,6 +445,41 @@ export async function decideImport(
     }
     if (err instanceof WorkflowNotFoundError) throw invalidState('the import cannot be decided: its workflow is not running');
     throw temporalUnavailable(err);
+  }
+  return present(deps, record.id);
+}
+
+/**
+ * COMPLETED / COMPLETED_WITH_ERRORS / CANCELLED (finished within IMPORT_UNDO_DAYS) -> UNDOING, then the undo workflow
+ * `users-import-undo-<id>` starts; it ends UNDONE. 409 invalid_state otherwise; 429 too_many_active_imports when the
+ * application has IMPORT_ACTIVE_PER_APPLICATION imports active (an undo writes as an import does). When the workflow
+ * cannot be started the import goes back to its status.
+ */
+export async function undoImport(deps: ImportServiceDeps, params: { id: string; applicationId: string; operatorId: string }): Promise<ImportObject> {
+  const record = await getImport(deps.db, params);
+  const { previousStatus } = await deps.db.transaction(async (tx) => {
+    const moved = await markUndoing(tx, { id: record.id, operatorId: params.operatorId, undoDays: deps.config.imports.undoDays });
+    await reserveActiveImport(tx, { applicationId: record.applicationId, limit: deps.config.imports.activePerApplication, excludeId: record.id });
+    return moved;
+  });
+  const input: UndoImportInput = { importId: record.id, applicationId: record.applicationId, concurrency: record.chunkConcurrency ?? deps.config.imports.chunkConcurrency };
+  try {
+    await deps.temporal.workflow.start<typeof undoImportWorkflow>(WORKFLOW_TYPES.undoImport, {
+      taskQueue: deps.config.temporal.taskQueue,
+      workflowId: undoImportWorkflowId(record.id),
+      args: [input],
+      staticSummary: `undo of import ${shortId(record.id)}: ${record.updatedCount} updated, ${record.createdCount} created, file ${record.fileName}`,
+      typedSearchAttributes: [
+        { key: ApplicationId, value: record.applicationId },
+        { key: JobId, value: record.id },
+        { key: JobKind, value: 'import' satisfies JobKindValue },
+      ],
+    });
+  } catch (err) {
+    if (!(err instanceof WorkflowExecutionAlreadyStartedError)) {
+      await unmarkUndoing(deps.db, record.id, previousStatus);
+      throw temporalUnavailable(err);
+    }
   }
   return present(deps, record.id);
 }

@@ -18,6 +18,7 @@ import type { WorkerOptions } from '../../src/worker';
  *   import_chunks.attempts (outside the write's transaction), so the count survives a retry run's new activity
  *   executions and a worker restart; the tests also read it (a chunk tried and not committed is in flight);
  * - `test-fault:delay-<ms>`: its chunk holds its transaction open that long after the upsert, before the commit;
+ * - `test-fault:undo-delay-<ms>`: the undo of its chunk holds its transaction open that long before the commit;
  * - `test-fault:validate-delay-<ms>`: the validation returns that long after its verdict was committed;
  * - `test-fault:finish-delay-<ms>`: a finish that ended COMPLETED_WITH_ERRORS returns that long after its commit (the
  *   import shows its final status while its run is still open).
@@ -54,6 +55,10 @@ const chunkHooks: ActivityHooks = {
     const delayMs = chunkDelay.getStore() ?? 0;
     if (delayMs > 0) await sleep(delayMs);
   },
+  async beforeUndoChunkCommit() {
+    const delayMs = chunkDelay.getStore() ?? 0;
+    if (delayMs > 0) await sleep(delayMs);
+  },
 };
 
 /** Counts an attempt at a chunk (outside the write's transaction, so a rolled-back attempt still counts). */
@@ -73,13 +78,16 @@ async function chunkFaults(db: Db, importId: string, chunkNo: number) {
       AND r.vendor_data_key LIKE ${`${MARKER}%`}`);
   let failUntilAttempt = 0;
   let delayMs = 0;
+  let undoDelayMs = 0;
   for (const { key } of result.rows) {
+    const undoDelay = /^test-fault:undo-delay-(\d+)/.exec(key);
+    if (undoDelay) undoDelayMs = Math.max(undoDelayMs, Number(undoDelay[1]));
     const fail = /^test-fault:fail-(\d+)/.exec(key);
     if (fail) failUntilAttempt = Math.max(failUntilAttempt, Number(fail[1]));
     const delay = /^test-fault:delay-(\d+)/.exec(key);
     if (delay) delayMs = Math.max(delayMs, Number(delay[1]));
   }
-  return { failUntilAttempt, delayMs };
+  return { failUntilAttempt, delayMs, undoDelayMs };
 }
 
 /** The `validate-delay-<ms>` or `finish-delay-<ms>` marker of an import (0 without one). */
@@ -105,6 +113,11 @@ function faultInterceptor(db: Db): ActivityInterceptorsFactory {
               throw new Error(`test fault: chunk ${chunkNo} fails its first ${faults.failUntilAttempt} attempts (this is attempt ${attempt})`);
             }
             return chunkDelay.run(faults.delayMs, () => next(input));
+          }
+          case 'undoImportChunk': {
+            const { importId, chunkNo } = input.args[0] as { importId: string; chunkNo: number };
+            const faults = await chunkFaults(db, importId, chunkNo);
+            return chunkDelay.run(faults.undoDelayMs, () => next(input));
           }
           case 'validateImport': {
             const { importId } = input.args[0] as { importId: string };

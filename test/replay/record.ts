@@ -4,14 +4,14 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import type { Client, WorkflowClientInterceptor } from '@temporalio/client';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
-import { and, eq } from 'drizzle-orm';
+import { and, eq, sql } from 'drizzle-orm';
 import { exportParts, exportsTable } from '../../drizzle/schema';
 import { setApprovalPolicy } from '../../src/auth/accounts';
 import { insertImport } from '../../src/imports/queries';
 import { createLogger } from '../../src/logger';
 import { installTemporalRuntime } from '../../src/temporal/runtime';
 import { createStorage } from '../../src/storage';
-import { importWorkflowId, type ImportUsersInput } from '../../workflows/import-definitions';
+import { importWorkflowId, undoImportWorkflowId, type ImportUsersInput } from '../../workflows/import-definitions';
 import { exportWorkflowId } from '../../workflows/export-definitions';
 import { csvOf, uploadAndValidate, waitForStatus } from '../fixtures/imports/support';
 import { runExport, seedUsers, waitForExport } from '../helpers/exports';
@@ -309,6 +309,43 @@ const SCENARIOS: Scenario[] = [
       });
       if (result.exportsExpired < 1) throw new Error(`retention expired nothing: ${JSON.stringify(result)}`);
       await ctx.save('expired-export', workflowId);
+    },
+  },
+  {
+    name: 'undo',
+    async run(ctx) {
+      // 12 rows in chunks of 5, 4 of them updating users that exist: the undo restores and deletes over 3 chunks.
+      const tenant = await createTenant(ctx.stack.database.db);
+      const token = tenant.operators.ADMIN.token;
+      await seedUsers(ctx.stack.database.db, tenant.applicationId, [0, 3, 6, 9].map((i) => ({ vendorData: `undo-${String(i).padStart(4, '0')}` })));
+      const preview = await uploadAndValidate(ctx.stack, token, rows('undo', 12));
+      await confirm({ stack: ctx.stack, token }, preview.id);
+      await waitForStatus(ctx.stack, token, preview.id, ['COMPLETED']);
+      const res = await api(ctx.stack, 'POST', `/console/users/imports/${preview.id}/undo`, { token });
+      if (res.status !== 202) throw new Error(`undo ${preview.id}: ${res.status} ${res.text}`);
+      await waitForStatus(ctx.stack, token, preview.id, ['UNDONE']);
+      await ctx.save('undo', undoImportWorkflowId(preview.id));
+    },
+  },
+  {
+    name: 'retention-undo-images',
+    async run(ctx) {
+      // The retention run with its step for undo before-images (patch retention-undo-images): one import past
+      // IMPORT_UNDO_DAYS.
+      const tenant = await createTenant(ctx.stack.database.db);
+      const token = tenant.operators.ADMIN.token;
+      const preview = await uploadAndValidate(ctx.stack, token, rows('retention-undo', 2));
+      await confirm({ stack: ctx.stack, token }, preview.id);
+      await waitForStatus(ctx.stack, token, preview.id, ['COMPLETED']);
+      await ctx.stack.database.db.execute(sql`UPDATE imports SET finished_at = now() - interval '40 days' WHERE id = ${preview.id}`);
+      const workflowId = `retention-replay-${randomUUID()}`;
+      const result = await ctx.stack.client.workflow.execute('retentionWorkflow', {
+        taskQueue: ctx.stack.config.temporal.taskQueue,
+        workflowId,
+        args: [{}],
+      });
+      if ((result.undoImagesDeleted ?? 0) < 2) throw new Error(`retention deleted no undo images: ${JSON.stringify(result)}`);
+      await ctx.save('undo-images', workflowId);
     },
   },
   {

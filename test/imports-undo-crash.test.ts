@@ -1,0 +1,119 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { sql } from 'drizzle-orm';
+import { api, createTenant, startTestStack, testEnv, waitFor, type TestStack } from './helpers/stack';
+import { csvOf, getImport, uploadAndValidate, waitForStatus } from './fixtures/imports/support';
+
+type Row = Record<string, unknown>;
+
+/**
+ * The worker process is killed with SIGKILL in the middle of an undo and another one is started: the undo completes
+ * with exactly the same users as an undo never interrupted (every updated user's whole row as before the import, every
+ * created user deleted), counted once.
+ */
+
+const ROOT = path.resolve(__dirname, '..');
+const ROWS = 200;
+const CHUNK_ROWS = 10;
+
+let stack: TestStack;
+const workers: ChildProcess[] = [];
+
+function startWorkerProcess(): ChildProcess {
+  const env = testEnv();
+  // The worker factory production uses, with the test faults (test/helpers/worker-child.ts).
+  const child = spawn(process.execPath, ['--require', 'tsx/cjs', 'test/helpers/worker-child.ts'], {
+    cwd: ROOT,
+    // Its own process group, which the kill below signals.
+    detached: true,
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: {
+      ...process.env,
+      NODE_ENV: 'test',
+      LOG_LEVEL: 'warn',
+      DATABASE_URL: env.databaseUrl,
+      TEMPORAL_ADDRESS: env.temporalAddress,
+      TEMPORAL_TASK_QUEUE: stack.config.temporal.taskQueue,
+      DATA_DIR: stack.config.dataDir,
+      IMPORT_CHUNK_ROWS: String(CHUNK_ROWS),
+      IMPORT_CHUNK_CONCURRENCY: '3',
+    },
+  });
+  child.stderr?.on('data', () => undefined);
+  workers.push(child);
+  return child;
+}
+
+function kill(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      resolve();
+      return;
+    }
+    child.once('exit', () => resolve());
+    try {
+      process.kill(-child.pid!, signal);
+    } catch {
+      resolve();
+    }
+  });
+}
+
+beforeAll(async () => {
+  stack = await startTestStack({ worker: false, env: { IMPORT_CHUNK_ROWS: String(CHUNK_ROWS) } });
+});
+afterAll(async () => {
+  for (const child of workers) await kill(child, 'SIGKILL');
+  await stack?.stop();
+});
+
+async function usersOf(applicationId: string): Promise<Map<string, Row>> {
+  const result = await stack.database.db.execute<{ vendor_data: string; row: Row }>(
+    sql`SELECT vendor_data, to_jsonb(u) AS row FROM users u WHERE application_id = ${applicationId}`,
+  );
+  return new Map(result.rows.map((r) => [r.vendor_data, r.row]));
+}
+
+it('survives SIGKILL of the worker mid-undo: the same exact users, counted once', async () => {
+  const t = await createTenant(stack.database.db);
+  const token = t.operators.OWNER.token;
+  for (let i = 0; i < ROWS; i += 2) {
+    await stack.database.db.execute(sql`
+      INSERT INTO users (application_id, vendor_data, vendor_data_key, display_name, tags, metadata, updated_at)
+      VALUES (${t.applicationId}, ${`k-${i}`}, ${`k-${i}`}, 'before', ARRAY['t'], '{"m": 1}'::jsonb, now() - interval '1 day')`);
+  }
+  const before = await usersOf(t.applicationId);
+  // Each chunk's undo holds its transaction 300 ms (the marker row, created by the import, is deleted by the undo).
+  const rows = Array.from({ length: ROWS }, (_, i) =>
+    i % CHUNK_ROWS === 1 ? [`test-fault:undo-delay-300-${i}`, 'marker'] : [`k-${i}`, `after ${i}`],
+  );
+  const existing = rows.filter(([key]) => key.startsWith('k-') && Number(key.slice(2)) % 2 === 0).length;
+
+  let worker = startWorkerProcess();
+  const preview = await uploadAndValidate(stack, token, csvOf(['vendor_data', 'display_name'], rows));
+  await api(stack, 'POST', `/console/users/imports/${preview.id}/confirm`, { token });
+  const done = await waitForStatus(stack, token, preview.id, ['COMPLETED'], 120_000);
+  expect(done).toMatchObject({ created_count: ROWS - existing, updated_count: existing });
+
+  const undo = await api(stack, 'POST', `/console/users/imports/${preview.id}/undo`, { token });
+  expect(undo.status).toBe(202);
+  // Kill once some chunks are undone and others not.
+  await waitFor(async () => {
+    const state = await stack.database.db.execute<{ done: number; total: number }>(sql`
+      SELECT (count(*) FILTER (WHERE outcome IS NOT NULL))::int AS done, count(*)::int AS total
+      FROM import_undo_images WHERE import_id = ${preview.id}`);
+    const { done: undone, total } = state.rows[0];
+    return undone >= 40 && undone < total ? true : undefined;
+  }, 60_000, 20);
+  await kill(worker, 'SIGKILL');
+  const atKill = await getImport(stack, token, preview.id);
+  expect(atKill.status).toBe('UNDOING');
+  expect(atKill.undo.restored + atKill.undo.deleted).toBeLessThan(ROWS);
+
+  worker = startWorkerProcess();
+  const undone = await waitForStatus(stack, token, preview.id, ['UNDONE'], 120_000);
+  expect(undone.undo).toMatchObject({ status: 'COMPLETED', restored: existing, deleted: ROWS - existing, conflicts: 0 });
+  const after = await usersOf(t.applicationId);
+  expect(after).toEqual(before);
+  await kill(worker, 'SIGTERM');
+}, 240_000);
