@@ -119,7 +119,7 @@ test('the worker keeps a Temporal Schedule that runs retention', async () => {
       return info.recentActions.length > 0 ? info.recentActions[0] : undefined;
     });
     const result = await stack.client.workflow.getHandle(run.action.workflow.workflowId).result();
-    expect(result).toEqual({ exportsExpired: expect.any(Number), importFilesDeleted: expect.any(Number) });
+    expect(result).toEqual({ exportsExpired: expect.any(Number), importFilesDeleted: expect.any(Number), undoImagesDeleted: expect.any(Number) });
   } finally {
     await stack.client.schedule.getHandle(scheduleId).delete();
   }
