@@ -95,6 +95,27 @@ it('records a before-image of every updated user and the id of every created one
   }
 });
 
+it('keeps no before-image of a user the import left as it was (a row with nothing to change)', async () => {
+  const t = await createTenant(stack.database.db);
+  await seed(t, 'nc');
+  const token = t.operators.ADMIN.token;
+  const file = csvOf(
+    ['vendor_data', 'display_name', 'full_name', 'email', 'status', 'tags', 'metadata_json'],
+    [
+      ['nc-u-20', 'old 20', 'Old Name 20', 'old20@example.com', 'ACTIVE', 'a,b', '{"k":20,"keep":"yes"}'],
+      ['nc-u-21', 'changed 21', 'Old Name 21', 'old21@example.com', 'ACTIVE', 'a,b', '{"k":21,"keep":"yes"}'],
+    ],
+  );
+  const preview = await uploadAndValidate(stack, token, file);
+  expect(preview).toMatchObject({ status: 'AWAITING_CONFIRMATION', to_update: 1, to_unchanged: 1 });
+  await api(stack, 'POST', `/console/users/imports/${preview.id}/confirm`, { token });
+  await waitForStatus(stack, token, preview.id, ['COMPLETED'], 60_000);
+  const images = await stack.database.db.execute<{ vendor_data: string; kind: string }>(
+    sql`SELECT vendor_data, kind FROM import_undo_images WHERE import_id = ${preview.id}`,
+  );
+  expect(images.rows).toEqual([{ vendor_data: 'nc-u-21', kind: 'updated' }]);
+});
+
 it('undo restores every updated user exactly, deletes the created ones, and leaves users changed or verified since as conflicts', async () => {
   const t = await createTenant(stack.database.db);
   const admin = t.operators.ADMIN.token;
