@@ -72,6 +72,7 @@ describe('GET /console/me', () => {
         'imports.retry',
         'imports.control',
         'imports.approve',
+        'imports.undo',
         'exports.all_columns',
         'exports.restricted_columns',
         'exports.read',
