@@ -1,3 +1,5 @@
+import { promisify } from 'node:util';
+import { gzip } from 'node:zlib';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { and, eq, inArray, sql } from 'drizzle-orm';
 import { exportParts, exportsTable, type ExportStatus } from '../drizzle/schema';
@@ -58,6 +60,10 @@ function compositeOf(row: ExportWithOperator): CompositeState {
   if (!row.upload) throw ApplicationFailure.nonRetryable(`export ${row.id} has no upload`, FAILURE_TYPES.exportNotPlanned);
   return row.upload as unknown as CompositeState;
 }
+
+const gzipAsync = promisify(gzip);
+/** One chunk as one gzip member (zlib works off the event loop). */
+const gzipMember = (chunk: Buffer): Promise<Buffer> => gzipAsync(chunk);
 
 /** Most ranges one export is cut into: keeps the workflow's history small whatever the row count. */
 const MAX_RANGES = 1000;
@@ -256,8 +262,10 @@ export function createExportActivities(deps: Omit<ActivityDeps, 'temporal'>) {
           from: details.from,
           to: details.to,
           until: details.until,
+          format: row.format,
         },
-        header: part.partNo === 0 ? csvHeader(columns) : undefined,
+        header: part.partNo === 0 ? (row.excelBom ? '\uFEFF' : '') + (row.format === 'ndjson' ? '' : csvHeader(columns)) : undefined,
+        transform: row.gzip ? gzipMember : undefined,
         resume,
         checkpointBytes: config.exports.checkpointBytes,
         signal: ctx.cancellationSignal,

@@ -90,6 +90,9 @@ export const users = pgTable(
   ],
 );
 
+export const EXPORT_FORMATS = ['csv', 'ndjson'] as const;
+export type ExportFormat = (typeof EXPORT_FORMATS)[number];
+
 export const AUDIT_ACTIONS = ['users.import', 'users.export'] as const;
 export const AUDIT_STATUSES = ['SUCCESS', 'FAILURE'] as const;
 
@@ -295,6 +298,10 @@ export const exportsTable = pgTable(
     status: text('status', { enum: EXPORT_STATUSES }).notNull().default('QUEUED'),
     filters: jsonb('filters').$type<Record<string, unknown>>().notNull().default(sql`'{}'::jsonb`),
     columns: text('columns').array().notNull(),
+    /** The file's format (`csv` or `ndjson`), whether it is gzip-compressed, and whether a UTF-8 BOM comes first. */
+    format: text('format', { enum: EXPORT_FORMATS }).notNull().default('csv'),
+    gzip: boolean('gzip').notNull().default(false),
+    excelBom: boolean('excel_bom').notNull().default(false),
     rowCount: integer('row_count'),
     /** The planner's estimate of the rows to write (exact for small exports); progress is measured against it. */
     estimatedRows: integer('estimated_rows'),

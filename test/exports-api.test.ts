@@ -151,11 +151,14 @@ describe('POST /console/users/exports', () => {
       error: null,
       workflow_id: `users-export-${started.body.id}`,
       finished_at: null,
+      format: 'csv',
+      gzip: false,
+      excel_bom: false,
     });
     expect(Object.keys(started.body).sort()).toEqual(
       [
         'id', 'status', 'filters', 'columns', 'operator', 'row_count', 'progress', 'file_bytes', 'file_sha256', 'download_url',
-        'link_expires_at', 'email', 'error', 'workflow_id', 'created_at', 'finished_at',
+        'link_expires_at', 'email', 'error', 'workflow_id', 'created_at', 'finished_at', 'format', 'gzip', 'excel_bom',
       ].sort(),
     );
     const done = await waitForExport(stack, owner, started.body.id);

@@ -5,7 +5,7 @@ import { EXPORT_STATUSES, type ExportStatus } from '../../drizzle/schema';
 import { DomainError } from '../errors';
 import { exportRequestSchema } from '../exports/filters';
 import { exportDownloadUrl, presentExport } from '../exports/present';
-import { getExport, listExports, type ExportWithOperator } from '../exports/queries';
+import { exportContentType, getExport, listExports, type ExportWithOperator } from '../exports/queries';
 import { reissueExportLink, requestExport } from '../exports/service';
 import { createStorageSet, StorageNotFoundError, type StorageSet } from '../storage';
 import type { AppDeps } from './deps';
@@ -105,7 +105,7 @@ export function downloadsRouter(deps: AppDeps): Router {
       throw err;
     }
     res.status(200);
-    res.setHeader('content-type', 'text/csv; charset=utf-8');
+    res.setHeader('content-type', exportContentType(key));
     res.setHeader('content-length', String(size.bytes));
     res.setHeader('cache-control', 'private, no-store');
     res.attachment(path.posix.basename(key));

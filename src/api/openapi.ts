@@ -364,14 +364,15 @@ const importPaths = {
 const exportPaths = {
   '/console/users/exports': {
     post: {
-      summary: 'Start a CSV export of users (runs in the background; the requester is emailed a signed link)',
+      summary: 'Start an export of users, CSV or NDJSON, optionally gzip-compressed (runs in the background; the requester is emailed a link)',
       security: operatorToken,
       requestBody: jsonBody(exportRequestSchema, false),
       responses: {
         202: json('The export, QUEUED', 'Export'),
         400: error(
           'invalid_field (details: [{field, code, message}] with code unknown_field, unknown_column, duplicate_column, ' +
-            'invalid_status, invalid_country, invalid_tags, invalid_datetime, invalid_range, too_long, invalid_type), invalid_body, invalid_json',
+            'invalid_status, invalid_country, invalid_tags, invalid_datetime, invalid_range, too_long, invalid_type, invalid_format, ' +
+            'invalid_gzip, invalid_excel_bom), invalid_body, invalid_json',
         ),
         401: unauthenticated,
         403: error('column_not_permitted (details: {columns: [...]}): personal-data columns for DEVELOPER and READER'),

@@ -1,10 +1,10 @@
 import { z } from 'zod';
-import { EMAIL_STATUSES, EXPORT_STATUSES, USER_STATUSES } from '../../drizzle/schema';
+import { EMAIL_STATUSES, EXPORT_FORMATS, EXPORT_STATUSES, USER_STATUSES } from '../../drizzle/schema';
 import { countSchema, idSchema, jobErrorSchema, operatorRefSchema, timeSchema } from '../response-schemas';
 import type { Storage } from '../storage';
 import { EXPORT_COLUMNS } from './columns';
 import type { ExportFilters } from './filters';
-import { exportFileName, type ExportRow, type ExportWithOperator } from './queries';
+import { exportContentType, exportFileName, type ExportRow, type ExportWithOperator } from './queries';
 
 /** The filters as stored (exportFiltersSchema's output): normalised, empty ones left out. */
 const exportFiltersObjectSchema = z
@@ -24,6 +24,9 @@ export const exportObjectSchema = z.object({
   status: z.enum(EXPORT_STATUSES),
   filters: exportFiltersObjectSchema,
   columns: z.array(z.enum(EXPORT_COLUMNS)),
+  format: z.enum(EXPORT_FORMATS),
+  gzip: z.boolean(),
+  excel_bom: z.boolean(),
   operator: operatorRefSchema,
   row_count: countSchema.nullable(),
   progress: z.number().min(0).max(1),
@@ -53,7 +56,7 @@ export function linkPeriod(ttlSeconds: number, now = Date.now()): { issuedAt: Da
  */
 export async function exportDownloadUrl(
   storage: Storage,
-  row: Pick<ExportRow, 'id' | 'status' | 'storageKey' | 'linkIssuedAt' | 'linkExpiresAt'>,
+  row: Pick<ExportRow, 'id' | 'status' | 'storageKey' | 'linkIssuedAt' | 'linkExpiresAt' | 'format' | 'gzip'>,
   baseUrl: string,
   now = Date.now(),
 ): Promise<string | null> {
@@ -63,6 +66,7 @@ export async function exportDownloadUrl(
     issuedAt: row.linkIssuedAt,
     expiresAt: row.linkExpiresAt,
     fileName: exportFileName(row),
+    contentType: exportContentType(exportFileName(row)),
     baseUrl,
   });
 }
@@ -75,6 +79,9 @@ export function presentExport(row: ExportWithOperator, downloadUrl: string | nul
     // Written from exportRequestSchema's output (service.ts), which checked both.
     filters: row.filters as ExportFilters,
     columns: row.columns as ExportObject['columns'],
+    format: row.format,
+    gzip: row.gzip,
+    excel_bom: row.excelBom,
     operator: { id: row.operatorId, email: row.operatorEmail },
     row_count: row.rowCount,
     progress: row.status === 'COMPLETED' || row.status === 'EXPIRED' ? 1 : Math.min(1, Math.max(0, row.progress)),

@@ -40,7 +40,15 @@ export async function requestExport(
     );
   }
   const filters = request.filters ?? {};
-  const row = await insertExport(deps.db, { applicationId: operator.applicationId, operatorId: operator.id, filters, columns });
+  const row = await insertExport(deps.db, {
+    applicationId: operator.applicationId,
+    operatorId: operator.id,
+    filters,
+    columns,
+    format: request.format,
+    gzip: request.gzip,
+    excelBom: request.excel_bom,
+  });
   await setExportWorkflowId(deps.db, row.id, exportWorkflowId(row.id));
   try {
     await startExportWorkflow(deps, row);

@@ -59,6 +59,41 @@ const CELLS: Record<ExportColumn, string> = {
   updated_at: isoTime('u.updated_at'),
 };
 
+/**
+ * The NDJSON fields of each column: the stored values as JSON (no formula escape: JSON is not read by a spreadsheet),
+ * `tags` a list, `metadata` an object, times as the CSV writes them.
+ */
+const JSON_FIELDS: Record<ExportColumn, [string, string]> = {
+  id: ['id', 'u.id'],
+  vendor_data: ['vendor_data', 'u.vendor_data'],
+  display_name: ['display_name', 'u.display_name'],
+  full_name: ['full_name', 'u.full_name'],
+  date_of_birth: ['date_of_birth', 'u.date_of_birth'],
+  email: ['email', 'u.email'],
+  phone: ['phone', 'u.phone'],
+  country: ['country', "NULLIF(u.country, '')"],
+  status: ['status', 'u.status'],
+  tags: ['tags', 'u.tags'],
+  metadata_json: ['metadata', 'u.metadata'],
+  session_count: ['session_count', 'u.session_count'],
+  approved_count: ['approved_count', 'u.approved_count'],
+  declined_count: ['declined_count', 'u.declined_count'],
+  in_review_count: ['in_review_count', 'u.in_review_count'],
+  created_at: ['created_at', isoTime('u.created_at')],
+  updated_at: ['updated_at', isoTime('u.updated_at')],
+};
+
+/** The NDJSON field name of a column (`metadata_json` is `metadata`, an object). */
+export const jsonFieldOf = (column: ExportColumn) => JSON_FIELDS[column][0];
+
+/**
+ * The COPY options of an NDJSON range: one JSON text per row after the id. Postgres writes JSON with every control
+ * character escaped, so a JSON text never holds the unit separator (the delimiter), the record separator (the quote
+ * character), CR or LF: no value is ever quoted, and each record is the id, the separator and the JSON text as is.
+ */
+export const NDJSON_DELIMITER = 0x1f;
+const NDJSON_COPY_OPTIONS = "FORMAT csv, DELIMITER E'\\x1f', QUOTE E'\\x1e'";
+
 /** The WHERE condition of an export's filters, over `users u`. */
 function filterCondition(applicationId: string, filters: ExportFilters): string {
   const parts = [`u.application_id = ${lit(applicationId)}::uuid`];
@@ -87,6 +122,8 @@ export interface RangeQuery {
   to?: RowKey;
   /** Rows created at or before this time only (the export's snapshot time, ISO). */
   until: string;
+  /** csv (default): the cells of the columns; ndjson: one JSON object of the columns. */
+  format?: 'csv' | 'ndjson';
 }
 
 /**
@@ -98,6 +135,13 @@ export function rangeCopySql(query: RangeQuery): string {
   if (query.from) conditions.push(`(u.created_at, u.id) >= ${keyLiteral(query.from)}`);
   if (query.after) conditions.push(`(u.created_at, u.id) > ${keyLiteral(query.after)}`);
   if (query.to) conditions.push(`(u.created_at, u.id) < ${keyLiteral(query.to)}`);
+  if (query.format === 'ndjson') {
+    const fields = query.columns.map((c) => `${JSON_FIELDS[c][1]} AS "${JSON_FIELDS[c][0]}"`).join(', ');
+    return `COPY (SELECT u.id, (SELECT row_to_json(j) FROM (SELECT ${fields}) j)::text
+  FROM users u
+  WHERE ${conditions.join('\n  AND ')}
+  ORDER BY u.created_at, u.id) TO STDOUT WITH (${NDJSON_COPY_OPTIONS})`;
+  }
   const lateral = query.columns.includes('tags')
     ? `\n  CROSS JOIN LATERAL (SELECT array_to_string(u.tags, ',') AS tags_text) t`
     : '';

@@ -1,0 +1,3 @@
+ALTER TABLE "exports" ADD COLUMN "format" text DEFAULT 'csv' NOT NULL;--> statement-breakpoint
+ALTER TABLE "exports" ADD COLUMN "gzip" boolean DEFAULT false NOT NULL;--> statement-breakpoint
+ALTER TABLE "exports" ADD COLUMN "excel_bom" boolean DEFAULT false NOT NULL;
