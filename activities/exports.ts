@@ -188,6 +188,7 @@ export function createExportActivities(deps: Omit<ActivityDeps, 'temporal'>) {
           const planned = await planRanges(client, {
             applicationId: row.applicationId,
             filters,
+            restrictedSearch: row.searchRestricted,
             until: now,
             rowsPerRange: config.exports.partRows,
             maxRanges: MAX_RANGES,
@@ -263,6 +264,7 @@ export function createExportActivities(deps: Omit<ActivityDeps, 'temporal'>) {
           to: details.to,
           until: details.until,
           format: row.format,
+          restrictedSearch: row.searchRestricted,
         },
         header: part.partNo === 0 ? (row.excelBom ? '\uFEFF' : '') + (row.format === 'ndjson' ? '' : csvHeader(columns)) : undefined,
         transform: row.gzip ? gzipMember : undefined,

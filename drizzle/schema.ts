@@ -302,6 +302,11 @@ export const exportsTable = pgTable(
     format: text('format', { enum: EXPORT_FORMATS }).notNull().default('csv'),
     gzip: boolean('gzip').notNull().default(false),
     excelBom: boolean('excel_bom').notNull().default(false),
+    /**
+     * The search filter covers only vendor_data and display_name (the requester's role, DEVELOPER or READER, may not
+     * export the personal data a search of email, full_name or phone would reveal); fixed when the export is requested.
+     */
+    searchRestricted: boolean('search_restricted').notNull().default(false),
     rowCount: integer('row_count'),
     /** The planner's estimate of the rows to write (exact for small exports); progress is measured against it. */
     estimatedRows: integer('estimated_rows'),

@@ -66,7 +66,9 @@ const exportFiltersSchema = z
     search: z
       .string()
       .transform((v) => v.trim())
-      .meta({ description: `case-insensitive substring of vendor_data, display_name, full_name, email or phone; at most ${SEARCH_MAX_CHARS} characters` })
+      .meta({
+        description: `case-insensitive substring of vendor_data, display_name, full_name, email or phone (for DEVELOPER and READER only of vendor_data and display_name); at most ${SEARCH_MAX_CHARS} characters`,
+      })
       .optional(),
   })
   .transform((filters, ctx): ExportFilters => {

@@ -53,6 +53,7 @@ export async function insertExport(
     format?: ExportFormat;
     gzip?: boolean;
     excelBom?: boolean;
+    searchRestricted?: boolean;
   },
 ): Promise<ExportRow> {
   const [row] = await db
@@ -65,6 +66,7 @@ export async function insertExport(
       format: params.format ?? 'csv',
       gzip: params.gzip ?? false,
       excelBom: params.excelBom ?? false,
+      searchRestricted: params.searchRestricted ?? false,
     })
     .returning();
   return row;

@@ -8,6 +8,7 @@ import { DomainError, invalidState } from '../errors';
 import type { exportUsersWorkflow } from '../../workflows/export-users';
 import { exportWorkflowId, type ExportUsersInput } from '../../workflows/export-definitions';
 import { ApplicationId, JobId, JobKind, WORKFLOW_TYPES, type JobKindValue } from '../../workflows/definitions';
+import { searchScopeOf } from '../users/queries';
 import { columnsForRole, forbiddenColumns } from './columns';
 import type { ExportRequest } from './filters';
 import { linkPeriod } from './present';
@@ -48,6 +49,8 @@ export async function requestExport(
     format: request.format,
     gzip: request.gzip,
     excelBom: request.excel_bom,
+    // A search must not reveal personal data the role may not export (API.md): fixed now, whatever the role becomes.
+    searchRestricted: searchScopeOf(operator.role) === 'restricted',
   });
   await setExportWorkflowId(deps.db, row.id, exportWorkflowId(row.id));
   try {

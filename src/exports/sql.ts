@@ -1,7 +1,7 @@
 import { escapeLiteral, type Pool, type PoolClient } from 'pg';
 import type { ExportColumn } from './columns';
 import type { ExportFilters } from './filters';
-import { likePattern } from '../users/queries';
+import { likePattern, SEARCH_FIELDS } from '../users/queries';
 
 /**
  * The SQL of an export. Postgres formats the CSV itself (COPY ... TO STDOUT WITH (FORMAT csv)) and the worker only
@@ -95,7 +95,7 @@ export const NDJSON_DELIMITER = 0x1f;
 const NDJSON_COPY_OPTIONS = "FORMAT csv, DELIMITER E'\\x1f', QUOTE E'\\x1e'";
 
 /** The WHERE condition of an export's filters, over `users u`. */
-function filterCondition(applicationId: string, filters: ExportFilters): string {
+function filterCondition(applicationId: string, filters: ExportFilters, restrictedSearch = false): string {
   const parts = [`u.application_id = ${lit(applicationId)}::uuid`];
   if (filters.status?.length) parts.push(`u.status IN (${filters.status.map(lit).join(', ')})`);
   if (filters.country?.length) parts.push(`u.country IN (${filters.country.map(lit).join(', ')})`);
@@ -104,7 +104,7 @@ function filterCondition(applicationId: string, filters: ExportFilters): string 
   if (filters.created_to) parts.push(`u.created_at < ${lit(filters.created_to)}::timestamptz`);
   if (filters.search) {
     const pattern = lit(likePattern(filters.search));
-    const fields = ['u.vendor_data', 'u.display_name', 'u.full_name', 'u.email', 'u.phone'];
+    const fields = SEARCH_FIELDS[restrictedSearch ? 'restricted' : 'all'].map((f) => `u.${f}`);
     parts.push(`(${fields.map((f) => `${f} ILIKE ${pattern}`).join(' OR ')})`);
   }
   return parts.join('\n  AND ');
@@ -124,6 +124,8 @@ export interface RangeQuery {
   until: string;
   /** csv (default): the cells of the columns; ndjson: one JSON object of the columns. */
   format?: 'csv' | 'ndjson';
+  /** The search filter covers only vendor_data and display_name (an export requested by DEVELOPER or READER). */
+  restrictedSearch?: boolean;
 }
 
 /**
@@ -131,7 +133,7 @@ export interface RangeQuery {
  * CopyOutRecords) and keeps the last one, with its created_at, as the range's resume point.
  */
 export function rangeCopySql(query: RangeQuery): string {
-  const conditions = [filterCondition(query.applicationId, query.filters), `u.created_at <= ${lit(query.until)}::timestamptz`];
+  const conditions = [filterCondition(query.applicationId, query.filters, query.restrictedSearch), `u.created_at <= ${lit(query.until)}::timestamptz`];
   if (query.from) conditions.push(`(u.created_at, u.id) >= ${keyLiteral(query.from)}`);
   if (query.after) conditions.push(`(u.created_at, u.id) > ${keyLiteral(query.after)}`);
   if (query.to) conditions.push(`(u.created_at, u.id) < ${keyLiteral(query.to)}`);
@@ -186,7 +188,15 @@ export async function inExportSession<T>(client: PoolClient, fn: () => Promise<T
  */
 export async function planRanges(
   client: PoolClient,
-  params: { applicationId: string; filters: ExportFilters; until: string; rowsPerRange: number; maxRanges: number; sampleRows?: number },
+  params: {
+    applicationId: string;
+    filters: ExportFilters;
+    restrictedSearch?: boolean;
+    until: string;
+    rowsPerRange: number;
+    maxRanges: number;
+    sampleRows?: number;
+  },
 ): Promise<{ estimatedRows: number; cuts: RowKey[] }> {
   const { rows: stats } = await client.query<{ reltuples: number }>(
     `SELECT reltuples::float8 AS reltuples FROM pg_class WHERE oid = 'users'::regclass`,
@@ -200,7 +210,7 @@ export async function planRanges(
   const sampleRows = params.sampleRows ?? 50_000;
   // Small tables are read whole (exact cuts, cheaply); large ones sampled down to about sampleRows rows.
   const percent = tableRows > 4 * sampleRows ? Math.max(0.01, (100 * sampleRows) / tableRows) : 100;
-  const where = `${filterCondition(params.applicationId, params.filters)}\n  AND u.created_at <= ${lit(params.until)}::timestamptz`;
+  const where = `${filterCondition(params.applicationId, params.filters, params.restrictedSearch)}\n  AND u.created_at <= ${lit(params.until)}::timestamptz`;
   const sample = percent >= 100 ? 'users u' : `users u TABLESAMPLE SYSTEM (${percent.toFixed(4)}) REPEATABLE (42)`;
   const { rows: counted } = await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${sample} WHERE ${where}`);
   const sampled = Number(counted[0].n);

@@ -1,0 +1,1 @@
+ALTER TABLE "exports" ADD COLUMN "search_restricted" boolean DEFAULT false NOT NULL;
