@@ -23,6 +23,7 @@ import { writeRange, type RangeCheckpoint } from '../src/exports/range-writer';
 import { inExportSession, planRanges, type RowKey } from '../src/exports/sql';
 import { DomainError } from '../src/errors';
 import { createStorageSet, type AppendState, type CompositeState } from '../src/storage';
+import { loadSigningSecret } from '../src/storage/signing';
 import type { ActivityDeps } from './deps';
 import { FAILURE_TYPES } from '../workflows/definitions';
 
@@ -163,6 +164,7 @@ export async function endExport(
 export function createExportActivities(deps: Omit<ActivityDeps, 'temporal'>) {
   const { db, storage, mailer, config } = deps;
   const storages = createStorageSet(config, storage);
+  const linkSecret = () => loadSigningSecret(config.storage.linkSigningSecret, config.dataDir);
   return {
     /**
      * Marks the export RUNNING and cuts it into keyset ranges (stored as export_parts rows, with the snapshot
@@ -357,7 +359,7 @@ export function createExportActivities(deps: Omit<ActivityDeps, 'temporal'>) {
       if (row.emailStatus === 'SENT' && row.emailSentAt) return { status: 'SENT', sentAt: row.emailSentAt.toISOString() };
       if (row.emailStatus === 'OUTBOX') return { status: 'OUTBOX', sentAt: null };
       const store = storages.of(row.storageKind);
-      const url = store ? await exportDownloadUrl(store, { ...row, status: 'COMPLETED' }, input.linkBaseUrl) : null;
+      const url = store ? exportDownloadUrl(linkSecret(), { ...row, status: 'COMPLETED' }, input.linkBaseUrl) : null;
       if (!url || !row.linkExpiresAt) {
         throw ApplicationFailure.nonRetryable(`export ${row.id} has no file to link to`, FAILURE_TYPES.exportNotAssembled);
       }

@@ -93,7 +93,7 @@ export const users = pgTable(
 export const EXPORT_FORMATS = ['csv', 'ndjson'] as const;
 export type ExportFormat = (typeof EXPORT_FORMATS)[number];
 
-export const AUDIT_ACTIONS = ['users.import', 'users.export'] as const;
+export const AUDIT_ACTIONS = ['users.import', 'users.export', 'users.export.download'] as const;
 export const AUDIT_STATUSES = ['SUCCESS', 'FAILURE'] as const;
 
 /** Append-only: a trigger (migration 0001) refuses UPDATE and DELETE. */
@@ -324,6 +324,8 @@ export const exportsTable = pgTable(
     /** When the current link was signed; with link_expires_at it makes the signed URL reproducible. */
     linkIssuedAt: tstz('link_issued_at'),
     linkExpiresAt: tstz('link_expires_at'),
+    /** Every link carries the generation it was signed with; `DELETE .../links` raises it, so older links are revoked. */
+    linkGeneration: integer('link_generation').notNull().default(0),
     emailTo: text('email_to'),
     emailStatus: text('email_status', { enum: EMAIL_STATUSES }),
     emailSentAt: tstz('email_sent_at'),

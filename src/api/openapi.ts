@@ -409,9 +409,44 @@ const exportPaths = {
       },
     },
   },
+  '/console/users/exports/{id}/links': {
+    delete: {
+      summary: 'Revoke every download link of an export at once (the requester, OWNER, ADMIN); POST .../link gives a new one',
+      security: operatorToken,
+      parameters: [idParam],
+      responses: {
+        204: { description: 'Revoked: every link handed out so far is 403 link_revoked' },
+        401: unauthenticated,
+        403: error('forbidden: neither the requester, an OWNER nor an ADMIN'),
+        404: error('not_found'),
+      },
+    },
+  },
+  '/downloads/{token}': {
+    get: {
+      summary:
+        'Download an export with its link (no token; the link is the permission): writes an audit entry users.export.download, ' +
+        'streams a local file or answers 302 to a presigned S3 URL living EXPORT_REDIRECT_TTL_SECONDS',
+      parameters: [param('token', 'path', z.string().meta({ description: '<export id>.<link generation>.<expires>.<signature>' }))],
+      responses: {
+        200: {
+          description: 'The file (local storage)',
+          content: {
+            'text/csv': { schema: { type: 'string' } },
+            'application/x-ndjson': { schema: { type: 'string' } },
+            'application/gzip': { schema: { type: 'string', format: 'binary' } },
+          },
+        },
+        302: { description: 'To a presigned URL of the S3 object', headers: { location: { schema: { type: 'string' } } } },
+        403: error('invalid_link (altered), link_revoked, link_expired'),
+        404: error('not_found: the file is no longer kept'),
+        409: error('storage_unavailable: the file is in a store this service is not configured for now'),
+      },
+    },
+  },
   '/downloads/{key}': {
     get: {
-      summary: 'Download a local export file with a signed link (no token; the signature is the permission)',
+      summary: 'Download a local export file with a link signed before the API served every link (they work until they expire)',
       parameters: [
         param('key', 'path', z.string()),
         param('expires', 'query', z.int(), true),

@@ -1,5 +1,5 @@
 import type { Client } from '@temporalio/client';
-import { eq } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import { exportsTable } from '../../drizzle/schema';
 import type { Operator } from '../auth/accounts';
 import type { Config } from '../config';
@@ -92,6 +92,23 @@ export async function startExportWorkflow(
       filterNames.length > 0 ? `filtered by ${filterNames.join(', ')}` : 'every user'
     }`,
   });
+}
+
+/** The requester, an OWNER or an ADMIN may cancel an export or revoke its links (API.md's role table). */
+export function assertMayControlExport(operator: Operator, row: Pick<ExportRow, 'operatorId'>, what: string): void {
+  if (row.operatorId !== operator.id && operator.role !== 'OWNER' && operator.role !== 'ADMIN') {
+    throw new DomainError('forbidden', 'forbidden', `only the operator who requested an export, an OWNER or an ADMIN may ${what}`);
+  }
+}
+
+/** Revokes every link of an export at once: its link generation goes up, and every token carries the old one. */
+export async function revokeExportLinks(deps: ExportServiceDeps, operator: Operator, exportId: string): Promise<void> {
+  const row = await getExport(deps.db, operator.applicationId, exportId);
+  assertMayControlExport(operator, row, 'revoke its links');
+  await deps.db
+    .update(exportsTable)
+    .set({ linkGeneration: sql`${exportsTable.linkGeneration} + 1` })
+    .where(eq(exportsTable.id, row.id));
 }
 
 /** A fresh link period for the operator who requested the export, while its file is kept. */
