@@ -120,7 +120,9 @@ export async function endExport(
   const row = await loadExport(deps, input.exportId);
   if (TERMINAL_EXPORT_STATUSES.includes(row.status)) return { status: row.status };
   const success = input.outcome === 'COMPLETED';
-  if (!success) {
+  // A cancelled export leaves nothing behind (the partial file, the S3 multipart upload); a FAILED one keeps its
+  // written ranges and checkpoints, which `retry` goes on from (retention deletes them after EXPORT_RETENTION_DAYS).
+  if (input.outcome === 'CANCELLED') {
     if (row.upload) await storage.abortComposite(compositeOf(row));
     await storage.deletePrefix(exportKeys.prefix(row));
   }
@@ -154,7 +156,14 @@ export async function endExport(
         finishedAt,
         ...(success
           ? { progress: 1 }
-          : { errorCode: error!.code, errorMessage: error!.message, storageKey: null, linkIssuedAt: null, linkExpiresAt: null }),
+          : {
+              errorCode: error!.code,
+              errorMessage: error!.message,
+              storageKey: null,
+              linkIssuedAt: null,
+              linkExpiresAt: null,
+              ...(input.outcome === 'CANCELLED' ? { upload: null } : {}),
+            }),
       })
       .where(and(eq(exportsTable.id, row.id), inArray(exportsTable.status, ['QUEUED', 'RUNNING'])));
   });

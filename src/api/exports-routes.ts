@@ -9,7 +9,7 @@ import { recordAuditEntry } from '../audit/queries';
 import { verifyExportToken } from '../exports/links';
 import { exportDownloadUrl, exportFileUrl, presentExport } from '../exports/present';
 import { exportContentType, getExport, getExportById, listExports, type ExportWithOperator } from '../exports/queries';
-import { reissueExportLink, requestExport, revokeExportLinks } from '../exports/service';
+import { cancelExport, reissueExportLink, requestExport, retryExport, revokeExportLinks } from '../exports/service';
 import { createStorageSet, StorageNotFoundError, type Storage, type StorageSet } from '../storage';
 import { loadSigningSecret } from '../storage/signing';
 import type { AppDeps } from './deps';
@@ -74,6 +74,18 @@ export function exportsRouter(deps: AppDeps): Router {
       throw new DomainError('conflict', 'storage_unavailable', `the file is kept in ${row.storageKind ?? 'another store'}, which this service is not configured for now`);
     }
     res.json(present(storages, secret, row, operator.id, config.api.publicBaseUrl));
+  });
+
+  router.post('/:id/cancel', requireOperator(db, 'exports.read'), async (req, res) => {
+    const operator = operatorOf(req);
+    const row = await cancelExport(deps, operator, String(req.params.id));
+    res.status(202).json(present(storages, secret, row, operator.id, config.api.publicBaseUrl));
+  });
+
+  router.post('/:id/retry', requireOperator(db, 'exports.read'), async (req, res) => {
+    const operator = operatorOf(req);
+    const row = await retryExport(deps, operator, String(req.params.id));
+    res.status(202).json(present(storages, secret, row, operator.id, config.api.publicBaseUrl));
   });
 
   router.delete('/:id/links', requireOperator(db, 'exports.read'), async (req, res) => {

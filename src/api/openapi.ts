@@ -409,6 +409,36 @@ const exportPaths = {
       },
     },
   },
+  '/console/users/exports/{id}/cancel': {
+    post: {
+      summary: 'Cancel a QUEUED or RUNNING export (the requester, OWNER, ADMIN): it ends CANCELLED, its partial file and S3 multipart upload deleted',
+      security: operatorToken,
+      parameters: [idParam],
+      responses: {
+        202: json('The export, still QUEUED or RUNNING until its workflow has stopped', 'Export'),
+        401: unauthenticated,
+        403: error('forbidden: neither the requester, an OWNER nor an ADMIN'),
+        404: error('not_found'),
+        409: error('invalid_state: not QUEUED or RUNNING'),
+        503: error('temporal_unavailable'),
+      },
+    },
+  },
+  '/console/users/exports/{id}/retry': {
+    post: {
+      summary: 'Retry a FAILED export (the requester, OWNER, ADMIN): it goes on from its written ranges and checkpoints',
+      security: operatorToken,
+      parameters: [idParam],
+      responses: {
+        202: json('The export, RUNNING (QUEUED if it was never planned)', 'Export'),
+        401: unauthenticated,
+        403: error('forbidden: neither the requester, an OWNER nor an ADMIN'),
+        404: error('not_found'),
+        409: error('invalid_state: not FAILED'),
+        503: error('temporal_unavailable'),
+      },
+    },
+  },
   '/console/users/exports/{id}/links': {
     delete: {
       summary: 'Revoke every download link of an export at once (the requester, OWNER, ADMIN); POST .../link gives a new one',

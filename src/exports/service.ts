@@ -1,6 +1,6 @@
-import type { Client } from '@temporalio/client';
-import { eq, sql } from 'drizzle-orm';
-import { exportsTable } from '../../drizzle/schema';
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { and, eq, sql } from 'drizzle-orm';
+import { exportParts, exportsTable } from '../../drizzle/schema';
 import type { Operator } from '../auth/accounts';
 import type { Config } from '../config';
 import type { Db } from '../db/client';
@@ -109,6 +109,51 @@ export async function revokeExportLinks(deps: ExportServiceDeps, operator: Opera
     .update(exportsTable)
     .set({ linkGeneration: sql`${exportsTable.linkGeneration} + 1` })
     .where(eq(exportsTable.id, row.id));
+}
+
+/**
+ * Cancels a QUEUED or RUNNING export: its workflow is cancelled, and records CANCELLED (after its ranges have
+ * stopped) and deletes the partial file and the S3 multipart upload. Anything else is 409 invalid_state.
+ */
+export async function cancelExport(deps: ExportServiceDeps, operator: Operator, exportId: string): Promise<ExportWithOperator> {
+  const row = await getExport(deps.db, operator.applicationId, exportId);
+  assertMayControlExport(operator, row, 'cancel it');
+  if (row.status !== 'QUEUED' && row.status !== 'RUNNING') throw invalidState(`the export is ${row.status}; only a QUEUED or RUNNING export can be cancelled`);
+  try {
+    await deps.temporal.workflow.getHandle(row.workflowId ?? exportWorkflowId(row.id)).cancel();
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) throw invalidState('the export has no running workflow; it is being ended');
+    throw new DomainError('unavailable', 'temporal_unavailable', `the export could not be cancelled: ${(err as Error).message}`);
+  }
+  return row;
+}
+
+/**
+ * Retries a FAILED export: it goes back to RUNNING (QUEUED if it was never planned) and a new run of its workflow
+ * goes on from the stored plan: completed ranges are kept as they are, the others resume from their checkpoints.
+ */
+export async function retryExport(deps: ExportServiceDeps, operator: Operator, exportId: string): Promise<ExportWithOperator> {
+  const row = await getExport(deps.db, operator.applicationId, exportId);
+  assertMayControlExport(operator, row, 'retry it');
+  if (row.status !== 'FAILED') throw invalidState(`the export is ${row.status}; only a FAILED export can be retried`);
+  const resumed = await deps.db
+    .update(exportsTable)
+    .set({ status: row.upload ? 'RUNNING' : 'QUEUED', errorCode: null, errorMessage: null, finishedAt: null })
+    .where(and(eq(exportsTable.id, row.id), eq(exportsTable.status, 'FAILED')))
+    .returning({ id: exportsTable.id });
+  if (resumed.length === 0) throw invalidState('the export is no longer FAILED');
+  // Nothing left to resume from (never planned, or retention deleted the ranges): the new run plans afresh.
+  if (!row.upload) await deps.db.delete(exportParts).where(eq(exportParts.exportId, row.id));
+  try {
+    await startExportWorkflow(deps, row);
+  } catch (err) {
+    await deps.db
+      .update(exportsTable)
+      .set({ status: 'FAILED', errorCode: 'workflow_start_failed', errorMessage: 'the retry could not be started', finishedAt: new Date() })
+      .where(eq(exportsTable.id, row.id));
+    throw new DomainError('unavailable', 'temporal_unavailable', `the export could not be retried: ${(err as Error).message}`);
+  }
+  return getExport(deps.db, operator.applicationId, row.id);
 }
 
 /** A fresh link period for the operator who requested the export, while its file is kept. */
