@@ -1,3 +1,5 @@
+import { promisify } from 'node:util';
+import { gzip } from 'node:zlib';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { and, eq, inArray, sql } from 'drizzle-orm';
 import { exportParts, exportsTable, type ExportStatus } from '../drizzle/schema';
@@ -21,6 +23,7 @@ import { writeRange, type RangeCheckpoint } from '../src/exports/range-writer';
 import { inExportSession, planRanges, type RowKey } from '../src/exports/sql';
 import { DomainError } from '../src/errors';
 import { createStorageSet, type AppendState, type CompositeState } from '../src/storage';
+import { loadSigningSecret } from '../src/storage/signing';
 import type { ActivityDeps } from './deps';
 import { FAILURE_TYPES } from '../workflows/definitions';
 
@@ -58,6 +61,10 @@ function compositeOf(row: ExportWithOperator): CompositeState {
   if (!row.upload) throw ApplicationFailure.nonRetryable(`export ${row.id} has no upload`, FAILURE_TYPES.exportNotPlanned);
   return row.upload as unknown as CompositeState;
 }
+
+const gzipAsync = promisify(gzip);
+/** One chunk as one gzip member (zlib works off the event loop). */
+const gzipMember = (chunk: Buffer): Promise<Buffer> => gzipAsync(chunk);
 
 /** Most ranges one export is cut into: keeps the workflow's history small whatever the row count. */
 const MAX_RANGES = 1000;
@@ -113,7 +120,9 @@ export async function endExport(
   const row = await loadExport(deps, input.exportId);
   if (TERMINAL_EXPORT_STATUSES.includes(row.status)) return { status: row.status };
   const success = input.outcome === 'COMPLETED';
-  if (!success) {
+  // A cancelled export leaves nothing behind (the partial file, the S3 multipart upload); a FAILED one keeps its
+  // written ranges and checkpoints, which `retry` goes on from (retention deletes them after EXPORT_RETENTION_DAYS).
+  if (input.outcome === 'CANCELLED') {
     if (row.upload) await storage.abortComposite(compositeOf(row));
     await storage.deletePrefix(exportKeys.prefix(row));
   }
@@ -147,7 +156,14 @@ export async function endExport(
         finishedAt,
         ...(success
           ? { progress: 1 }
-          : { errorCode: error!.code, errorMessage: error!.message, storageKey: null, linkIssuedAt: null, linkExpiresAt: null }),
+          : {
+              errorCode: error!.code,
+              errorMessage: error!.message,
+              storageKey: null,
+              linkIssuedAt: null,
+              linkExpiresAt: null,
+              ...(input.outcome === 'CANCELLED' ? { upload: null } : {}),
+            }),
       })
       .where(and(eq(exportsTable.id, row.id), inArray(exportsTable.status, ['QUEUED', 'RUNNING'])));
   });
@@ -157,6 +173,7 @@ export async function endExport(
 export function createExportActivities(deps: Omit<ActivityDeps, 'temporal'>) {
   const { db, storage, mailer, config } = deps;
   const storages = createStorageSet(config, storage);
+  const linkSecret = () => loadSigningSecret(config.storage.linkSigningSecret, config.dataDir);
   return {
     /**
      * Marks the export RUNNING and cuts it into keyset ranges (stored as export_parts rows, with the snapshot
@@ -182,6 +199,7 @@ export function createExportActivities(deps: Omit<ActivityDeps, 'temporal'>) {
           const planned = await planRanges(client, {
             applicationId: row.applicationId,
             filters,
+            restrictedSearch: row.searchRestricted,
             until: now,
             rowsPerRange: config.exports.partRows,
             maxRanges: MAX_RANGES,
@@ -256,8 +274,11 @@ export function createExportActivities(deps: Omit<ActivityDeps, 'temporal'>) {
           from: details.from,
           to: details.to,
           until: details.until,
+          format: row.format,
+          restrictedSearch: row.searchRestricted,
         },
-        header: part.partNo === 0 ? csvHeader(columns) : undefined,
+        header: part.partNo === 0 ? (row.excelBom ? '\uFEFF' : '') + (row.format === 'ndjson' ? '' : csvHeader(columns)) : undefined,
+        transform: row.gzip ? gzipMember : undefined,
         resume,
         checkpointBytes: config.exports.checkpointBytes,
         signal: ctx.cancellationSignal,
@@ -347,7 +368,7 @@ export function createExportActivities(deps: Omit<ActivityDeps, 'temporal'>) {
       if (row.emailStatus === 'SENT' && row.emailSentAt) return { status: 'SENT', sentAt: row.emailSentAt.toISOString() };
       if (row.emailStatus === 'OUTBOX') return { status: 'OUTBOX', sentAt: null };
       const store = storages.of(row.storageKind);
-      const url = store ? await exportDownloadUrl(store, { ...row, status: 'COMPLETED' }, input.linkBaseUrl) : null;
+      const url = store ? exportDownloadUrl(linkSecret(), { ...row, status: 'COMPLETED' }, input.linkBaseUrl) : null;
       if (!url || !row.linkExpiresAt) {
         throw ApplicationFailure.nonRetryable(`export ${row.id} has no file to link to`, FAILURE_TYPES.exportNotAssembled);
       }

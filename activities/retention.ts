@@ -34,7 +34,8 @@ export function createRetentionActivities({ db, storage, config }: Omit<Activity
             and(
               lt(exportsTable.finishedAt, cutoff),
               reachable,
-              or(eq(exportsTable.status, 'COMPLETED'), isNotNull(exportsTable.storageKey)),
+              // A FAILED export keeps its written ranges for a retry until then.
+              or(eq(exportsTable.status, 'COMPLETED'), isNotNull(exportsTable.storageKey), and(eq(exportsTable.status, 'FAILED'), isNotNull(exportsTable.upload))),
             ),
           )
           .limit(BATCH);
@@ -46,6 +47,7 @@ export function createRetentionActivities({ db, storage, config }: Omit<Activity
             .set({
               status: sql`CASE WHEN ${exportsTable.status} = 'COMPLETED' THEN 'EXPIRED' ELSE ${exportsTable.status} END`,
               storageKey: null,
+              upload: null,
               linkIssuedAt: null,
               linkExpiresAt: null,
             })

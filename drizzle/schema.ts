@@ -90,7 +90,10 @@ export const users = pgTable(
   ],
 );
 
-export const AUDIT_ACTIONS = ['users.import', 'users.export', 'users.import.undo'] as const;
+export const EXPORT_FORMATS = ['csv', 'ndjson'] as const;
+export type ExportFormat = (typeof EXPORT_FORMATS)[number];
+
+export const AUDIT_ACTIONS = ['users.import', 'users.export', 'users.import.undo', 'users.export.download'] as const;
 export const AUDIT_STATUSES = ['SUCCESS', 'FAILURE'] as const;
 
 /** Append-only: a trigger (migration 0001) refuses UPDATE and DELETE. */
@@ -333,6 +336,15 @@ export const exportsTable = pgTable(
     status: text('status', { enum: EXPORT_STATUSES }).notNull().default('QUEUED'),
     filters: jsonb('filters').$type<Record<string, unknown>>().notNull().default(sql`'{}'::jsonb`),
     columns: text('columns').array().notNull(),
+    /** The file's format (`csv` or `ndjson`), whether it is gzip-compressed, and whether a UTF-8 BOM comes first. */
+    format: text('format', { enum: EXPORT_FORMATS }).notNull().default('csv'),
+    gzip: boolean('gzip').notNull().default(false),
+    excelBom: boolean('excel_bom').notNull().default(false),
+    /**
+     * The search filter covers only vendor_data and display_name (the requester's role, DEVELOPER or READER, may not
+     * export the personal data a search of email, full_name or phone would reveal); fixed when the export is requested.
+     */
+    searchRestricted: boolean('search_restricted').notNull().default(false),
     rowCount: integer('row_count'),
     /** The planner's estimate of the rows to write (exact for small exports); progress is measured against it. */
     estimatedRows: integer('estimated_rows'),
@@ -350,6 +362,8 @@ export const exportsTable = pgTable(
     /** When the current link was signed; with link_expires_at it makes the signed URL reproducible. */
     linkIssuedAt: tstz('link_issued_at'),
     linkExpiresAt: tstz('link_expires_at'),
+    /** Every link carries the generation it was signed with; `DELETE .../links` raises it, so older links are revoked. */
+    linkGeneration: integer('link_generation').notNull().default(0),
     emailTo: text('email_to'),
     emailStatus: text('email_status', { enum: EMAIL_STATUSES }),
     emailSentAt: tstz('email_sent_at'),

@@ -75,6 +75,7 @@ const envSchema = z.object({
   IMPORT_UNDO_DAYS: positiveInt(30),
 
   EXPORT_LINK_TTL_SECONDS: z.coerce.number().int().min(1).max(604_800).default(86_400),
+  EXPORT_REDIRECT_TTL_SECONDS: z.coerce.number().int().min(1).max(3600).default(60),
   EXPORT_RETENTION_DAYS: positiveInt(7),
   EXPORT_PART_ROWS: positiveInt(500_000),
   EXPORT_CONCURRENCY: positiveInt(2),
@@ -142,6 +143,8 @@ function toConfig(env: z.infer<typeof envSchema>) {
     },
     exports: {
       linkTtlSeconds: env.EXPORT_LINK_TTL_SECONDS,
+      /** Lifetime of the presigned S3 URL a download link is redirected to. */
+      redirectTtlSeconds: env.EXPORT_REDIRECT_TTL_SECONDS,
       retentionDays: env.EXPORT_RETENTION_DAYS,
       partRows: env.EXPORT_PART_ROWS,
       concurrency: env.EXPORT_CONCURRENCY,

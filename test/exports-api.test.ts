@@ -4,7 +4,7 @@ import { auditLog, emailOutbox, exportsTable } from '../drizzle/schema';
 import { columnsForRole, EXPORT_COLUMNS, type ExportColumn } from '../src/exports/columns';
 import { escapeFormula } from '../src/exports/csv';
 import { exportDownloadUrl } from '../src/exports/present';
-import { createStorage } from '../src/storage';
+import { loadSigningSecret } from '../src/storage/signing';
 import {
   ALL_COLUMNS,
   download,
@@ -151,11 +151,14 @@ describe('POST /console/users/exports', () => {
       error: null,
       workflow_id: `users-export-${started.body.id}`,
       finished_at: null,
+      format: 'csv',
+      gzip: false,
+      excel_bom: false,
     });
     expect(Object.keys(started.body).sort()).toEqual(
       [
         'id', 'status', 'filters', 'columns', 'operator', 'row_count', 'progress', 'file_bytes', 'file_sha256', 'download_url',
-        'link_expires_at', 'email', 'error', 'workflow_id', 'created_at', 'finished_at',
+        'link_expires_at', 'email', 'error', 'workflow_id', 'created_at', 'finished_at', 'format', 'gzip', 'excel_bom',
       ].sort(),
     );
     const done = await waitForExport(stack, owner, started.body.id);
@@ -316,18 +319,21 @@ describe('links', () => {
 
   test('the link works without a token, and an altered link is 403', async () => {
     expect((await download(done.download_url)).status).toBe(200);
+    // The API serves every link: /downloads/<export id>.<generation>.<expires>.<signature>
     const url = new URL(done.download_url);
-    const sig = url.searchParams.get('signature')!;
-    const alteredSignature = new URL(url);
-    alteredSignature.searchParams.set('signature', (sig[0] === 'A' ? 'B' : 'A') + sig.slice(1));
-    const laterExpiry = new URL(url);
-    laterExpiry.searchParams.set('expires', String(Number(url.searchParams.get('expires')) + 3600));
-    const otherFile = new URL(url);
-    otherFile.pathname = otherFile.pathname.replace(done.id, seeded[0].id);
-    const noSignature = new URL(url);
-    noSignature.searchParams.delete('signature');
-    for (const bad of [alteredSignature, laterExpiry, otherFile, noSignature]) {
-      const res = await api(stack, 'GET', bad.pathname + bad.search);
+    const [id, generation, expires, sig] = url.pathname.split('/').pop()!.split('.');
+    expect(id).toBe(done.id);
+    const token = (parts: string[]) => `/downloads/${parts.join('.')}`;
+    const bads = [
+      token([id, generation, expires, (sig[0] === 'A' ? 'B' : 'A') + sig.slice(1)]),
+      token([id, generation, String(Number(expires) + 3600), sig]),
+      token([seeded[0].id, generation, expires, sig]),
+      token([id, String(Number(generation) + 1), expires, sig]),
+      token([id, generation, expires]),
+      '/downloads/not-a-token',
+    ];
+    for (const bad of bads) {
+      const res = await api(stack, 'GET', bad);
       expect(res.status).toBe(403);
       expect(res.body.error.code).toBe('invalid_link');
     }
@@ -369,7 +375,8 @@ describe('links', () => {
     const expired = await api(stack, 'GET', `/console/users/exports/${done.id}`, { token: tenant.operators.ADMIN.token });
     expect(expired.body).toMatchObject({ status: 'COMPLETED', download_url: null });
     const [row] = await stack.database.db.select().from(exportsTable).where(eq(exportsTable.id, done.id));
-    const signed = await exportDownloadUrl(createStorage(stack.config), row, stack.config.api.publicBaseUrl, row.linkIssuedAt!.getTime());
+    const secret = loadSigningSecret(stack.config.storage.linkSigningSecret, stack.config.dataDir);
+    const signed = exportDownloadUrl(secret, row, stack.config.api.publicBaseUrl, row.linkIssuedAt!.getTime());
     const url = new URL(signed!);
     const res = await api(stack, 'GET', url.pathname + url.search);
     expect(res.status).toBe(403);

@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { promisify } from 'node:util';
+import { gunzipSync, gzip } from 'node:zlib';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -87,6 +89,7 @@ async function readFile(key: string): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
+const gzipAsync = promisify(gzip);
 const until = () => new Date(Date.now() + 60_000).toISOString();
 
 test('Postgres writes the same bytes as the reference formatter, on 2000 random users', async () => {
@@ -146,6 +149,62 @@ test('a range that dies after a checkpoint resumes from it: every row once, in o
   expect(resumed.rows).toBe(3000);
   const users = await usersInOrder(database.db, tenant.applicationId);
   expect(await readFile('resume/part.csv')).toBe(expectedCsv(columns, users));
+});
+
+test('an NDJSON gzip range that dies after a checkpoint resumes from it: one valid gzip, every row once, in order', async () => {
+  const tenant = await createTenant(database.db);
+  const rand = prng(11);
+  await seedUsers(database.db, tenant.applicationId, Array.from({ length: 3000 }, (_, i) => randomUser(rand, i)));
+  const columns: ExportColumn[] = ['id', 'vendor_data', 'display_name', 'tags', 'metadata_json', 'created_at'];
+  const query = { applicationId: tenant.applicationId, filters: {}, columns, until: until(), format: 'ndjson' as const };
+  const gzipMember = (chunk: Buffer) => gzipAsync(chunk);
+  const checkpoints: RangeCheckpoint[] = [];
+  await expect(
+    writeRange({
+      pool: poolOf(database.db),
+      open: (state) => storage.openAppend('resume/part.ndjson.gz', state),
+      query,
+      header: '\uFEFF',
+      transform: gzipMember,
+      checkpointBytes: 8 * 1024,
+      onCheckpoint: async (cp) => {
+        checkpoints.push(JSON.parse(JSON.stringify(cp)));
+        if (checkpoints.length === 3) throw new Error('the worker died');
+      },
+    }),
+  ).rejects.toThrow('the worker died');
+  const last = checkpoints[checkpoints.length - 1];
+  expect(last.rows).toBeGreaterThan(0);
+  expect(last.rows).toBeLessThan(3000);
+
+  const resumed = await writeRange({
+    pool: poolOf(database.db),
+    open: (state) => storage.openAppend('resume/part.ndjson.gz', state),
+    query,
+    header: '\uFEFF',
+    transform: gzipMember,
+    resume: last,
+    checkpointBytes: 8 * 1024,
+    onCheckpoint: async () => undefined,
+  });
+  expect(resumed.resumedAtRows).toBe(last.rows);
+  expect(resumed.rows).toBe(3000);
+  const chunks: Buffer[] = [];
+  for await (const chunk of await storage.getStream('resume/part.ndjson.gz')) chunks.push(chunk as Buffer);
+  const text = gunzipSync(Buffer.concat(chunks)).toString('utf8');
+  expect(text.startsWith('\uFEFF')).toBe(true);
+  const lines = text.slice(1, -1).split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  const users = await usersInOrder(database.db, tenant.applicationId);
+  expect(lines).toEqual(
+    users.map((u) => ({
+      id: u.id,
+      vendor_data: u.vendorData,
+      display_name: u.displayName,
+      tags: u.tags,
+      metadata: u.metadata,
+      created_at: u.createdAt.toISOString(),
+    })),
+  );
 });
 
 describe('the exportRange activity', () => {

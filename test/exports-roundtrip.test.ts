@@ -21,9 +21,9 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-async function importCsv(token: string, csv: string): Promise<any> {
+async function importCsv(token: string, csv: string, fileName = 'exported.csv'): Promise<any> {
   const form = new FormData();
-  form.append('file', new Blob([csv], { type: 'text/csv' }), 'exported.csv');
+  form.append('file', new Blob([csv], { type: fileName.endsWith('.ndjson') ? 'application/x-ndjson' : 'text/csv' }), fileName);
   const res = await fetch(`${stack.baseUrl}/console/users/imports`, { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: form });
   const body = (await res.json()) as any;
   if (res.status !== 202) throw new Error(`import: ${res.status} ${JSON.stringify(body)}`);
@@ -87,5 +87,18 @@ test('exporting every column and importing the file back changes no user', async
   const finished = await waitForImport(token, started.id, ['COMPLETED', 'COMPLETED_WITH_ERRORS', 'FAILED']);
   expect(finished).toMatchObject({ status: 'COMPLETED', created_count: 0, updated_count: 0, unchanged_count: 5 });
 
+  expect(await snapshot(tenant.applicationId)).toEqual(before);
+
+  // The same users as NDJSON (values as stored, tags a list, metadata an object) come back unchanged too.
+  const ndjson = await runExport(stack, token, { format: 'ndjson' });
+  expect(ndjson).toMatchObject({ status: 'COMPLETED', format: 'ndjson', row_count: 5 });
+  const lines = await download(ndjson.download_url);
+  expect(lines.text.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l).vendor_data)).toContain('=HYPERLINK("http://evil")');
+  const again = await importCsv(token, lines.text, 'exported.ndjson');
+  const preview2 = await waitForImport(token, again.id, ['AWAITING_CONFIRMATION', 'REJECTED', 'FAILED']);
+  expect(preview2).toMatchObject({ status: 'AWAITING_CONFIRMATION', total_rows: 5, invalid_rows: 0, to_create: 0, to_update: 0, to_unchanged: 5 });
+  expect((await api(stack, 'POST', `/console/users/imports/${again.id}/confirm`, { token })).status).toBe(202);
+  const finished2 = await waitForImport(token, again.id, ['COMPLETED', 'COMPLETED_WITH_ERRORS', 'FAILED']);
+  expect(finished2).toMatchObject({ status: 'COMPLETED', unchanged_count: 5 });
   expect(await snapshot(tenant.applicationId)).toEqual(before);
 });

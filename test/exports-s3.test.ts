@@ -51,8 +51,13 @@ describe('an export to S3', () => {
     expect(started.status).toBe(202);
     const done = await waitForExport(stack, token, started.body.id, undefined, 120_000);
     expect(done.status).toBe('COMPLETED');
-    expect(done.download_url.startsWith(`${s3.endpoint}/${bucket}/exports/${tenant.applicationId}/${done.id}/`)).toBe(true);
-    expect(done.download_url).toContain('X-Amz-Signature=');
+    // The API serves the link and redirects each download to a short-lived presigned URL of the object.
+    expect(done.download_url.startsWith(`${stack.baseUrl}/downloads/`)).toBe(true);
+    const redirect = await fetch(done.download_url, { redirect: 'manual' });
+    expect(redirect.status).toBe(302);
+    const presigned = redirect.headers.get('location')!;
+    expect(presigned.startsWith(`${s3.endpoint}/${bucket}/exports/${tenant.applicationId}/${done.id}/`)).toBe(true);
+    expect(presigned).toContain('X-Amz-Signature=');
 
     const file = await download(done.download_url);
     expect(file.status).toBe(200);
@@ -71,9 +76,9 @@ describe('an export to S3', () => {
     storage.close();
 
     const altered = [
-      done.download_url.replace(/X-Amz-Signature=([0-9a-f])/, (_m: string, c: string) => `X-Amz-Signature=${c === 'a' ? 'b' : 'a'}`),
-      done.download_url.replace(/X-Amz-Expires=\d+/, 'X-Amz-Expires=604800'),
-      done.download_url.replace(`users-export-${done.id}.csv`, 'other.csv'),
+      presigned.replace(/X-Amz-Signature=([0-9a-f])/, (_m: string, c: string) => `X-Amz-Signature=${c === 'a' ? 'b' : 'a'}`),
+      presigned.replace(/X-Amz-Expires=\d+/, 'X-Amz-Expires=604800'),
+      presigned.replace(`users-export-${done.id}.csv`, 'other.csv'),
     ];
     for (const url of altered) expect((await fetch(url)).status).toBe(403);
 
@@ -140,7 +145,9 @@ describe('the storage setting changes: each export keeps the store it was writte
 
     const startedOnS3 = await api(onS3, 'POST', '/console/users/exports', { token, body: { columns: ['vendor_data'] } });
     const doneOnS3 = await waitForExport(onS3, token, startedOnS3.body.id);
-    expect(doneOnS3.download_url.startsWith(s3.endpoint)).toBe(true);
+    expect(doneOnS3.download_url.startsWith(`${onS3.baseUrl}/downloads/`)).toBe(true);
+    const redirected = await fetch(doneOnS3.download_url, { redirect: 'manual' });
+    expect(redirected.headers.get('location')!.startsWith(s3.endpoint)).toBe(true);
     const seenLocally = await api(local, 'GET', `/console/users/exports/${doneOnS3.id}`, { token });
     expect(seenLocally.body).toMatchObject({ status: 'COMPLETED', download_url: null });
     const refused = await api(local, 'POST', `/console/users/exports/${doneOnS3.id}/link`, { token });

@@ -1,23 +1,27 @@
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { Router } from 'express';
+import { randomUUID } from 'node:crypto';
+import { Router, type Response } from 'express';
 import { EXPORT_STATUSES, type ExportStatus } from '../../drizzle/schema';
 import { DomainError } from '../errors';
 import { exportRequestSchema } from '../exports/filters';
-import { exportDownloadUrl, presentExport } from '../exports/present';
-import { getExport, listExports, type ExportWithOperator } from '../exports/queries';
-import { reissueExportLink, requestExport } from '../exports/service';
-import { createStorageSet, StorageNotFoundError, type StorageSet } from '../storage';
+import { recordAuditEntry } from '../audit/queries';
+import { verifyExportToken } from '../exports/links';
+import { exportDownloadUrl, exportFileUrl, presentExport } from '../exports/present';
+import { exportContentType, getExport, getExportById, listExports, type ExportWithOperator } from '../exports/queries';
+import { cancelExport, reissueExportLink, requestExport, retryExport, revokeExportLinks } from '../exports/service';
+import { createStorageSet, StorageNotFoundError, type Storage, type StorageSet } from '../storage';
+import { loadSigningSecret } from '../storage/signing';
 import type { AppDeps } from './deps';
 import { operatorOf, requireOperator } from './auth';
 import { requireJsonBody } from './http-errors';
 import { parseListParams, toPage } from './pagination';
 import { parseBody } from './request-body';
 
-/** The export object; the link is signed by the store the file was written to (none if that store is not configured now). */
-async function present(storages: StorageSet, row: ExportWithOperator, viewerId: string, baseUrl: string) {
+/** The export object; a link only while the store the file was written to is configured. */
+function present(storages: StorageSet, secret: string, row: ExportWithOperator, viewerId: string, baseUrl: string) {
   const store = storages.of(row.storageKind);
-  const url = row.operatorId === viewerId && store ? await exportDownloadUrl(store, row, baseUrl) : null;
+  const url = row.operatorId === viewerId && store ? exportDownloadUrl(secret, row, baseUrl) : null;
   return presentExport(row, url);
 }
 
@@ -25,6 +29,7 @@ async function present(storages: StorageSet, row: ExportWithOperator, viewerId: 
 export function exportsRouter(deps: AppDeps): Router {
   const { db, config } = deps;
   const storages = createStorageSet(config, deps.storage);
+  const secret = loadSigningSecret(config.storage.linkSigningSecret, config.dataDir);
   const router = Router();
 
   router.post('/', requireOperator(db, 'exports.restricted_columns'), requireJsonBody, async (req, res) => {
@@ -33,7 +38,7 @@ export function exportsRouter(deps: AppDeps): Router {
     // would otherwise put the attacker's host into the link and into the emailed link.
     const baseUrl = config.api.publicBaseUrl;
     const row = await requestExport(deps, operatorOf(req), request);
-    res.status(202).json(await present(storages, row, operatorOf(req).id, baseUrl));
+    res.status(202).json(present(storages, secret, row, operatorOf(req).id, baseUrl));
   });
 
   router.get('/', requireOperator(db, 'exports.read'), async (req, res) => {
@@ -51,7 +56,7 @@ export function exportsRouter(deps: AppDeps): Router {
     const baseUrl = config.api.publicBaseUrl;
     const page = toPage(rows, limit, (row) => row);
     res.json({
-      results: await Promise.all(page.results.map((row) => present(storages, row, operator.id, baseUrl))),
+      results: await Promise.all(page.results.map((row) => present(storages, secret, row, operator.id, baseUrl))),
       next_cursor: page.next_cursor,
     });
   });
@@ -59,7 +64,7 @@ export function exportsRouter(deps: AppDeps): Router {
   router.get('/:id', requireOperator(db, 'exports.read'), async (req, res) => {
     const operator = operatorOf(req);
     const row = await getExport(db, { applicationId: operator.applicationId, id: String(req.params.id) });
-    res.json(await present(storages, row, operator.id, config.api.publicBaseUrl));
+    res.json(present(storages, secret, row, operator.id, config.api.publicBaseUrl));
   });
 
   router.post('/:id/link', requireOperator(db, 'exports.read'), async (req, res) => {
@@ -68,21 +73,97 @@ export function exportsRouter(deps: AppDeps): Router {
     if (!storages.of(row.storageKind)) {
       throw new DomainError('conflict', 'storage_unavailable', `the file is kept in ${row.storageKind ?? 'another store'}, which this service is not configured for now`);
     }
-    res.json(await present(storages, row, operator.id, config.api.publicBaseUrl));
+    res.json(present(storages, secret, row, operator.id, config.api.publicBaseUrl));
+  });
+
+  router.post('/:id/cancel', requireOperator(db, 'exports.read'), async (req, res) => {
+    const operator = operatorOf(req);
+    const row = await cancelExport(deps, operator, String(req.params.id));
+    res.status(202).json(present(storages, secret, row, operator.id, config.api.publicBaseUrl));
+  });
+
+  router.post('/:id/retry', requireOperator(db, 'exports.read'), async (req, res) => {
+    const operator = operatorOf(req);
+    const row = await retryExport(deps, operator, String(req.params.id));
+    res.status(202).json(present(storages, secret, row, operator.id, config.api.publicBaseUrl));
+  });
+
+  router.delete('/:id/links', requireOperator(db, 'exports.read'), async (req, res) => {
+    await revokeExportLinks(deps, operatorOf(req), String(req.params.id));
+    res.status(204).end();
   });
 
   return router;
 }
 
 /**
- * `/downloads/<key>?expires=&signature=`: serves a local export file to whoever holds a link the API signed.
- * No token: the signature is the permission. An altered link or an expired one is 403; a file no longer kept, 404.
+ * `/downloads/<token>`: every export link (links.ts). The token is the permission: an altered one is 403
+ * `invalid_link`, a revoked one `link_revoked`, an expired one `link_expired`. Each download writes an audit entry
+ * `users.export.download` (the link's operator, the export, IP, user agent); a local file is streamed, an S3 one is a
+ * 302 to a presigned URL living EXPORT_REDIRECT_TTL_SECONDS.
+ *
+ * `/downloads/<key>?expires=&signature=`: the local links signed before the API served every link (already emailed);
+ * they keep working until they expire.
  */
 export function downloadsRouter(deps: AppDeps): Router {
   const router = Router();
-  // Local files only (S3 links go to S3), whatever S3_BUCKET says now: a local file exported before S3 was configured
-  // keeps its link.
+  const { db, config } = deps;
   const storages = createStorageSet(deps.config, deps.storage);
+  const secret = loadSigningSecret(config.storage.linkSigningSecret, config.dataDir);
+
+  router.get('/:token', async (req, res) => {
+    const claims = verifyExportToken(secret, String(req.params.token));
+    if (!claims) throw new DomainError('forbidden', 'invalid_link', 'this link is not valid (it may have been altered)');
+    let row: ExportWithOperator;
+    try {
+      row = await getExportById(db, claims.exportId);
+    } catch (err) {
+      if (err instanceof DomainError && err.kind === 'not_found') throw new DomainError('forbidden', 'invalid_link', 'this link is not valid');
+      throw err;
+    }
+    if (row.linkGeneration !== claims.generation) {
+      throw new DomainError('forbidden', 'link_revoked', 'this link was revoked; ask for a new one in the console');
+    }
+    if (Date.now() >= claims.expiresAt.getTime()) {
+      throw new DomainError('forbidden', 'link_expired', 'this link has expired; ask for a new one in the console');
+    }
+    if (row.status !== 'COMPLETED' || !row.storageKey) throw new DomainError('not_found', 'not_found', 'the file is no longer kept');
+    const store = storages.of(row.storageKind);
+    if (!store) {
+      throw new DomainError('conflict', 'storage_unavailable', `the file is kept in ${row.storageKind ?? 'another store'}, which this service is not configured for now`);
+    }
+    const key = row.storageKey;
+    let size: { bytes: number } | undefined;
+    if (store.kind === 'local') {
+      size = await store.stat(key).catch(() => undefined);
+      if (!size) throw new DomainError('not_found', 'not_found', 'the file is no longer kept');
+    }
+    const now = new Date();
+    await recordAuditEntry(db, {
+      applicationId: row.applicationId,
+      action: 'users.export.download',
+      operatorId: row.operatorId,
+      targetId: row.id,
+      status: 'SUCCESS',
+      details: {
+        export_id: row.id,
+        ip: req.ip ?? null,
+        user_agent: req.get('user-agent') ?? null,
+        storage: store.kind,
+        link_expires_at: claims.expiresAt.toISOString(),
+      },
+      startedAt: now,
+      finishedAt: now,
+      idempotencyKey: `users.export.download:${randomUUID()}`,
+    });
+    res.setHeader('cache-control', 'private, no-store');
+    if (store.kind === 's3') {
+      res.redirect(302, await exportFileUrl(store, row, config.exports.redirectTtlSeconds, config.api.publicBaseUrl));
+      return;
+    }
+    await sendFile(res, store, key, size!);
+  });
+
   router.get('/*key', async (req, res) => {
     const storage = storages.local();
     const segments = (req.params as { key?: string[] }).key ?? [];
@@ -97,19 +178,23 @@ export function downloadsRouter(deps: AppDeps): Router {
       size = undefined;
     }
     if (!size) throw new DomainError('not_found', 'not_found', 'the file is no longer kept');
-    let stream;
-    try {
-      stream = await storage.getStream(key);
-    } catch (err) {
-      if (err instanceof StorageNotFoundError) throw new DomainError('not_found', 'not_found', 'the file is no longer kept');
-      throw err;
-    }
-    res.status(200);
-    res.setHeader('content-type', 'text/csv; charset=utf-8');
-    res.setHeader('content-length', String(size.bytes));
-    res.setHeader('cache-control', 'private, no-store');
-    res.attachment(path.posix.basename(key));
-    await pipeline(stream, res).catch(() => undefined);
+    await sendFile(res, storage, key, size);
   });
   return router;
+}
+
+async function sendFile(res: Response, storage: Storage, key: string, size: { bytes: number }): Promise<void> {
+  let stream;
+  try {
+    stream = await storage.getStream(key);
+  } catch (err) {
+    if (err instanceof StorageNotFoundError) throw new DomainError('not_found', 'not_found', 'the file is no longer kept');
+    throw err;
+  }
+  res.status(200);
+  res.setHeader('content-type', exportContentType(key));
+  res.setHeader('content-length', String(size.bytes));
+  res.setHeader('cache-control', 'private, no-store');
+  res.attachment(path.posix.basename(key));
+  await pipeline(stream, res).catch(() => undefined);
 }

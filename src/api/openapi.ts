@@ -389,14 +389,15 @@ const importPaths = {
 const exportPaths = {
   '/console/users/exports': {
     post: {
-      summary: 'Start a CSV export of users (runs in the background; the requester is emailed a signed link)',
+      summary: 'Start an export of users, CSV or NDJSON, optionally gzip-compressed (runs in the background; the requester is emailed a link)',
       security: operatorToken,
       requestBody: jsonBody(exportRequestSchema, false),
       responses: {
         202: json('The export, QUEUED', 'Export'),
         400: error(
           'invalid_field (details: [{field, code, message}] with code unknown_field, unknown_column, duplicate_column, ' +
-            'invalid_status, invalid_country, invalid_tags, invalid_datetime, invalid_range, too_long, invalid_type), invalid_body, invalid_json',
+            'invalid_status, invalid_country, invalid_tags, invalid_datetime, invalid_range, too_long, invalid_type, invalid_format, ' +
+            'invalid_gzip, invalid_excel_bom), invalid_body, invalid_json',
         ),
         401: unauthenticated,
         403: error('column_not_permitted (details: {columns: [...]}): personal-data columns for DEVELOPER and READER'),
@@ -433,9 +434,74 @@ const exportPaths = {
       },
     },
   },
+  '/console/users/exports/{id}/cancel': {
+    post: {
+      summary: 'Cancel a QUEUED or RUNNING export (the requester, OWNER, ADMIN): it ends CANCELLED, its partial file and S3 multipart upload deleted',
+      security: operatorToken,
+      parameters: [idParam],
+      responses: {
+        202: json('The export, still QUEUED or RUNNING until its workflow has stopped', 'Export'),
+        401: unauthenticated,
+        403: error('forbidden: neither the requester, an OWNER nor an ADMIN'),
+        404: error('not_found'),
+        409: error('invalid_state: not QUEUED or RUNNING'),
+        503: error('temporal_unavailable'),
+      },
+    },
+  },
+  '/console/users/exports/{id}/retry': {
+    post: {
+      summary: 'Retry a FAILED export (the requester, OWNER, ADMIN): it goes on from its written ranges and checkpoints',
+      security: operatorToken,
+      parameters: [idParam],
+      responses: {
+        202: json('The export, RUNNING (QUEUED if it was never planned)', 'Export'),
+        401: unauthenticated,
+        403: error('forbidden: neither the requester, an OWNER nor an ADMIN'),
+        404: error('not_found'),
+        409: error('invalid_state: not FAILED'),
+        503: error('temporal_unavailable'),
+      },
+    },
+  },
+  '/console/users/exports/{id}/links': {
+    delete: {
+      summary: 'Revoke every download link of an export at once (the requester, OWNER, ADMIN); POST .../link gives a new one',
+      security: operatorToken,
+      parameters: [idParam],
+      responses: {
+        204: { description: 'Revoked: every link handed out so far is 403 link_revoked' },
+        401: unauthenticated,
+        403: error('forbidden: neither the requester, an OWNER nor an ADMIN'),
+        404: error('not_found'),
+      },
+    },
+  },
+  '/downloads/{token}': {
+    get: {
+      summary:
+        'Download an export with its link (no token; the link is the permission): writes an audit entry users.export.download, ' +
+        'streams a local file or answers 302 to a presigned S3 URL living EXPORT_REDIRECT_TTL_SECONDS',
+      parameters: [param('token', 'path', z.string().meta({ description: '<export id>.<link generation>.<expires>.<signature>' }))],
+      responses: {
+        200: {
+          description: 'The file (local storage)',
+          content: {
+            'text/csv': { schema: { type: 'string' } },
+            'application/x-ndjson': { schema: { type: 'string' } },
+            'application/gzip': { schema: { type: 'string', format: 'binary' } },
+          },
+        },
+        302: { description: 'To a presigned URL of the S3 object', headers: { location: { schema: { type: 'string' } } } },
+        403: error('invalid_link (altered), link_revoked, link_expired'),
+        404: error('not_found: the file is no longer kept'),
+        409: error('storage_unavailable: the file is in a store this service is not configured for now'),
+      },
+    },
+  },
   '/downloads/{key}': {
     get: {
-      summary: 'Download a local export file with a signed link (no token; the signature is the permission)',
+      summary: 'Download a local export file with a link signed before the API served every link (they work until they expire)',
       parameters: [
         param('key', 'path', z.string()),
         param('expires', 'query', z.int(), true),

@@ -68,12 +68,22 @@ export class CopyOutRecords extends Readable implements Submittable {
   private lastIdEnd = -1;
   private lastIdBuffer: Buffer | undefined;
 
+  private readonly separator: number;
+  private readonly crlf: boolean;
+
+  /**
+   * `options.separator`: the byte between the id and the rest (a comma; NDJSON ranges use another, see sql.ts);
+   * `options.lineEnd`: what ends each record (CRLF for CSV, LF for NDJSON).
+   */
   constructor(
     private readonly text: string,
     private readonly blockBytes = 256 * 1024,
     queuedBlocks = 4,
+    options: { separator?: number; lineEnd?: 'crlf' | 'lf' } = {},
   ) {
     super({ objectMode: true, highWaterMark: queuedBlocks });
+    this.separator = options.separator ?? COMMA;
+    this.crlf = (options.lineEnd ?? 'crlf') === 'crlf';
   }
 
   /** Called by pg when the query is sent (the Submittable interface). */
@@ -167,7 +177,7 @@ export class CopyOutRecords extends Readable implements Submittable {
 
   /** One row: `id,cells...\n` from `start` to `stop` (exclusive). */
   private record(buf: Buffer, start: number, stop: number): void {
-    const comma = buf.indexOf(COMMA, start);
+    const comma = buf.indexOf(this.separator, start);
     if (comma < 0 || comma >= stop || buf[stop - 1] !== LF) {
       this.destroy(new Error('unexpected COPY output: a row without its id'));
       return;
@@ -181,7 +191,7 @@ export class CopyOutRecords extends Readable implements Submittable {
     }
     buf.copy(this.block, this.length, comma + 1, stop - 1);
     this.length += cells;
-    this.block[this.length++] = CR;
+    if (this.crlf) this.block[this.length++] = CR;
     this.block[this.length++] = LF;
     this.rows++;
     this.lastIdBuffer = buf;

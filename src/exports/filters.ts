@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { USER_STATUSES, type UserStatus } from '../../drizzle/schema';
+import { EXPORT_FORMATS, USER_STATUSES, type ExportFormat, type UserStatus } from '../../drizzle/schema';
 import { hasUnstorable } from '../text';
 import { charLength, LIMITS, rules } from '../users/fields';
 import { EXPORT_COLUMNS, isExportColumn, type ExportColumn } from './columns';
@@ -72,7 +72,9 @@ const exportFiltersSchema = z
     search: z
       .string()
       .transform((v) => v.trim())
-      .meta({ description: `case-insensitive substring of vendor_data, display_name, full_name, email or phone; at most ${SEARCH_MAX_CHARS} characters` })
+      .meta({
+        description: `case-insensitive substring of vendor_data, display_name, full_name, email or phone (for DEVELOPER and READER only of vendor_data and display_name); at most ${SEARCH_MAX_CHARS} characters`,
+      })
       .optional(),
   })
   .transform((filters, ctx): ExportFilters => {
@@ -119,9 +121,29 @@ const exportColumnsSchema = z
     return names as ExportColumn[];
   });
 
+const formatIssue = (name: string, expected: string) => (value: unknown, ctx: z.RefinementCtx) => {
+  issue(ctx, `invalid_${name}`, `${name} must be ${expected}`);
+  return value;
+};
+
 export const exportRequestSchema = z.strictObject({
   filters: exportFiltersSchema.optional(),
   columns: exportColumnsSchema.optional(),
+  format: z
+    .unknown()
+    .transform((value, ctx) => (EXPORT_FORMATS.includes(value as ExportFormat) ? (value as ExportFormat) : (formatIssue('format', `one of ${EXPORT_FORMATS.join(', ')}`)(value, ctx) as never)))
+    .meta({ type: 'string', enum: [...EXPORT_FORMATS], description: 'csv (default) or ndjson (one JSON object a line)' })
+    .optional(),
+  gzip: z
+    .unknown()
+    .transform((value, ctx) => (typeof value === 'boolean' ? value : (formatIssue('gzip', 'true or false')(value, ctx) as never)))
+    .meta({ type: 'boolean', description: 'true: the file is gzip-compressed (.csv.gz, .ndjson.gz)' })
+    .optional(),
+  excel_bom: z
+    .unknown()
+    .transform((value, ctx) => (typeof value === 'boolean' ? value : (formatIssue('excel_bom', 'true or false')(value, ctx) as never)))
+    .meta({ type: 'boolean', description: 'true: a UTF-8 byte-order mark first (Excel then reads accents right)' })
+    .optional(),
 });
 export type ExportRequest = z.infer<typeof exportRequestSchema>;
 

@@ -1,10 +1,11 @@
 import { z } from 'zod';
-import { EMAIL_STATUSES, EXPORT_STATUSES, USER_STATUSES } from '../../drizzle/schema';
+import { EMAIL_STATUSES, EXPORT_FORMATS, EXPORT_STATUSES, USER_STATUSES } from '../../drizzle/schema';
 import { countSchema, idSchema, jobErrorSchema, operatorRefSchema, timeSchema } from '../response-schemas';
 import type { Storage } from '../storage';
 import { EXPORT_COLUMNS } from './columns';
+import { exportLinkUrl } from './links';
 import type { ExportFilters } from './filters';
-import { exportFileName, type ExportRow, type ExportWithOperator } from './queries';
+import { exportContentType, exportFileName, type ExportRow, type ExportWithOperator } from './queries';
 
 /** The filters as stored (exportFiltersSchema's output): normalised, empty ones left out. */
 const exportFiltersObjectSchema = z
@@ -24,13 +25,17 @@ export const exportObjectSchema = z.object({
   status: z.enum(EXPORT_STATUSES),
   filters: exportFiltersObjectSchema,
   columns: z.array(z.enum(EXPORT_COLUMNS)),
+  format: z.enum(EXPORT_FORMATS),
+  gzip: z.boolean(),
+  excel_bom: z.boolean(),
   operator: operatorRefSchema,
   row_count: countSchema.nullable(),
   progress: z.number().min(0).max(1),
   file_bytes: countSchema.nullable(),
   file_sha256: z.string().nullable(),
   download_url: z.string().nullable().meta({
-    description: 'Only for the operator who requested the export, only when COMPLETED; works without a token until link_expires_at.',
+    description:
+      'Only for the operator who requested the export, only when COMPLETED, until link_expires_at: <base>/downloads/<token>, works without a token until then or until its links are revoked.',
   }),
   link_expires_at: timeSchema.nullable(),
   email: z.object({ to: z.string(), status: z.enum(EMAIL_STATUSES).nullable(), sent_at: timeSchema.nullable() }).nullable(),
@@ -48,21 +53,34 @@ export function linkPeriod(ttlSeconds: number, now = Date.now()): { issuedAt: Da
 }
 
 /**
- * The signed download link of a completed export (the same URL for the same link period), else null; null too once
- * `link_expires_at` has passed (API.md): a link that no longer works is not handed out.
+ * The download link of a completed export, served by the API (`/downloads/<token>`, see links.ts; the same URL for the
+ * same link period and generation), else null; null too once `link_expires_at` has passed (API.md): a link that no
+ * longer works is not handed out.
  */
-export async function exportDownloadUrl(
-  storage: Storage,
-  row: Pick<ExportRow, 'id' | 'status' | 'storageKey' | 'linkIssuedAt' | 'linkExpiresAt'>,
+export function exportDownloadUrl(
+  secret: string,
+  row: Pick<ExportRow, 'id' | 'status' | 'storageKey' | 'linkIssuedAt' | 'linkExpiresAt' | 'linkGeneration'>,
   baseUrl: string,
   now = Date.now(),
-): Promise<string | null> {
+): string | null {
   if (row.status !== 'COMPLETED' || !row.storageKey || !row.linkIssuedAt || !row.linkExpiresAt) return null;
   if (row.linkExpiresAt.getTime() <= now) return null;
-  return storage.signedUrl(row.storageKey, {
-    issuedAt: row.linkIssuedAt,
-    expiresAt: row.linkExpiresAt,
+  return exportLinkUrl(baseUrl, secret, { exportId: row.id, generation: row.linkGeneration, expiresAt: row.linkExpiresAt });
+}
+
+/** A presigned URL of the stored file itself (S3), living `ttlSeconds` from now: where a download is redirected. */
+export async function exportFileUrl(
+  storage: Storage,
+  row: Pick<ExportRow, 'id' | 'storageKey' | 'format' | 'gzip'>,
+  ttlSeconds: number,
+  baseUrl: string,
+): Promise<string> {
+  const { issuedAt, expiresAt } = linkPeriod(ttlSeconds);
+  return storage.signedUrl(row.storageKey!, {
+    issuedAt,
+    expiresAt,
     fileName: exportFileName(row),
+    contentType: exportContentType(exportFileName(row)),
     baseUrl,
   });
 }
@@ -75,6 +93,9 @@ export function presentExport(row: ExportWithOperator, downloadUrl: string | nul
     // Written from exportRequestSchema's output (service.ts), which checked both.
     filters: row.filters as ExportFilters,
     columns: row.columns as ExportObject['columns'],
+    format: row.format,
+    gzip: row.gzip,
+    excel_bom: row.excelBom,
     operator: { id: row.operatorId, email: row.operatorEmail },
     row_count: row.rowCount,
     progress: row.status === 'COMPLETED' || row.status === 'EXPIRED' ? 1 : Math.min(1, Math.max(0, row.progress)),

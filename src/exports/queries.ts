@@ -1,6 +1,6 @@
 import { and, asc, desc, eq, inArray, lt, sql } from 'drizzle-orm';
 import type { Pool } from 'pg';
-import { exportParts, exportsTable, operators, type ExportStatus } from '../../drizzle/schema';
+import { exportParts, exportsTable, operators, type ExportFormat, type ExportStatus } from '../../drizzle/schema';
 import type { Cursor } from '../db/cursor';
 import type { Db, Queryable } from '../db/client';
 import { isUuid } from '../db/ids';
@@ -23,11 +23,19 @@ export function poolOf(db: Db): Pool {
 export const exportKeys = {
   prefix: (row: Pick<ExportRow, 'applicationId' | 'id'>) => `exports/${row.applicationId}/${row.id}/`,
   partsPrefix: (row: Pick<ExportRow, 'applicationId' | 'id'>) => `exports/${row.applicationId}/${row.id}/parts/`,
-  file: (row: Pick<ExportRow, 'applicationId' | 'id'>) => `exports/${row.applicationId}/${row.id}/${exportFileName(row)}`,
+  file: (row: Pick<ExportRow, 'applicationId' | 'id' | 'format' | 'gzip'>) => `exports/${row.applicationId}/${row.id}/${exportFileName(row)}`,
 };
 
-export function exportFileName(row: Pick<ExportRow, 'id'>): string {
-  return `users-export-${row.id}.csv`;
+/** `users-export-<id>.csv`, `.ndjson`, with `.gz` after it when compressed. */
+export function exportFileName(row: Pick<ExportRow, 'id' | 'format' | 'gzip'>): string {
+  return `users-export-${row.id}.${row.format === 'ndjson' ? 'ndjson' : 'csv'}${row.gzip ? '.gz' : ''}`;
+}
+
+/** The media type of an export file, from its name. */
+export function exportContentType(fileName: string): string {
+  if (fileName.endsWith('.gz')) return 'application/gzip';
+  if (fileName.endsWith('.ndjson')) return 'application/x-ndjson; charset=utf-8';
+  return 'text/csv; charset=utf-8';
 }
 
 const withOperator = {
@@ -37,7 +45,16 @@ const withOperator = {
 
 export async function insertExport(
   db: Queryable,
-  params: { applicationId: string; operatorId: string; filters: ExportFilters; columns: ExportColumn[] },
+  params: {
+    applicationId: string;
+    operatorId: string;
+    filters: ExportFilters;
+    columns: ExportColumn[];
+    format?: ExportFormat;
+    gzip?: boolean;
+    excelBom?: boolean;
+    searchRestricted?: boolean;
+  },
 ): Promise<ExportRow> {
   const [row] = await db
     .insert(exportsTable)
@@ -46,6 +63,10 @@ export async function insertExport(
       operatorId: params.operatorId,
       filters: params.filters as Record<string, unknown>,
       columns: params.columns,
+      format: params.format ?? 'csv',
+      gzip: params.gzip ?? false,
+      excelBom: params.excelBom ?? false,
+      searchRestricted: params.searchRestricted ?? false,
     })
     .returning();
   return row;

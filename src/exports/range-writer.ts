@@ -1,7 +1,7 @@
 import type { Pool, PoolClient } from 'pg';
 import type { AppendState, AppendWriter } from '../storage';
 import { CopyOutRecords, type RecordBlock } from './copy-out';
-import { inExportSession, keyOf, rangeCopySql, type RangeQuery, type RowKey } from './sql';
+import { inExportSession, keyOf, NDJSON_DELIMITER, rangeCopySql, type RangeQuery, type RowKey } from './sql';
 
 /** Where a range stands after a checkpoint: what is durable in storage, and the last row it holds. */
 export interface RangeCheckpoint {
@@ -15,8 +15,14 @@ export interface WriteRangeParams {
   /** Opens the writer of this range (given a checkpoint, it resumes there). */
   open(resume?: AppendState): Promise<AppendWriter>;
   query: Omit<RangeQuery, 'after'>;
-  /** Written first when the range starts from scratch (the first range carries the header row). */
+  /** Written first when the range starts from scratch (the first range carries the header row, and the BOM). */
   header?: string;
+  /**
+   * Applied to every chunk before it is written (gzip: each chunk becomes a gzip member of its own, and concatenated
+   * members are one valid gzip file, so a range resumed at a checkpoint, or joined to the next, stays valid).
+   * With a transform, the header is written even when empty (an empty gzip member makes an empty file valid gzip).
+   */
+  transform?: (chunk: Buffer) => Promise<Buffer>;
   resume?: RangeCheckpoint;
   /** Bytes between checkpoints (raised to what the storage needs). */
   checkpointBytes: number;
@@ -57,14 +63,22 @@ export async function writeRange(params: WriteRangeParams): Promise<WriteRangeRe
   let client: PoolClient | undefined;
   let clientBroken = false;
   try {
-    if (!resumed && params.header) await writer.write(Buffer.from(params.header, 'utf8'));
+    const write = params.transform
+      ? async (chunk: Buffer) => writer.write(await params.transform!(chunk))
+      : (chunk: Buffer) => writer.write(chunk);
+    if (!resumed && params.header !== undefined && (params.header !== '' || params.transform)) {
+      await write(Buffer.from(params.header, 'utf8'));
+    }
     const sqlText = rangeCopySql({ ...params.query, after: lastKey });
+    const ndjson = params.query.format === 'ndjson';
     client = await params.pool.connect();
     const connection = client;
     await inExportSession(connection, async () => {
       // Blocks no larger than a quarter of a checkpoint, so checkpoints come as often as asked.
       const blockBytes = Math.max(4096, Math.min(BLOCK_BYTES, Math.floor(checkpointBytes / 4)));
-      const copy = connection.query(new CopyOutRecords(sqlText, blockBytes, QUEUED_BLOCKS));
+      const copy = connection.query(
+        new CopyOutRecords(sqlText, blockBytes, QUEUED_BLOCKS, ndjson ? { separator: NDJSON_DELIMITER, lineEnd: 'lf' } : {}),
+      );
       let pendingRows = 0;
       let lastId: string | undefined;
 
@@ -87,7 +101,7 @@ export async function writeRange(params: WriteRangeParams): Promise<WriteRangeRe
         for await (const item of copy) {
           const block = item as RecordBlock;
           if (params.signal?.aborted) throw params.signal.reason ?? new Error('cancelled');
-          await writer.write(block.data);
+          await write(block.data);
           block.release();
           pendingRows += block.rows;
           lastId = block.lastId;

@@ -1,6 +1,6 @@
-import type { Client } from '@temporalio/client';
-import { eq } from 'drizzle-orm';
-import { exportsTable } from '../../drizzle/schema';
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { and, eq, sql } from 'drizzle-orm';
+import { exportParts, exportsTable } from '../../drizzle/schema';
 import type { Operator } from '../auth/accounts';
 import type { Config } from '../config';
 import type { Db } from '../db/client';
@@ -8,6 +8,7 @@ import { DomainError, invalidState } from '../errors';
 import type { exportUsersWorkflow } from '../../workflows/export-users';
 import { exportWorkflowId, type ExportUsersInput } from '../../workflows/export-definitions';
 import { ApplicationId, JobId, JobKind, WORKFLOW_TYPES, type JobKindValue } from '../../workflows/definitions';
+import { searchScopeOf } from '../users/queries';
 import { columnsForRole, forbiddenColumns } from './columns';
 import type { ExportRequest } from './filters';
 import { linkPeriod } from './present';
@@ -40,7 +41,17 @@ export async function requestExport(
     );
   }
   const filters = request.filters ?? {};
-  const row = await insertExport(deps.db, { applicationId: operator.applicationId, operatorId: operator.id, filters, columns });
+  const row = await insertExport(deps.db, {
+    applicationId: operator.applicationId,
+    operatorId: operator.id,
+    filters,
+    columns,
+    format: request.format,
+    gzip: request.gzip,
+    excelBom: request.excel_bom,
+    // A search must not reveal personal data the role may not export (API.md): fixed now, whatever the role becomes.
+    searchRestricted: searchScopeOf(operator.role) === 'restricted',
+  });
   await setExportWorkflowId(deps.db, { id: row.id, workflowId: exportWorkflowId(row.id) });
   try {
     await startExportWorkflow(deps, row);
@@ -81,6 +92,68 @@ export async function startExportWorkflow(
       filterNames.length > 0 ? `filtered by ${filterNames.join(', ')}` : 'every user'
     }`,
   });
+}
+
+/** The requester, an OWNER or an ADMIN may cancel an export or revoke its links (API.md's role table). */
+export function assertMayControlExport(operator: Operator, row: Pick<ExportRow, 'operatorId'>, what: string): void {
+  if (row.operatorId !== operator.id && operator.role !== 'OWNER' && operator.role !== 'ADMIN') {
+    throw new DomainError('forbidden', 'forbidden', `only the operator who requested an export, an OWNER or an ADMIN may ${what}`);
+  }
+}
+
+/** Revokes every link of an export at once: its link generation goes up, and every token carries the old one. */
+export async function revokeExportLinks(deps: ExportServiceDeps, operator: Operator, exportId: string): Promise<void> {
+  const row = await getExport(deps.db, { applicationId: operator.applicationId, id: exportId });
+  assertMayControlExport(operator, row, 'revoke its links');
+  await deps.db
+    .update(exportsTable)
+    .set({ linkGeneration: sql`${exportsTable.linkGeneration} + 1` })
+    .where(eq(exportsTable.id, row.id));
+}
+
+/**
+ * Cancels a QUEUED or RUNNING export: its workflow is cancelled, and records CANCELLED (after its ranges have
+ * stopped) and deletes the partial file and the S3 multipart upload. Anything else is 409 invalid_state.
+ */
+export async function cancelExport(deps: ExportServiceDeps, operator: Operator, exportId: string): Promise<ExportWithOperator> {
+  const row = await getExport(deps.db, { applicationId: operator.applicationId, id: exportId });
+  assertMayControlExport(operator, row, 'cancel it');
+  if (row.status !== 'QUEUED' && row.status !== 'RUNNING') throw invalidState(`the export is ${row.status}; only a QUEUED or RUNNING export can be cancelled`);
+  try {
+    await deps.temporal.workflow.getHandle(row.workflowId ?? exportWorkflowId(row.id)).cancel();
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) throw invalidState('the export has no running workflow; it is being ended');
+    throw new DomainError('unavailable', 'temporal_unavailable', `the export could not be cancelled: ${(err as Error).message}`);
+  }
+  return row;
+}
+
+/**
+ * Retries a FAILED export: it goes back to RUNNING (QUEUED if it was never planned) and a new run of its workflow
+ * goes on from the stored plan: completed ranges are kept as they are, the others resume from their checkpoints.
+ */
+export async function retryExport(deps: ExportServiceDeps, operator: Operator, exportId: string): Promise<ExportWithOperator> {
+  const row = await getExport(deps.db, { applicationId: operator.applicationId, id: exportId });
+  assertMayControlExport(operator, row, 'retry it');
+  if (row.status !== 'FAILED') throw invalidState(`the export is ${row.status}; only a FAILED export can be retried`);
+  const resumed = await deps.db
+    .update(exportsTable)
+    .set({ status: row.upload ? 'RUNNING' : 'QUEUED', errorCode: null, errorMessage: null, finishedAt: null })
+    .where(and(eq(exportsTable.id, row.id), eq(exportsTable.status, 'FAILED')))
+    .returning({ id: exportsTable.id });
+  if (resumed.length === 0) throw invalidState('the export is no longer FAILED');
+  // Nothing left to resume from (never planned, or retention deleted the ranges): the new run plans afresh.
+  if (!row.upload) await deps.db.delete(exportParts).where(eq(exportParts.exportId, row.id));
+  try {
+    await startExportWorkflow(deps, row);
+  } catch (err) {
+    await deps.db
+      .update(exportsTable)
+      .set({ status: 'FAILED', errorCode: 'workflow_start_failed', errorMessage: 'the retry could not be started', finishedAt: new Date() })
+      .where(eq(exportsTable.id, row.id));
+    throw new DomainError('unavailable', 'temporal_unavailable', `the export could not be retried: ${(err as Error).message}`);
+  }
+  return getExport(deps.db, { applicationId: operator.applicationId, id: row.id });
 }
 
 /** A fresh link period for the operator who requested the export, while its file is kept. */

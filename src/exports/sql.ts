@@ -1,7 +1,7 @@
 import { escapeLiteral, type Pool, type PoolClient } from 'pg';
 import type { ExportColumn } from './columns';
 import type { ExportFilters } from './filters';
-import { likePattern } from '../users/queries';
+import { likePattern, SEARCH_FIELDS } from '../users/queries';
 
 /**
  * The SQL of an export. Postgres formats the CSV itself (COPY ... TO STDOUT WITH (FORMAT csv)) and the worker only
@@ -59,8 +59,43 @@ const CELLS: Record<ExportColumn, string> = {
   updated_at: isoTime('u.updated_at'),
 };
 
+/**
+ * The NDJSON fields of each column: the stored values as JSON (no formula escape: JSON is not read by a spreadsheet),
+ * `tags` a list, `metadata` an object, times as the CSV writes them.
+ */
+const JSON_FIELDS: Record<ExportColumn, [string, string]> = {
+  id: ['id', 'u.id'],
+  vendor_data: ['vendor_data', 'u.vendor_data'],
+  display_name: ['display_name', 'u.display_name'],
+  full_name: ['full_name', 'u.full_name'],
+  date_of_birth: ['date_of_birth', 'u.date_of_birth'],
+  email: ['email', 'u.email'],
+  phone: ['phone', 'u.phone'],
+  country: ['country', "NULLIF(u.country, '')"],
+  status: ['status', 'u.status'],
+  tags: ['tags', 'u.tags'],
+  metadata_json: ['metadata', 'u.metadata'],
+  session_count: ['session_count', 'u.session_count'],
+  approved_count: ['approved_count', 'u.approved_count'],
+  declined_count: ['declined_count', 'u.declined_count'],
+  in_review_count: ['in_review_count', 'u.in_review_count'],
+  created_at: ['created_at', isoTime('u.created_at')],
+  updated_at: ['updated_at', isoTime('u.updated_at')],
+};
+
+/** The NDJSON field name of a column (`metadata_json` is `metadata`, an object). */
+export const jsonFieldOf = (column: ExportColumn) => JSON_FIELDS[column][0];
+
+/**
+ * The COPY options of an NDJSON range: one JSON text per row after the id. Postgres writes JSON with every control
+ * character escaped, so a JSON text never holds the unit separator (the delimiter), the record separator (the quote
+ * character), CR or LF: no value is ever quoted, and each record is the id, the separator and the JSON text as is.
+ */
+export const NDJSON_DELIMITER = 0x1f;
+const NDJSON_COPY_OPTIONS = "FORMAT csv, DELIMITER E'\\x1f', QUOTE E'\\x1e'";
+
 /** The WHERE condition of an export's filters, over `users u`. */
-function filterCondition(applicationId: string, filters: ExportFilters): string {
+function filterCondition(applicationId: string, filters: ExportFilters, restrictedSearch = false): string {
   const parts = [`u.application_id = ${lit(applicationId)}::uuid`];
   if (filters.status?.length) parts.push(`u.status IN (${filters.status.map(lit).join(', ')})`);
   if (filters.country?.length) parts.push(`u.country IN (${filters.country.map(lit).join(', ')})`);
@@ -69,7 +104,7 @@ function filterCondition(applicationId: string, filters: ExportFilters): string 
   if (filters.created_to) parts.push(`u.created_at < ${lit(filters.created_to)}::timestamptz`);
   if (filters.search) {
     const pattern = lit(likePattern(filters.search));
-    const fields = ['u.vendor_data', 'u.display_name', 'u.full_name', 'u.email', 'u.phone'];
+    const fields = SEARCH_FIELDS[restrictedSearch ? 'restricted' : 'all'].map((f) => `u.${f}`);
     parts.push(`(${fields.map((f) => `${f} ILIKE ${pattern}`).join(' OR ')})`);
   }
   return parts.join('\n  AND ');
@@ -87,6 +122,10 @@ export interface RangeQuery {
   to?: RowKey;
   /** Rows created at or before this time only (the export's snapshot time, ISO). */
   until: string;
+  /** csv (default): the cells of the columns; ndjson: one JSON object of the columns. */
+  format?: 'csv' | 'ndjson';
+  /** The search filter covers only vendor_data and display_name (an export requested by DEVELOPER or READER). */
+  restrictedSearch?: boolean;
 }
 
 /**
@@ -94,10 +133,17 @@ export interface RangeQuery {
  * CopyOutRecords) and keeps the last one, with its created_at, as the range's resume point.
  */
 export function rangeCopySql(query: RangeQuery): string {
-  const conditions = [filterCondition(query.applicationId, query.filters), `u.created_at <= ${lit(query.until)}::timestamptz`];
+  const conditions = [filterCondition(query.applicationId, query.filters, query.restrictedSearch), `u.created_at <= ${lit(query.until)}::timestamptz`];
   if (query.from) conditions.push(`(u.created_at, u.id) >= ${keyLiteral(query.from)}`);
   if (query.after) conditions.push(`(u.created_at, u.id) > ${keyLiteral(query.after)}`);
   if (query.to) conditions.push(`(u.created_at, u.id) < ${keyLiteral(query.to)}`);
+  if (query.format === 'ndjson') {
+    const fields = query.columns.map((c) => `${JSON_FIELDS[c][1]} AS "${JSON_FIELDS[c][0]}"`).join(', ');
+    return `COPY (SELECT u.id, (SELECT row_to_json(j) FROM (SELECT ${fields}) j)::text
+  FROM users u
+  WHERE ${conditions.join('\n  AND ')}
+  ORDER BY u.created_at, u.id) TO STDOUT WITH (${NDJSON_COPY_OPTIONS})`;
+  }
   const lateral = query.columns.includes('tags')
     ? `\n  CROSS JOIN LATERAL (SELECT array_to_string(u.tags, ',') AS tags_text) t`
     : '';
@@ -142,7 +188,15 @@ export async function inExportSession<T>(client: PoolClient, fn: () => Promise<T
  */
 export async function planRanges(
   client: PoolClient,
-  params: { applicationId: string; filters: ExportFilters; until: string; rowsPerRange: number; maxRanges: number; sampleRows?: number },
+  params: {
+    applicationId: string;
+    filters: ExportFilters;
+    restrictedSearch?: boolean;
+    until: string;
+    rowsPerRange: number;
+    maxRanges: number;
+    sampleRows?: number;
+  },
 ): Promise<{ estimatedRows: number; cuts: RowKey[] }> {
   const { rows: stats } = await client.query<{ reltuples: number }>(
     `SELECT reltuples::float8 AS reltuples FROM pg_class WHERE oid = 'users'::regclass`,
@@ -156,7 +210,7 @@ export async function planRanges(
   const sampleRows = params.sampleRows ?? 50_000;
   // Small tables are read whole (exact cuts, cheaply); large ones sampled down to about sampleRows rows.
   const percent = tableRows > 4 * sampleRows ? Math.max(0.01, (100 * sampleRows) / tableRows) : 100;
-  const where = `${filterCondition(params.applicationId, params.filters)}\n  AND u.created_at <= ${lit(params.until)}::timestamptz`;
+  const where = `${filterCondition(params.applicationId, params.filters, params.restrictedSearch)}\n  AND u.created_at <= ${lit(params.until)}::timestamptz`;
   const sample = percent >= 100 ? 'users u' : `users u TABLESAMPLE SYSTEM (${percent.toFixed(4)}) REPEATABLE (42)`;
   const { rows: counted } = await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${sample} WHERE ${where}`);
   const sampled = Number(counted[0].n);

@@ -45,6 +45,9 @@ export interface S3Settings {
 export { S3_MIN_PART_BYTES };
 
 const CSV = 'text/csv; charset=utf-8';
+/** The media type of an export object, from its name (.csv, .ndjson, .gz). */
+const contentTypeOfKey = (key: string) =>
+  key.endsWith('.gz') ? 'application/gzip' : key.endsWith('.ndjson') ? 'application/x-ndjson; charset=utf-8' : CSV;
 
 /**
  * A missing key, upload or bucket. The SDK's classes where S3 models the error; any other 404 too, since S3-compatible
@@ -221,7 +224,7 @@ export class S3Storage implements Storage {
 
   async createComposite(key: string, ranges: number, scratchPrefix: string): Promise<CompositeState> {
     const upload = await this.client.send(
-      new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: key, ContentType: CSV }),
+      new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: key, ContentType: contentTypeOfKey(key) }),
     );
     // Part numbers 1..10000: each range gets a block of them, and one more is left for the very last bytes.
     const slotsPerRange = Math.floor(9_999 / Math.max(1, ranges));

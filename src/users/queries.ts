@@ -1,6 +1,7 @@
 import { and, desc, eq, ilike, or, sql, type SQL } from 'drizzle-orm';
 import { z } from 'zod';
-import { USER_STATUSES, users, type UserStatus } from '../../drizzle/schema';
+import { USER_STATUSES, users, type Role, type UserStatus } from '../../drizzle/schema';
+import { can } from '../auth/permissions';
 import type { Queryable } from '../db/client';
 import { DomainError, notFound } from '../errors';
 import type { Cursor } from '../db/cursor';
@@ -110,6 +111,8 @@ export interface UserListParams {
   status?: UserStatus;
   country?: string;
   search?: string;
+  /** Where `search` looks: every searchable field (default), or only those of DEVELOPER and READER. */
+  searchScope?: SearchScope;
   limit: number;
   cursor?: Cursor;
 }
@@ -119,16 +122,30 @@ export function likePattern(text: string): string {
   return `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 }
 
+/** The fields `search` looks in; `restricted` (DEVELOPER and READER): only those the role may export. */
+export const SEARCH_FIELDS = {
+  all: ['vendor_data', 'display_name', 'full_name', 'email', 'phone'],
+  restricted: ['vendor_data', 'display_name'],
+} as const;
+export type SearchScope = keyof typeof SEARCH_FIELDS;
+
+/** The search scope of a role: a search must not reveal personal data the role may not export. */
+export function searchScopeOf(role: Role): SearchScope {
+  return can(role, 'exports.all_columns') ? 'all' : 'restricted';
+}
+
+const SEARCH_COLUMNS = {
+  vendor_data: users.vendorData,
+  display_name: users.displayName,
+  full_name: users.fullName,
+  email: users.email,
+  phone: users.phone,
+} as const;
+
 /** The condition of API.md's `search`: a case-insensitive substring of any of the searchable fields. */
-function userSearchCondition(search: string): SQL | undefined {
+function userSearchCondition(search: string, scope: SearchScope = 'all'): SQL | undefined {
   const pattern = likePattern(search);
-  return or(
-    ilike(users.vendorData, pattern),
-    ilike(users.displayName, pattern),
-    ilike(users.fullName, pattern),
-    ilike(users.email, pattern),
-    ilike(users.phone, pattern),
-  );
+  return or(...SEARCH_FIELDS[scope].map((field) => ilike(SEARCH_COLUMNS[field], pattern)));
 }
 
 /** A page of an application's users, newest first; returns up to limit+1 rows so the caller knows if more follow. */
@@ -136,7 +153,7 @@ export async function listUsers(db: Queryable, params: UserListParams): Promise<
   const conditions: (SQL | undefined)[] = [eq(users.applicationId, params.applicationId)];
   if (params.status) conditions.push(eq(users.status, params.status));
   if (params.country) conditions.push(eq(users.country, params.country));
-  if (params.search) conditions.push(userSearchCondition(params.search));
+  if (params.search) conditions.push(userSearchCondition(params.search, params.searchScope));
   if (params.cursor) {
     conditions.push(sql`(${users.createdAt}, ${users.id}) < (${params.cursor.createdAt}, ${params.cursor.id})`);
   }

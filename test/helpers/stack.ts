@@ -96,6 +96,9 @@ export async function startTestStack(
 ): Promise<TestStack> {
   // The port is known once the server listens; links are built from PUBLIC_BASE_URL only, so it is set to that address.
   const server: Server = createServer();
+  // As src/api/server.ts: Node's 5 s default races the client's reuse of an idle socket when the machine is loaded
+  // (read ECONNRESET on a poll).
+  server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
   const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const run = testEnv();
