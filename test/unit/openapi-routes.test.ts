@@ -83,7 +83,10 @@ afterAll(async () => {
 
 test('the walk finds the routes (a sanity check of the walk itself)', () => {
   expect(routes).toEqual(expect.arrayContaining(['GET /healthz', 'PATCH /v3/users/{}', 'POST /console/users/imports', 'GET /downloads/{}']));
-  expect(new Set(routes).size).toBe(routes.length);
+  // Each route once, but GET /downloads/{}: the API-served links (`/:token`) and the older signed local links
+  // (`/*key`, kept until the last of them expires) are one documented path.
+  const repeated = routes.filter((r, i) => routes.indexOf(r) !== i);
+  expect(repeated).toEqual(['GET /downloads/{}']);
 });
 
 test('every mounted route is an operation of /openapi.json', () => {
