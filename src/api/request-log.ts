@@ -1,18 +1,21 @@
 /**
- * What the request log may say about a URL. A download link is a credential (`/downloads/...?expires=&signature=`
- * works without a token), so its query string never reaches the log; elsewhere, the values of parameters that carry
- * a credential are replaced.
+ * What the request log may say about a URL. A download link is a credential that works without a token: its path
+ * holds it (`/downloads/<token>`) or, for the older signed links, its query string (`?expires=&signature=`). So
+ * everything after `/downloads/` is replaced; elsewhere, the values of parameters that carry a credential are.
  */
 
 const SECRET_PARAMS = /^(signature|token|access_token|api_key|apikey|key|secret|x-amz-signature|x-amz-credential|x-amz-security-token)$/i;
 const REDACTED = '[redacted]';
 
+const DOWNLOADS = '/downloads/';
+
 export function redactUrl(url: string | undefined): string | undefined {
   if (url === undefined) return undefined;
+  if (url.startsWith(DOWNLOADS)) return `${DOWNLOADS}${REDACTED}`;
   const q = url.indexOf('?');
   if (q === -1) return url;
   const path = url.slice(0, q);
-  if (path === '/downloads' || path.startsWith('/downloads/')) return `${path}?${REDACTED}`;
+  if (path === '/downloads') return `${path}?${REDACTED}`;
   const params = url
     .slice(q + 1)
     .split('&')

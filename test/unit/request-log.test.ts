@@ -1,10 +1,12 @@
 import { redactQuery, redactUrl, serializeRequest } from '../../src/api/request-log';
 
 describe('request log redaction', () => {
-  it('drops the whole query string of a download link', () => {
-    expect(redactUrl('/downloads/exports/a/b.csv?expires=1&signature=abc')).toBe('/downloads/exports/a/b.csv?[redacted]');
+  it('drops everything after /downloads/ (a link is a credential, in its path or its query)', () => {
+    expect(redactUrl('/downloads/exports/a/b.csv?expires=1&signature=abc')).toBe('/downloads/[redacted]');
+    // An API-served link holds its credential in the path.
+    expect(redactUrl('/downloads/0b9e.1.1796197000.c2lnbmF0dXJl')).toBe('/downloads/[redacted]');
     expect(redactQuery('/downloads/exports/a/b.csv?expires=1', { expires: '1', signature: 'abc' })).toBe('[redacted]');
-    expect(redactUrl('/downloads/exports/a/b.csv')).toBe('/downloads/exports/a/b.csv');
+    expect(redactUrl('/downloads/exports/a/b.csv')).toBe('/downloads/[redacted]');
   });
 
   it('elsewhere replaces only the values of credential parameters', () => {
