@@ -11,11 +11,14 @@ import { csvOf, upload } from '../fixtures/imports/support';
 
 jest.setTimeout(120_000);
 
+/** Only this stack's connections are terminated: the run's database is shared with the test files beside this one. */
+const APPLICATION_NAME = 'kyc-test-connections';
+
 let stack: TestStack;
 let tenant: TestTenant;
 
 beforeAll(async () => {
-  stack = await startTestStack({ env: { IMPORT_CHUNK_ROWS: '50' } });
+  stack = await startTestStack({ env: { IMPORT_CHUNK_ROWS: '50' }, applicationName: APPLICATION_NAME });
   tenant = await createTenant(stack.database.db);
 });
 afterAll(async () => {
@@ -29,7 +32,8 @@ async function terminateBackends(): Promise<number> {
   try {
     const result = await admin.query<{ n: number }>(
       `SELECT count(*) FILTER (WHERE pg_terminate_backend(pid))::int AS n FROM pg_stat_activity
-       WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name = 'kyc-test'`,
+       WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name = $1`,
+      [APPLICATION_NAME],
     );
     return result.rows[0].n;
   } finally {

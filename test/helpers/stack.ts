@@ -90,6 +90,9 @@ export async function startTestStack(
     databaseUrl?: string;
     /** Another Temporal server than the run's (e.g. a private dev server); default testEnv().temporalAddress. */
     temporalAddress?: string;
+    /** The Postgres application_name of the stack's connections (default `kyc-test`): a test that terminates its own
+     *  stack's connections picks them by it, and must not end those of the test files running beside it. */
+    applicationName?: string;
     /** Interceptors on the API's Temporal client (e.g. the history recorder changes a workflow's input). */
     clientInterceptors?: WorkflowClientInterceptor[];
   } = {},
@@ -113,7 +116,7 @@ export async function startTestStack(
     ...(options.temporalAddress ? { TEMPORAL_ADDRESS: options.temporalAddress } : {}),
     ...options.env,
   });
-  const database = createDatabase(env.databaseUrl, { poolSize: 10, applicationName: 'kyc-test' });
+  const database = createDatabase(env.databaseUrl, { poolSize: 10, applicationName: options.applicationName ?? 'kyc-test' });
   const connection = await Connection.connect({ address: env.temporalAddress });
   const client = new Client({
     connection,
@@ -164,7 +167,10 @@ export async function startTestStack(
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await connection.close();
-      await database.close();
+      // Bounded: after database-connections terminates the stack's backends while another test file loads the
+      // machine, pool.end() was seen to wait forever (a client whose connection died is never removed; not yet
+      // explained). The test's assertions are done by then; a stuck pool must not fail the run's teardown.
+      await Promise.race([database.close(), new Promise<void>((resolve) => setTimeout(resolve, 10_000).unref())]);
     },
   };
   if (options.worker !== false) await stack.startWorker();
