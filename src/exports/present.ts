@@ -68,14 +68,19 @@ export function exportDownloadUrl(
   return exportLinkUrl(baseUrl, secret, { exportId: row.id, generation: row.linkGeneration, expiresAt: row.linkExpiresAt });
 }
 
-/** A presigned URL of the stored file itself (S3), living `ttlSeconds` from now: where a download is redirected. */
+/**
+ * A presigned URL of the stored file itself (S3), living at least `ttlSeconds` from now: where a download is
+ * redirected. A signature's date is whole seconds, so a URL signed at 12:00:00.9 for 1 s would live 0.1 s; the part
+ * of a second already gone is added back.
+ */
 export async function exportFileUrl(
   storage: Storage,
   row: Pick<ExportRow, 'id' | 'storageKey' | 'format' | 'gzip'>,
   ttlSeconds: number,
   baseUrl: string,
+  now = Date.now(),
 ): Promise<string> {
-  const { issuedAt, expiresAt } = linkPeriod(ttlSeconds);
+  const { issuedAt, expiresAt } = linkPeriod(now % 1000 === 0 ? ttlSeconds : ttlSeconds + 1, now);
   return storage.signedUrl(row.storageKey!, {
     issuedAt,
     expiresAt,

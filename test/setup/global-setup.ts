@@ -135,14 +135,25 @@ export default async function globalSetup(): Promise<void> {
  */
 async function startTemporal(): Promise<TestWorkflowEnvironment> {
   const cliPath = await findTemporalCli({ log });
-  return TestWorkflowEnvironment.createLocal({
-    server: {
-      executable: { type: 'existing-path', path: cliPath },
-      ip: '127.0.0.1',
-      searchAttributes: [ApplicationId, JobId, JobKind],
-      log: { format: 'pretty', level: 'warn' },
-    },
-  });
+  const start = () =>
+    TestWorkflowEnvironment.createLocal({
+      server: {
+        executable: { type: 'existing-path', path: cliPath },
+        ip: '127.0.0.1',
+        searchAttributes: [ApplicationId, JobId, JobKind],
+        log: { format: 'pretty', level: 'warn' },
+      },
+    });
+  // The SDK waits a fixed 5 s for the server to answer (sdk-core's ephemeral_server, not configurable) and kills it
+  // when it does not; the first start of a freshly built CLI on a busy machine has taken longer. Try again, twice.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start();
+    } catch (error) {
+      if (attempt === 3 || !/did not start within/.test(String(error))) throw error;
+      log(`the Temporal dev server did not answer within the SDK's 5 s (attempt ${attempt} of 3); starting it again`);
+    }
+  }
 }
 
 /** The test workers' bundle: test/workflows/index.ts, the production workflows plus the test-only system check. */
