@@ -76,6 +76,7 @@ describe('GET /console/me', () => {
         'exports.all_columns',
         'exports.restricted_columns',
         'exports.read',
+        'exports.control_any',
         'audit.read',
         'mappings.manage',
       ],

@@ -14,6 +14,8 @@ export const PERMISSIONS = {
   'exports.all_columns': ['OWNER', 'ADMIN', 'COMPLIANCE_OFFICER'],
   'exports.restricted_columns': ['OWNER', 'ADMIN', 'COMPLIANCE_OFFICER', 'DEVELOPER', 'READER'],
   'exports.read': ['OWNER', 'ADMIN', 'COMPLIANCE_OFFICER', 'DEVELOPER', 'READER'],
+  /** Cancel, retry an export or revoke its links whoever requested it (the requester always may its own). */
+  'exports.control_any': ['OWNER', 'ADMIN'],
   'audit.read': ['OWNER', 'ADMIN', 'COMPLIANCE_OFFICER'],
   'mappings.manage': ['OWNER', 'ADMIN', 'DEVELOPER'],
 } as const satisfies Record<string, readonly Role[]>;

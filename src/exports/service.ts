@@ -2,6 +2,7 @@ import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { and, eq, sql } from 'drizzle-orm';
 import { exportParts, exportsTable } from '../../drizzle/schema';
 import type { Operator } from '../auth/accounts';
+import { can } from '../auth/permissions';
 import type { Config } from '../config';
 import type { Db } from '../db/client';
 import { DomainError, invalidState } from '../errors';
@@ -96,7 +97,7 @@ export async function startExportWorkflow(
 
 /** The requester, an OWNER or an ADMIN may cancel an export or revoke its links (API.md's role table). */
 export function assertMayControlExport(operator: Operator, row: Pick<ExportRow, 'operatorId'>, what: string): void {
-  if (row.operatorId !== operator.id && operator.role !== 'OWNER' && operator.role !== 'ADMIN') {
+  if (row.operatorId !== operator.id && !can(operator.role, 'exports.control_any')) {
     throw new DomainError('forbidden', 'forbidden', `only the operator who requested an export, an OWNER or an ADMIN may ${what}`);
   }
 }

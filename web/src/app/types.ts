@@ -4,9 +4,13 @@ export type Permission =
   | 'imports.write'
   | 'imports.read'
   | 'imports.retry'
+  | 'imports.control'
+  | 'imports.approve'
+  | 'imports.undo'
   | 'exports.all_columns'
   | 'exports.restricted_columns'
   | 'exports.read'
+  | 'exports.control_any'
   | 'audit.read'
   | 'mappings.manage'
   | (string & {});
@@ -71,6 +75,27 @@ export interface ImportObject {
   eta_seconds?: number | null;
   options?: ImportOptionsShown | null;
   mapping?: MappingEntry[] | null;
+  chunk_concurrency?: number | null;
+  approval?: ImportApproval | null;
+  undo?: ImportUndo | null;
+}
+
+/** The application's approval policy on confirm: whether a second operator had to decide, why, who and when. */
+export interface ImportApproval {
+  required: boolean;
+  reasons: string[];
+  approved_by: OperatorRef | null;
+  rejected_by?: OperatorRef | null;
+  decided_at: string | null;
+}
+
+/** The undo of an import: RUNNING while UNDOING, COMPLETED once UNDONE. */
+export interface ImportUndo {
+  status: string;
+  restored: number;
+  deleted: number;
+  conflicts: number;
+  finished_at: string | null;
 }
 
 /** One header of the file and the template column it was read as (null: ignored), and why. */
@@ -159,6 +184,7 @@ export interface ExportObject {
   eta_seconds?: number | null;
   format?: string | null;
   gzip?: boolean | null;
+  excel_bom?: boolean | null;
 }
 
 export interface AuditEntry {

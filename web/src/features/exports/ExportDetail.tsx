@@ -1,6 +1,7 @@
 import { Link } from 'wouter';
 import { ApiError } from '../../app/api';
-import { useMe } from '../../app/session';
+import { useCan, useMe } from '../../app/session';
+import { ConfirmButton } from '../../shared/ConfirmButton';
 import type { ExportFilters, ExportObject } from '../../app/types';
 import { DateTime } from '../../shared/DateTime';
 import { ErrorMessage } from '../../shared/ErrorMessage';
@@ -9,7 +10,7 @@ import { ProgressBar } from '../../shared/ProgressBar';
 import { StatusBadge } from '../../shared/StatusBadge';
 import { TemporalLink } from '../../shared/TemporalLink';
 import { usePageTitle } from '../../shared/usePageTitle';
-import { useExport, useNewLink } from './api';
+import { useExport, useExportAction, useNewLink, useRevokeLinks } from './api';
 import { countryName } from './countries';
 import { Fact } from '../../shared/Fact';
 
@@ -73,6 +74,73 @@ function Download({ exp }: { exp: ExportObject }) {
       <div aria-live="polite">{link.isSuccess && !link.isPending && <p role="status">A new link was issued.</p>}</div>
       <ErrorMessage error={link.error} title="A new link could not be issued." />
     </div>
+  );
+}
+
+/** Cancel (QUEUED / RUNNING), Retry (FAILED), Revoke links (COMPLETED): for the requester, and exports.control_any. */
+function Controls({ exp }: { exp: ExportObject }) {
+  const me = useMe();
+  const can = useCan();
+  const cancel = useExportAction(exp.id, 'cancel');
+  const retry = useExportAction(exp.id, 'retry');
+  const revoke = useRevokeLinks(exp.id);
+  const running = exp.status === 'QUEUED' || exp.status === 'RUNNING';
+  if (!running && exp.status !== 'FAILED' && exp.status !== 'COMPLETED') return null;
+  const mayControl = exp.operator?.id === me.operator.id || can('exports.control_any');
+  const busy = cancel.isPending || retry.isPending || revoke.isPending;
+  const reset = () => [cancel, retry, revoke].forEach((m) => m.reset());
+  return (
+    <section aria-labelledby="exp-actions-heading">
+      <h2 id="exp-actions-heading">Actions</h2>
+      {mayControl ? (
+        <div className="actions">
+          {running && (
+            <button type="button" className="danger" disabled={busy} onClick={() => {
+              reset();
+              cancel.mutate();
+            }}>
+              Cancel export
+            </button>
+          )}
+          {exp.status === 'FAILED' && (
+            <button type="button" className="primary" disabled={busy} onClick={() => {
+              reset();
+              retry.mutate();
+            }}>
+              Retry export
+            </button>
+          )}
+          {exp.status === 'COMPLETED' && (
+            <ConfirmButton
+              label="Revoke links"
+              className="danger"
+              disabled={busy}
+              title="Revoke every link of this export?"
+              confirmLabel="Yes, revoke the links"
+              onConfirm={() => {
+              reset();
+              revoke.mutate();
+            }}
+            >
+              <p>
+                Every download link of this export stops working at once, also the ones already emailed. The requester can
+                issue a new link afterwards.
+              </p>
+            </ConfirmButton>
+          )}
+        </div>
+      ) : (
+        <p className="notice">
+          Only the operator who requested this export ({exp.operator?.email ?? 'unknown'}), an OWNER or an ADMIN may{' '}
+          {running ? 'cancel it' : exp.status === 'FAILED' ? 'retry it' : 'revoke its links'}.
+        </p>
+      )}
+      <div aria-live="polite">
+        {busy && <p role="status">Sending…</p>}
+        {revoke.isSuccess && !busy && <p role="status">Every link of this export was revoked.</p>}
+      </div>
+      <ErrorMessage error={cancel.error ?? retry.error ?? revoke.error} title="The action failed." />
+    </section>
   );
 }
 
@@ -152,6 +220,8 @@ export function ExportDetail({ id }: { id: string }) {
         <Download exp={data} />
       </section>
 
+      <Controls exp={data} />
+
       <section aria-labelledby="exp-facts-heading">
         <h2 id="exp-facts-heading">Details</h2>
         <dl className="facts">
@@ -164,6 +234,13 @@ export function ExportDetail({ id }: { id: string }) {
           </Fact>
           <Fact label="Finished">
             <DateTime value={data.finished_at} />
+          </Fact>
+          <Fact label="Format">
+            <span data-testid="export-format">
+              {data.format ?? 'csv'}
+              {data.gzip ? ', gzip' : ''}
+              {data.excel_bom ? ', byte-order mark' : ''}
+            </span>
           </Fact>
           <Fact label="Rows">{formatNumber(data.row_count)}</Fact>
           <Fact label="File size">{formatBytes(data.file_bytes)}</Fact>

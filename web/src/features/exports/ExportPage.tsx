@@ -39,8 +39,22 @@ export function ExportPage() {
   const [createdTo, setCreatedTo] = useState('');
   const [search, setSearch] = useState('');
   const [columns, setColumns] = useState<ColumnState>(() => initialColumns(me.export_columns));
+  const [format, setFormat] = useState<'csv' | 'ndjson'>('csv');
+  const [gzip, setGzip] = useState(false);
+  const [excelBom, setExcelBom] = useState(false);
   const [formError, setFormError] = useState<string | null>(null);
-  const ids = { tags: useId(), from: useId(), to: useId(), search: useId(), searchHint: useId(), tagsHint: useId() };
+  const ids = {
+    tags: useId(),
+    from: useId(),
+    to: useId(),
+    search: useId(),
+    searchHint: useId(),
+    tagsHint: useId(),
+    format: useId(),
+    gzip: useId(),
+    bom: useId(),
+    bomHint: useId(),
+  };
 
   if (!can('exports.restricted_columns') && !can('exports.all_columns')) {
     return (
@@ -74,7 +88,14 @@ export function ExportPage() {
     }
     if (search.trim()) filters.search = search.trim();
     start.mutate(
-      { ...(Object.keys(filters).length ? { filters } : {}), columns: cols },
+      {
+        ...(Object.keys(filters).length ? { filters } : {}),
+        columns: cols,
+        ...(format !== 'csv' ? { format } : {}),
+        ...(gzip ? { gzip: true } : {}),
+        // A byte-order mark is for Excel reading a CSV file; it is not offered for NDJSON.
+        ...(excelBom && format === 'csv' ? { excel_bom: true } : {}),
+      },
       { onSuccess: (exp) => navigate(`/exports/${exp.id}`) },
     );
   }
@@ -83,7 +104,7 @@ export function ExportPage() {
     <>
       <h1>Export users</h1>
       <p>
-        Write the users that match the filters to a CSV file. When it is ready you can download it here, and you get an email
+        Write the users that match the filters to a CSV or NDJSON file. When it is ready you can download it here, and you get an email
         with the link.
       </p>
       <form onSubmit={submit} className="export-form" noValidate>
@@ -137,6 +158,36 @@ export function ExportPage() {
         <section aria-labelledby="columns-heading">
           <h2 id="columns-heading">Columns</h2>
           <ColumnPicker columns={me.export_columns} value={columns} onChange={setColumns} />
+        </section>
+        <section aria-labelledby="format-heading">
+          <h2 id="format-heading">File</h2>
+          <div className="filter-stack">
+            <div className="field">
+              <label htmlFor={ids.format}>Format</label>
+              <select id={ids.format} value={format} onChange={(e) => setFormat(e.target.value === 'ndjson' ? 'ndjson' : 'csv')}>
+                <option value="csv">CSV</option>
+                <option value="ndjson">NDJSON (one JSON object a line)</option>
+              </select>
+            </div>
+            <div className="check">
+              <input id={ids.gzip} type="checkbox" checked={gzip} onChange={(e) => setGzip(e.target.checked)} />
+              <label htmlFor={ids.gzip}>Compress with gzip</label>
+            </div>
+            <div className="check">
+              <input
+                id={ids.bom}
+                type="checkbox"
+                checked={excelBom && format === 'csv'}
+                disabled={format !== 'csv'}
+                onChange={(e) => setExcelBom(e.target.checked)}
+                aria-describedby={ids.bomHint}
+              />
+              <label htmlFor={ids.bom}>Byte-order mark for Excel</label>
+            </div>
+            <p id={ids.bomHint} className="hint">
+              A UTF-8 byte-order mark first, so Excel reads accented letters right (CSV only).
+            </p>
+          </div>
         </section>
         <div className="actions">
           <button type="submit" className="primary" disabled={start.isPending}>

@@ -27,10 +27,19 @@ export function useExportList(status: string, cursor: string | undefined) {
   });
 }
 
+/** The body of `POST /console/users/exports`; the format options are sent only when not their defaults. */
+export interface ExportRequest {
+  filters?: ExportFilters;
+  columns: string[];
+  format?: 'csv' | 'ndjson';
+  gzip?: boolean;
+  excel_bom?: boolean;
+}
+
 export function useStartExport() {
   const qc = useQueryClient();
   return useMutation({
-    mutationFn: (body: { filters?: ExportFilters; columns: string[] }) => api<ExportObject>(base, { method: 'POST', json: body }),
+    mutationFn: (body: ExportRequest) => api<ExportObject>(base, { method: 'POST', json: body }),
     onSuccess: (exp) => {
       qc.setQueryData(exportKeys.one(exp.id), exp);
       void qc.invalidateQueries({ queryKey: ['exports', 'list'] });
@@ -43,5 +52,27 @@ export function useNewLink(id: string) {
   return useMutation({
     mutationFn: () => api<ExportObject>(`${base}/${encodeURIComponent(id)}/link`, { method: 'POST' }),
     onSuccess: (exp) => qc.setQueryData(exportKeys.one(id), exp),
+  });
+}
+
+/** cancel (QUEUED / RUNNING), retry (FAILED): each answers 202 with the export object. */
+export function useExportAction(id: string, action: 'cancel' | 'retry') {
+  const qc = useQueryClient();
+  return useMutation({
+    mutationFn: () => api<ExportObject>(`${base}/${encodeURIComponent(id)}/${action}`, { method: 'POST' }),
+    onSuccess: (exp) => {
+      qc.setQueryData(exportKeys.one(id), exp);
+      void qc.invalidateQueries({ queryKey: exportKeys.one(id) });
+      void qc.invalidateQueries({ queryKey: ['exports', 'list'] });
+    },
+  });
+}
+
+/** `DELETE .../links` (204): every link of the export stops working at once. */
+export function useRevokeLinks(id: string) {
+  const qc = useQueryClient();
+  return useMutation({
+    mutationFn: () => api<void>(`${base}/${encodeURIComponent(id)}/links`, { method: 'DELETE' }),
+    onSuccess: () => void qc.invalidateQueries({ queryKey: exportKeys.one(id) }),
   });
 }

@@ -15,6 +15,7 @@ import { useImport, useImportAction } from './api';
 import { ImportPreview } from './ImportPreview';
 import { Fact } from '../../shared/Fact';
 import { FileReading, showsFileReading } from './FileReading';
+import { ApprovalSection, UndoSection, WritingControls } from './ImportControl';
 
 function Figure({ label, value, testId }: { label: string; value: number; testId: string }) {
   return (
@@ -25,12 +26,15 @@ function Figure({ label, value, testId }: { label: string; value: number; testId
   );
 }
 
-/** Rows per second and time left: the server's figures when it gives them, else worked out from durable fields. */
+/**
+ * Rows per second and time left. The server's `rows_per_second` / `eta_seconds` when it has the fields (null until
+ * measurable, or while paused: nothing is shown); from a server without them, worked out from durable fields.
+ */
 export function importRate(imp: ImportObject, now: number): { rate: number | null; eta: number | null } {
-  if (imp.rows_per_second !== undefined && imp.rows_per_second !== null) {
-    return { rate: imp.rows_per_second, eta: imp.eta_seconds ?? null };
+  if (imp.rows_per_second !== undefined || imp.eta_seconds !== undefined) {
+    return { rate: imp.rows_per_second ?? null, eta: imp.eta_seconds ?? null };
   }
-  if (!imp.confirmed_at) return { rate: null, eta: null };
+  if (!imp.confirmed_at || imp.status !== 'RUNNING') return { rate: null, eta: null };
   const seconds = (now - new Date(imp.confirmed_at).getTime()) / 1000;
   if (!(seconds > 0) || imp.processed_rows <= 0) return { rate: null, eta: null };
   const rate = imp.processed_rows / seconds;
@@ -66,8 +70,10 @@ function Progress({ imp }: { imp: ImportObject }) {
           chunks {formatNumber(imp.chunks.completed)} of {formatNumber(imp.chunks.total)} ({formatNumber(imp.chunks.failed)}{' '}
           failed)
         </li>
-        <li>{rate === null ? 'rate: measuring…' : `${formatRate(rate)} rows/s`}</li>
-        <li>{eta === null ? 'time left: measuring…' : done >= imp.valid_rows ? 'finishing…' : `about ${formatDuration(eta)} left`}</li>
+        {rate !== null && <li data-testid="import-rate">{formatRate(rate)} rows/s</li>}
+        {eta !== null && (
+          <li data-testid="import-eta">{done >= imp.valid_rows ? 'finishing…' : `about ${formatDuration(eta)} left`}</li>
+        )}
       </ul>
     </section>
   );
@@ -181,7 +187,8 @@ export function ImportDetail({ id }: { id: string }) {
 
   const status = data.status;
   const finished = IMPORT_TERMINAL.has(status) && status !== 'REJECTED';
-  const writing = !IMPORT_TERMINAL.has(status) && status !== 'VALIDATING' && status !== 'AWAITING_CONFIRMATION';
+  const waiting = status === 'AWAITING_CONFIRMATION' || status === 'AWAITING_APPROVAL';
+  const writing = !IMPORT_TERMINAL.has(status) && !waiting && status !== 'VALIDATING' && status !== 'UNDOING';
   const canWrite = can('imports.write');
   const canRetry = can('imports.retry');
 
@@ -245,11 +252,17 @@ export function ImportDetail({ id }: { id: string }) {
 
       {status !== 'VALIDATING' && showsFileReading(data) && <FileReading imp={data} canWrite={canWrite} />}
 
-      {status === 'AWAITING_CONFIRMATION' && <Counts imp={data} />}
+      {waiting && <Counts imp={data} />}
+
+      <ApprovalSection imp={data} />
 
       {writing && <Progress imp={data} />}
 
-      {finished && <Summary imp={data} />}
+      <WritingControls imp={data} />
+
+      {(finished || status === 'UNDOING') && <Summary imp={data} />}
+
+      <UndoSection imp={data} />
 
       {(status === 'AWAITING_CONFIRMATION' || IMPORT_CANCELLABLE.has(status) || finished) && (
         <section aria-labelledby="actions-heading" className="actions-section">

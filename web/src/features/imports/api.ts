@@ -64,16 +64,29 @@ export function useUpload() {
   });
 }
 
-/** confirm, cancel, retry: each answers 202 with the import object. */
-export function useImportAction(id: string, action: 'confirm' | 'cancel' | 'retry') {
+/** confirm, cancel, retry, pause, resume, approve, reject, undo: each answers 202 with the import object. */
+export type ImportActionName = 'confirm' | 'cancel' | 'retry' | 'pause' | 'resume' | 'approve' | 'reject' | 'undo';
+
+export function useImportAction(id: string, action: ImportActionName) {
   const qc = useQueryClient();
   return useMutation({
-    mutationFn: () => api<ImportObject>(`${base}/${encodeURIComponent(id)}/${action}`, { method: 'POST' }),
+    mutationFn: (body?: Record<string, unknown>) =>
+      api<ImportObject>(`${base}/${encodeURIComponent(id)}/${action}`, { method: 'POST', ...(body ? { json: body } : {}) }),
     onSuccess: (imp) => {
       qc.setQueryData(importKeys.one(id), imp);
       void qc.invalidateQueries({ queryKey: importKeys.one(id) });
       void qc.invalidateQueries({ queryKey: ['imports', 'list'] });
     },
+  });
+}
+
+/** `PATCH {chunk_concurrency}`: how many chunks a running or paused import writes at once (1 to 16). */
+export function useChunkConcurrency(id: string) {
+  const qc = useQueryClient();
+  return useMutation({
+    mutationFn: (chunkConcurrency: number) =>
+      api<ImportObject>(`${base}/${encodeURIComponent(id)}`, { method: 'PATCH', json: { chunk_concurrency: chunkConcurrency } }),
+    onSuccess: (imp) => qc.setQueryData(importKeys.one(id), imp),
   });
 }
 
