@@ -184,6 +184,8 @@ export const imports = pgTable(
     workflowId: text('workflow_id'),
     /** Chunks written at once (IMPORT_CHUNK_CONCURRENCY when it started; PATCH chunk_concurrency changes it). */
     chunkConcurrency: integer('chunk_concurrency'),
+    /** Whether its chunk writes record the before-images an undo needs: false when IMPORT_UNDO_DAYS was 0 (undo off). */
+    undoRecorded: boolean('undo_recorded').notNull().default(true),
     /** Whether the application's policy asked for a second operator on confirm, and why. */
     approvalRequired: boolean('approval_required').notNull().default(false),
     approvalReasons: jsonb('approval_reasons').$type<string[]>(),

@@ -71,8 +71,9 @@ const envSchema = z.object({
   IMPORT_FILE_RETENTION_DAYS: positiveInt(30),
   /** Imports of one application validating or running at once (API.md, "Public bulk API"). */
   IMPORT_ACTIVE_PER_APPLICATION: positiveInt(5),
-  /** How long after it finished an import can be undone; its before-images are deleted after this. */
-  IMPORT_UNDO_DAYS: positiveInt(30),
+  /** How long after it finished an import can be undone; its before-images are deleted after this. 0: undo is off, and
+   *  imports started meanwhile record no before-images (they can never be undone). */
+  IMPORT_UNDO_DAYS: z.coerce.number().int().min(0).default(30),
 
   EXPORT_LINK_TTL_SECONDS: z.coerce.number().int().min(1).max(604_800).default(86_400),
   EXPORT_REDIRECT_TTL_SECONDS: z.coerce.number().int().min(1).max(3600).default(60),

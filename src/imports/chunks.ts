@@ -40,6 +40,7 @@ type ChunkState = {
   import_status: string;
   application_id: string;
   options: unknown;
+  undo_recorded: boolean;
 };
 
 /**
@@ -89,9 +90,10 @@ const CONFLICT_CHANGES = sql`(${sql.raw(Object.keys(CONFLICT_NEXT).map((c) => `u
  * ON CONFLICT has no before-image here (its old row is not visible to RETURNING): it is recorded as updated without
  * one, and an undo leaves it alone as a conflict (`no_before_image`). The chunk's transaction either commits its writes
  * and their images or neither, and a COMPLETED chunk is never written again, so a retry records nothing twice and never
- * records its own writes as before-images (ON CONFLICT DO NOTHING keeps the first image should one exist).
+ * records its own writes as before-images (ON CONFLICT DO NOTHING keeps the first image should one exist). An import
+ * started while undo was off (`recordUndo` false: IMPORT_UNDO_DAYS=0) records no images at all.
  */
-function upsertChunk(importId: string, applicationId: string, chunk: ImportChunkRef, modes: WriteModes) {
+function upsertChunk(importId: string, applicationId: string, chunk: ImportChunkRef, modes: WriteModes, recordUndo: boolean) {
   const next = nextValuesSql(modes);
   const set = sql.raw(WRITTEN_FIELDS.map((f) => `${f} = ${next[f]}`).join(', '));
   const created = sql.raw(WRITTEN_FIELDS.map((f) => CREATE_VALUES_SQL[f]).join(', '));
@@ -136,7 +138,7 @@ function upsertChunk(importId: string, applicationId: string, chunk: ImportChunk
       FOR UPDATE
     ),
     upd AS (${update}),
-    ins AS (${insert}),
+    ins AS (${insert})${recordUndo ? sql`,
     images AS (
       INSERT INTO import_undo_images AS i (import_id, chunk_no, user_id, kind, vendor_data, before, written_updated_at)
       SELECT ${importId}::uuid, ${chunk.chunkNo}::int, l.id, 'updated', l.vendor_data, to_jsonb(l), now()
@@ -146,7 +148,7 @@ function upsertChunk(importId: string, applicationId: string, chunk: ImportChunk
         NULL, ins.updated_at
       FROM ins
       ON CONFLICT (import_id, chunk_no, user_id) DO NOTHING
-    )
+    )` : sql``}
     SELECT (SELECT count(*) FROM ins WHERE inserted)::int AS created,
       ((SELECT count(*) FROM upd) + (SELECT count(*) FROM ins WHERE NOT inserted))::int AS updated`;
 }
@@ -206,7 +208,7 @@ async function writeChunkOnce(db: Db, importId: string, chunkNo: number, hooks: 
   return db.transaction(async (tx) => {
     const found = await tx.execute<ChunkState>(sql`
       SELECT c.status, c.first_row, c.last_row, c.row_count, c.created_count, c.updated_count, c.unchanged_count,
-        i.status AS import_status, i.application_id, i.options
+        i.status AS import_status, i.application_id, i.options, i.undo_recorded
       FROM import_chunks c JOIN imports i ON i.id = c.import_id
       WHERE c.import_id = ${importId} AND c.chunk_no = ${chunkNo}
       FOR UPDATE OF c`);
@@ -225,9 +227,10 @@ async function writeChunkOnce(db: Db, importId: string, chunkNo: number, hooks: 
     if (state.import_status !== 'RUNNING' && state.import_status !== 'PAUSED') return { outcome: 'skipped_cancelled', created: 0, updated: 0, unchanged: 0 };
 
     const chunk = { chunkNo, firstRow: state.first_row, lastRow: state.last_row, rowCount: state.row_count };
-    const counts = (await tx.execute<{ created: number; updated: number }>(upsertChunk(importId, state.application_id, chunk, writeModes(parseStoredOptions(state.options)))))
+    const modes = writeModes(parseStoredOptions(state.options));
+    const counts = (await tx.execute<{ created: number; updated: number }>(upsertChunk(importId, state.application_id, chunk, modes, state.undo_recorded)))
       .rows[0];
-    await tx.execute(deleteUnwrittenImages(importId, chunkNo));
+    if (state.undo_recorded) await tx.execute(deleteUnwrittenImages(importId, chunkNo));
     const unchanged = state.row_count - counts.created - counts.updated;
     await hooks.beforeCommit?.();
     await tx.execute(sql`

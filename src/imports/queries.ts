@@ -75,6 +75,7 @@ export interface NewImport {
   workflowId: string;
   options?: Record<string, unknown>;
   chunkConcurrency?: number;
+  undoRecorded?: boolean;
 }
 
 export async function insertImport(db: Queryable, row: NewImport): Promise<void> {

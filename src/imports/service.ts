@@ -286,6 +286,7 @@ export async function startImport(
         workflowId: importWorkflowId(id),
         options: params.options ?? {},
         chunkConcurrency: deps.config.imports.chunkConcurrency,
+        undoRecorded: deps.config.imports.undoDays > 0,
       });
     });
   } catch (err) {

@@ -26,8 +26,8 @@ export async function markUndoing(
   db: Queryable,
   params: { id: string; operatorId: string; undoDays: number; now?: Date },
 ): Promise<{ previousStatus: string }> {
-  const found = await db.execute<{ status: string; finished_at: string | null; undo_status: string | null }>(
-    sql`SELECT status, finished_at, undo_status FROM imports WHERE id = ${params.id} FOR NO KEY UPDATE`,
+  const found = await db.execute<{ status: string; finished_at: string | null; undo_status: string | null; undo_recorded: boolean }>(
+    sql`SELECT status, finished_at, undo_status, undo_recorded FROM imports WHERE id = ${params.id} FOR NO KEY UPDATE`,
   );
   const row = found.rows[0];
   if (!row) throw invalidState('the import does not exist');
@@ -35,6 +35,8 @@ export async function markUndoing(
     throw invalidState(`the import is ${row.status}; only an import ${UNDOABLE_STATUSES.join(', ')} can be undone (once)`);
   }
   if (row.finished_at === null) throw invalidState('the import is still stopping; try again in a moment');
+  if (!row.undo_recorded) throw invalidState('the import was written while undo was off (IMPORT_UNDO_DAYS=0): it kept no before-images');
+  if (params.undoDays === 0) throw invalidState('undo is off (IMPORT_UNDO_DAYS=0)');
   const cutoff = (params.now ?? new Date()).getTime() - params.undoDays * DAY_MS;
   if (new Date(row.finished_at).getTime() < cutoff) {
     throw invalidState(`the import finished more than ${params.undoDays} days ago (IMPORT_UNDO_DAYS); it can no longer be undone`);
