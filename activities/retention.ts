@@ -64,7 +64,7 @@ export function createRetentionActivities({ db, storage, config }: Omit<Activity
      */
     async deleteExpiredUndoImages(input: { now?: string } = {}): Promise<{ deleted: number }> {
       const cutoff = new Date((input.now ? Date.parse(input.now) : Date.now()) - config.imports.undoDays * DAY_MS);
-      const deleted = await deleteExpiredUndoImages(db, { cutoff, batch: 10_000, onBatch: (n) => Context.current().heartbeat({ deleted: n }) });
+      const deleted = await deleteExpiredUndoImages(db, { cutoff, batch: 100, onBatch: (n) => Context.current().heartbeat({ deleted: n }) });
       return { deleted };
     },
 

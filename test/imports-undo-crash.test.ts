@@ -77,10 +77,10 @@ it('survives SIGKILL of the worker mid-undo: the same exact users, counted once'
   // Kill once some chunks are undone and others not.
   await waitFor(async () => {
     const state = await stack.database.db.execute<{ done: number; total: number }>(sql`
-      SELECT (count(*) FILTER (WHERE outcome IS NOT NULL))::int AS done, count(*)::int AS total
-      FROM import_undo_images WHERE import_id = ${preview.id}`);
+      SELECT (count(*) FILTER (WHERE undone_at IS NOT NULL))::int AS done, count(*)::int AS total
+      FROM import_undo_chunks WHERE import_id = ${preview.id}`);
     const { done: undone, total } = state.rows[0];
-    return undone >= 40 && undone < total ? true : undefined;
+    return undone >= 4 && undone < total ? true : undefined;
   }, 60_000, 20);
   await kill(worker, 'SIGKILL');
   const atKill = await getImport(stack, token, preview.id);

@@ -25,7 +25,7 @@ it('writes no before-images and refuses the undo', async () => {
   const done = await importFile(off, t.operators.ADMIN.token, csvOf(['vendor_data', 'display_name'], rows));
   expect(done).toMatchObject({ status: 'COMPLETED', created_count: 15, updated_count: 15 });
 
-  const images = await off.database.db.execute<{ n: number }>(sql`SELECT count(*)::int AS n FROM import_undo_images WHERE import_id = ${done.id}`);
+  const images = await off.database.db.execute<{ n: number }>(sql`SELECT count(*)::int AS n FROM import_undo_chunks WHERE import_id = ${done.id}`);
   expect(images.rows[0].n).toBe(0);
   const recorded = await off.database.db.execute<{ undo_recorded: boolean }>(sql`SELECT undo_recorded FROM imports WHERE id = ${done.id}`);
   expect(recorded.rows[0].undo_recorded).toBe(false);

@@ -81,17 +81,17 @@ const CONFLICT_CHANGES = sql`(${sql.raw(Object.keys(CONFLICT_NEXT).map((c) => `u
  * then waited on each other. `create_only` updates no one (a user that exists by now is left alone: unchanged);
  * `update_only` inserts no one (a user deleted since staging is not made again).
  *
- * `images` records, in the same statement, what an undo needs (import_undo_images): the whole row of each user
- * `locked` read (after its lock, so before this write, and as a concurrent writer left it) and the id of each user
- * `ins` created, with the updated_at written (`now()`, which `upd` writes too). It reads `locked` alone: joined to
- * `upd` (two CTE scans, both estimated at one row while import_rows' statistics lag behind) it was planned as a
- * nested loop, 36 s for a chunk of 5,000 updates. The images of locked users the write left as they were are then
- * deleted by deleteUnwrittenImages. A user created concurrently and then updated through
- * ON CONFLICT has no before-image here (its old row is not visible to RETURNING): it is recorded as updated without
- * one, and an undo leaves it alone as a conflict (`no_before_image`). The chunk's transaction either commits its writes
- * and their images or neither, and a COMPLETED chunk is never written again, so a retry records nothing twice and never
- * records its own writes as before-images (ON CONFLICT DO NOTHING keeps the first image should one exist). An import
- * started while undo was off (`recordUndo` false: IMPORT_UNDO_DAYS=0) records no images at all.
+ * `images` records, in the same statement, what an undo needs: one import_undo_chunks row with the whole row of each
+ * user `upd` changed as `locked` read it (after its lock, so before this write, and as a concurrent writer left it),
+ * the id and vendor_data of each user `ins` created, and the updated_at written (`now()`, which `upd` and `ins` write
+ * too). The users `upd` changed are picked in an aggregate's FILTER, where `IN (SELECT id FROM upd)` is a hashed
+ * subplan: a join of the two CTE scans (both estimated at one row while import_rows' statistics lag behind) was planned
+ * as a nested loop, 36 s for a chunk of 5,000 updates. A user created concurrently and then updated through ON
+ * CONFLICT has no before-image here (its old row is not visible to RETURNING): it is recorded without one, and an undo
+ * leaves it alone as a conflict (`no_before_image`). The chunk's transaction either commits its writes and their
+ * images or neither, and a COMPLETED chunk is never written again, so a retry records nothing twice and never records
+ * its own writes as before-images (ON CONFLICT DO NOTHING keeps the first row should one exist). An import started
+ * while undo was off (`recordUndo` false: IMPORT_UNDO_DAYS=0) records nothing.
  */
 function upsertChunk(importId: string, applicationId: string, chunk: ImportChunkRef, modes: WriteModes, recordUndo: boolean) {
   const next = nextValuesSql(modes);
@@ -131,7 +131,7 @@ function upsertChunk(importId: string, applicationId: string, chunk: ImportChunk
         AND r.chunk_no = ${chunk.chunkNo}
     ),
     locked AS (
-      SELECT u.* FROM users u
+      SELECT u.id, u.vendor_data_key, u AS row FROM users u
       WHERE u.application_id = ${applicationId}
         AND u.vendor_data_key IN (SELECT vendor_data_key FROM src)
       ORDER BY u.vendor_data_key
@@ -140,29 +140,19 @@ function upsertChunk(importId: string, applicationId: string, chunk: ImportChunk
     upd AS (${update}),
     ins AS (${insert})${recordUndo ? sql`,
     images AS (
-      INSERT INTO import_undo_images AS i (import_id, chunk_no, user_id, kind, vendor_data, before, written_updated_at)
-      SELECT ${importId}::uuid, ${chunk.chunkNo}::int, l.id, 'updated', l.vendor_data, to_jsonb(l), now()
-      FROM locked l
-      UNION ALL
-      SELECT ${importId}::uuid, ${chunk.chunkNo}::int, ins.id, CASE WHEN ins.inserted THEN 'created' ELSE 'updated' END, ins.vendor_data,
-        NULL, ins.updated_at
+      INSERT INTO import_undo_chunks (import_id, chunk_no, written_updated_at, before, created_ids, created_vendor_data,
+        no_image_ids, no_image_vendor_data)
+      SELECT ${importId}::uuid, ${chunk.chunkNo}::int, now(),
+        COALESCE((SELECT array_agg(l.row ORDER BY l.id) FILTER (WHERE l.id IN (SELECT id FROM upd)) FROM locked l), '{}'),
+        COALESCE(array_agg(ins.id ORDER BY ins.id) FILTER (WHERE ins.inserted), '{}'),
+        COALESCE(array_agg(ins.vendor_data ORDER BY ins.id) FILTER (WHERE ins.inserted), '{}'),
+        COALESCE(array_agg(ins.id ORDER BY ins.id) FILTER (WHERE NOT ins.inserted), '{}'),
+        COALESCE(array_agg(ins.vendor_data ORDER BY ins.id) FILTER (WHERE NOT ins.inserted), '{}')
       FROM ins
-      ON CONFLICT (import_id, chunk_no, user_id) DO NOTHING
+      ON CONFLICT (import_id, chunk_no) DO NOTHING
     )` : sql``}
     SELECT (SELECT count(*) FROM ins WHERE inserted)::int AS created,
       ((SELECT count(*) FROM upd) + (SELECT count(*) FROM ins WHERE NOT inserted))::int AS updated`;
-}
-
-/**
- * After upsertChunk: drops the before-images of the locked users it did not change (their updated_at is not the one
- * the write gives, `now()`). A user updated through ON CONFLICT has no image (`before` null) and keeps its entry.
- * Joined by the users' primary key, so linear in the chunk whatever the estimates.
- */
-function deleteUnwrittenImages(importId: string, chunkNo: number) {
-  return sql`
-    DELETE FROM import_undo_images i USING users u
-    WHERE i.import_id = ${importId} AND i.chunk_no = ${chunkNo} AND i.before IS NOT NULL
-      AND u.id = i.user_id AND u.updated_at <> i.written_updated_at`;
 }
 
 /** Recomputes the import's counters from its chunks; the caller holds the import row's lock (see below). */
@@ -230,7 +220,6 @@ async function writeChunkOnce(db: Db, importId: string, chunkNo: number, hooks: 
     const modes = writeModes(parseStoredOptions(state.options));
     const counts = (await tx.execute<{ created: number; updated: number }>(upsertChunk(importId, state.application_id, chunk, modes, state.undo_recorded)))
       .rows[0];
-    if (state.undo_recorded) await tx.execute(deleteUnwrittenImages(importId, chunkNo));
     const unchanged = state.row_count - counts.created - counts.updated;
     await hooks.beforeCommit?.();
     await tx.execute(sql`
