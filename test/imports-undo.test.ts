@@ -2,6 +2,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { sql } from 'drizzle-orm';
 import { parse } from 'csv-parse/sync';
 import { createRetentionActivities } from '../activities/retention';
+import { RESTORED_COLUMNS } from '../src/imports/undo';
 import { createStorage } from '../src/storage';
 import { recordApprovedSession } from '../src/users/queries';
 import { api, createTenant, startTestStack, type TestStack, type TestTenant } from './helpers/stack';
@@ -217,4 +218,12 @@ it('retention deletes the before-images of imports finished more than IMPORT_UND
     (await stack.database.db.execute<{ n: number }>(sql`SELECT count(*)::int AS n FROM import_undo_images WHERE import_id = ${id}`)).rows[0].n;
   expect(await count(old.id)).toBe(0);
   expect(await count(recent.id)).toBe(1);
+});
+
+it('restores every column of users but the id and the application: the list is the schema, not written by hand', async () => {
+  const result = await stack.database.db.execute<{ column_name: string }>(sql`
+    SELECT column_name FROM information_schema.columns
+    WHERE table_schema = current_schema() AND table_name = 'users' AND column_name NOT IN ('id', 'application_id')
+    ORDER BY ordinal_position`);
+  expect([...RESTORED_COLUMNS].sort()).toEqual(result.rows.map((r) => r.column_name).sort());
 });

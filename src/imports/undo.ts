@@ -1,4 +1,5 @@
-import { sql } from 'drizzle-orm';
+import { getTableColumns, sql } from 'drizzle-orm';
+import { users } from '../../drizzle/schema';
 import type { Db, Queryable } from '../db/client';
 import { retryTransient } from '../db/errors';
 import { recordAuditEntry } from '../audit/queries';
@@ -69,24 +70,18 @@ export interface UndoChunkResult {
 }
 
 const COUNTERS = ['session_count', 'approved_count', 'declined_count', 'in_review_count'] as const;
-/** Every column of users an undo puts back (all but the id and the application). */
-const RESTORED_COLUMNS = [
-  'vendor_data',
-  'vendor_data_key',
-  'display_name',
-  'full_name',
-  'date_of_birth',
-  'email',
-  'phone',
-  'country',
-  'status',
-  'tags',
-  'metadata',
-  'verified_fields',
-  ...COUNTERS,
-  'created_at',
-  'updated_at',
-] as const;
+/**
+ * Every column of users an undo puts back: all but the id and the application, read from the Drizzle schema so that
+ * a column added to users is restored too (the before-image is the whole row, `to_jsonb` of it: chunks.ts).
+ */
+export const RESTORED_COLUMNS: readonly string[] = Object.values(getTableColumns(users))
+  .map((column) => column.name)
+  .filter((name) => name !== 'id' && name !== 'application_id');
+/**
+ * The SET list of a restore from the image `c.before` (read as a users row `b`). A column the image does not hold (one
+ * added after the image was taken) keeps its value rather than becoming null.
+ */
+const RESTORE_SET = RESTORED_COLUMNS.map((c) => `${c} = CASE WHEN c.before ? '${c}' THEN b.${c} ELSE u.${c} END`).join(',\n          ');
 
 /**
  * Undoes one chunk: one transaction. The chunk's import_chunks row is locked first (two attempts at one chunk run one
@@ -107,7 +102,7 @@ async function undoChunkOnce(db: Db, importId: string, chunkNo: number, hooks: {
       ORDER BY u.id FOR UPDATE`);
     const counters = sql.raw(`(${COUNTERS.map((c) => `u.${c}`).join(', ')})`);
     const beforeCounters = sql.raw(`(${COUNTERS.map((c) => `COALESCE((i.before ->> '${c}')::int, 0)`).join(', ')})`);
-    const set = sql.raw(`(${RESTORED_COLUMNS.join(', ')}) = (${RESTORED_COLUMNS.map((c) => `b.${c}`).join(', ')})`);
+    const set = sql.raw(RESTORE_SET);
     const result = await tx.execute<{ restored: number; deleted: number; conflicts: number }>(sql`
       WITH c AS (
         SELECT i.user_id, i.kind, i.before,
