@@ -2,6 +2,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { sql } from 'drizzle-orm';
 import { parse } from 'csv-parse/sync';
 import { createRetentionActivities } from '../activities/retention';
+import { RESTORED_COLUMN_NAMES } from '../src/imports/undo';
 import { createStorage } from '../src/storage';
 import { recordApprovedSession } from '../src/users/queries';
 import { api, createTenant, startTestStack, type TestStack, type TestTenant } from './helpers/stack';
@@ -227,4 +228,34 @@ it('retention deletes the before-images of imports finished more than IMPORT_UND
     (await stack.database.db.execute<{ n: number }>(sql`SELECT count(*)::int AS n FROM import_undo_chunks WHERE import_id = ${id}`)).rows[0].n;
   expect(await count(old.id)).toBe(0);
   expect(await count(recent.id)).toBe(1);
+});
+
+it('restores every column of users but the id and the application: the list is the schema, not written by hand', async () => {
+  const result = await stack.database.db.execute<{ column_name: string }>(sql`
+    SELECT column_name FROM information_schema.columns
+    WHERE table_schema = current_schema() AND table_name = 'users' AND column_name NOT IN ('id', 'application_id')
+    ORDER BY ordinal_position`);
+  expect([...RESTORED_COLUMN_NAMES].sort()).toEqual(result.rows.map((r) => r.column_name).sort());
+});
+
+it('a NOT NULL column the before-image holds as null (added after the image was taken) keeps its value; the others are restored', async () => {
+  const t = await createTenant(stack.database.db);
+  await seed(t, 'oi');
+  const before = await usersOf(t.applicationId);
+  const done = await importFile(t, 'oi');
+  const after = await usersOf(t.applicationId);
+  // An image taken before metadata (NOT NULL) was added to users: a users row read back then holds it as null.
+  await stack.database.db.execute(sql`
+    UPDATE import_undo_chunks SET before = ARRAY(
+      SELECT CASE WHEN b.vendor_data = 'oi-u-30' THEN jsonb_populate_record(b, '{"metadata": null}') ELSE b END
+      FROM unnest(before) b)
+    WHERE import_id = ${done.id}`);
+  const undo = await api(stack, 'POST', `/console/users/imports/${done.id}/undo`, { token: t.operators.ADMIN.token });
+  expect(undo.status).toBe(202);
+  const undone = await waitForStatus(stack, t.operators.ADMIN.token, done.id, ['UNDONE'], 60_000);
+  expect(undone.undo).toMatchObject({ restored: 50, deleted: 50, conflicts: 0 });
+  const now = await usersOf(t.applicationId);
+  expect(now.get('oi-u-30')).toEqual({ ...before.get('oi-u-30'), metadata: after.get('oi-u-30')!.metadata });
+  expect(after.get('oi-u-30')!.metadata).not.toEqual(before.get('oi-u-30')!.metadata);
+  expect(now.get('oi-u-31')).toEqual(before.get('oi-u-31'));
 });

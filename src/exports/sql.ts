@@ -19,18 +19,20 @@ export interface RowKey {
 const lit = (value: string) => escapeLiteral(value);
 const keyLiteral = (key: RowKey) => `(${lit(key.ts)}::timestamptz, ${lit(key.id)}::uuid)`;
 
-/** The first characters of a formula: = + - @ tab CR. */
+/** The first characters of a formula: = + - @ tab CR (39, `'`, is tested apart). */
 const FORMULA_CODES = '61, 43, 45, 64, 9, 13';
 const NUMBER_REGEX = `'^[+-]?([0-9]+(\\.[0-9]*)?|\\.[0-9]+)([eE][+-]?[0-9]+)?$'`;
 
 /**
- * A text cell: empty for null or '', a leading `'` before a formula start unless the value is wholly a number.
+ * A text cell (escapeFormula of src/exports/csv.ts): empty for null or '', a leading `'` before a formula start
+ * unless the value is wholly a number, and before a `'` followed by a formula start or another `'`.
  * Cheapest tests first (this runs for every text cell of every row): a value whose first byte is 'A' or above
- * cannot start a formula (all of = + - @ tab CR are below it); a phone is `+` and digits.
+ * cannot need one (all of = + - @ tab CR ' are below it); a phone is `+` and digits.
  */
 function textCell(expr: string): string {
   return `CASE WHEN ${expr} >= 'A' COLLATE "C" THEN ${expr}
     WHEN ${expr} IS NULL OR ${expr} = '' THEN NULL
+    WHEN ascii(${expr}) = 39 THEN CASE WHEN ascii(substr(${expr}, 2, 1)) IN (${FORMULA_CODES}, 39) THEN '''' || ${expr} ELSE ${expr} END
     WHEN ascii(${expr}) NOT IN (${FORMULA_CODES}) THEN ${expr}
     WHEN ${expr} ~ '^[+-][0-9]+$' THEN ${expr}
     WHEN ${expr} ~ ${NUMBER_REGEX} THEN ${expr}

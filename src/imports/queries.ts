@@ -517,6 +517,23 @@ export async function listUnfinishedImports(
     .limit(params.limit);
 }
 
+/** Imports UNDOING whose undo was asked for before `requestedBefore`, oldest first (the reconciler checks their undo workflow). */
+export async function listUndoingImports(
+  db: Queryable,
+  params: { requestedBefore: Date; limit: number; applicationId?: string },
+): Promise<ImportRecord[]> {
+  return selectImports(db)
+    .where(
+      and(
+        params.applicationId ? eq(imports.applicationId, params.applicationId) : undefined,
+        eq(imports.status, 'UNDOING'),
+        sql`${imports.undoRequestedAt} < ${params.requestedBefore}`,
+      ),
+    )
+    .orderBy(asc(imports.undoRequestedAt), asc(imports.id))
+    .limit(params.limit);
+}
+
 /**
  * The import's workflow ended without finishing it (terminated or failed from outside): an unfinished import becomes
  * FAILED with the error, a CANCELLED one stays CANCELLED; either way finished_at is set. Returns whether it changed.

@@ -450,6 +450,37 @@ export async function decideImport(
   return present(deps, record.id);
 }
 
+/** Starts the undo workflow `users-import-undo-<id>` of an UNDOING import (a closed run of that id may be followed). */
+async function startUndoWorkflow(deps: ImportServiceDeps, record: ImportRecord, summary: string): Promise<void> {
+  const input: UndoImportInput = { importId: record.id, applicationId: record.applicationId, concurrency: record.chunkConcurrency ?? deps.config.imports.chunkConcurrency };
+  await deps.temporal.workflow.start<typeof undoImportWorkflow>(WORKFLOW_TYPES.undoImport, {
+    taskQueue: deps.config.temporal.taskQueue,
+    workflowId: undoImportWorkflowId(record.id),
+    workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
+    args: [input],
+    staticSummary: summary,
+    typedSearchAttributes: [
+      { key: ApplicationId, value: record.applicationId },
+      { key: JobId, value: record.id },
+      { key: JobKind, value: 'import' satisfies JobKindValue },
+    ],
+  });
+}
+
+/**
+ * Starts again the undo of an UNDOING import whose undo workflow is gone (the API died before starting it, or the run
+ * was terminated or failed from outside): the new run undoes the chunks whose images have no outcome yet, so nothing
+ * is done twice, and ends UNDONE as the first would have. A run started meanwhile is left as it is. Used by the
+ * reconciler.
+ */
+export async function restartUndoWorkflow(deps: ImportServiceDeps, record: ImportRecord): Promise<void> {
+  try {
+    await startUndoWorkflow(deps, record, `undo of import ${shortId(record.id)} (restarted): file ${record.fileName}`);
+  } catch (err) {
+    if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+  }
+}
+
 /**
  * COMPLETED / COMPLETED_WITH_ERRORS / CANCELLED (finished within IMPORT_UNDO_DAYS) -> UNDOING, then the undo workflow
  * `users-import-undo-<id>` starts; it ends UNDONE. 409 invalid_state otherwise; 429 too_many_active_imports when the
@@ -463,19 +494,8 @@ export async function undoImport(deps: ImportServiceDeps, params: { id: string; 
     await reserveActiveImport(tx, { applicationId: record.applicationId, limit: deps.config.imports.activePerApplication, excludeId: record.id });
     return moved;
   });
-  const input: UndoImportInput = { importId: record.id, applicationId: record.applicationId, concurrency: record.chunkConcurrency ?? deps.config.imports.chunkConcurrency };
   try {
-    await deps.temporal.workflow.start<typeof undoImportWorkflow>(WORKFLOW_TYPES.undoImport, {
-      taskQueue: deps.config.temporal.taskQueue,
-      workflowId: undoImportWorkflowId(record.id),
-      args: [input],
-      staticSummary: `undo of import ${shortId(record.id)}: ${record.updatedCount} updated, ${record.createdCount} created, file ${record.fileName}`,
-      typedSearchAttributes: [
-        { key: ApplicationId, value: record.applicationId },
-        { key: JobId, value: record.id },
-        { key: JobKind, value: 'import' satisfies JobKindValue },
-      ],
-    });
+    await startUndoWorkflow(deps, record, `undo of import ${shortId(record.id)}: ${record.updatedCount} updated, ${record.createdCount} created, file ${record.fileName}`);
   } catch (err) {
     if (!(err instanceof WorkflowExecutionAlreadyStartedError)) {
       await unmarkUndoing(deps.db, record.id, previousStatus);

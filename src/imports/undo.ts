@@ -78,6 +78,7 @@ const COUNTERS = ['session_count', 'approved_count', 'declined_count', 'in_revie
  * never have held null, then keeps its current value.
  */
 const RESTORED_COLUMNS = Object.values(getTableColumns(users)).filter((column) => column.name !== 'id' && column.name !== 'application_id');
+export const RESTORED_COLUMN_NAMES: readonly string[] = RESTORED_COLUMNS.map((c) => c.name);
 const RESTORE_SET = sql.raw(
   `(${RESTORED_COLUMNS.map((c) => c.name).join(', ')}) = (${RESTORED_COLUMNS.map((c) => (c.notNull ? `COALESCE(i.${c.name}, u.${c.name})` : `i.${c.name}`)).join(', ')})`,
 );

@@ -5,7 +5,7 @@ import { JobKind, reconcileScheduleId, retentionScheduleId, WORKFLOW_TYPES, type
 
 /**
  * The service's Temporal Schedules: retention (export files and import uploads past their days) and the reconciler
- * (imports whose workflow is gone, lost confirms, abandoned uploads). Each is created, or updated to the current
+ * (imports, undos and exports whose workflow is gone, lost confirms, abandoned uploads). Each is created, or updated to the current
  * configuration, at worker start; safe to call from many workers.
  */
 
@@ -55,6 +55,6 @@ export function ensureReconcileSchedule(client: Client, config: Config): Promise
     everyMs: config.reconcile.intervalMs,
     timeout: '30 minutes',
     kind: 'reconcile',
-    summary: `reconcile: imports unfinished for over ${Math.round(config.reconcile.afterMs / 1000)} s whose workflow is gone or out of step`,
+    summary: `reconcile: imports, undos and exports unfinished for over ${Math.round(config.reconcile.afterMs / 1000)} s whose workflow is gone or out of step`,
   });
 }
