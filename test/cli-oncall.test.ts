@@ -151,8 +151,8 @@ describe('imports stuck', () => {
   it('finds the import whose chunk hangs after a failed attempt: the chunk, the attempt and its last error', async () => {
     const t = await createTenant(stack.database.db);
     const token = t.operators.ADMIN.token;
-    // One chunk of 5 rows: its first attempt fails, its second holds its transaction open for 25 s.
-    const rows = [['test-fault:fail-1-s'], ['test-fault:delay-25000-s'], ['stuck-2'], ['stuck-3'], ['stuck-4']];
+    // One chunk of 5 rows: its first attempt fails, its second holds its transaction open for 35 s.
+    const rows = [['test-fault:fail-1-s'], ['test-fault:delay-35000-s'], ['stuck-2'], ['stuck-3'], ['stuck-4']];
     const preview = await uploadAndValidate(stack, token, csvOf(['vendor_data'], rows));
     expect(preview).toMatchObject({ status: 'AWAITING_CONFIRMATION', chunks: { total: 1 } });
     expect((await api(stack, 'POST', `/console/users/imports/${preview.id}/confirm`, { token })).status).toBe(202);
