@@ -110,11 +110,12 @@ const commands: Record<string, Command> = {
     return showImport({ db, temporal }, importIdOf(positionals, 'imports show <import id>'));
   },
   'imports stuck': async ({ db, args, temporal }) => {
-    const { values, positionals } = options(args, { minutes: { type: 'string' } }, []);
-    if (positionals.length > 0) throw new UsageError('usage: imports stuck [--minutes N]');
+    const { values, positionals } = options(args, { minutes: { type: 'string' }, application: { type: 'string' } }, []);
+    if (positionals.length > 0) throw new UsageError('usage: imports stuck [--minutes N] [--application <id>]');
     const given = values.minutes?.trim() ?? '10';
     if (!/^\d{1,6}(\.\d+)?$/.test(given)) throw new UsageError('--minutes must be a number of minutes (0 or more)');
-    return stuckImports({ db, temporal }, Number(given));
+    if (values.application !== undefined && !isUuid(values.application)) throw new UsageError('--application must be an application id (UUID)');
+    return stuckImports({ db, temporal }, { minutes: Number(given), applicationId: values.application });
   },
   'imports retry': async (ctx) => {
     const { positionals } = options(ctx.args, {}, []);

@@ -102,12 +102,17 @@ export async function showImport(deps: OnCallDeps, id: string): Promise<ImportOn
 /**
  * `imports stuck [--minutes N]`: the imports VALIDATING, RUNNING or UNDOING whose progress_at (moved by a trigger
  * whenever their status or their row and chunk counts change) is at least `minutes` old, longest idle first, each as
- * `imports show` prints it (at most 50).
+ * `imports show` prints it (at most 50); only one application's with `applicationId`.
  */
-export async function stuckImports(deps: OnCallDeps, minutes: number): Promise<{ imports: ImportOnCallView[] }> {
+export async function stuckImports(
+  deps: OnCallDeps,
+  params: { minutes: number; applicationId?: string },
+): Promise<{ imports: ImportOnCallView[] }> {
+  const ofApplication = params.applicationId ? sql`AND application_id = ${params.applicationId}` : sql``;
   const result = await deps.db.execute<{ id: string }>(sql`
     SELECT id FROM imports
-    WHERE status IN ('VALIDATING', 'RUNNING', 'UNDOING') AND progress_at <= clock_timestamp() - ${minutes} * interval '1 minute'
+    WHERE status IN ('VALIDATING', 'RUNNING', 'UNDOING') AND progress_at <= clock_timestamp() - ${params.minutes} * interval '1 minute'
+      ${ofApplication}
     ORDER BY progress_at, id LIMIT 50`);
   const views: ImportOnCallView[] = [];
   for (const { id } of result.rows) views.push(await showImport(deps, id));

@@ -170,9 +170,11 @@ describe('imports stuck', () => {
     }, 30_000, 100);
     await waitFor(async () => ((await chunksWriting(preview.id)) === 1 ? true : undefined), 30_000, 50);
 
-    const stuck = await cli('imports', 'stuck', '--minutes', '0');
+    // This application's (the run's database is shared with the other test files); the whole list below.
+    const stuck = await cli('imports', 'stuck', '--minutes', '0', '--application', t.applicationId);
     expect(Object.keys(stuck)).toEqual(['imports']);
     const found = stuck.imports.find((i: { id: string }) => i.id === preview.id);
+    expect(stuck.imports).toHaveLength(1);
     expect(found).toBeDefined();
     expect(found).toMatchObject({ status: 'RUNNING', processed_rows: 0, workflow: { status: 'RUNNING' } });
     expect(found.progress_idle_seconds).toBeGreaterThanOrEqual(0);
@@ -192,7 +194,7 @@ describe('imports stuck', () => {
     // `show` prints the same view; with --minutes 60 the import is not stuck yet.
     const shown = await cli('imports', 'show', preview.id);
     expect(shown.workflow.pending_activities).toEqual([expect.objectContaining({ activity_type: 'writeImportChunk', chunk_no: 0 })]);
-    const notYet = await cli('imports', 'stuck', '--minutes', '60');
+    const notYet = await cli('imports', 'stuck', '--minutes', '60', '--application', t.applicationId);
     expect(notYet.imports.map((i: { id: string }) => i.id)).not.toContain(preview.id);
 
     const bad = await cliRun(['imports', 'stuck', '--minutes', 'soon']);
@@ -210,8 +212,8 @@ describe('pause, throttle, resume and undo through the CLI', () => {
   it('move the database as the API does; undo is recorded as asked by the cli', async () => {
     const t = await createTenant(stack.database.db);
     const token = t.operators.ADMIN.token;
-    // 8 chunks of 5; the first row of each holds its chunk's transaction open 800 ms.
-    const rows = Array.from({ length: 40 }, (_, i) => [i % 5 === 0 ? `test-fault:delay-800-p-${i}` : `p-${i}`]);
+    // 10 chunks of 5; the first row of each holds its chunk's transaction open 2 s (longer than a CLI's start).
+    const rows = Array.from({ length: 50 }, (_, i) => [i % 5 === 0 ? `test-fault:delay-2000-p-${i}` : `p-${i}`]);
     const preview = await uploadAndValidate(stack, token, csvOf(['vendor_data'], rows));
     await api(stack, 'POST', `/console/users/imports/${preview.id}/confirm`, { token });
     await waitFor(async () => ((await chunksWriting(preview.id)) > 0 ? true : undefined), 30_000, 50);
@@ -221,11 +223,11 @@ describe('pause, throttle, resume and undo through the CLI', () => {
     expect(await cli('imports', 'throttle', preview.id, '--concurrency', '1')).toMatchObject({ status: 'PAUSED', chunk_concurrency: 1 });
     expect((await importRow(preview.id)).chunk_concurrency).toBe(1);
     // A paused import is not "stuck": nothing is supposed to move.
-    expect((await cli('imports', 'stuck', '--minutes', '0')).imports.map((i: { id: string }) => i.id)).not.toContain(preview.id);
+    expect((await cli('imports', 'stuck', '--minutes', '0', '--application', t.applicationId)).imports.map((i: { id: string }) => i.id)).not.toContain(preview.id);
     expect(await cli('imports', 'resume', preview.id)).toMatchObject({ status: 'RUNNING' });
     expect((await importRow(preview.id)).status).toBe('RUNNING');
     const done = await waitForStatus(stack, token, preview.id, ['COMPLETED'], 60_000);
-    expect(done).toMatchObject({ processed_rows: 40, created_count: 40 });
+    expect(done).toMatchObject({ processed_rows: 50, created_count: 50 });
 
     const undo = await cli('imports', 'undo', preview.id);
     expect(undo).toMatchObject({ id: preview.id, status: 'UNDOING' });
@@ -238,9 +240,9 @@ describe('pause, throttle, resume and undo through the CLI', () => {
       .from(auditLog)
       .where(and(eq(auditLog.targetId, preview.id), eq(auditLog.action, 'users.import.undo')));
     expect(entries).toHaveLength(1);
-    expect(entries[0]).toMatchObject({ operatorId: null, details: expect.objectContaining({ actor: 'cli', requested_by: null, deleted: 40 }) });
+    expect(entries[0]).toMatchObject({ operatorId: null, details: expect.objectContaining({ actor: 'cli', requested_by: null, deleted: 50 }) });
     const shown = await cli('imports', 'show', preview.id);
-    expect(shown).toMatchObject({ status: 'UNDONE', undo: { status: 'COMPLETED', deleted: 40 }, undo_workflow: { status: 'COMPLETED' } });
+    expect(shown).toMatchObject({ status: 'UNDONE', undo: { status: 'COMPLETED', deleted: 50 }, undo_workflow: { status: 'COMPLETED' } });
 
     const again = await cliRun(['imports', 'undo', preview.id]);
     expect(again.code).not.toBe(0);
