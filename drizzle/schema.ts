@@ -202,11 +202,23 @@ export const imports = pgTable(
     undoDeleted: integer('undo_deleted').notNull().default(0),
     undoConflicts: integer('undo_conflicts').notNull().default(0),
     undoFinishedAt: tstz('undo_finished_at'),
+    /** The undo was asked for by the on-call CLI (no operator; undo_requested_by is null): `cli`. Null for an operator. */
+    undoRequestedActor: text('undo_requested_actor', { enum: ['cli'] }),
+    /**
+     * When the import's durable progress last moved: its status, or its row and chunk counts (a chunk written or
+     * failed, an undo chunk done). Set by a trigger (migration oncall_progress), whatever code path moved them; `imports stuck`
+     * lists the active imports whose progress_at is older than N minutes.
+     */
+    progressAt: tstz('progress_at').notNull().defaultNow(),
     createdAt: createdAt(),
     confirmedAt: tstz('confirmed_at'),
     finishedAt: tstz('finished_at'),
   },
-  (t) => [index('imports_application_created_idx').on(t.applicationId, t.createdAt, t.id)],
+  (t) => [
+    index('imports_application_created_idx').on(t.applicationId, t.createdAt, t.id),
+    // `imports stuck`: the active imports by how long their progress has not moved.
+    index('imports_active_progress_idx').on(t.progressAt).where(sql`${t.status} IN ('VALIDATING', 'RUNNING', 'UNDOING')`),
+  ],
 );
 
 /** Saved column mappings: an application's mapping for files with a given set of headers (`save_mapping`). */

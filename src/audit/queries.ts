@@ -10,7 +10,8 @@ export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 export interface AuditEntryInput {
   applicationId: string;
   action: AuditAction;
-  operatorId: string;
+  /** Null when no operator acted (the CLI: its details say `actor: "cli"`). */
+  operatorId: string | null;
   targetId: string;
   status: (typeof AUDIT_STATUSES)[number];
   details: Record<string, unknown>;

@@ -52,6 +52,8 @@ const importColumns = {
   undoRequestedBy: imports.undoRequestedBy,
   undoRequestedByEmail: sql<string | null>`(SELECT r.email FROM operators r WHERE r.id = ${imports.undoRequestedBy})`,
   undoRequestedAt: imports.undoRequestedAt,
+  undoRequestedActor: imports.undoRequestedActor,
+  progressAt: imports.progressAt,
   undoRestored: imports.undoRestored,
   undoDeleted: imports.undoDeleted,
   undoConflicts: imports.undoConflicts,

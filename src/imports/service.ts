@@ -5,7 +5,7 @@ import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import type { Config } from '../config';
 import type { Db } from '../db/client';
 import { DomainError, invalidState } from '../errors';
-import type { Operator } from '../auth/accounts';
+import type { Operator, SystemActor } from '../auth/accounts';
 import type { Storage } from '../storage';
 import { ApplicationId, JobId, JobKind, WORKFLOW_TYPES, type JobKindValue } from '../../workflows/definitions';
 import {
@@ -487,10 +487,16 @@ export async function restartUndoWorkflow(deps: ImportServiceDeps, record: Impor
  * application has IMPORT_ACTIVE_PER_APPLICATION imports active (an undo writes as an import does). When the workflow
  * cannot be started the import goes back to its status.
  */
-export async function undoImport(deps: ImportServiceDeps, params: { id: string; applicationId: string; operatorId: string }): Promise<ImportObject> {
-  const record = await getImport(deps.db, params);
+export async function undoImport(
+  deps: ImportServiceDeps,
+  params: { id: string } & ({ applicationId: string; operatorId: string } | { actor: SystemActor }),
+): Promise<ImportObject> {
+  // The CLI (a SystemActor) works across applications and is recorded as `cli`, with no operator.
+  const byCli = 'actor' in params;
+  const record = await getImport(deps.db, byCli ? { id: params.id } : params);
+  const requester = byCli ? { operatorId: null, actor: params.actor.system } : { operatorId: params.operatorId };
   const { previousStatus } = await deps.db.transaction(async (tx) => {
-    const moved = await markUndoing(tx, { id: record.id, operatorId: params.operatorId, undoDays: deps.config.imports.undoDays });
+    const moved = await markUndoing(tx, { id: record.id, ...requester, undoDays: deps.config.imports.undoDays });
     await reserveActiveImport(tx, { applicationId: record.applicationId, limit: deps.config.imports.activePerApplication, excludeId: record.id });
     return moved;
   });

@@ -25,7 +25,7 @@ const DAY_MS = 86_400_000;
  */
 export async function markUndoing(
   db: Queryable,
-  params: { id: string; operatorId: string; undoDays: number; now?: Date },
+  params: { id: string; operatorId: string | null; actor?: 'cli'; undoDays: number; now?: Date },
 ): Promise<{ previousStatus: string }> {
   const found = await db.execute<{ status: string; finished_at: string | null; undo_status: string | null; undo_recorded: boolean }>(
     sql`SELECT status, finished_at, undo_status, undo_recorded FROM imports WHERE id = ${params.id} FOR NO KEY UPDATE`,
@@ -44,7 +44,7 @@ export async function markUndoing(
   }
   await db.execute(sql`
     UPDATE imports SET status = 'UNDOING', undo_status = 'RUNNING', undo_requested_by = ${params.operatorId},
-      undo_requested_at = now(), undo_restored = 0, undo_deleted = 0, undo_conflicts = 0, undo_finished_at = NULL
+      undo_requested_actor = ${params.actor ?? null}, undo_requested_at = now(), undo_restored = 0, undo_deleted = 0, undo_conflicts = 0, undo_finished_at = NULL
     WHERE id = ${params.id}`);
   return { previousStatus: row.status };
 }
@@ -52,7 +52,8 @@ export async function markUndoing(
 /** The workflow could not be started: UNDOING goes back to the status it came from, as if never asked. */
 export async function unmarkUndoing(db: Queryable, importId: string, previousStatus: string): Promise<void> {
   await db.execute(sql`
-    UPDATE imports SET status = ${previousStatus}, undo_status = NULL, undo_requested_by = NULL, undo_requested_at = NULL
+    UPDATE imports SET status = ${previousStatus}, undo_status = NULL, undo_requested_by = NULL, undo_requested_actor = NULL,
+      undo_requested_at = NULL
     WHERE id = ${importId} AND status = 'UNDOING'`);
 }
 
@@ -185,7 +186,8 @@ export async function finishUndo(db: Db, importId: string): Promise<ImportRecord
     await recordAuditEntry(tx, {
       applicationId: row.applicationId,
       action: 'users.import.undo',
-      operatorId: row.undoRequestedBy ?? row.operatorId,
+      // Asked for by the CLI: no operator, `actor: "cli"` in the details.
+      operatorId: row.undoRequestedActor ? null : (row.undoRequestedBy ?? row.operatorId),
       targetId: row.id,
       status: row.undoConflicts === 0 ? 'SUCCESS' : 'FAILURE',
       details: {
@@ -194,6 +196,7 @@ export async function finishUndo(db: Db, importId: string): Promise<ImportRecord
         file_sha256: row.fileSha256,
         import_operator: { id: row.operatorId, email: row.operatorEmail },
         requested_by: row.undoRequestedBy ? { id: row.undoRequestedBy, email: row.undoRequestedByEmail } : null,
+        ...(row.undoRequestedActor ? { actor: row.undoRequestedActor } : {}),
         restored: row.undoRestored,
         deleted: row.undoDeleted,
         conflicts: row.undoConflicts,
