@@ -25,6 +25,7 @@ import { DomainError } from '../src/errors';
 import { createStorageSet, type AppendState, type CompositeState } from '../src/storage';
 import { loadSigningSecret } from '../src/storage/signing';
 import type { ActivityDeps } from './deps';
+import { secondsBetween } from '../src/metrics/jobs';
 import { FAILURE_TYPES } from '../workflows/definitions';
 
 /** What a part row keeps in `details`: its key range, the snapshot time, its last checkpoint, its resumes. */
@@ -112,7 +113,7 @@ export interface ExportEnding {
  * ending of an export whose workflow was terminated). An export already ended is left as it is.
  */
 export async function endExport(
-  deps: Pick<ActivityDeps, 'db' | 'storage'>,
+  deps: Pick<ActivityDeps, 'db' | 'storage' | 'metrics'>,
   input: ExportEnding,
   idempotencyKey: string,
 ): Promise<{ status: ExportStatus }> {
@@ -128,7 +129,7 @@ export async function endExport(
   }
   const finishedAt = new Date();
   const error = success ? undefined : (input.error ?? { code: 'export_failed', message: 'the export failed' });
-  await db.transaction(async (tx) => {
+  const ended = await db.transaction(async (tx) => {
     await recordAuditEntry(tx, {
       applicationId: row.applicationId,
       action: 'users.export',
@@ -149,7 +150,7 @@ export async function endExport(
       finishedAt,
       idempotencyKey,
     });
-    await tx
+    const moved = await tx
       .update(exportsTable)
       .set({
         status: input.outcome,
@@ -165,15 +166,97 @@ export async function endExport(
               ...(input.outcome === 'CANCELLED' ? { upload: null } : {}),
             }),
       })
-      .where(and(eq(exportsTable.id, row.id), inArray(exportsTable.status, ['QUEUED', 'RUNNING'])));
+      .where(and(eq(exportsTable.id, row.id), inArray(exportsTable.status, ['QUEUED', 'RUNNING'])))
+      .returning({ id: exportsTable.id });
+    return moved.length > 0;
   });
+  // Counted by the call that moved it: a retry (or the reconciler after the workflow) finds it ended.
+  if (ended) deps.metrics?.jobFinished('export', input.outcome, secondsBetween(row.createdAt, finishedAt));
   return { status: input.outcome };
 }
 
 export function createExportActivities(deps: Omit<ActivityDeps, 'temporal'>) {
-  const { db, storage, mailer, config } = deps;
+  const { db, storage, mailer, config, metrics } = deps;
   const storages = createStorageSet(config, storage);
   const linkSecret = () => loadSigningSecret(config.storage.linkSigningSecret, config.dataDir);
+  /** One attempt at one range: see exportRange. */
+  const writeOneRange = async (input: { exportId: string; partNo: number }): Promise<RangeResult> => {
+    const ctx = Context.current();
+    const row = await loadExport(deps, input.exportId);
+    expectRunning(row);
+    const [part] = await db
+      .select()
+      .from(exportParts)
+      .where(and(eq(exportParts.exportId, row.id), eq(exportParts.partNo, input.partNo)));
+    if (!part) throw ApplicationFailure.nonRetryable(`export ${row.id} has no part ${input.partNo}`, FAILURE_TYPES.exportPartMissing);
+    if (part.status === 'COMPLETED') {
+      return { partNo: part.partNo, rows: part.rowCount, bytes: part.byteCount, resumedAtRows: part.rowCount };
+    }
+    const details = part.details as unknown as PartDetails;
+    const columns = row.columns as ExportColumn[];
+    const resume = later(ctx.info.heartbeatDetails as RangeCheckpoint | undefined, details.checkpoint);
+
+    let lastCheckpoint: RangeCheckpoint | undefined = resume;
+    let lastBeat = 0;
+    const composite = compositeOf(row);
+    const result = await writeRange({
+      pool: poolOf(db),
+      open: (state) => storage.openCompositeRange(composite, part.partNo, state),
+      query: {
+        applicationId: row.applicationId,
+        filters: row.filters as ExportFilters,
+        columns,
+        from: details.from,
+        to: details.to,
+        until: details.until,
+        format: row.format,
+        restrictedSearch: row.searchRestricted,
+      },
+      header: part.partNo === 0 ? (row.excelBom ? '\uFEFF' : '') + (row.format === 'ndjson' ? '' : csvHeader(columns)) : undefined,
+      transform: row.gzip ? gzipMember : undefined,
+      resume,
+      checkpointBytes: config.exports.checkpointBytes,
+      signal: ctx.cancellationSignal,
+      onChunk: () => {
+        const now = Date.now();
+        if (now - lastBeat >= 1000) {
+          lastBeat = now;
+          ctx.heartbeat(lastCheckpoint);
+        }
+      },
+      onCheckpoint: async (checkpoint) => {
+        lastCheckpoint = checkpoint;
+        lastBeat = Date.now();
+        ctx.heartbeat(checkpoint);
+        await db
+          .update(exportParts)
+          .set({
+            rowCount: checkpoint.rows,
+            byteCount: checkpoint.writer.bytes,
+            details: sql`${exportParts.details} || ${JSON.stringify({ checkpoint })}::jsonb`,
+          })
+          .where(and(eq(exportParts.exportId, row.id), eq(exportParts.partNo, part.partNo)));
+        await refreshExportProgress(db, row.id);
+      },
+    });
+
+    const resumes = [...(details.resumes ?? [])];
+    if (result.resumedAtRows > 0) resumes.push({ attempt: ctx.info.attempt, atRows: result.resumedAtRows });
+    await db
+      .update(exportParts)
+      .set({
+        status: 'COMPLETED',
+        rowCount: result.rows,
+        byteCount: result.bytes,
+        details: sql`${exportParts.details} || ${JSON.stringify({ checkpoint: null, resumes, written: result.state })}::jsonb`,
+      })
+      .where(and(eq(exportParts.exportId, row.id), eq(exportParts.partNo, part.partNo)));
+    // Once per range: a retry of a completed range returns above without counting.
+    metrics?.rowsWritten('exported', result.rows);
+    await refreshExportProgress(db, row.id);
+    return { partNo: part.partNo, rows: result.rows, bytes: result.bytes, resumedAtRows: result.resumedAtRows };
+  };
+
   return {
     /**
      * Marks the export RUNNING and cuts it into keyset ranges (stored as export_parts rows, with the snapshot
@@ -213,11 +296,11 @@ export function createExportActivities(deps: Omit<ActivityDeps, 'temporal'>) {
       const ranges = bounds.length - 1;
       // The file is written as a composite of the ranges (S3: one multipart upload the ranges put parts into).
       const upload = await storage.createComposite(exportKeys.file(row), ranges, exportKeys.partsPrefix(row));
-      return db.transaction(async (tx) => {
+      const planned = await db.transaction(async (tx) => {
         // The lock makes a concurrent attempt wait, then find this plan (its upload then goes with the prefix).
         await tx.execute(sql`SELECT 1 FROM exports WHERE id = ${row.id} FOR UPDATE`);
         const again = await listExportParts(tx, row.id);
-        if (again.length > 0) return { parts: again.length, estimatedRows: row.estimatedRows ?? 0, concurrency };
+        if (again.length > 0) return { parts: again.length, estimatedRows: row.estimatedRows ?? 0, concurrency, fresh: false };
         await tx.insert(exportParts).values(
           bounds.slice(0, -1).map((from, partNo) => ({
             exportId: row.id,
@@ -236,8 +319,11 @@ export function createExportActivities(deps: Omit<ActivityDeps, 'temporal'>) {
             storageKind: storage.kind,
           })
           .where(eq(exportsTable.id, row.id));
-        return { parts: ranges, estimatedRows: plan.estimatedRows, concurrency };
+        return { parts: ranges, estimatedRows: plan.estimatedRows, concurrency, fresh: true };
       });
+      // Started by the attempt that stored the plan (a retry finds the plan and does not count again).
+      if (planned.fresh) metrics?.jobStarted('export');
+      return { parts: planned.parts, estimatedRows: planned.estimatedRows, concurrency: planned.concurrency };
     },
 
     /**
@@ -246,78 +332,13 @@ export function createExportActivities(deps: Omit<ActivityDeps, 'temporal'>) {
      * after the checkpointed row on top of the checkpointed bytes; a part already completed is returned as it is.
      */
     async exportRange(input: { exportId: string; partNo: number }): Promise<RangeResult> {
-      const ctx = Context.current();
-      const row = await loadExport(deps, input.exportId);
-      expectRunning(row);
-      const [part] = await db
-        .select()
-        .from(exportParts)
-        .where(and(eq(exportParts.exportId, row.id), eq(exportParts.partNo, input.partNo)));
-      if (!part) throw ApplicationFailure.nonRetryable(`export ${row.id} has no part ${input.partNo}`, FAILURE_TYPES.exportPartMissing);
-      if (part.status === 'COMPLETED') {
-        return { partNo: part.partNo, rows: part.rowCount, bytes: part.byteCount, resumedAtRows: part.rowCount };
+      try {
+        return await writeOneRange(input);
+      } catch (err) {
+        // A cancelled attempt (the export was cancelled) is not a failure of the range.
+        if (!Context.current().cancellationSignal.aborted) metrics?.exportRangeFailed();
+        throw err;
       }
-      const details = part.details as unknown as PartDetails;
-      const columns = row.columns as ExportColumn[];
-      const resume = later(ctx.info.heartbeatDetails as RangeCheckpoint | undefined, details.checkpoint);
-
-      let lastCheckpoint: RangeCheckpoint | undefined = resume;
-      let lastBeat = 0;
-      const composite = compositeOf(row);
-      const result = await writeRange({
-        pool: poolOf(db),
-        open: (state) => storage.openCompositeRange(composite, part.partNo, state),
-        query: {
-          applicationId: row.applicationId,
-          filters: row.filters as ExportFilters,
-          columns,
-          from: details.from,
-          to: details.to,
-          until: details.until,
-          format: row.format,
-          restrictedSearch: row.searchRestricted,
-        },
-        header: part.partNo === 0 ? (row.excelBom ? '\uFEFF' : '') + (row.format === 'ndjson' ? '' : csvHeader(columns)) : undefined,
-        transform: row.gzip ? gzipMember : undefined,
-        resume,
-        checkpointBytes: config.exports.checkpointBytes,
-        signal: ctx.cancellationSignal,
-        onChunk: () => {
-          const now = Date.now();
-          if (now - lastBeat >= 1000) {
-            lastBeat = now;
-            ctx.heartbeat(lastCheckpoint);
-          }
-        },
-        onCheckpoint: async (checkpoint) => {
-          lastCheckpoint = checkpoint;
-          lastBeat = Date.now();
-          ctx.heartbeat(checkpoint);
-          await db
-            .update(exportParts)
-            .set({
-              rowCount: checkpoint.rows,
-              byteCount: checkpoint.writer.bytes,
-              details: sql`${exportParts.details} || ${JSON.stringify({ checkpoint })}::jsonb`,
-            })
-            .where(and(eq(exportParts.exportId, row.id), eq(exportParts.partNo, part.partNo)));
-          await refreshExportProgress(db, row.id);
-        },
-      });
-
-      const resumes = [...(details.resumes ?? [])];
-      if (result.resumedAtRows > 0) resumes.push({ attempt: ctx.info.attempt, atRows: result.resumedAtRows });
-      await db
-        .update(exportParts)
-        .set({
-          status: 'COMPLETED',
-          rowCount: result.rows,
-          byteCount: result.bytes,
-          details: sql`${exportParts.details} || ${JSON.stringify({ checkpoint: null, resumes, written: result.state })}::jsonb`,
-        })
-        .where(and(eq(exportParts.exportId, row.id), eq(exportParts.partNo, part.partNo)));
-      await refreshExportProgress(db, row.id);
-      return { partNo: part.partNo, rows: result.rows, bytes: result.bytes, resumedAtRows: result.resumedAtRows };
     },
 
     /**
