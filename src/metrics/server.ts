@@ -35,13 +35,18 @@ export async function startMetricsServer(options: {
   logger?: Logger;
 }): Promise<MetricsServer> {
   const { registry, sdkMetricsUrl } = options;
-  const sdkUp = sdkMetricsUrl
-    ? new Gauge({
-        name: 'kyc_temporal_sdk_metrics_up',
-        help: "1 when the Temporal SDK's metrics (temporal_*) were read for this answer, 0 when its exporter did not answer.",
-        registers: [registry],
-      })
-    : undefined;
+  /** The SDK's text for the answer being collected (read while our registry collects: the exporter is a thread of its own). */
+  let sdkRead: Promise<string> = Promise.resolve('');
+  if (sdkMetricsUrl) {
+    new Gauge({
+      name: 'kyc_temporal_sdk_metrics_up',
+      help: "1 when the Temporal SDK's metrics (temporal_*) were read for this answer, 0 when its exporter did not answer.",
+      registers: [registry],
+      async collect() {
+        this.set((await sdkRead) ? 1 : 0);
+      },
+    });
+  }
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '').split('?')[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -53,15 +58,14 @@ export async function startMetricsServer(options: {
       return;
     }
     void (async () => {
-      let sdkText = '';
-      if (sdkMetricsUrl && sdkUp) {
-        sdkText = await readSdkMetrics(sdkMetricsUrl).catch((err: unknown) => {
-          options.logger?.warn({ err }, 'the Temporal SDK metrics did not answer');
-          return '';
-        });
-        sdkUp.set(sdkText ? 1 : 0);
-      }
-      const ours = await registry.metrics();
+      const sdk = sdkMetricsUrl
+        ? readSdkMetrics(sdkMetricsUrl).catch((err: unknown) => {
+            options.logger?.warn({ err }, 'the Temporal SDK metrics did not answer');
+            return '';
+          })
+        : Promise.resolve('');
+      sdkRead = sdk;
+      const [ours, sdkText] = await Promise.all([registry.metrics(), sdk]);
       const body = sdkText ? `${ours.endsWith('\n') ? ours : `${ours}\n`}${sdkText}` : ours;
       res.writeHead(200, { 'content-type': registry.contentType, 'cache-control': 'no-store' });
       res.end(req.method === 'HEAD' ? undefined : body);
