@@ -102,14 +102,17 @@ async function scrape(url: string): Promise<{ ms: number; text: string; bytes: n
 interface Series {
   api: number[];
   worker: number[];
+  /** When each round started (performance.now()). */
+  at: number[];
   bytes: { api: number; worker: number };
 }
 
 /** Scrapes both endpoints every INTERVAL_MS until `until()` says stop (or `count` rounds are done). */
 async function scrapeLoop(apiUrl: string, workerUrl: string, until: { count?: number; stop?: () => boolean }): Promise<Series> {
-  const series: Series = { api: [], worker: [], bytes: { api: 0, worker: 0 } };
+  const series: Series = { api: [], worker: [], at: [], bytes: { api: 0, worker: 0 } };
   for (let round = 0; until.count === undefined || round < until.count; round++) {
     if (until.stop?.()) break;
+    series.at.push(performance.now());
     const a = await scrape(apiUrl);
     const w = await scrape(workerUrl);
     series.api.push(a.ms);
@@ -207,6 +210,7 @@ async function main(): Promise<void> {
       return body.status === 'VALIDATING' ? undefined : body;
     }, 600_000, 100);
     if (preview.status !== 'AWAITING_CONFIRMATION') throw new Error(`preview: ${JSON.stringify(preview)}`);
+    const tPreview = performance.now();
     const confirm = await fetch(`${baseUrl}/console/users/imports/${created.id}/confirm`, { method: 'POST', headers });
     if (confirm.status !== 202) throw new Error(`confirm: ${confirm.status} ${await confirm.text()}`);
     const done = await waitUntil(async () => {
@@ -221,12 +225,20 @@ async function main(): Promise<void> {
       return rows - rowsBefore >= ROWS ? rows : undefined;
     }, 30_000, 100).catch(async () => rowsWritten((await scrape(workerUrl)).text));
 
+    const during = (values: number[], from: number, to: number) => values.filter((_, i) => busy.at[i] >= from && busy.at[i] < to);
+    const phases = (values: number[]) => {
+      const validating = during(values, t0, tPreview);
+      const writing = during(values, tPreview, Infinity);
+      return [validating.length ? `validating ${figures(validating)}` : '', writing.length ? `writing ${figures(writing)}` : ''];
+    };
     const lines = [
       `== /metrics while an import of ${ROWS.toLocaleString('en-US')} rows runs (${done.status} in ${(importMs / 1000).toFixed(2)} s) ==`,
       `API     baseline   ${figures(idle.api)}`,
       `API     importing  ${figures(busy.api)}`,
+      ...phases(busy.api).map((line) => `          ${line}`),
       `worker  baseline   ${figures(idle.worker)}`,
       `worker  importing  ${figures(busy.worker)}`,
+      ...phases(busy.worker).map((line) => `          ${line}`),
       `answer size        API ${(busy.bytes.api / 1024).toFixed(1)} KiB, worker ${(busy.bytes.worker / 1024).toFixed(1)} KiB (with the Temporal SDK's metrics)`,
       `rows written       kyc_rows_written_total moved by ${rowsAfter - rowsBefore} (expected ${ROWS})`,
     ];
