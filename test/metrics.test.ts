@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { api, createTenant, startTestStack, waitFor, type TestStack, type TestTenant } from './helpers/stack';
-import { runExport } from './helpers/exports';
-import { csvOf, importFile } from './fixtures/imports/support';
+import { runExport, seedManyUsers } from './helpers/exports';
+import { csvOf, importFile, uploadAndValidate, waitForStatus } from './fixtures/imports/support';
 
 /**
  * `/metrics` of the API and of a worker (API.md "Progress and metrics"; the README's "Metrics" lists the names): real
@@ -187,9 +187,31 @@ describe('GET /metrics', () => {
     expectNoPersonalLabels(after);
   });
 
-  it('after an export the export job and its rows are counted once', async () => {
+  it('a chunk that fails all its attempts is counted once, and the import as finished COMPLETED_WITH_ERRORS', async () => {
     const before = (await workerMetrics()).families;
-    const done = await runExport(stack, t.token, {});
+    // 8 rows, chunks of 4: the second chunk's row marks it to fail all 4 attempts (test/helpers/fault-injection.ts).
+    const file = csvOf(['vendor_data', 'display_name'], Array.from({ length: 8 }, (_, i) => [i === 5 ? 'test-fault:fail-4' : `cf-${i}`, `n ${i}`]));
+    const preview = await uploadAndValidate(stack, t.token, file);
+    expect((await api(stack, 'POST', `/console/users/imports/${preview.id}/confirm`, { token: t.token })).status).toBe(202);
+    const done = await waitForStatus(stack, t.token, preview.id, ['COMPLETED_WITH_ERRORS'], 60_000);
+    expect(done).toMatchObject({ created_count: 4, failed_rows: 4, chunks: { total: 2, completed: 1, failed: 1 } });
+    const finished = { kind: 'import', status: 'COMPLETED_WITH_ERRORS' };
+    const after = await waitFor(async () => {
+      const { families } = await workerMetrics();
+      return valueOf(families, 'kyc_jobs_finished_total', finished) > valueOf(before, 'kyc_jobs_finished_total', finished) ? families : undefined;
+    });
+    const moved = (name: string, labels: Record<string, string> = {}) => valueOf(after, name, labels) - valueOf(before, name, labels);
+    expect(moved('kyc_chunk_failures_total', { kind: 'import' })).toBe(1);
+    expect(moved('kyc_jobs_finished_total', finished)).toBe(1);
+    expect(moved('kyc_rows_written_total', { action: 'created' })).toBe(4);
+    expect(moved('kyc_rows_written_total')).toBe(4);
+  });
+
+  it('after an export the export job and its rows are counted once', async () => {
+    const other = await createTenant(stack.database.db);
+    await seedManyUsers(stack.database.db, other.applicationId, 25);
+    const before = (await workerMetrics()).families;
+    const done = await runExport(stack, other.operators.OWNER.token, {});
     expect(done.status).toBe('COMPLETED');
     const finished = { kind: 'export', status: 'COMPLETED' };
     const after = await waitFor(async () => {
@@ -200,7 +222,7 @@ describe('GET /metrics', () => {
     expect(moved('kyc_jobs_started_total', { kind: 'export' })).toBe(1);
     expect(moved('kyc_jobs_finished_total', finished)).toBe(1);
     expect(moved('kyc_rows_written_total', { action: 'exported' })).toBe(done.row_count);
-    expect(done.row_count).toBe(10);
+    expect(done.row_count).toBe(25);
     expect(moved('kyc_export_range_failures_total')).toBe(0);
     expectNoPersonalLabels(after);
   });
