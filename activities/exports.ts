@@ -179,85 +179,7 @@ export function createExportActivities(deps: Omit<ActivityDeps, 'temporal'>) {
   const { db, storage, mailer, config, metrics } = deps;
   const storages = createStorageSet(config, storage);
   const linkSecret = () => loadSigningSecret(config.storage.linkSigningSecret, config.dataDir);
-  /** One attempt at one range: see exportRange. */
-  const writeOneRange = async (input: { exportId: string; partNo: number }): Promise<RangeResult> => {
-    const ctx = Context.current();
-    const row = await loadExport(deps, input.exportId);
-    expectRunning(row);
-    const [part] = await db
-      .select()
-      .from(exportParts)
-      .where(and(eq(exportParts.exportId, row.id), eq(exportParts.partNo, input.partNo)));
-    if (!part) throw ApplicationFailure.nonRetryable(`export ${row.id} has no part ${input.partNo}`, FAILURE_TYPES.exportPartMissing);
-    if (part.status === 'COMPLETED') {
-      return { partNo: part.partNo, rows: part.rowCount, bytes: part.byteCount, resumedAtRows: part.rowCount };
-    }
-    const details = part.details as unknown as PartDetails;
-    const columns = row.columns as ExportColumn[];
-    const resume = later(ctx.info.heartbeatDetails as RangeCheckpoint | undefined, details.checkpoint);
-
-    let lastCheckpoint: RangeCheckpoint | undefined = resume;
-    let lastBeat = 0;
-    const composite = compositeOf(row);
-    const result = await writeRange({
-      pool: poolOf(db),
-      open: (state) => storage.openCompositeRange(composite, part.partNo, state),
-      query: {
-        applicationId: row.applicationId,
-        filters: row.filters as ExportFilters,
-        columns,
-        from: details.from,
-        to: details.to,
-        until: details.until,
-        format: row.format,
-        restrictedSearch: row.searchRestricted,
-      },
-      header: part.partNo === 0 ? (row.excelBom ? '\uFEFF' : '') + (row.format === 'ndjson' ? '' : csvHeader(columns)) : undefined,
-      transform: row.gzip ? gzipMember : undefined,
-      resume,
-      checkpointBytes: config.exports.checkpointBytes,
-      signal: ctx.cancellationSignal,
-      onChunk: () => {
-        const now = Date.now();
-        if (now - lastBeat >= 1000) {
-          lastBeat = now;
-          ctx.heartbeat(lastCheckpoint);
-        }
-      },
-      onCheckpoint: async (checkpoint) => {
-        lastCheckpoint = checkpoint;
-        lastBeat = Date.now();
-        ctx.heartbeat(checkpoint);
-        await db
-          .update(exportParts)
-          .set({
-            rowCount: checkpoint.rows,
-            byteCount: checkpoint.writer.bytes,
-            details: sql`${exportParts.details} || ${JSON.stringify({ checkpoint })}::jsonb`,
-          })
-          .where(and(eq(exportParts.exportId, row.id), eq(exportParts.partNo, part.partNo)));
-        await refreshExportProgress(db, row.id);
-      },
-    });
-
-    const resumes = [...(details.resumes ?? [])];
-    if (result.resumedAtRows > 0) resumes.push({ attempt: ctx.info.attempt, atRows: result.resumedAtRows });
-    await db
-      .update(exportParts)
-      .set({
-        status: 'COMPLETED',
-        rowCount: result.rows,
-        byteCount: result.bytes,
-        details: sql`${exportParts.details} || ${JSON.stringify({ checkpoint: null, resumes, written: result.state })}::jsonb`,
-      })
-      .where(and(eq(exportParts.exportId, row.id), eq(exportParts.partNo, part.partNo)));
-    // Once per range: a retry of a completed range returns above without counting.
-    metrics?.rowsWritten('exported', result.rows);
-    await refreshExportProgress(db, row.id);
-    return { partNo: part.partNo, rows: result.rows, bytes: result.bytes, resumedAtRows: result.resumedAtRows };
-  };
-
-  return {
+  const activities = {
     /**
      * Marks the export RUNNING and cuts it into keyset ranges (stored as export_parts rows, with the snapshot
      * time that bounds them). A retry finds the stored plan and returns it unchanged.
@@ -332,13 +254,80 @@ export function createExportActivities(deps: Omit<ActivityDeps, 'temporal'>) {
      * after the checkpointed row on top of the checkpointed bytes; a part already completed is returned as it is.
      */
     async exportRange(input: { exportId: string; partNo: number }): Promise<RangeResult> {
-      try {
-        return await writeOneRange(input);
-      } catch (err) {
-        // A cancelled attempt (the export was cancelled) is not a failure of the range.
-        if (!Context.current().cancellationSignal.aborted) metrics?.exportRangeFailed();
-        throw err;
+      const ctx = Context.current();
+      const row = await loadExport(deps, input.exportId);
+      expectRunning(row);
+      const [part] = await db
+        .select()
+        .from(exportParts)
+        .where(and(eq(exportParts.exportId, row.id), eq(exportParts.partNo, input.partNo)));
+      if (!part) throw ApplicationFailure.nonRetryable(`export ${row.id} has no part ${input.partNo}`, FAILURE_TYPES.exportPartMissing);
+      if (part.status === 'COMPLETED') {
+        return { partNo: part.partNo, rows: part.rowCount, bytes: part.byteCount, resumedAtRows: part.rowCount };
       }
+      const details = part.details as unknown as PartDetails;
+      const columns = row.columns as ExportColumn[];
+      const resume = later(ctx.info.heartbeatDetails as RangeCheckpoint | undefined, details.checkpoint);
+
+      let lastCheckpoint: RangeCheckpoint | undefined = resume;
+      let lastBeat = 0;
+      const composite = compositeOf(row);
+      const result = await writeRange({
+        pool: poolOf(db),
+        open: (state) => storage.openCompositeRange(composite, part.partNo, state),
+        query: {
+          applicationId: row.applicationId,
+          filters: row.filters as ExportFilters,
+          columns,
+          from: details.from,
+          to: details.to,
+          until: details.until,
+          format: row.format,
+          restrictedSearch: row.searchRestricted,
+        },
+        header: part.partNo === 0 ? (row.excelBom ? '\uFEFF' : '') + (row.format === 'ndjson' ? '' : csvHeader(columns)) : undefined,
+        transform: row.gzip ? gzipMember : undefined,
+        resume,
+        checkpointBytes: config.exports.checkpointBytes,
+        signal: ctx.cancellationSignal,
+        onChunk: () => {
+          const now = Date.now();
+          if (now - lastBeat >= 1000) {
+            lastBeat = now;
+            ctx.heartbeat(lastCheckpoint);
+          }
+        },
+        onCheckpoint: async (checkpoint) => {
+          lastCheckpoint = checkpoint;
+          lastBeat = Date.now();
+          ctx.heartbeat(checkpoint);
+          await db
+            .update(exportParts)
+            .set({
+              rowCount: checkpoint.rows,
+              byteCount: checkpoint.writer.bytes,
+              details: sql`${exportParts.details} || ${JSON.stringify({ checkpoint })}::jsonb`,
+            })
+            .where(and(eq(exportParts.exportId, row.id), eq(exportParts.partNo, part.partNo)));
+          await refreshExportProgress(db, row.id);
+        },
+      });
+
+      const resumes = [...(details.resumes ?? [])];
+      if (result.resumedAtRows > 0) resumes.push({ attempt: ctx.info.attempt, atRows: result.resumedAtRows });
+      await db
+        .update(exportParts)
+        .set({
+          status: 'COMPLETED',
+          rowCount: result.rows,
+          byteCount: result.bytes,
+          details: sql`${exportParts.details} || ${JSON.stringify({ checkpoint: null, resumes, written: result.state })}::jsonb`,
+        })
+        .where(and(eq(exportParts.exportId, row.id), eq(exportParts.partNo, part.partNo)));
+      // Once per range: a retry of a completed range returns above without counting.
+      metrics?.rowsWritten('exported', result.rows);
+      await refreshExportProgress(db, row.id);
+      return { partNo: part.partNo, rows: result.rows, bytes: result.bytes, resumedAtRows: result.resumedAtRows };
     },
 
     /**
@@ -435,6 +424,19 @@ export function createExportActivities(deps: Omit<ActivityDeps, 'temporal'>) {
      */
     async finishExport(input: ExportEnding): Promise<{ status: ExportStatus }> {
       return endExport(deps, input, `users-export-${input.exportId}:${Context.current().info.workflowExecution?.runId ?? 'no-run'}`);
+    },
+  };
+  const { exportRange } = activities;
+  return {
+    ...activities,
+    /** exportRange (above), its failed attempts counted (a cancelled one, the export being cancelled, is not a failure). */
+    async exportRange(input: { exportId: string; partNo: number }): Promise<RangeResult> {
+      try {
+        return await exportRange(input);
+      } catch (err) {
+        if (!Context.current().cancellationSignal.aborted) metrics?.exportRangeFailed();
+        throw err;
+      }
     },
   };
 }
