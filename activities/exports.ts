@@ -25,6 +25,7 @@ import { DomainError } from '../src/errors';
 import { createStorageSet, type AppendState, type CompositeState } from '../src/storage';
 import { loadSigningSecret } from '../src/storage/signing';
 import type { ActivityDeps } from './deps';
+import { secondsBetween } from '../src/metrics/jobs';
 import { FAILURE_TYPES } from '../workflows/definitions';
 
 /** What a part row keeps in `details`: its key range, the snapshot time, its last checkpoint, its resumes. */
@@ -112,7 +113,7 @@ export interface ExportEnding {
  * ending of an export whose workflow was terminated). An export already ended is left as it is.
  */
 export async function endExport(
-  deps: Pick<ActivityDeps, 'db' | 'storage'>,
+  deps: Pick<ActivityDeps, 'db' | 'storage' | 'metrics'>,
   input: ExportEnding,
   idempotencyKey: string,
 ): Promise<{ status: ExportStatus }> {
@@ -128,7 +129,7 @@ export async function endExport(
   }
   const finishedAt = new Date();
   const error = success ? undefined : (input.error ?? { code: 'export_failed', message: 'the export failed' });
-  await db.transaction(async (tx) => {
+  const ended = await db.transaction(async (tx) => {
     await recordAuditEntry(tx, {
       applicationId: row.applicationId,
       action: 'users.export',
@@ -149,7 +150,7 @@ export async function endExport(
       finishedAt,
       idempotencyKey,
     });
-    await tx
+    const moved = await tx
       .update(exportsTable)
       .set({
         status: input.outcome,
@@ -165,16 +166,20 @@ export async function endExport(
               ...(input.outcome === 'CANCELLED' ? { upload: null } : {}),
             }),
       })
-      .where(and(eq(exportsTable.id, row.id), inArray(exportsTable.status, ['QUEUED', 'RUNNING'])));
+      .where(and(eq(exportsTable.id, row.id), inArray(exportsTable.status, ['QUEUED', 'RUNNING'])))
+      .returning({ id: exportsTable.id });
+    return moved.length > 0;
   });
+  // Counted by the call that moved it: a retry (or the reconciler after the workflow) finds it ended.
+  if (ended) deps.metrics?.jobFinished('export', input.outcome, secondsBetween(row.createdAt, finishedAt));
   return { status: input.outcome };
 }
 
 export function createExportActivities(deps: Omit<ActivityDeps, 'temporal'>) {
-  const { db, storage, mailer, config } = deps;
+  const { db, storage, mailer, config, metrics } = deps;
   const storages = createStorageSet(config, storage);
   const linkSecret = () => loadSigningSecret(config.storage.linkSigningSecret, config.dataDir);
-  return {
+  const activities = {
     /**
      * Marks the export RUNNING and cuts it into keyset ranges (stored as export_parts rows, with the snapshot
      * time that bounds them). A retry finds the stored plan and returns it unchanged.
@@ -213,11 +218,11 @@ export function createExportActivities(deps: Omit<ActivityDeps, 'temporal'>) {
       const ranges = bounds.length - 1;
       // The file is written as a composite of the ranges (S3: one multipart upload the ranges put parts into).
       const upload = await storage.createComposite(exportKeys.file(row), ranges, exportKeys.partsPrefix(row));
-      return db.transaction(async (tx) => {
+      const planned = await db.transaction(async (tx) => {
         // The lock makes a concurrent attempt wait, then find this plan (its upload then goes with the prefix).
         await tx.execute(sql`SELECT 1 FROM exports WHERE id = ${row.id} FOR UPDATE`);
         const again = await listExportParts(tx, row.id);
-        if (again.length > 0) return { parts: again.length, estimatedRows: row.estimatedRows ?? 0, concurrency };
+        if (again.length > 0) return { parts: again.length, estimatedRows: row.estimatedRows ?? 0, concurrency, fresh: false };
         await tx.insert(exportParts).values(
           bounds.slice(0, -1).map((from, partNo) => ({
             exportId: row.id,
@@ -236,8 +241,11 @@ export function createExportActivities(deps: Omit<ActivityDeps, 'temporal'>) {
             storageKind: storage.kind,
           })
           .where(eq(exportsTable.id, row.id));
-        return { parts: ranges, estimatedRows: plan.estimatedRows, concurrency };
+        return { parts: ranges, estimatedRows: plan.estimatedRows, concurrency, fresh: true };
       });
+      // Started by the attempt that stored the plan (a retry finds the plan and does not count again).
+      if (planned.fresh) metrics?.jobStarted('export');
+      return { parts: planned.parts, estimatedRows: planned.estimatedRows, concurrency: planned.concurrency };
     },
 
     /**
@@ -316,6 +324,8 @@ export function createExportActivities(deps: Omit<ActivityDeps, 'temporal'>) {
           details: sql`${exportParts.details} || ${JSON.stringify({ checkpoint: null, resumes, written: result.state })}::jsonb`,
         })
         .where(and(eq(exportParts.exportId, row.id), eq(exportParts.partNo, part.partNo)));
+      // Once per range: a retry of a completed range returns above without counting.
+      metrics?.rowsWritten('exported', result.rows);
       await refreshExportProgress(db, row.id);
       return { partNo: part.partNo, rows: result.rows, bytes: result.bytes, resumedAtRows: result.resumedAtRows };
     },
@@ -414,6 +424,19 @@ export function createExportActivities(deps: Omit<ActivityDeps, 'temporal'>) {
      */
     async finishExport(input: ExportEnding): Promise<{ status: ExportStatus }> {
       return endExport(deps, input, `users-export-${input.exportId}:${Context.current().info.workflowExecution?.runId ?? 'no-run'}`);
+    },
+  };
+  const { exportRange } = activities;
+  return {
+    ...activities,
+    /** exportRange (above), its failed attempts counted (a cancelled one, the export being cancelled, is not a failure). */
+    async exportRange(input: { exportId: string; partNo: number }): Promise<RangeResult> {
+      try {
+        return await exportRange(input);
+      } catch (err) {
+        if (!Context.current().cancellationSignal.aborted) metrics?.exportRangeFailed();
+        throw err;
+      }
     },
   };
 }

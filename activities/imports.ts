@@ -28,6 +28,7 @@ import type { ImportStatus } from '../drizzle/schema';
 import { FAILURE_TYPES } from '../workflows/definitions';
 import { DomainError } from '../src/errors';
 import { finishUndo, listUndoChunks, undoChunk, type UndoChunkResult } from '../src/imports/undo';
+import { secondsBetween } from '../src/metrics/jobs';
 import type { UndoImportResult } from '../workflows/import-definitions';
 
 export interface ImportActivityInput {
@@ -68,9 +69,11 @@ function validationResult(row: ImportRecord): ValidateImportResult {
   };
 }
 
-export function createImportActivities({ db, storage, config, hooks = {} }: Omit<ActivityDeps, 'temporal'>) {
-  async function finalResult(importId: string): Promise<FinishImportResult> {
+export function createImportActivities({ db, storage, config, hooks = {}, metrics }: Omit<ActivityDeps, 'temporal'>) {
+  /** The import's ending, counted once per workflow run: `ended` is whether this call wrote the run's audit entry. */
+  async function finalResult(importId: string, ended: boolean): Promise<FinishImportResult> {
     const row = await getImport(db, { id: importId });
+    if (ended) metrics?.jobFinished('import', row.status, secondsBetween(row.createdAt, row.finishedAt));
     return {
       importId,
       status: row.status,
@@ -92,6 +95,8 @@ export function createImportActivities({ db, storage, config, hooks = {} }: Omit
     async validateImport({ importId }: ImportActivityInput): Promise<ValidateImportResult> {
       const row = await getImport(db, { id: importId });
       if (row.status !== 'VALIDATING') return validationResult(row);
+      // Started once: a retried validation (attempt 2 and on) is the same job.
+      if (Context.current().info.attempt === 1) metrics?.jobStarted('import');
       const storageKey = row.storageKey;
       if (!storageKey) throw ApplicationFailure.nonRetryable('the uploaded file is no longer stored', FAILURE_TYPES.importFileMissing);
       let rowsRead = 0;
@@ -151,13 +156,20 @@ export function createImportActivities({ db, storage, config, hooks = {} }: Omit
       const attempt = Context.current().info.attempt;
       const { beforeChunkCommit } = hooks;
       try {
-        return await withHeartbeats(
+        const result = await withHeartbeats(
           () => ({ chunkNo, attempt }),
           () =>
             writeChunk(db, importId, chunkNo, {
               beforeCommit: beforeChunkCommit ? () => beforeChunkCommit({ importId, chunkNo }) : undefined,
             }),
         );
+        // Counted once per chunk: only the attempt that committed it is `written` (a retry finds it already_completed).
+        if (result.outcome === 'written' && metrics) {
+          metrics.rowsWritten('created', result.created);
+          metrics.rowsWritten('updated', result.updated);
+          metrics.rowsWritten('unchanged', result.unchanged);
+        }
+        return result;
       } catch (err) {
         if (err instanceof ChunkNotFoundError) throw ApplicationFailure.nonRetryable(err.message, FAILURE_TYPES.importChunkNotFound);
         throw err;
@@ -166,7 +178,8 @@ export function createImportActivities({ db, storage, config, hooks = {} }: Omit
 
     /** Records a chunk that exhausted its retries as FAILED with its error. Idempotent (a COMPLETED chunk stays so). */
     async recordImportChunkFailure(input: { importId: string; chunkNo: number; message: string }): Promise<void> {
-      await recordChunkFailure(db, input.importId, input.chunkNo, { code: 'write_failed', message: input.message });
+      const moved = await recordChunkFailure(db, input.importId, input.chunkNo, { code: 'write_failed', message: input.message });
+      if (moved) metrics?.chunkFailed('import');
     },
 
     /**
@@ -174,11 +187,11 @@ export function createImportActivities({ db, storage, config, hooks = {} }: Omit
      * entry of this ending is written (keyed by the run, so a retry writes none twice but a retry run adds its own).
      */
     async finishImport({ importId, runKey }: { importId: string; runKey: string }): Promise<FinishImportResult> {
-      await db.transaction(async (tx) => {
+      const ended = await db.transaction(async (tx) => {
         await markFinished(tx, importId);
-        await recordImportAudit(tx, importId, runKey);
+        return recordImportAudit(tx, importId, runKey);
       });
-      return finalResult(importId);
+      return finalResult(importId, ended);
     },
 
     /**
@@ -231,6 +244,8 @@ export function createImportActivities({ db, storage, config, hooks = {} }: Omit
 
     /** The chunks of an import with undo images still to undo, after `afterChunkNo`, in order. Read-only. */
     async listImportUndoChunks(input: { importId: string; afterChunkNo: number; limit: number }): Promise<number[]> {
+      // The undo's first list (its first run, first attempt) is where it starts.
+      if (input.afterChunkNo < 0 && Context.current().info.attempt === 1) metrics?.jobStarted('undo');
       return listUndoChunks(db, input);
     },
 
@@ -242,25 +257,38 @@ export function createImportActivities({ db, storage, config, hooks = {} }: Omit
     async undoImportChunk({ importId, chunkNo }: { importId: string; chunkNo: number }): Promise<UndoChunkResult> {
       const attempt = Context.current().info.attempt;
       const { beforeUndoChunkCommit } = hooks;
-      return withHeartbeats(
-        () => ({ chunkNo, attempt }),
-        () => undoChunk(db, importId, chunkNo, { beforeCommit: beforeUndoChunkCommit ? () => beforeUndoChunkCommit({ importId, chunkNo }) : undefined }),
-      );
+      try {
+        const result = await withHeartbeats(
+          () => ({ chunkNo, attempt }),
+          () => undoChunk(db, importId, chunkNo, { beforeCommit: beforeUndoChunkCommit ? () => beforeUndoChunkCommit({ importId, chunkNo }) : undefined }),
+        );
+        // Each image is acted on once (a retry does only the rest), so these add up to the undo's counts.
+        if (metrics) {
+          metrics.rowsWritten('restored', result.restored);
+          metrics.rowsWritten('deleted', result.deleted);
+          metrics.rowsWritten('conflict', result.conflicts);
+        }
+        return result;
+      } catch (err) {
+        metrics?.chunkFailed('undo');
+        throw err;
+      }
     },
 
     /** The undo is done: UNDOING -> UNDONE with its audit entry. Idempotent. */
     async finishImportUndo({ importId }: ImportActivityInput): Promise<UndoImportResult> {
-      const row = await finishUndo(db, importId);
+      const { row, ended } = await finishUndo(db, importId);
+      if (ended) metrics?.jobFinished('undo', row.status, secondsBetween(row.undoRequestedAt, row.undoFinishedAt));
       return { importId, status: row.status, restored: row.undoRestored, deleted: row.undoDeleted, conflicts: row.undoConflicts };
     },
 
     /** The workflow cannot go on: the import becomes FAILED with the error, and its audit entry is written. Idempotent. */
     async failImport({ importId, runKey, message }: { importId: string; runKey: string; message: string }): Promise<FinishImportResult> {
-      await db.transaction(async (tx) => {
+      const ended = await db.transaction(async (tx) => {
         await markFailed(tx, { importId, error: { code: 'internal_error', message } });
-        await recordImportAudit(tx, importId, runKey);
+        return recordImportAudit(tx, importId, runKey);
       });
-      return finalResult(importId);
+      return finalResult(importId, ended);
     },
   };
 }

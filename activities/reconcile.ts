@@ -1,7 +1,8 @@
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { Context } from '@temporalio/activity';
 import { recordImportAudit } from '../src/imports/audit';
-import { listUndoingImports, listUnfinishedImports, markWorkflowEnded, type ImportRecord } from '../src/imports/queries';
+import { getImport, listUndoingImports, listUnfinishedImports, markWorkflowEnded, type ImportRecord } from '../src/imports/queries';
+import { secondsBetween } from '../src/metrics/jobs';
 import { restartImportWorkflow, restartUndoWorkflow, resendConfirm } from '../src/imports/service';
 import { listUnfinishedExports } from '../src/exports/queries';
 import { startExportWorkflow } from '../src/exports/service';
@@ -76,12 +77,15 @@ export function createReconcileActivities(deps: ActivityDeps) {
       return;
     }
     if (state && ENDED_OUTSIDE.includes(state.status)) {
-      const ended = await db.transaction(async (tx) => {
+      const { ended, audited } = await db.transaction(async (tx) => {
         const changed = await markWorkflowEnded(tx, { importId: record.id, error: { code: 'workflow_ended', message: endedMessage('import', state.status) } });
-        if (changed) await recordImportAudit(tx, record.id, `${importWorkflowId(record.id)}:${state.runId}:ended`);
-        return changed;
+        return { ended: changed, audited: changed && (await recordImportAudit(tx, record.id, `${importWorkflowId(record.id)}:${state.runId}:ended`)) };
       });
       if (ended) result.ended.push(record.id);
+      if (audited && deps.metrics) {
+        const row = await getImport(db, { id: record.id });
+        deps.metrics.jobFinished('import', row.status, secondsBetween(row.createdAt, row.finishedAt));
+      }
       return;
     }
     // No workflow (the API died between writing the import and starting it), or one that closed normally without

@@ -536,7 +536,8 @@ async function run(): Promise<void> {
   const lines = [
     '',
     'KYC user bulk service is running:',
-    `  API          ${apiUrl}   (GET /healthz, /readyz)`,
+    `  API          ${apiUrl}   (GET /healthz, /readyz, /metrics)`,
+    `  Metrics      ${config.worker.metricsPort ? `worker http://localhost:${config.worker.metricsPort}/metrics` : 'worker: off (WORKER_METRICS_PORT=0)'}`,
     `  Temporal UI  ${temporal.uiUrl ?? `(not started here; Temporal at ${temporal.address})`}`,
     `  Temporal     ${temporal.address}, namespace ${config.temporal.namespace}`,
     `  Postgres     ${postgres.description}`,

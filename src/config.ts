@@ -99,6 +99,9 @@ const envSchema = z.object({
   RESEND_BASE_URL: optionalText,
   EMAIL_FROM: z.string().default('KYC exports <exports@example.com>'),
 
+  /** The worker's Prometheus `/metrics` listener (on HOST); 0 turns it off. */
+  WORKER_METRICS_PORT: z.coerce.number().int().min(0).max(65_535).default(9464),
+
 });
 
 export type Config = ReturnType<typeof toConfig>;
@@ -154,6 +157,8 @@ function toConfig(env: z.infer<typeof envSchema>) {
       heartbeatTimeoutMs: env.EXPORT_HEARTBEAT_TIMEOUT,
     },
     retention: { intervalMs: env.RETENTION_INTERVAL },
+    /** The worker's `/metrics` listener: on `api.host`, off when the port is 0. */
+    worker: { metricsPort: env.WORKER_METRICS_PORT },
     /** The reconciler: how often it runs, and how old an unfinished import or upload must be before it acts on it. */
     reconcile: { intervalMs: env.RECONCILE_INTERVAL, afterMs: env.RECONCILE_AFTER },
     storage: {

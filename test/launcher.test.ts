@@ -90,6 +90,7 @@ beforeAll(async () => {
     EMBEDDED_POSTGRES_PORT: String(await getFreePort()),
     TEMPORAL_DEV_PORT: String(await getFreePort()),
     TEMPORAL_UI_PORT: String(await getFreePort()),
+    WORKER_METRICS_PORT: String(await getFreePort()),
     DATABASE_URL: databaseUrl,
     TEMPORAL_ADDRESS: temporalAddress,
     TEMPORAL_TASK_QUEUE: taskQueue,

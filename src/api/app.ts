@@ -15,6 +15,8 @@ import { inputGuard } from './input-guard';
 import { openApiDocument } from './openapi';
 import { serializeRequest } from './request-log';
 import { usersRouter } from './users-routes';
+import { httpMetrics, metricsHandler } from '../metrics/http';
+import { createMetricsRegistry } from '../metrics/registry';
 
 
 /** The Express application: routes, auth, JSON logs with a request id, and the one error handler. */
@@ -22,6 +24,8 @@ export function createApp(deps: AppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
+  const registry = deps.metrics ?? createMetricsRegistry();
+  app.use(httpMetrics(registry));
   app.use(
     pinoHttp({
       logger: deps.logger,
@@ -33,13 +37,15 @@ export function createApp(deps: AppDeps): express.Express {
       },
       redact: ['req.headers.authorization', 'req.headers["x-api-key"]', 'req.headers.cookie'],
       serializers: { req: serializeRequest },
-      autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/readyz' },
+      autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/readyz' || req.url === '/metrics' },
     }),
   );
   app.use(express.json({ limit: '1mb', strict: false }));
   app.use(inputGuard);
 
   app.use(healthRouter(deps.db, deps.temporal));
+  // Prometheus text (README, "Metrics"): no personal data or ids in any label, so it is served without auth.
+  app.get('/metrics', metricsHandler(registry));
   app.get('/openapi.json', (_req, res) => {
     res.json(openApiDocument());
   });

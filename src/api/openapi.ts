@@ -107,6 +107,12 @@ const healthPaths = {
   '/readyz': {
     get: { summary: 'Readiness: Postgres and Temporal answer', responses: { 200: { description: 'Ready' }, 503: { description: 'Not ready' } } },
   },
+  '/metrics': {
+    get: {
+      summary: "Prometheus metrics: HTTP requests by route pattern and status, latency histograms, the process's (README, Metrics)",
+      responses: { 200: { description: 'Prometheus text format 0.0.4', content: { 'text/plain': { schema: { type: 'string' } } } } },
+    },
+  },
 };
 
 const vendorDataParam = param('vendor_data', 'path', z.string().meta({ description: 'URL-encoded; matched trimmed, case-insensitive' }));

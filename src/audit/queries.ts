@@ -25,8 +25,13 @@ export interface AuditEntryInput {
  * Writes the audit entry of a job as it ends. A retried write (same idempotency key) finds its entry there and
  * adds nothing; entries are never updated (the table refuses UPDATE and DELETE).
  */
-export async function recordAuditEntry(db: Queryable, entry: AuditEntryInput): Promise<void> {
-  await db.insert(auditLog).values(entry).onConflictDoNothing({ target: auditLog.idempotencyKey });
+export async function recordAuditEntry(db: Queryable, entry: AuditEntryInput): Promise<boolean> {
+  const inserted = await db
+    .insert(auditLog)
+    .values(entry)
+    .onConflictDoNothing({ target: auditLog.idempotencyKey })
+    .returning({ id: auditLog.id });
+  return inserted.length > 0;
 }
 
 export type AuditEntryRow = typeof auditLog.$inferSelect & { operatorEmail: string | null };

@@ -6,9 +6,9 @@ import { getImport } from './queries';
  * The audit entry of an import's ending. Written in the transaction that ends the import, so whoever sees the final
  * status also finds the entry; keyed by `idempotencyKey` (one per ending: a workflow run, or the reconciler's).
  */
-export async function recordImportAudit(q: Queryable, importId: string, idempotencyKey: string): Promise<void> {
+export async function recordImportAudit(q: Queryable, importId: string, idempotencyKey: string): Promise<boolean> {
   const row = await getImport(q, { id: importId });
-  await recordAuditEntry(q, {
+  return recordAuditEntry(q, {
     applicationId: row.applicationId,
     action: 'users.import',
     operatorId: row.operatorId,

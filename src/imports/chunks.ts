@@ -231,14 +231,21 @@ async function writeChunkOnce(db: Db, importId: string, chunkNo: number, hooks: 
   });
 }
 
-/** Records a chunk that exhausted its retries as FAILED with the error; a COMPLETED chunk stays COMPLETED. */
-export async function recordChunkFailure(db: Db, importId: string, chunkNo: number, error: { code: string; message: string }) {
-  await db.transaction(async (tx) => {
+/**
+ * Records a chunk that exhausted its retries as FAILED with the error; a COMPLETED chunk stays COMPLETED. Returns
+ * whether this call moved it to FAILED (a retry of the call finds it FAILED already).
+ */
+export async function recordChunkFailure(db: Db, importId: string, chunkNo: number, error: { code: string; message: string }): Promise<boolean> {
+  return db.transaction(async (tx) => {
+    const before = await tx.execute<{ status: string }>(sql`
+      SELECT status FROM import_chunks WHERE import_id = ${importId} AND chunk_no = ${chunkNo} FOR UPDATE`);
     await tx.execute(sql`
       UPDATE import_chunks SET status = 'FAILED', error_code = ${error.code}, error_message = ${storable(error.message)},
         updated_at = now()
       WHERE import_id = ${importId} AND chunk_no = ${chunkNo} AND status <> 'COMPLETED'`);
     await refreshImportCounters(tx, importId);
+    const status = before.rows[0]?.status;
+    return status !== undefined && status !== 'COMPLETED' && status !== 'FAILED';
   });
 }
 

@@ -174,16 +174,16 @@ async function undoChunkOnce(db: Db, importId: string, chunkNo: number, hooks: {
 
 /**
  * The end of the undo: UNDOING -> UNDONE with undo_finished_at, and the audit entry `users.import.undo` (keyed by the
- * import: one per undo, a retry writes none twice). Idempotent.
+ * import: one per undo, a retry writes none twice). Idempotent: `ended` says whether this call ended it.
  */
-export async function finishUndo(db: Db, importId: string): Promise<ImportRecord> {
-  await db.transaction(async (tx) => {
+export async function finishUndo(db: Db, importId: string): Promise<{ row: ImportRecord; ended: boolean }> {
+  const ended = await db.transaction(async (tx) => {
     await tx.execute(sql`
       UPDATE imports SET status = 'UNDONE', undo_status = 'COMPLETED', undo_finished_at = COALESCE(undo_finished_at, now())
       WHERE id = ${importId} AND status = 'UNDOING'`);
     const row = await getImport(tx, { id: importId });
-    if (row.status !== 'UNDONE') return;
-    await recordAuditEntry(tx, {
+    if (row.status !== 'UNDONE') return false;
+    return recordAuditEntry(tx, {
       applicationId: row.applicationId,
       action: 'users.import.undo',
       // Asked for by the CLI: no operator, `actor: "cli"` in the details.
@@ -206,7 +206,7 @@ export async function finishUndo(db: Db, importId: string): Promise<ImportRecord
       idempotencyKey: `users.import.undo:${row.id}`,
     });
   });
-  return getImport(db, { id: importId });
+  return { row: await getImport(db, { id: importId }), ended };
 }
 
 /** A batch of an import's undo conflicts, in (chunk, user) order after the given key. */
