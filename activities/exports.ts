@@ -9,7 +9,7 @@ import type { ExportColumn } from '../src/exports/columns';
 import { csvHeader } from '../src/exports/csv';
 import { exportEmail } from '../src/exports/email';
 import type { ExportFilters } from '../src/exports/filters';
-import { exportDownloadUrl, linkPeriod } from '../src/exports/present';
+import { exportDownloadUrl, exportRate, linkPeriod } from '../src/exports/present';
 import {
   exportKeys,
   getExportById,
@@ -25,7 +25,7 @@ import { DomainError } from '../src/errors';
 import { createStorageSet, type AppendState, type CompositeState } from '../src/storage';
 import { loadSigningSecret } from '../src/storage/signing';
 import type { ActivityDeps } from './deps';
-import { FAILURE_TYPES } from '../workflows/definitions';
+import { FAILURE_TYPES, type WriteRate } from '../workflows/definitions';
 
 /** What a part row keeps in `details`: its key range, the snapshot time, its last checkpoint, its resumes. */
 export interface PartDetails {
@@ -49,6 +49,8 @@ export interface RangeResult {
   rows: number;
   bytes: number;
   resumedAtRows: number;
+  /** The export's write rate after this range (absent from results recorded before it existed). */
+  rate?: WriteRate;
 }
 
 export interface AssembledFile {
@@ -230,6 +232,8 @@ export function createExportActivities(deps: Omit<ActivityDeps, 'temporal'>) {
           .set({
             status: 'RUNNING',
             startedAt: new Date(),
+            rateSince: sql`now()`,
+            rateBaseRows: 0,
             estimatedRows: plan.estimatedRows,
             progress: 0,
             upload: upload as unknown as Record<string, unknown>,
@@ -317,7 +321,9 @@ export function createExportActivities(deps: Omit<ActivityDeps, 'temporal'>) {
         })
         .where(and(eq(exportParts.exportId, row.id), eq(exportParts.partNo, part.partNo)));
       await refreshExportProgress(db, row.id);
-      return { partNo: part.partNo, rows: result.rows, bytes: result.bytes, resumedAtRows: result.resumedAtRows };
+      // The export's write rate after this range, from the database (for the workflow's current details).
+      const rate = exportRate(await getExportById(db, row.id));
+      return { partNo: part.partNo, rows: result.rows, bytes: result.bytes, resumedAtRows: result.resumedAtRows, rate };
     },
 
     /**

@@ -14,6 +14,7 @@ import type { HeaderRules } from '../src/imports/columns';
 import { savedMappingsOf } from '../src/imports/mappings';
 import type { ImportOptions } from '../src/imports/options';
 import {
+  applyConfirm,
   applyImportControl,
   decideApproval,
   markApprovalExpired,
@@ -29,6 +30,8 @@ import { FAILURE_TYPES } from '../workflows/definitions';
 import { DomainError } from '../src/errors';
 import { finishUndo, listUndoChunks, undoChunk, type UndoChunkResult } from '../src/imports/undo';
 import type { UndoImportResult } from '../workflows/import-definitions';
+import type { WriteRate } from '../workflows/definitions';
+import { importRate } from '../src/imports/present';
 
 export interface ImportActivityInput {
   importId: string;
@@ -129,6 +132,20 @@ export function createImportActivities({ db, storage, config, hooks = {} }: Omit
     },
 
     /**
+     * auto_confirm: the validated import confirms itself, as the API's confirm does (to AWAITING_APPROVAL when the
+     * application's policy wants a second operator, else RUNNING). Not counted again against
+     * IMPORT_ACTIVE_PER_APPLICATION: the import has held its place since it was VALIDATING. Returns the status
+     * afterwards (an operator's confirm or cancel may have come first; a retry finds its own move done).
+     */
+    async autoConfirmImport({ importId }: ImportActivityInput): Promise<ImportStatus> {
+      return db.transaction(async (tx) => {
+        const record = await getImport(tx, { id: importId });
+        if (record.status !== 'AWAITING_CONFIRMATION') return record.status;
+        return applyConfirm(tx, record);
+      });
+    },
+
+    /**
      * The confirmation timer fired: AWAITING_CONFIRMATION becomes EXPIRED. Returns the status afterwards (RUNNING or
      * CANCELLED when the operator's confirm or cancel came first). Compare-and-set, so a retry changes nothing more.
      */
@@ -147,17 +164,20 @@ export function createImportActivities({ db, storage, config, hooks = {} }: Omit
      * chunk. Idempotent: a retry of a chunk that committed finds it COMPLETED and writes nothing; a retry of one that
      * did not commit writes it whole. Heartbeats while it runs.
      */
-    async writeImportChunk({ importId, chunkNo }: { importId: string; chunkNo: number }): Promise<ChunkWriteResult> {
+    async writeImportChunk({ importId, chunkNo }: { importId: string; chunkNo: number }): Promise<ChunkWriteResult & { rate?: WriteRate }> {
       const attempt = Context.current().info.attempt;
       const { beforeChunkCommit } = hooks;
       try {
-        return await withHeartbeats(
+        const written = await withHeartbeats(
           () => ({ chunkNo, attempt }),
           () =>
             writeChunk(db, importId, chunkNo, {
               beforeCommit: beforeChunkCommit ? () => beforeChunkCommit({ importId, chunkNo }) : undefined,
             }),
         );
+        // The import's write rate after this chunk, from the database (for the workflow's current details).
+        const row = await getImport(db, { id: importId });
+        return { ...written, rate: importRate(row, row.readAt) };
       } catch (err) {
         if (err instanceof ChunkNotFoundError) throw ApplicationFailure.nonRetryable(err.message, FAILURE_TYPES.importChunkNotFound);
         throw err;

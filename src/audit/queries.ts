@@ -10,7 +10,10 @@ export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 export interface AuditEntryInput {
   applicationId: string;
   action: AuditAction;
-  operatorId: string;
+  /** The operator who started the job; null when an API key did (then apiKeyPrefix). */
+  operatorId: string | null;
+  /** The first 12 characters of the API key that started the job (public API). */
+  apiKeyPrefix?: string | null;
   targetId: string;
   status: (typeof AUDIT_STATUSES)[number];
   details: Record<string, unknown>;
@@ -55,6 +58,10 @@ export const auditEntrySchema = z.object({
   id: idSchema,
   action: z.enum(AUDIT_ACTIONS),
   operator: z.object({ id: idSchema, email: z.string().nullable() }).nullable(),
+  api_key: z
+    .object({ prefix: z.string() })
+    .nullable()
+    .meta({ description: 'the API key (its first 12 characters) that started the job through the public API; null when an operator did' }),
   target_id: idSchema.nullable(),
   status: z.enum(AUDIT_STATUSES),
   details: jsonObjectSchema.meta({ description: 'imports: the row counts; exports: filters, columns and row_count' }),
@@ -70,6 +77,7 @@ export function presentAuditEntry(row: AuditEntryRow): AuditEntryObject {
     // Written by recordAuditEntry, whose input is an AuditAction.
     action: row.action as AuditAction,
     operator: row.operatorId ? { id: row.operatorId, email: row.operatorEmail } : null,
+    api_key: row.apiKeyPrefix ? { prefix: row.apiKeyPrefix } : null,
     target_id: row.targetId,
     status: row.status,
     details: row.details,
