@@ -58,13 +58,13 @@ export const auditEntrySchema = z.object({
   id: idSchema,
   action: z.enum(AUDIT_ACTIONS),
   operator: z.object({ id: idSchema, email: z.string().nullable() }).nullable(),
-  api_key: z
-    .object({ prefix: z.string() })
-    .nullable()
-    .meta({ description: 'the API key (its first 12 characters) that started the job through the public API; null when an operator did' }),
+
   target_id: idSchema.nullable(),
   status: z.enum(AUDIT_STATUSES),
-  details: jsonObjectSchema.meta({ description: 'imports: the row counts; exports: filters, columns and row_count' }),
+  details: jsonObjectSchema.meta({
+    description:
+      'imports: the row counts, and who started it: actor (operator or api_key) and api_key: {prefix} (null for an operator); exports: filters, columns and row_count',
+  }),
   started_at: timeSchema.nullable(),
   finished_at: timeSchema.nullable(),
   created_at: timeSchema,
@@ -77,7 +77,6 @@ export function presentAuditEntry(row: AuditEntryRow): AuditEntryObject {
     // Written by recordAuditEntry, whose input is an AuditAction.
     action: row.action as AuditAction,
     operator: row.operatorId ? { id: row.operatorId, email: row.operatorEmail } : null,
-    api_key: row.apiKeyPrefix ? { prefix: row.apiKeyPrefix } : null,
     target_id: row.targetId,
     status: row.status,
     details: row.details,
