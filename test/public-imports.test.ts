@@ -1,4 +1,5 @@
 import { sql } from 'drizzle-orm';
+import { responseSchemas } from '../src/api/openapi';
 import { setApprovalPolicy } from '../src/auth/accounts';
 import { api, createTenant, startTestStack, waitFor, type TestStack, type TestTenant } from './helpers/stack';
 import { csvOf, TERMINAL, upload as consoleUpload, waitForStatus } from './fixtures/imports/support';
@@ -67,6 +68,8 @@ test('a 1,000-row import with auto_confirm by API key completes: users written, 
     error: null,
   });
   expect(done.confirmed_at).not.toBeNull();
+  // The answer is what /openapi.json documents (operator null, api_key), no field more.
+  expect(responseSchemas.Import.parse(done)).toEqual(done);
   expect(prefix).toMatch(/^kyc_ak_.{5}$/);
 
   // The users are in the database, and the import row says who started it.
