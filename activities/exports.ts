@@ -9,7 +9,7 @@ import type { ExportColumn } from '../src/exports/columns';
 import { csvHeader } from '../src/exports/csv';
 import { exportEmail } from '../src/exports/email';
 import type { ExportFilters } from '../src/exports/filters';
-import { exportDownloadUrl, linkPeriod } from '../src/exports/present';
+import { exportDownloadUrl, exportRate, linkPeriod } from '../src/exports/present';
 import {
   exportKeys,
   getExportById,
@@ -26,7 +26,7 @@ import { createStorageSet, type AppendState, type CompositeState } from '../src/
 import { loadSigningSecret } from '../src/storage/signing';
 import type { ActivityDeps } from './deps';
 import { secondsBetween } from '../src/metrics/jobs';
-import { FAILURE_TYPES } from '../workflows/definitions';
+import { FAILURE_TYPES, type WriteRate } from '../workflows/definitions';
 
 /** What a part row keeps in `details`: its key range, the snapshot time, its last checkpoint, its resumes. */
 export interface PartDetails {
@@ -50,6 +50,8 @@ export interface RangeResult {
   rows: number;
   bytes: number;
   resumedAtRows: number;
+  /** The export's write rate after this range (absent from results recorded before it existed). */
+  rate?: WriteRate;
 }
 
 export interface AssembledFile {
@@ -235,6 +237,8 @@ export function createExportActivities(deps: Omit<ActivityDeps, 'temporal'>) {
           .set({
             status: 'RUNNING',
             startedAt: new Date(),
+            rateSince: sql`now()`,
+            rateBaseRows: 0,
             estimatedRows: plan.estimatedRows,
             progress: 0,
             upload: upload as unknown as Record<string, unknown>,
@@ -327,7 +331,9 @@ export function createExportActivities(deps: Omit<ActivityDeps, 'temporal'>) {
       // Once per range: a retry of a completed range returns above without counting.
       metrics?.rowsWritten('exported', result.rows);
       await refreshExportProgress(db, row.id);
-      return { partNo: part.partNo, rows: result.rows, bytes: result.bytes, resumedAtRows: result.resumedAtRows };
+      // The export's write rate after this range, from the database (for the workflow's current details).
+      const rate = exportRate(await getExportById(db, row.id));
+      return { partNo: part.partNo, rows: result.rows, bytes: result.bytes, resumedAtRows: result.resumedAtRows, rate };
     },
 
     /**

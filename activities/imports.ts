@@ -14,6 +14,7 @@ import type { HeaderRules } from '../src/imports/columns';
 import { savedMappingsOf } from '../src/imports/mappings';
 import type { ImportOptions } from '../src/imports/options';
 import {
+  applyConfirm,
   applyImportControl,
   decideApproval,
   markApprovalExpired,
@@ -30,6 +31,8 @@ import { DomainError } from '../src/errors';
 import { finishUndo, listUndoChunks, undoChunk, type UndoChunkResult } from '../src/imports/undo';
 import { secondsBetween } from '../src/metrics/jobs';
 import type { UndoImportResult } from '../workflows/import-definitions';
+import type { WriteRate } from '../workflows/definitions';
+import { importRate } from '../src/imports/present';
 
 export interface ImportActivityInput {
   importId: string;
@@ -134,6 +137,20 @@ export function createImportActivities({ db, storage, config, hooks = {}, metric
     },
 
     /**
+     * auto_confirm: the validated import confirms itself, as the API's confirm does (to AWAITING_APPROVAL when the
+     * application's policy wants a second operator, else RUNNING). Not counted again against
+     * IMPORT_ACTIVE_PER_APPLICATION: the import has held its place since it was VALIDATING. Returns the status
+     * afterwards (an operator's confirm or cancel may have come first; a retry finds its own move done).
+     */
+    async autoConfirmImport({ importId }: ImportActivityInput): Promise<ImportStatus> {
+      return db.transaction(async (tx) => {
+        const record = await getImport(tx, { id: importId });
+        if (record.status !== 'AWAITING_CONFIRMATION') return record.status;
+        return applyConfirm(tx, record);
+      });
+    },
+
+    /**
      * The confirmation timer fired: AWAITING_CONFIRMATION becomes EXPIRED. Returns the status afterwards (RUNNING or
      * CANCELLED when the operator's confirm or cancel came first). Compare-and-set, so a retry changes nothing more.
      */
@@ -152,11 +169,11 @@ export function createImportActivities({ db, storage, config, hooks = {}, metric
      * chunk. Idempotent: a retry of a chunk that committed finds it COMPLETED and writes nothing; a retry of one that
      * did not commit writes it whole. Heartbeats while it runs.
      */
-    async writeImportChunk({ importId, chunkNo }: { importId: string; chunkNo: number }): Promise<ChunkWriteResult> {
+    async writeImportChunk({ importId, chunkNo }: { importId: string; chunkNo: number }): Promise<ChunkWriteResult & { rate?: WriteRate }> {
       const attempt = Context.current().info.attempt;
       const { beforeChunkCommit } = hooks;
       try {
-        const result = await withHeartbeats(
+        const written = await withHeartbeats(
           () => ({ chunkNo, attempt }),
           () =>
             writeChunk(db, importId, chunkNo, {
@@ -164,12 +181,14 @@ export function createImportActivities({ db, storage, config, hooks = {}, metric
             }),
         );
         // Counted once per chunk: only the attempt that committed it is `written` (a retry finds it already_completed).
-        if (result.outcome === 'written' && metrics) {
-          metrics.rowsWritten('created', result.created);
-          metrics.rowsWritten('updated', result.updated);
-          metrics.rowsWritten('unchanged', result.unchanged);
+        if (written.outcome === 'written' && metrics) {
+          metrics.rowsWritten('created', written.created);
+          metrics.rowsWritten('updated', written.updated);
+          metrics.rowsWritten('unchanged', written.unchanged);
         }
-        return result;
+        // The import's write rate after this chunk, from the database (for the workflow's current details).
+        const row = await getImport(db, { id: importId });
+        return { ...written, rate: importRate(row, row.readAt) };
       } catch (err) {
         if (err instanceof ChunkNotFoundError) throw ApplicationFailure.nonRetryable(err.message, FAILURE_TYPES.importChunkNotFound);
         throw err;

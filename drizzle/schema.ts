@@ -107,6 +107,8 @@ export const auditLog = pgTable(
       .references(() => applications.id),
     action: text('action').notNull(),
     operatorId: uuid('operator_id').references(() => operators.id),
+    /** The first 12 characters of the API key that started the job (public API); null when an operator did. */
+    apiKeyPrefix: text('api_key_prefix'),
     targetId: uuid('target_id'),
     status: text('status', { enum: AUDIT_STATUSES }).notNull(),
     details: jsonb('details').$type<Record<string, unknown>>().notNull().default(sql`'{}'::jsonb`),
@@ -149,9 +151,12 @@ export const imports = pgTable(
     applicationId: uuid('application_id')
       .notNull()
       .references(() => applications.id),
-    operatorId: uuid('operator_id')
-      .notNull()
-      .references(() => operators.id),
+    /** The operator who started the import; null for one started through the public API (then api_key_prefix). */
+    operatorId: uuid('operator_id').references(() => operators.id),
+    /** The first 12 characters of the API key that started the import through the public API; null for the console. */
+    apiKeyPrefix: text('api_key_prefix'),
+    /** `auto_confirm=true` (public API): the workflow confirms the import itself once it is validated. */
+    autoConfirm: boolean('auto_confirm').notNull().default(false),
     status: text('status', { enum: IMPORT_STATUSES }).notNull().default('VALIDATING'),
     fileName: text('file_name').notNull(),
     fileSha256: text('file_sha256').notNull(),
@@ -210,6 +215,12 @@ export const imports = pgTable(
      * lists the active imports whose progress_at is older than N minutes.
      */
     progressAt: tstz('progress_at').notNull().defaultNow(),
+    /**
+     * The write rate's base: when the import last went (back) to RUNNING and its processed_rows then; rows_per_second
+     * is measured from here (src/imports/rate.ts).
+     */
+    rateSince: tstz('rate_since'),
+    rateBaseRows: integer('rate_base_rows').notNull().default(0),
     createdAt: createdAt(),
     confirmedAt: tstz('confirmed_at'),
     finishedAt: tstz('finished_at'),
@@ -409,6 +420,9 @@ export const exportsTable = pgTable(
     errorCode: text('error_code'),
     errorMessage: text('error_message'),
     workflowId: text('workflow_id'),
+    /** The write rate's base: when the export last started or was retried, and the rows its parts held then. */
+    rateSince: tstz('rate_since'),
+    rateBaseRows: integer('rate_base_rows').notNull().default(0),
     createdAt: createdAt(),
     startedAt: tstz('started_at'),
     finishedAt: tstz('finished_at'),

@@ -86,3 +86,22 @@ export interface ReconcileInput {
   /** Only the jobs of this application (tests, or on-call work on one tenant); every application by default. */
   applicationId?: string;
 }
+
+/** A write rate as activities return it (src/rate.ts, computed from the database's durable progress). */
+export interface WriteRate {
+  rows_per_second: number | null;
+  eta_seconds: number | null;
+}
+
+/** The rate as a short phrase for a workflow's current details ("" when there is none yet). */
+export function describeRate(rate: Partial<WriteRate> | undefined): string {
+  if (!rate || rate.rows_per_second === null || rate.rows_per_second === undefined) return '';
+  const eta = rate.eta_seconds === null || rate.eta_seconds === undefined ? '' : `, about ${formatSeconds(rate.eta_seconds)} left`;
+  return `; ${rate.rows_per_second} rows/s${eta}`;
+}
+
+function formatSeconds(seconds: number): string {
+  if (seconds < 90) return `${seconds} s`;
+  if (seconds < 5400) return `${Math.round(seconds / 60)} min`;
+  return `${Math.round(seconds / 360) / 10} h`;
+}

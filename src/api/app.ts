@@ -10,7 +10,7 @@ import { exportsRouter, downloadsRouter } from './exports-routes';
 import { healthRouter } from './health-routes';
 import { errorHandler, notFoundHandler } from './http-errors';
 import { IMPORT_COLUMNS } from '../imports/columns';
-import { importsRouter } from './imports-routes';
+import { importsRouter, publicImportsRouter } from './imports-routes';
 import { inputGuard } from './input-guard';
 import { openApiDocument } from './openapi';
 import { serializeRequest } from './request-log';
@@ -49,6 +49,8 @@ export function createApp(deps: AppDeps): express.Express {
   app.get('/openapi.json', (_req, res) => {
     res.json(openApiDocument());
   });
+  // Before /v3/users: its `/:vendorData/` would otherwise take `/imports`.
+  app.use('/v3/users/imports', publicImportsRouter(deps));
   app.use('/v3/users', usersRouter(deps.db));
   app.use('/console/users/imports', importsRouter(deps));
   app.get('/console/users/import-template.csv', requireOperator(deps.db, 'imports.read'), (_req, res) => {

@@ -99,6 +99,9 @@ const unauthenticated = error('unauthenticated');
 
 /** The upload form: the file and the options of "Files from other systems", as multipart text fields. */
 const uploadForm = importOptionsSchema.extend({ file: z.string().meta({ format: 'binary' }) });
+const publicUploadForm = uploadForm.extend({
+  auto_confirm: z.enum(['true', 'false']).optional().meta({ description: 'true: the import confirms itself once validated (the approval policy still applies)' }),
+});
 
 // ---- paths ----
 
@@ -167,6 +170,36 @@ const usersPaths = {
     },
   },
 };
+
+/**
+ * The public bulk API (`/v3/users/imports`, API.md "Public bulk API"): the console's import routes that it serves, with
+ * the API key instead of an operator's token (no role: no 403), and `auto_confirm` in the upload.
+ */
+function publicImportPaths(): Record<string, Record<string, Record<string, unknown>>> {
+  const served: Record<string, string[]> = {
+    '/console/users/imports': ['post', 'get'],
+    '/console/users/imports/{id}': ['get'],
+    '/console/users/imports/{id}/rows': ['get'],
+    '/console/users/imports/{id}/errors.csv': ['get'],
+    '/console/users/imports/{id}/confirm': ['post'],
+    '/console/users/imports/{id}/cancel': ['post'],
+  };
+  const paths: Record<string, Record<string, Record<string, unknown>>> = {};
+  for (const [path, methods] of Object.entries(served)) {
+    const console = (importPaths as Record<string, Record<string, Record<string, unknown>>>)[path];
+    const entry: Record<string, Record<string, unknown>> = {};
+    for (const method of methods) {
+      const { 403: _forbidden, ...responses } = console[method].responses as Record<string, unknown>;
+      entry[method] = { ...console[method], security: apiKey, responses };
+      if (path === '/console/users/imports' && method === 'post') {
+        entry[method].summary = `${String(console[method].summary)}; with auto_confirm=true it is written without a confirm`;
+        entry[method].requestBody = { required: true, content: { 'multipart/form-data': { schema: inputSchema(publicUploadForm) } } };
+      }
+    }
+    paths[path.replace('/console/users/imports', '/v3/users/imports')] = entry;
+  }
+  return paths;
+}
 
 const importPaths = {
   '/console/users/import-mappings': {
@@ -557,6 +590,6 @@ export function openApiDocument() {
       },
       schemas: componentSchemas(),
     },
-    paths: { ...healthPaths, ...usersPaths, ...importPaths, ...exportPaths, ...consolePaths },
+    paths: { ...healthPaths, ...usersPaths, ...publicImportPaths(), ...importPaths, ...exportPaths, ...consolePaths },
   };
 }

@@ -10,8 +10,10 @@ export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 export interface AuditEntryInput {
   applicationId: string;
   action: AuditAction;
-  /** Null when no operator acted (the CLI: its details say `actor: "cli"`). */
+  /** Null when no operator acted: an API key started the job (then apiKeyPrefix), or the CLI (its details say `actor: "cli"`). */
   operatorId: string | null;
+  /** The first 12 characters of the API key that started the job (public API). */
+  apiKeyPrefix?: string | null;
   targetId: string;
   status: (typeof AUDIT_STATUSES)[number];
   details: Record<string, unknown>;
@@ -61,9 +63,13 @@ export const auditEntrySchema = z.object({
   id: idSchema,
   action: z.enum(AUDIT_ACTIONS),
   operator: z.object({ id: idSchema, email: z.string().nullable() }).nullable(),
+
   target_id: idSchema.nullable(),
   status: z.enum(AUDIT_STATUSES),
-  details: jsonObjectSchema.meta({ description: 'imports: the row counts; exports: filters, columns and row_count' }),
+  details: jsonObjectSchema.meta({
+    description:
+      'imports: the row counts, and who started it: actor (operator or api_key) and api_key: {prefix} (null for an operator); exports: filters, columns and row_count',
+  }),
   started_at: timeSchema.nullable(),
   finished_at: timeSchema.nullable(),
   created_at: timeSchema,

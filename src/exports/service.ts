@@ -141,7 +141,15 @@ export async function retryExport(deps: ExportServiceDeps, actor: Operator | Sys
   if (row.status !== 'FAILED') throw invalidState(`the export is ${row.status}; only a FAILED export can be retried`);
   const resumed = await deps.db
     .update(exportsTable)
-    .set({ status: row.upload ? 'RUNNING' : 'QUEUED', errorCode: null, errorMessage: null, finishedAt: null })
+    .set({
+      status: row.upload ? 'RUNNING' : 'QUEUED',
+      errorCode: null,
+      errorMessage: null,
+      finishedAt: null,
+      // The write rate is measured from the retry on, over the rows written after it.
+      rateSince: sql`now()`,
+      rateBaseRows: row.upload ? (row.rowsWritten ?? 0) : 0,
+    })
     .where(and(eq(exportsTable.id, row.id), eq(exportsTable.status, 'FAILED')))
     .returning({ id: exportsTable.id });
   if (resumed.length === 0) throw invalidState('the export is no longer FAILED');

@@ -30,13 +30,11 @@ import { markUndoing, unmarkUndoing } from './undo';
 import type { ImportStatus } from '../../drizzle/schema';
 import type { importUsersWorkflow } from '../../workflows/import-users';
 import {
-  approvalReasons,
+  applyConfirm,
   checkActiveImports,
   getImport,
-  markAwaitingApproval,
   insertImport,
   markCancelled,
-  markConfirmed,
   markRetrying,
   markStartFailed,
   reserveActiveImport,
@@ -150,8 +148,9 @@ async function startWorkflow(
     chunkConcurrency: record.chunkConcurrency ?? deps.config.imports.chunkConcurrency,
     ...(retryRequestId ? { retryRequestId } : {}),
     ...(record.status === 'PAUSED' ? { paused: true } : {}),
-    operatorId: record.operatorId,
+    operatorId: record.operatorId ?? undefined,
     fileSha256: record.fileSha256,
+    ...(record.autoConfirm ? { autoConfirm: true } : {}),
   };
   const startOptions = {
     taskQueue: deps.config.temporal.taskQueue,
@@ -239,7 +238,30 @@ export async function storeImportUpload(
  * the stored file deleted, so that nothing is stored.
  */
 export async function parseUploadOptions(deps: ImportServiceDeps, upload: ImportUpload, fields: Record<string, string>): Promise<ImportOptions> {
+  return (await parseUploadFields(deps, upload, fields, { autoConfirm: false })).options;
+}
+
+/**
+ * parseUploadOptions, and with `autoConfirm: true` (the public API) the field `auto_confirm` (`true` or `false`)
+ * beside the options; elsewhere `auto_confirm` is an unknown field.
+ */
+export async function parseUploadFields(
+  deps: ImportServiceDeps,
+  upload: ImportUpload,
+  given: Record<string, string>,
+  allow: { autoConfirm: boolean },
+): Promise<{ options: ImportOptions; autoConfirm: boolean }> {
   const problems: { field: string; code: string; message: string }[] = [];
+  const fields = { ...given };
+  let autoConfirm = false;
+  if (allow.autoConfirm && 'auto_confirm' in fields) {
+    const value = fields.auto_confirm.trim().toLowerCase();
+    delete fields.auto_confirm;
+    if (value === 'true') autoConfirm = true;
+    else if (value !== 'false' && value !== '') {
+      problems.push({ field: 'auto_confirm', code: 'invalid_option', message: 'auto_confirm must be true or false' });
+    }
+  }
   const parsed = importOptionsSchema.safeParse(fields);
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
@@ -259,26 +281,38 @@ export async function parseUploadOptions(deps: ImportServiceDeps, upload: Import
       });
     }
   }
-  if (problems.length === 0 && parsed.success) return parsed.data;
+  if (problems.length === 0 && parsed.success) return { options: parsed.data, autoConfirm };
   await deps.storage.delete(upload.storageKey).catch(() => undefined);
   throw new DomainError('invalid', 'invalid_field', `bad upload options: ${problems.map((p) => p.field).join(', ')}`, problems);
 }
 
-/** Writes the import row of a stored upload (VALIDATING, with its options) and starts the workflow `users-import-<id>`. */
+/**
+ * Who starts an import: an operator of the console, or an application's API key (public API), known by its first
+ * 12 characters (API_KEY_PREFIX_LENGTH in src/auth/tokens.ts).
+ */
+export type ImportActor = { applicationId: string } & ({ operator: Operator; apiKeyPrefix?: never } | { operator?: never; apiKeyPrefix: string });
+
+/**
+ * Writes the import row of a stored upload (VALIDATING, with its options) and starts the workflow `users-import-<id>`.
+ * `autoConfirm` (public API): the workflow confirms it itself once validated.
+ */
 export async function startImport(
   deps: ImportServiceDeps,
-  params: { operator: Operator; upload: ImportUpload; options?: ImportOptions },
+  params: { actor: ImportActor; upload: ImportUpload; options?: ImportOptions; autoConfirm?: boolean },
 ): Promise<ImportObject> {
+  const { actor } = params;
   const { upload } = params;
   const { id, storageKey, sha256, bytes, lines } = upload;
   const stored = { bytes, lines };
   try {
     await deps.db.transaction(async (tx) => {
-      await reserveActiveImport(tx, { applicationId: params.operator.applicationId, limit: deps.config.imports.activePerApplication });
+      await reserveActiveImport(tx, { applicationId: actor.applicationId, limit: deps.config.imports.activePerApplication });
       await insertImport(tx, {
         id,
-        applicationId: params.operator.applicationId,
-        operatorId: params.operator.id,
+        applicationId: actor.applicationId,
+        operatorId: actor.operator?.id ?? null,
+        apiKeyPrefix: actor.apiKeyPrefix ?? null,
+        autoConfirm: params.autoConfirm ?? false,
         fileName: upload.fileName,
         fileSha256: sha256,
         fileBytes: bytes,
@@ -311,18 +345,9 @@ export async function startImport(
  */
 export async function confirmImport(deps: ImportServiceDeps, params: { id: string; applicationId: string }): Promise<ImportObject> {
   const record = await getImport(deps.db, params);
-  const approval = await deps.db.transaction(async (tx) => {
-    // The application's approval policy: an import over it waits for a second operator (AWAITING_APPROVAL).
-    const reasons = record.status === 'AWAITING_CONFIRMATION' ? await approvalReasons(tx, record) : [];
-    if (reasons.length > 0) {
-      await markAwaitingApproval(tx, record, reasons);
-      return true;
-    }
-    await markConfirmed(tx, record);
-    // Counted after the move (the lock is taken after it, so a concurrent move that committed first is seen).
-    await reserveActiveImport(tx, { applicationId: record.applicationId, limit: deps.config.imports.activePerApplication, excludeId: record.id });
-    return false;
-  });
+  // The application's approval policy: an import over it waits for a second operator (AWAITING_APPROVAL).
+  const approval =
+    (await deps.db.transaction((tx) => applyConfirm(tx, record, { activeLimit: deps.config.imports.activePerApplication }))) === 'AWAITING_APPROVAL';
   await deps.temporal.workflow
     .getHandle(importWorkflowId(record.id))
     .signal(confirmImportSignal, ...(approval ? [{ approval: true }] : []))

@@ -162,6 +162,34 @@ const SCENARIOS: Scenario[] = [
     },
   },
   {
+    name: 'auto-confirm',
+    async run(ctx) {
+      // The public bulk API's auto_confirm: the run confirms the import itself once validated; with an approval
+      // policy it waits for a second operator instead, who approves.
+      const tenant = await createTenant(ctx.stack.database.db);
+      const apiUpload = async (content: string) => {
+        const form = new FormData();
+        form.append('auto_confirm', 'true');
+        form.append('file', new Blob([Buffer.from(content)], { type: 'text/csv' }), 'users.csv');
+        const res = await fetch(`${ctx.stack.baseUrl}/v3/users/imports`, { method: 'POST', headers: { 'x-api-key': tenant.apiKey }, body: form });
+        const body = (await res.json()) as { id: string };
+        if (res.status !== 202) throw new Error(`upload: ${res.status} ${JSON.stringify(body)}`);
+        return body.id;
+      };
+      const plain = await apiUpload(rows('auto', 7));
+      await waitForStatus(ctx.stack, tenant.operators.OWNER.token, plain, ['COMPLETED']);
+      await ctx.save('auto-confirm', importWorkflowId(plain));
+
+      await setApprovalPolicy(ctx.stack.database.db, { applicationId: tenant.applicationId, statuses: ['BLOCKED'] });
+      const gated = await apiUpload(csvOf(['vendor_data', 'status'], [['auto-gated-1', 'BLOCKED'], ['auto-gated-2', 'ACTIVE']]));
+      await waitForStatus(ctx.stack, tenant.operators.OWNER.token, gated, ['AWAITING_APPROVAL']);
+      const res = await api(ctx.stack, 'POST', `/console/users/imports/${gated}/approve`, { token: tenant.operators.ADMIN.token });
+      if (res.status !== 202) throw new Error(`approve: ${res.status} ${res.text}`);
+      await waitForStatus(ctx.stack, tenant.operators.OWNER.token, gated, ['COMPLETED']);
+      await ctx.save('auto-confirm-approval', importWorkflowId(gated));
+    },
+  },
+  {
     name: 'expiry',
     async run(ctx) {
       const stack = ctx.slowStack;
