@@ -45,10 +45,10 @@ async function runsOf(scheduleId: string) {
  * Waits until the tenant's last change is over a second old by the database's clock: a run's snapshot is taken a
  * second in the past (src/exports/snapshot.ts), so a younger change belongs to the next run.
  */
-async function settle(): Promise<void> {
+async function settle(applicationId = tenant.applicationId): Promise<void> {
   await waitFor(async () => {
     const { rows } = await stack.database.db.execute<{ settled: boolean }>(
-      `SELECT coalesce(clock_timestamp() - max(updated_at) > interval '1100 milliseconds', true) AS settled FROM users WHERE application_id = '${tenant.applicationId}'`,
+      `SELECT coalesce(clock_timestamp() - max(updated_at) > interval '1100 milliseconds', true) AS settled FROM users WHERE application_id = '${applicationId}'`,
     );
     return rows[0].settled ? true : undefined;
   }, 10_000, 50);
@@ -179,6 +179,47 @@ test('three incremental runs: every creation and update is in exactly one file, 
     expect(entries).toHaveLength(1);
     expect(entries[0]).toMatchObject({ status: 'SUCCESS', operator: { id: tenant.operators.OWNER.id }, details: { schedule_id: schedule.id, row_count: [2, 3, 3][i] } });
     expect(run.email).toMatchObject({ to: tenant.operators.OWNER.email });
+  }
+});
+
+test('a run that does not complete leaves the watermark: the next run holds its changes too', async () => {
+  // Ranges pause between writes, so the run can be cancelled while it writes.
+  const slow = await startTestStack({ env: { TEST_EXPORT_CHUNK_DELAY_MS: '1500' } });
+  try {
+    const t = await createTenant(slow.database.db);
+    const token = t.operators.ADMIN.token;
+    const make = async (vendorData: string) =>
+      expect((await api(slow, 'POST', '/v3/users/create/', { apiKey: t.apiKey, body: { vendor_data: vendorData, display_name: vendorData } })).status).toBe(201);
+    const res = await api(slow, 'POST', '/console/users/export-schedules', { token, body: { name: 'cancelled', every: '1d', incremental: true, columns: ['vendor_data', 'display_name'] } });
+    expect(res.status).toBe(201);
+    const id = res.body.id;
+    const handle = slow.client.schedule.getHandle(res.body.temporal_schedule_id);
+    const runs = () => slow.database.db.select().from(exportsTable).where(eq(exportsTable.scheduleId, id)).orderBy(asc(exportsTable.createdAt));
+    try {
+      await make('gap-1');
+      await settle(t.applicationId);
+      await handle.trigger();
+      const first = await waitFor(async () => (await runs()).find((r) => r.status === 'RUNNING'), 60_000);
+      expect((await api(slow, 'POST', `/console/users/exports/${first.id}/cancel`, { token })).status).toBe(202);
+      expect((await waitForExport(slow, token, first.id)).status).toBe('CANCELLED');
+      const [afterCancel] = await slow.database.db.select().from(exportSchedules).where(eq(exportSchedules.id, id));
+      expect(afterCancel.watermark).toBeNull();
+
+      await make('gap-2');
+      await settle(t.applicationId);
+      await handle.trigger();
+      const second = await waitFor(async () => (await runs())[1], 60_000);
+      const done = await waitForExport(slow, token, second.id, undefined, 120_000);
+      expect(done).toMatchObject({ status: 'COMPLETED', changed_after: null });
+      const file = await download(done.download_url);
+      expect(parseCsv(file.text).slice(1).map(([v]) => v).sort()).toEqual(['gap-1', 'gap-2']);
+      const [stored] = await slow.database.db.select().from(exportSchedules).where(eq(exportSchedules.id, id));
+      expect(stored.watermark?.toISOString()).toBe(done.snapshot_at);
+    } finally {
+      await handle.delete().catch(() => undefined);
+    }
+  } finally {
+    await slow.stop();
   }
 });
 
