@@ -21,8 +21,8 @@ test('cron: five fields within their ranges', () => {
 });
 
 test('a body names exactly one of every and cron; a patch at most one', () => {
-  const codes = (r: { success: boolean; error?: { issues: { params?: unknown }[] } }) =>
-    r.success ? [] : r.error!.issues.map((i) => (i.params as { code?: string } | undefined)?.code);
+  const codes = (r: { success: boolean; error?: { issues: readonly object[] } }) =>
+    r.success ? [] : r.error!.issues.map((i) => ('params' in i ? (i.params as { code?: string } | undefined)?.code : undefined));
   expect(exportScheduleCreateSchema.safeParse({ name: 'n', every: '1d' }).success).toBe(true);
   expect(exportScheduleCreateSchema.safeParse({ name: 'n', cron: ' 0  2 * * * ' }).data?.cron).toBe('0 2 * * *');
   expect(codes(exportScheduleCreateSchema.safeParse({ name: 'n' }))).toContain('required');
