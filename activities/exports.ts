@@ -1,8 +1,8 @@
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import { and, eq, inArray, sql } from 'drizzle-orm';
-import { exportParts, exportsTable, type ExportStatus } from '../drizzle/schema';
+import { and, eq, inArray, isNull, sql } from 'drizzle-orm';
+import { exportParts, exportSchedules, exportsTable, type ExportStatus } from '../drizzle/schema';
 import { recordAuditEntry } from '../src/audit/queries';
 import { MailerError, type SendResult } from '../src/email/mailer';
 import type { ExportColumn } from '../src/exports/columns';
@@ -20,7 +20,7 @@ import {
   type ExportWithOperator,
 } from '../src/exports/queries';
 import { writeRange, type RangeCheckpoint } from '../src/exports/range-writer';
-import { inExportSession, planRanges, type RowKey } from '../src/exports/sql';
+import { inExportSession, planRanges, type ChangedWindow, type RowKey } from '../src/exports/sql';
 import { DomainError } from '../src/errors';
 import { createStorageSet, type AppendState, type CompositeState } from '../src/storage';
 import { loadSigningSecret } from '../src/storage/signing';
@@ -58,6 +58,12 @@ export interface AssembledFile {
   rowCount: number;
   fileBytes: number;
   fileSha256: string;
+}
+
+/** The window of an incremental export (a schedule's run), else undefined. */
+function changedWindowOf(row: ExportWithOperator): ChangedWindow | undefined {
+  if (!row.incremental || !row.snapshotAt) return undefined;
+  return { after: row.changedAfter?.toISOString() ?? null, until: row.snapshotAt.toISOString() };
 }
 
 function compositeOf(row: ExportWithOperator): CompositeState {
@@ -146,6 +152,7 @@ export async function endExport(
         file_bytes: success ? row.fileBytes : null,
         file_sha256: success ? row.fileSha256 : null,
         storage: storage.kind,
+        ...(row.scheduleId ? { schedule_id: row.scheduleId, incremental: row.incremental } : {}),
         ...(error ? { error } : {}),
       },
       startedAt: row.startedAt ?? row.createdAt,
@@ -170,6 +177,19 @@ export async function endExport(
       })
       .where(and(eq(exportsTable.id, row.id), inArray(exportsTable.status, ['QUEUED', 'RUNNING'])))
       .returning({ id: exportsTable.id });
+    // A completed incremental run moves its schedule's watermark to its snapshot, in the same transaction: only if
+    // it started from the current watermark (a run that failed left it; a later run that completed moved it on).
+    if (moved.length > 0 && success && row.scheduleId && row.incremental && row.snapshotAt) {
+      await tx
+        .update(exportSchedules)
+        .set({ watermark: row.snapshotAt })
+        .where(
+          and(
+            eq(exportSchedules.id, row.scheduleId),
+            row.changedAfter ? eq(exportSchedules.watermark, row.changedAfter) : isNull(exportSchedules.watermark),
+          ),
+        );
+    }
     return moved.length > 0;
   });
   // Counted by the call that moved it: a retry (or the reconciler after the workflow) finds it ended.
@@ -202,11 +222,13 @@ export function createExportActivities(deps: Omit<ActivityDeps, 'temporal'>) {
       let until: string;
       try {
         ({ plan, until } = await inExportSession(client, async () => {
-          const now = (await client.query<{ now: Date }>('SELECT now() AS now')).rows[0].now.toISOString();
+          // An incremental run's snapshot was taken when its row was made (./export-schedules.ts).
+          const now = row.snapshotAt?.toISOString() ?? (await client.query<{ now: Date }>('SELECT now() AS now')).rows[0].now.toISOString();
           const planned = await planRanges(client, {
             applicationId: row.applicationId,
             filters,
             restrictedSearch: row.searchRestricted,
+            changed: changedWindowOf(row),
             until: now,
             rowsPerRange: config.exports.partRows,
             maxRanges: MAX_RANGES,
@@ -288,6 +310,7 @@ export function createExportActivities(deps: Omit<ActivityDeps, 'temporal'>) {
           until: details.until,
           format: row.format,
           restrictedSearch: row.searchRestricted,
+          changed: changedWindowOf(row),
         },
         header: part.partNo === 0 ? (row.excelBom ? '\uFEFF' : '') + (row.format === 'ndjson' ? '' : csvHeader(columns)) : undefined,
         transform: row.gzip ? gzipMember : undefined,

@@ -423,11 +423,57 @@ export const exportsTable = pgTable(
     /** The write rate's base: when the export last started or was retried, and the rows its parts held then. */
     rateSince: tstz('rate_since'),
     rateBaseRows: integer('rate_base_rows').notNull().default(0),
+    /** The export schedule whose run this export is (null: requested by an operator). */
+    scheduleId: uuid('schedule_id').references(() => exportSchedules.id),
+    /**
+     * An incremental run holds the users with `changed_after < updated_at <= snapshot_at` (changed_after null: every
+     * user up to snapshot_at). snapshot_at also bounds created_at, as `now()` does for any other export.
+     */
+    incremental: boolean('incremental').notNull().default(false),
+    changedAfter: tstz('changed_after'),
+    snapshotAt: tstz('snapshot_at'),
     createdAt: createdAt(),
     startedAt: tstz('started_at'),
     finishedAt: tstz('finished_at'),
   },
   (t) => [index('exports_application_created_idx').on(t.applicationId, t.createdAt, t.id)],
+);
+
+/**
+ * An export schedule (API.md "More on exports"): the definition of the export each run makes, run by the Temporal
+ * Schedule `temporal_schedule_id`. `watermark` is the snapshot time of the last completed incremental run: the next
+ * run holds the users changed after it. It moves only in the transaction that completes a run (activities/exports.ts).
+ * A deleted schedule keeps its row (`deleted_at`), so the exports of its runs still name it.
+ */
+export const exportSchedules = pgTable(
+  'export_schedules',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    applicationId: uuid('application_id')
+      .notNull()
+      .references(() => applications.id),
+    name: text('name').notNull(),
+    filters: jsonb('filters').$type<Record<string, unknown>>().notNull().default(sql`'{}'::jsonb`),
+    columns: text('columns').array().notNull(),
+    format: text('format', { enum: EXPORT_FORMATS }).notNull().default('csv'),
+    gzip: boolean('gzip').notNull().default(false),
+    excelBom: boolean('excel_bom').notNull().default(false),
+    /** Exactly one of the two: a duration as given (`1h`, `2s`) or a five-field cron expression. */
+    every: text('every'),
+    cron: text('cron'),
+    incremental: boolean('incremental').notNull().default(false),
+    paused: boolean('paused').notNull().default(false),
+    temporalScheduleId: text('temporal_schedule_id').notNull(),
+    watermark: tstz('watermark'),
+    lastExportId: uuid('last_export_id'),
+    createdBy: uuid('created_by')
+      .notNull()
+      .references(() => operators.id),
+    createdAt: createdAt(),
+    updatedAt: tstz('updated_at').notNull().defaultNow(),
+    deletedAt: tstz('deleted_at'),
+  },
+  (t) => [index('export_schedules_application_created_idx').on(t.applicationId, t.createdAt, t.id)],
 );
 
 /** One part of an export's file: the rows of one keyset range, written by one activity. */

@@ -14,12 +14,13 @@ export const WORKFLOW_TYPES = {
   importChunks: 'importChunksWorkflow',
   undoImport: 'undoImportWorkflow',
   exportUsers: 'exportUsersWorkflow',
+  scheduledExport: 'scheduledExportWorkflow',
   retention: 'retentionWorkflow',
   reconcile: 'reconcileWorkflow',
 } as const;
 
 /** The value of the KycJobKind search attribute: what a run does (the README's Web UI queries use these). */
-export const JOB_KINDS = ['import', 'export', 'retention', 'reconcile'] as const;
+export const JOB_KINDS = ['import', 'export', 'export_schedule', 'retention', 'reconcile'] as const;
 export type JobKindValue = (typeof JOB_KINDS)[number];
 
 /**

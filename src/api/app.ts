@@ -6,6 +6,7 @@ import { auditRouter } from './audit-routes';
 import { consoleRouter } from './console-routes';
 import { applicationOf, requireOperator } from './auth';
 import { deleteSavedMapping, listSavedMappings } from '../imports/mappings';
+import { exportSchedulesRouter } from './export-schedules-routes';
 import { exportsRouter, downloadsRouter } from './exports-routes';
 import { healthRouter } from './health-routes';
 import { errorHandler, notFoundHandler } from './http-errors';
@@ -64,6 +65,7 @@ export function createApp(deps: AppDeps): express.Express {
     res.status(204).end();
   });
   app.use('/console/users/exports', exportsRouter(deps));
+  app.use('/console/users/export-schedules', exportSchedulesRouter(deps));
   app.use('/downloads', downloadsRouter(deps));
   app.use('/console/audit-log', auditRouter(deps));
   app.get('/', (_req, res) => {

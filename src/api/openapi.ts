@@ -3,6 +3,8 @@ import { AUDIT_ACTIONS, EXPORT_STATUSES, IMPORT_ROW_ACTIONS, USER_STATUSES } fro
 import { auditEntrySchema } from '../audit/queries';
 import { exportRequestSchema } from '../exports/filters';
 import { exportObjectSchema } from '../exports/present';
+import { exportScheduleObjectSchema } from '../exports/schedule-queries';
+import { exportScheduleCreateSchema, exportSchedulePatchSchema } from '../exports/schedule-spec';
 import { IMPORT_COLUMNS } from '../imports/columns';
 import { savedMappingSchema } from '../imports/mappings';
 import { importOptionsSchema } from '../imports/options';
@@ -59,6 +61,8 @@ const components = {
   SavedMapping: savedMappingSchema,
   Export: exportObjectSchema,
   ExportList: pageOf(exportObjectSchema),
+  ExportSchedule: exportScheduleObjectSchema,
+  ExportScheduleList: pageOf(exportScheduleObjectSchema),
   AuditEntry: auditEntrySchema,
   AuditEntryList: pageOf(auditEntrySchema),
   ConsoleMe: consoleMeSchema,
@@ -514,6 +518,60 @@ const exportPaths = {
         403: error('forbidden: neither the requester, an OWNER nor an ADMIN'),
         404: error('not_found'),
       },
+    },
+  },
+  '/console/users/export-schedules': {
+    post: {
+      summary: 'Create an export schedule (OWNER, ADMIN, COMPLIANCE_OFFICER): a Temporal Schedule whose runs are normal exports as its creator',
+      security: operatorToken,
+      requestBody: jsonBody(exportScheduleCreateSchema),
+      responses: {
+        201: json('The schedule', 'ExportSchedule'),
+        400: error('invalid_field (details with code required, invalid_name, invalid_every, invalid_cron, invalid_schedule, and the export body codes), invalid_body, invalid_json'),
+        401: unauthenticated,
+        403: error('forbidden: the role may not manage export schedules; column_not_permitted'),
+        415: error('unsupported_media_type'),
+        503: error('temporal_unavailable'),
+      },
+    },
+    get: {
+      summary: 'The export schedules, newest first',
+      security: operatorToken,
+      parameters: pageParams,
+      responses: {
+        200: json('A page of schedules', 'ExportScheduleList'),
+        400: error('invalid_limit, invalid_cursor'),
+        401: unauthenticated,
+        403: error('forbidden'),
+      },
+    },
+  },
+  '/console/users/export-schedules/{id}': {
+    get: {
+      summary: 'An export schedule',
+      security: operatorToken,
+      parameters: [idParam],
+      responses: { 200: json('The schedule', 'ExportSchedule'), 401: unauthenticated, 403: error('forbidden'), 404: error('not_found') },
+    },
+    patch: {
+      summary: 'Change an export schedule: paused, every or cron (on its Temporal Schedule too), filters, columns, name',
+      security: operatorToken,
+      parameters: [idParam],
+      requestBody: jsonBody(exportSchedulePatchSchema),
+      responses: {
+        200: json('The schedule', 'ExportSchedule'),
+        400: error('invalid_field, invalid_body, invalid_json'),
+        401: unauthenticated,
+        403: error('forbidden; column_not_permitted (for the creator\'s role)'),
+        404: error('not_found'),
+        503: error('temporal_unavailable'),
+      },
+    },
+    delete: {
+      summary: 'Delete an export schedule and its Temporal Schedule (a run already started finishes)',
+      security: operatorToken,
+      parameters: [idParam],
+      responses: { 204: { description: 'Deleted' }, 401: unauthenticated, 403: error('forbidden'), 404: error('not_found'), 503: error('temporal_unavailable') },
     },
   },
   '/downloads/{token}': {

@@ -43,6 +43,10 @@ export const exportObjectSchema = z.object({
   email: z.object({ to: z.string(), status: z.enum(EMAIL_STATUSES).nullable(), sent_at: timeSchema.nullable() }).nullable(),
   error: jobErrorSchema,
   workflow_id: z.string().nullable(),
+  schedule_id: idSchema.nullable().meta({ description: 'the export schedule this export is a run of; null when an operator requested it' }),
+  incremental: z.boolean(),
+  changed_after: timeSchema.nullable().meta({ description: 'incremental: the users changed after this time (null: from the start) ...' }),
+  snapshot_at: timeSchema.nullable().meta({ description: '... and at or before this one' }),
   created_at: timeSchema,
   finished_at: timeSchema.nullable(),
 });
@@ -130,6 +134,10 @@ export function presentExport(row: ExportWithOperator, downloadUrl: string | nul
     email: row.emailTo ? { to: row.emailTo, status: row.emailStatus, sent_at: row.emailSentAt?.toISOString() ?? null } : null,
     error: row.errorCode ? { code: row.errorCode, message: row.errorMessage ?? '' } : null,
     workflow_id: row.workflowId,
+    schedule_id: row.scheduleId,
+    incremental: row.incremental,
+    changed_after: row.changedAfter?.toISOString() ?? null,
+    snapshot_at: row.snapshotAt?.toISOString() ?? null,
     created_at: row.createdAt.toISOString(),
     finished_at: row.finishedAt?.toISOString() ?? null,
   };

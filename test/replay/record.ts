@@ -269,6 +269,26 @@ const SCENARIOS: Scenario[] = [
     },
   },
   {
+    name: 'export-schedule',
+    async run(ctx) {
+      // One run of an incremental export schedule, started by the Temporal Schedule's trigger; its child export too.
+      const tenant = await createTenant(ctx.stack.database.db);
+      const token = tenant.operators.OWNER.token;
+      await seedUsers(ctx.stack.database.db, tenant.applicationId, [{ vendorData: 'schedule-1' }, { vendorData: 'schedule-2' }]);
+      const created = await api(ctx.stack, 'POST', '/console/users/export-schedules', {
+        token,
+        body: { name: 'replay', every: '1d', incremental: true, columns: ['id', 'vendor_data'] },
+      });
+      if (created.status !== 201) throw new Error(`POST export-schedules: ${created.status} ${created.text}`);
+      const handle = ctx.stack.client.schedule.getHandle(created.body.temporal_schedule_id);
+      await handle.trigger();
+      const workflowId = await waitFor(async () => (await handle.describe()).info.recentActions.at(-1)?.action.workflow.workflowId, 30_000);
+      await closedRun(ctx.stack.client, workflowId);
+      await ctx.save('incremental', workflowId);
+      await api(ctx.stack, 'DELETE', `/console/users/export-schedules/${created.body.id}`, { token });
+    },
+  },
+  {
     name: 'export-s3',
     async run(ctx) {
       const stack = ctx.s3Stack;

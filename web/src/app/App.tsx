@@ -13,6 +13,7 @@ const ImportDetail = lazy(() => import('../features/imports/ImportDetail').then(
 const ExportPage = lazy(() => import('../features/exports/ExportPage').then((m) => ({ default: m.ExportPage })));
 const ExportHistory = lazy(() => import('../features/exports/ExportHistory').then((m) => ({ default: m.ExportHistory })));
 const ExportDetail = lazy(() => import('../features/exports/ExportDetail').then((m) => ({ default: m.ExportDetail })));
+const SchedulesPage = lazy(() => import('../features/schedules/SchedulesPage').then((m) => ({ default: m.SchedulesPage })));
 const AuditLog = lazy(() => import('../features/audit/AuditLog').then((m) => ({ default: m.AuditLog })));
 
 function Loading({ what = 'Loading…' }: { what?: string }) {
@@ -62,6 +63,7 @@ function SignedInRoutes() {
             <Route path="/imports/:id">{(params) => <ImportDetail key={params.id} id={params.id} />}</Route>
             <Route path="/exports/new" component={ExportPage} />
             <Route path="/exports" component={ExportHistory} />
+            <Route path="/schedules" component={SchedulesPage} />
             <Route path="/exports/:id">{(params) => <ExportDetail key={params.id} id={params.id} />}</Route>
             <Route path="/audit" component={can('audit.read') ? AuditLog : NoAuditAccess} />
             <Route component={NotFound} />
