@@ -82,7 +82,7 @@ it('writeImportChunk is idempotent: a repeated or concurrent execution writes no
   expect(a.created).toBe(4);
   expect(b.created).toBe(4);
   const repeat = await run(activities.writeImportChunk, { importId: id, chunkNo: 0 });
-  expect(repeat).toEqual({ outcome: 'already_completed', created: 4, updated: 0, unchanged: 0 });
+  expect(repeat).toMatchObject({ outcome: 'already_completed', created: 4, updated: 0, unchanged: 0 });
   expect(await userCount(t.applicationId)).toBe(4);
   const record = await getImport(stack.database.db, { id });
   expect(record).toMatchObject({ processedRows: 4, createdCount: 4, chunksCompleted: 1 });
