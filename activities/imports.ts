@@ -29,6 +29,11 @@ import { FAILURE_TYPES } from '../workflows/definitions';
 import { DomainError } from '../src/errors';
 import { finishUndo, listUndoChunks, undoChunk, type UndoChunkResult } from '../src/imports/undo';
 import type { UndoImportResult } from '../workflows/import-definitions';
+import type { Client } from '@temporalio/client';
+import { drizzle } from 'drizzle-orm/node-postgres';
+import * as schema from '../drizzle/schema';
+import { recordImportEvent, webhookEventId } from '../src/webhooks/events';
+import { dispatchAfterCommit } from '../src/webhooks/dispatch';
 
 export interface ImportActivityInput {
   importId: string;
@@ -68,7 +73,10 @@ function validationResult(row: ImportRecord): ValidateImportResult {
   };
 }
 
-export function createImportActivities({ db, storage, config, hooks = {} }: Omit<ActivityDeps, 'temporal'>) {
+/** The import activities; `temporal` starts the webhook deliveries of the events they emit (without it, the reconciler does). */
+export function createImportActivities({ db, storage, config, temporal, hooks = {} }: Omit<ActivityDeps, 'temporal'> & { temporal?: Client }) {
+  const dispatch = (...eventIds: string[]) => dispatchAfterCommit({ db, temporal, config }, eventIds);
+
   async function finalResult(importId: string): Promise<FinishImportResult> {
     const row = await getImport(db, { id: importId });
     return {
@@ -90,8 +98,13 @@ export function createImportActivities({ db, storage, config, hooks = {} }: Omit
      * over from the file; a retry after the verdict was written finds it and returns it.
      */
     async validateImport({ importId }: ImportActivityInput): Promise<ValidateImportResult> {
+      const awaitingEvent = webhookEventId('import.awaiting_confirmation', importId);
       const row = await getImport(db, { id: importId });
-      if (row.status !== 'VALIDATING') return validationResult(row);
+      if (row.status !== 'VALIDATING') {
+        // A retry after the verdict's commit: the event was recorded with it; its delivery may not have started.
+        await dispatch(awaitingEvent);
+        return validationResult(row);
+      }
       const storageKey = row.storageKey;
       if (!storageKey) throw ApplicationFailure.nonRetryable('the uploaded file is no longer stored', FAILURE_TYPES.importFileMissing);
       let rowsRead = 0;
@@ -107,6 +120,9 @@ export function createImportActivities({ db, storage, config, hooks = {} }: Omit
             chunkRows: config.imports.chunkRows,
             header,
             saveMapping: options.save_mapping ? { operatorId: row.operatorId } : undefined,
+            beforeCommit: async (client) => {
+              await recordImportEvent(drizzle(client, { schema }), { importId, type: 'import.awaiting_confirmation' });
+            },
             maxBytes: config.imports.maxBytes,
             read: { format: options.format, sheet: options.sheet, encoding: options.encoding, delimiter: options.delimiter },
             onProgress: (rows) => {
@@ -125,6 +141,7 @@ export function createImportActivities({ db, storage, config, hooks = {} }: Omit
           }),
       );
       if (outcome.status === 'REJECTED') await markRejected(db, { importId, error: outcome.error });
+      if (outcome.status === 'AWAITING_CONFIRMATION') await dispatch(awaitingEvent);
       return validationResult(await getImport(db, { id: importId }));
     },
 
@@ -171,13 +188,18 @@ export function createImportActivities({ db, storage, config, hooks = {} }: Omit
 
     /**
      * Ends a workflow run: RUNNING becomes COMPLETED or COMPLETED_WITH_ERRORS, finished_at is set, and the audit
-     * entry of this ending is written (keyed by the run, so a retry writes none twice but a retry run adds its own).
+     * entry of this ending is written (keyed by the run, so a retry writes none twice but a retry run adds its own),
+     * with the `import.completed` webhook event (same key), whose deliveries start after the commit.
      */
     async finishImport({ importId, runKey }: { importId: string; runKey: string }): Promise<FinishImportResult> {
-      await db.transaction(async (tx) => {
-        await markFinished(tx, importId);
+      const eventId = await db.transaction(async (tx) => {
+        const status = await markFinished(tx, importId);
         await recordImportAudit(tx, importId, runKey);
+        return status === 'COMPLETED' || status === 'COMPLETED_WITH_ERRORS'
+          ? recordImportEvent(tx, { importId, type: 'import.completed', ending: runKey })
+          : undefined;
       });
+      if (eventId) await dispatch(eventId);
       return finalResult(importId);
     },
 
@@ -251,15 +273,19 @@ export function createImportActivities({ db, storage, config, hooks = {} }: Omit
     /** The undo is done: UNDOING -> UNDONE with its audit entry. Idempotent. */
     async finishImportUndo({ importId }: ImportActivityInput): Promise<UndoImportResult> {
       const row = await finishUndo(db, importId);
+      if (row.status === 'UNDONE') await dispatch(webhookEventId('import.undone', importId));
       return { importId, status: row.status, restored: row.undoRestored, deleted: row.undoDeleted, conflicts: row.undoConflicts };
     },
 
     /** The workflow cannot go on: the import becomes FAILED with the error, and its audit entry is written. Idempotent. */
     async failImport({ importId, runKey, message }: { importId: string; runKey: string; message: string }): Promise<FinishImportResult> {
-      await db.transaction(async (tx) => {
+      const eventId = await db.transaction(async (tx) => {
         await markFailed(tx, { importId, error: { code: 'internal_error', message } });
         await recordImportAudit(tx, importId, runKey);
+        const row = await getImport(tx, { id: importId });
+        return row.status === 'FAILED' ? recordImportEvent(tx, { importId, type: 'import.failed', ending: runKey }) : undefined;
       });
+      if (eventId) await dispatch(eventId);
       return finalResult(importId);
     },
   };

@@ -1,7 +1,9 @@
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { Context } from '@temporalio/activity';
 import { recordImportAudit } from '../src/imports/audit';
-import { listUnfinishedImports, markWorkflowEnded, type ImportRecord } from '../src/imports/queries';
+import { getImport, listUnfinishedImports, markWorkflowEnded, type ImportRecord } from '../src/imports/queries';
+import { recordImportEvent, webhookEventId } from '../src/webhooks/events';
+import { dispatchAfterCommit } from '../src/webhooks/dispatch';
 import { restartImportWorkflow, resendConfirm } from '../src/imports/service';
 import { listUnfinishedExports } from '../src/exports/queries';
 import { startExportWorkflow } from '../src/exports/service';
@@ -71,12 +73,20 @@ export function createReconcileActivities(deps: ActivityDeps) {
       return;
     }
     if (state && ENDED_OUTSIDE.includes(state.status)) {
+      const endingKey = `${importWorkflowId(record.id)}:${state.runId}:ended`;
       const ended = await db.transaction(async (tx) => {
         const changed = await markWorkflowEnded(tx, { importId: record.id, error: { code: 'workflow_ended', message: endedMessage('import', state.status) } });
-        if (changed) await recordImportAudit(tx, record.id, `${importWorkflowId(record.id)}:${state.runId}:ended`);
+        if (changed) {
+          await recordImportAudit(tx, record.id, endingKey);
+          const row = await getImport(tx, { id: record.id });
+          if (row.status === 'FAILED') await recordImportEvent(tx, { importId: record.id, type: 'import.failed', ending: endingKey });
+        }
         return changed;
       });
-      if (ended) result.ended.push(record.id);
+      if (ended) {
+        await dispatchAfterCommit(deps, [webhookEventId('import.failed', record.id, endingKey)]);
+        result.ended.push(record.id);
+      }
       return;
     }
     // No workflow (the API died between writing the import and starting it), or one that closed normally without

@@ -98,6 +98,14 @@ const envSchema = z.object({
   RESEND_BASE_URL: optionalText,
   EMAIL_FROM: z.string().default('KYC exports <exports@example.com>'),
 
+  /** Webhook URLs that are not https, or resolve to loopback/private addresses, are refused unless this is true. */
+  WEBHOOK_ALLOW_PRIVATE: flag(false),
+  WEBHOOK_RETRY_INITIAL_INTERVAL: duration('5s'),
+  WEBHOOK_RETRY_MAX_INTERVAL: duration('1h'),
+  /** How long a delivery is retried before it is given up. */
+  WEBHOOK_DELIVERY_WINDOW: duration('24h'),
+  WEBHOOK_REQUEST_TIMEOUT: duration('10s'),
+
 });
 
 export type Config = ReturnType<typeof toConfig>;
@@ -168,6 +176,13 @@ function toConfig(env: z.infer<typeof envSchema>) {
             forcePathStyle: env.S3_FORCE_PATH_STYLE,
           }
         : undefined,
+    },
+    webhooks: {
+      allowPrivate: env.WEBHOOK_ALLOW_PRIVATE,
+      retryInitialIntervalMs: env.WEBHOOK_RETRY_INITIAL_INTERVAL,
+      retryMaxIntervalMs: env.WEBHOOK_RETRY_MAX_INTERVAL,
+      deliveryWindowMs: env.WEBHOOK_DELIVERY_WINDOW,
+      requestTimeoutMs: env.WEBHOOK_REQUEST_TIMEOUT,
     },
     email: { resendApiKey: env.RESEND_API_KEY, resendBaseUrl: env.RESEND_BASE_URL, from: env.EMAIL_FROM },
   } as const;

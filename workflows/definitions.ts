@@ -16,10 +16,11 @@ export const WORKFLOW_TYPES = {
   exportUsers: 'exportUsersWorkflow',
   retention: 'retentionWorkflow',
   reconcile: 'reconcileWorkflow',
+  webhookDelivery: 'webhookDeliveryWorkflow',
 } as const;
 
 /** The value of the KycJobKind search attribute: what a run does (the README's Web UI queries use these). */
-export const JOB_KINDS = ['import', 'export', 'retention', 'reconcile'] as const;
+export const JOB_KINDS = ['import', 'export', 'retention', 'reconcile', 'webhook'] as const;
 export type JobKindValue = (typeof JOB_KINDS)[number];
 
 /**

@@ -15,6 +15,7 @@ import { inputGuard } from './input-guard';
 import { openApiDocument } from './openapi';
 import { serializeRequest } from './request-log';
 import { usersRouter } from './users-routes';
+import { webhooksRouter } from './webhooks-routes';
 
 
 /** The Express application: routes, auth, JSON logs with a request id, and the one error handler. */
@@ -58,6 +59,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.use('/console/users/exports', exportsRouter(deps));
   app.use('/downloads', downloadsRouter(deps));
   app.use('/console/audit-log', auditRouter(deps));
+  app.use('/console/webhooks', webhooksRouter(deps));
   app.get('/', (_req, res) => {
     res.redirect(302, '/console/');
   });

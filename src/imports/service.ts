@@ -44,6 +44,8 @@ import {
   type ImportRecord,
 } from './queries';
 import { presentImport, type ImportObject } from './present';
+import { dispatchAfterCommit } from '../webhooks/dispatch';
+import { recordImportEvent, webhookEventId } from '../webhooks/events';
 import { checkMappingTargets } from './columns';
 import { importOptionsSchema, type ImportOptions } from './options';
 
@@ -315,6 +317,7 @@ export async function confirmImport(deps: ImportServiceDeps, params: { id: strin
     const reasons = record.status === 'AWAITING_CONFIRMATION' ? await approvalReasons(tx, record) : [];
     if (reasons.length > 0) {
       await markAwaitingApproval(tx, record, reasons);
+      await recordImportEvent(tx, { importId: record.id, type: 'import.awaiting_approval' });
       return true;
     }
     await markConfirmed(tx, record);
@@ -326,6 +329,7 @@ export async function confirmImport(deps: ImportServiceDeps, params: { id: strin
     .getHandle(importWorkflowId(record.id))
     .signal(confirmImportSignal, ...(approval ? [{ approval: true }] : []))
     .catch(() => undefined);
+  if (approval) await dispatchAfterCommit(deps, [webhookEventId('import.awaiting_approval', record.id)]);
   return present(deps, record.id);
 }
 

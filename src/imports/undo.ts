@@ -1,6 +1,7 @@
 import { sql } from 'drizzle-orm';
 import type { Db, Queryable } from '../db/client';
 import { retryTransient } from '../db/errors';
+import { recordImportEvent } from '../webhooks/events';
 import { recordAuditEntry } from '../audit/queries';
 import { invalidState } from '../errors';
 import { getImport, type ImportRecord } from './queries';
@@ -182,6 +183,7 @@ export async function finishUndo(db: Db, importId: string): Promise<ImportRecord
       finishedAt: row.undoFinishedAt,
       idempotencyKey: `users.import.undo:${row.id}`,
     });
+    await recordImportEvent(tx, { importId: row.id, type: 'import.undone' });
   });
   return getImport(db, { id: importId });
 }

@@ -1,0 +1,54 @@
+import { Router } from 'express';
+import {
+  deleteSubscription,
+  getSubscription,
+  insertSubscription,
+  listDeliveries,
+  listSubscriptions,
+  presentDelivery,
+  presentWebhook,
+  webhookRequestSchema,
+} from '../webhooks/queries';
+import { requireWebhookUrl } from '../webhooks/url';
+import type { AppDeps } from './deps';
+import { operatorOf, requireOperator } from './auth';
+import { requireJsonBody } from './http-errors';
+import { parseListParams, toPage } from './pagination';
+import { parseBody } from './request-body';
+
+/**
+ * `/console/webhooks` (API.md "Webhooks"): create (the secret shown once), list, delete, and a subscription's delivery
+ * attempts. Roles with `webhooks.manage`; another application's subscription is 404.
+ */
+export function webhooksRouter(deps: AppDeps): Router {
+  const { db, config } = deps;
+  const router = Router();
+  const manage = requireOperator(db, 'webhooks.manage');
+
+  router.post('/', manage, requireJsonBody, async (req, res) => {
+    const operator = operatorOf(req);
+    const body = parseBody(webhookRequestSchema, req);
+    const url = await requireWebhookUrl(body.url, config.webhooks.allowPrivate);
+    const row = await insertSubscription(db, { applicationId: operator.applicationId, operatorId: operator.id, url: url.toString(), events: body.events });
+    res.status(201).json({ ...presentWebhook(row), secret: row.secret });
+  });
+
+  router.get('/', manage, async (req, res) => {
+    const { limit, cursor } = parseListParams(req.query);
+    const rows = await listSubscriptions(db, { applicationId: operatorOf(req).applicationId, limit, cursor });
+    res.json(toPage(rows, limit, presentWebhook));
+  });
+
+  router.delete('/:id', manage, async (req, res) => {
+    await deleteSubscription(db, { id: String(req.params.id), applicationId: operatorOf(req).applicationId });
+    res.status(204).end();
+  });
+
+  router.get('/:id/deliveries', manage, async (req, res) => {
+    const subscription = await getSubscription(db, { id: String(req.params.id), applicationId: operatorOf(req).applicationId });
+    const { limit, cursor } = parseListParams(req.query);
+    const rows = await listDeliveries(db, { subscriptionId: subscription.id, limit, cursor });
+    res.json(toPage(rows, limit, presentDelivery));
+  });
+  return router;
+}
