@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm';
 import { createImportActivities } from '../activities/imports';
+import { responseSchemas } from '../src/api/openapi';
 import { OutboxMailer } from '../src/email/outbox';
 import { createStorage } from '../src/storage';
 import { dispatchAfterCommit } from '../src/webhooks/dispatch';
@@ -112,8 +113,12 @@ test('a verifying receiver gets every event of an import and an export exactly o
   expect(byType['import.completed']).toMatchObject({ id: done.id, status: 'COMPLETED', created_count: 7 });
   expect(byType['export.completed']).toMatchObject({ id: exported.id, status: 'COMPLETED', row_count: 7, download_url: null });
 
-  // The delivery log: one 2xx attempt per event.
+  // The delivery log: one 2xx attempt per event; the answers are those /openapi.json documents.
   const log = await deliveries(tenant, sub.id);
+  const logPage = await api(stack, 'GET', `/console/webhooks/${sub.id}/deliveries`, { token });
+  expect(responseSchemas.WebhookDeliveryList.parse(logPage.body)).toEqual(logPage.body);
+  const listPage = await api(stack, 'GET', '/console/webhooks', { token });
+  expect(responseSchemas.WebhookList.parse(listPage.body)).toEqual(listPage.body);
   expect(log).toHaveLength(3);
   for (const attempt of log) expect(attempt).toMatchObject({ attempt: 1, status_code: 200, error: null });
 
@@ -270,6 +275,7 @@ describe('routes', () => {
       const res = await api(stack, 'POST', '/console/webhooks', { token: tenant.operators[role].token, body });
       expect(res.status).toBe(201);
       expect(Object.keys(res.body).sort()).toEqual(['created_at', 'events', 'id', 'secret', 'url']);
+      expect(responseSchemas.WebhookCreated.parse(res.body)).toEqual(res.body);
       created.push(res.body.id);
     }
     const token = tenant.operators.DEVELOPER.token;

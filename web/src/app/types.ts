@@ -13,6 +13,7 @@ export type Permission =
   | 'exports.control_any'
   | 'audit.read'
   | 'mappings.manage'
+  | 'webhooks.manage'
   | (string & {});
 
 export interface ExportColumnInfo {
