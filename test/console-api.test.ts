@@ -79,6 +79,7 @@ describe('GET /console/me', () => {
         'exports.control_any',
         'audit.read',
         'mappings.manage',
+        'webhooks.manage',
       ],
       export_columns: EXPORT_COLUMNS.map((name) => ({ name, allowed: true, reason: null })),
       temporal_ui: { url: 'http://temporal-ui.example:8080', namespace: 'default' },
