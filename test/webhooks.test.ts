@@ -211,6 +211,28 @@ test('an event recorded but never dispatched (the process died after the commit)
   expect(r.received).toHaveLength(1);
 });
 
+test('a job that fails because Temporal cannot start its workflow records its failed event (the reconciler delivers it later)', async () => {
+  const offline = await startTestStack({ worker: false, env: { WEBHOOK_ALLOW_PRIVATE: 'true' } });
+  try {
+    const tenant = await createTenant(offline.database.db);
+    const token = tenant.operators.OWNER.token;
+    const r = await receiver();
+    const created = await api(offline, 'POST', '/console/webhooks', { token, body: { url: r.url, events: ['export.failed'] } });
+    expect(created.status).toBe(201);
+    // The API's Temporal connection is gone: the export cannot be started.
+    await offline.client.connection.close();
+    const res = await api(offline, 'POST', '/console/users/exports', { token, body: {} });
+    expect(res.status).toBe(503);
+    const events = await offline.database.db.execute<{ type: string; payload: { data: { status: string; error: { code: string } } }; dispatched_at: Date | null }>(
+      sql`SELECT type, payload, dispatched_at FROM webhook_events WHERE application_id = ${tenant.applicationId}`,
+    );
+    expect(events.rows).toHaveLength(1);
+    expect(events.rows[0]).toMatchObject({ type: 'export.failed', dispatched_at: null, payload: { data: { status: 'FAILED', error: { code: 'workflow_start_failed' } } } });
+  } finally {
+    await offline.stop().catch(() => undefined);
+  }
+});
+
 describe('the URL rule', () => {
   test('without WEBHOOK_ALLOW_PRIVATE: not https, or loopback/private/link-local/unique-local, is 400 invalid_url', async () => {
     const tenant = await createTenant(strict.database.db);

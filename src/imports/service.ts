@@ -299,7 +299,11 @@ export async function startImport(
   try {
     await startWorkflow(deps, record, 'import', `import ${shortId(id)}: ~${rows} rows, file ${upload.fileName} (${formatBytes(stored.bytes)})`);
   } catch (err) {
-    await markStartFailed(deps.db, { importId: id, message: err instanceof Error ? err.message : String(err) });
+    await deps.db.transaction(async (tx) => {
+      await markStartFailed(tx, { importId: id, message: err instanceof Error ? err.message : String(err) });
+      // Delivered once Temporal answers again (the reconciler dispatches it).
+      if ((await getImport(tx, { id })).status === 'FAILED') await recordImportEvent(tx, { importId: id, type: 'import.failed', ending: 'workflow_not_started' });
+    });
     throw temporalUnavailable(err);
   }
   return present(deps, id);
