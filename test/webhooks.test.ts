@@ -1,6 +1,7 @@
 import { sql } from 'drizzle-orm';
 import { createImportActivities } from '../activities/imports';
 import { responseSchemas } from '../src/api/openapi';
+import { setApprovalPolicy } from '../src/auth/accounts';
 import { OutboxMailer } from '../src/email/outbox';
 import { createStorage } from '../src/storage';
 import { dispatchAfterCommit } from '../src/webhooks/dispatch';
@@ -8,7 +9,7 @@ import { recordImportEvent, webhookEventId } from '../src/webhooks/events';
 import { sendWebhook } from '../src/webhooks/send';
 import { guardedLookup, isPublicAddress } from '../src/webhooks/url';
 import { webhookDeliveryWorkflowId } from '../workflows/webhook-definitions';
-import { csvOf, importFile, uploadAndValidate, waitForStatus } from './fixtures/imports/support';
+import { csvOf, importFile, upload, uploadAndValidate, waitForStatus } from './fixtures/imports/support';
 import { runExport } from './helpers/exports';
 import { api, createTenant, startTestStack, waitFor, type TestStack, type TestTenant } from './helpers/stack';
 import { startReceiver, verifyStandardWebhook, type Receiver } from './helpers/webhook-receiver';
@@ -133,6 +134,48 @@ test('a verifying receiver gets every event of an import and an export exactly o
   expect(events.rows[0].n).toBe(2);
   expect(r.received).toHaveLength(3);
   expect(await deliveries(tenant, sub.id)).toHaveLength(3);
+});
+
+test('the other events: awaiting_approval, completed after approval, undone; failed and export.failed when the reconciler ends a terminated job', async () => {
+  const tenant = await createTenant(stack.database.db);
+  const admin = tenant.operators.ADMIN.token;
+  const r = await receiver();
+  await subscribe(tenant, r);
+  await setApprovalPolicy(stack.database.db, { applicationId: tenant.applicationId, statuses: ['BLOCKED'] });
+  const preview = await uploadAndValidate(stack, admin, csvOf(['vendor_data', 'status'], [['ev-1', 'BLOCKED'], ['ev-2', 'ACTIVE']]));
+  expect((await api(stack, 'POST', `/console/users/imports/${preview.id}/confirm`, { token: admin })).status).toBe(202);
+  await waitForStatus(stack, admin, preview.id, ['AWAITING_APPROVAL']);
+  expect((await api(stack, 'POST', `/console/users/imports/${preview.id}/approve`, { token: tenant.operators.OWNER.token })).status).toBe(202);
+  await waitForStatus(stack, admin, preview.id, ['COMPLETED']);
+  expect((await api(stack, 'POST', `/console/users/imports/${preview.id}/undo`, { token: admin })).status).toBe(202);
+  await waitForStatus(stack, admin, preview.id, ['UNDONE']);
+  const types = () => r.received.filter((w) => w.payload.data.id === preview.id).map((w) => w.payload.type);
+  await waitFor(async () => (types().length === 4 ? true : undefined), 30_000, 100);
+  expect(types().sort()).toEqual(['import.awaiting_approval', 'import.awaiting_confirmation', 'import.completed', 'import.undone']);
+  const undone = r.received.find((w) => w.payload.type === 'import.undone')!;
+  expect(undone.payload.data).toMatchObject({ id: preview.id, status: 'UNDONE' });
+  expect(r.received.find((w) => w.payload.type === 'import.awaiting_approval')!.payload.data).toMatchObject({ status: 'AWAITING_APPROVAL' });
+
+  // An import and an export whose workflows are terminated from outside (started by the worker-less stack, so they
+  // never run): the reconciler ends them FAILED.
+  const uploaded = await upload(strict, admin, rows('term', 2));
+  expect(uploaded.status).toBe(202);
+  const stuck = uploaded.body as { id: string };
+  await strict.client.workflow.getHandle(`users-import-${stuck.id}`).terminate('test: terminated from outside');
+  const exp = await api(strict, 'POST', '/console/users/exports', { token: admin, body: {} });
+  expect(exp.status).toBe(202);
+  await strict.client.workflow.getHandle(`users-export-${exp.body.id}`).terminate('test: terminated from outside');
+  const reconciled = await stack.client.workflow.execute('reconcileWorkflow', {
+    taskQueue: stack.config.temporal.taskQueue,
+    workflowId: `reconcile-ended-${stuck.id}`,
+    args: [{ applicationId: tenant.applicationId }],
+  });
+  expect(reconciled.ended).toEqual([stuck.id]);
+  await waitFor(async () => (r.received.some((w) => w.payload.type === 'import.failed') && r.received.some((w) => w.payload.type === 'export.failed') ? true : undefined), 30_000, 100);
+  expect(r.received.find((w) => w.payload.type === 'import.failed')!.payload.data).toMatchObject({ id: stuck.id, status: 'FAILED', error: { code: 'workflow_ended' } });
+  expect(r.received.find((w) => w.payload.type === 'export.failed')!.payload.data).toMatchObject({ id: exp.body.id, status: 'FAILED', error: { code: 'workflow_ended' } });
+  expect(r.received.every((w) => w.verified)).toBe(true);
+  expect(new Set(r.received.map((w) => w.headers['webhook-id'])).size).toBe(r.received.length);
 });
 
 test('a receiver that fails 3 times then answers 200 gets it on the 4th attempt with the same webhook-id; 4 attempts logged', async () => {
