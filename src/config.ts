@@ -104,7 +104,8 @@ const envSchema = z.object({
   WEBHOOK_RETRY_MAX_INTERVAL: duration('1h'),
   /** How long a delivery is retried before it is given up. */
   WEBHOOK_DELIVERY_WINDOW: duration('24h'),
-  WEBHOOK_REQUEST_TIMEOUT: duration('10s'),
+  /** At most 50 s: the delivery activity's startToCloseTimeout is 1 minute. */
+  WEBHOOK_REQUEST_TIMEOUT: duration('10s').refine((ms) => ms <= 50_000, 'at most 50s'),
 
 });
 

@@ -370,6 +370,10 @@ describe('routes', () => {
     expect((await api(stack, 'DELETE', `/console/webhooks/${created[0]}`, { token })).status).toBe(404);
     expect((await api(stack, 'GET', `/console/webhooks/${created[0]}/deliveries`, { token })).status).toBe(404);
     expect((await api(stack, 'GET', '/console/webhooks', { token })).body.results).toHaveLength(2);
+    // The URL comes back as it was sent (trimmed), not normalised.
+    const origin = new URL(r.url).origin;
+    const bare = await api(stack, 'POST', '/console/webhooks', { token, body: { url: ` ${origin} `, events: ['import.completed', 'import.completed'] } });
+    expect(bare.body).toMatchObject({ url: origin, events: ['import.completed'] });
   });
 
   test('an application without a subscription stores no events', async () => {

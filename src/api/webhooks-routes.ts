@@ -28,8 +28,10 @@ export function webhooksRouter(deps: AppDeps): Router {
   router.post('/', manage, requireJsonBody, async (req, res) => {
     const operator = operatorOf(req);
     const body = parseBody(webhookRequestSchema, req);
-    const url = await requireWebhookUrl(body.url, config.webhooks.allowPrivate);
-    const row = await insertSubscription(db, { applicationId: operator.applicationId, operatorId: operator.id, url: url.toString(), events: body.events });
+    // Stored as given (trimmed): the answer names the URL the caller sent.
+    const url = body.url.trim();
+    await requireWebhookUrl(url, config.webhooks.allowPrivate);
+    const row = await insertSubscription(db, { applicationId: operator.applicationId, operatorId: operator.id, url, events: body.events });
     res.status(201).json({ ...presentWebhook(row), secret: row.secret });
   });
 
