@@ -10,6 +10,7 @@ import {
   webhookRequestSchema,
 } from '../webhooks/queries';
 import { requireWebhookUrl } from '../webhooks/url';
+import { webhookDeliveryWorkflowId } from '../../workflows/webhook-definitions';
 import type { AppDeps } from './deps';
 import { operatorOf, requireOperator } from './auth';
 import { requireJsonBody } from './http-errors';
@@ -42,7 +43,10 @@ export function webhooksRouter(deps: AppDeps): Router {
   });
 
   router.delete('/:id', manage, async (req, res) => {
-    await deleteSubscription(db, { id: String(req.params.id), applicationId: operatorOf(req).applicationId });
+    const id = String(req.params.id);
+    const pending = await deleteSubscription(db, { id, applicationId: operatorOf(req).applicationId, windowMs: config.webhooks.deliveryWindowMs });
+    // Pending deliveries stop now (a workflow already closed, or never started, is no error).
+    await Promise.all(pending.map((eventId) => deps.temporal.workflow.getHandle(webhookDeliveryWorkflowId(eventId, id)).cancel().catch(() => undefined)));
     res.status(204).end();
   });
 

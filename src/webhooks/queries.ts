@@ -89,14 +89,25 @@ export async function getSubscription(db: Queryable, params: { id: string; appli
   return row;
 }
 
-/** Deletes the subscription (and its delivery log); its pending deliveries stop at their next attempt. */
-export async function deleteSubscription(db: Queryable, params: { id: string; applicationId: string }): Promise<void> {
+/**
+ * Deletes the subscription (and its delivery log). Returns the events whose delivery to it may still be pending
+ * (dispatched within `windowMs`, no 2xx logged), so that the caller can stop their workflows; any it misses stops
+ * at its next attempt, which finds the subscription gone.
+ */
+export async function deleteSubscription(db: Queryable, params: { id: string; applicationId: string; windowMs: number }): Promise<string[]> {
   if (!isUuid(params.id)) throw notFound('webhook');
+  const pending = await db.execute<{ id: string }>(sql`
+    SELECT e.id FROM webhook_events e JOIN webhook_subscriptions s ON s.id = ${params.id} AND s.application_id = ${params.applicationId}
+    WHERE e.application_id = s.application_id AND e.type = ANY (s.events) AND e.created_at >= s.created_at
+      AND e.created_at > now() - make_interval(secs => ${params.windowMs / 1000})
+      AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = e.id AND d.subscription_id = s.id AND d.status_code BETWEEN 200 AND 299)
+    LIMIT 1000`);
   const deleted = await db
     .delete(webhookSubscriptions)
     .where(and(eq(webhookSubscriptions.id, params.id), eq(webhookSubscriptions.applicationId, params.applicationId)))
     .returning({ id: webhookSubscriptions.id });
   if (deleted.length === 0) throw notFound('webhook');
+  return pending.rows.map((r) => r.id);
 }
 
 /** A page of a subscription's delivery attempts, newest first (limit+1 rows). */
