@@ -26,6 +26,6 @@ ENV NODE_ENV=production \
     WORKFLOW_BUNDLE_PATH=/app/dist/workflow-bundle.js
 
 USER node
-EXPOSE 3000
+EXPOSE 3000 9464
 
 CMD ["npm", "run", "api"]

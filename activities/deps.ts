@@ -2,6 +2,7 @@ import type { Client } from '@temporalio/client';
 import type { Config } from '../src/config';
 import type { Db } from '../src/db/client';
 import type { Mailer } from '../src/email/mailer';
+import type { JobMetrics } from '../src/metrics/jobs';
 import type { Storage } from '../src/storage';
 
 /** What every activity may use, handed to createActivities once by the worker (no module-level singletons). */
@@ -14,6 +15,11 @@ export interface ActivityDeps {
   temporal: Client;
   /** Code run at points inside activities that no wrapper around an activity can reach. Production passes none. */
   hooks?: ActivityHooks;
+  /**
+   * The worker's job metrics (src/metrics/jobs.ts), counted where a job, a chunk or a range ends. The worker always
+   * passes them; activities made without (activity tests) count nothing.
+   */
+  metrics?: JobMetrics;
 }
 
 /**

@@ -1,15 +1,15 @@
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import { and, eq, inArray, sql } from 'drizzle-orm';
-import { exportParts, exportsTable, type ExportStatus } from '../drizzle/schema';
+import { and, eq, inArray, isNull, sql } from 'drizzle-orm';
+import { exportParts, exportSchedules, exportsTable, type ExportStatus } from '../drizzle/schema';
 import { recordAuditEntry } from '../src/audit/queries';
 import { MailerError, type SendResult } from '../src/email/mailer';
 import type { ExportColumn } from '../src/exports/columns';
 import { csvHeader } from '../src/exports/csv';
 import { exportEmail } from '../src/exports/email';
 import type { ExportFilters } from '../src/exports/filters';
-import { exportDownloadUrl, linkPeriod } from '../src/exports/present';
+import { exportDownloadUrl, exportRate, linkPeriod } from '../src/exports/present';
 import {
   exportKeys,
   getExportById,
@@ -20,7 +20,7 @@ import {
   type ExportWithOperator,
 } from '../src/exports/queries';
 import { writeRange, type RangeCheckpoint } from '../src/exports/range-writer';
-import { inExportSession, planRanges, type RowKey } from '../src/exports/sql';
+import { inExportSession, planRanges, type ChangedWindow, type RowKey } from '../src/exports/sql';
 import { DomainError } from '../src/errors';
 import { createStorageSet, type AppendState, type CompositeState } from '../src/storage';
 import { loadSigningSecret } from '../src/storage/signing';
@@ -28,7 +28,8 @@ import type { ActivityDeps } from './deps';
 import type { Client } from '@temporalio/client';
 import { recordExportEvent, webhookEventId } from '../src/webhooks/events';
 import { dispatchAfterCommit } from '../src/webhooks/dispatch';
-import { FAILURE_TYPES } from '../workflows/definitions';
+import { secondsBetween } from '../src/metrics/jobs';
+import { FAILURE_TYPES, type WriteRate } from '../workflows/definitions';
 
 /** What a part row keeps in `details`: its key range, the snapshot time, its last checkpoint, its resumes. */
 export interface PartDetails {
@@ -52,12 +53,20 @@ export interface RangeResult {
   rows: number;
   bytes: number;
   resumedAtRows: number;
+  /** The export's write rate after this range (absent from results recorded before it existed). */
+  rate?: WriteRate;
 }
 
 export interface AssembledFile {
   rowCount: number;
   fileBytes: number;
   fileSha256: string;
+}
+
+/** The window of an incremental export (a schedule's run), else undefined. */
+function changedWindowOf(row: ExportWithOperator): ChangedWindow | undefined {
+  if (!row.incremental || !row.snapshotAt) return undefined;
+  return { after: row.changedAfter?.toISOString() ?? null, until: row.snapshotAt.toISOString() };
 }
 
 function compositeOf(row: ExportWithOperator): CompositeState {
@@ -116,7 +125,7 @@ export interface ExportEnding {
  * recorded in the same transaction, dispatched after it). An export already ended is left as it is.
  */
 export async function endExport(
-  deps: Pick<ActivityDeps, 'db' | 'storage' | 'config'> & { temporal?: Client },
+  deps: Pick<ActivityDeps, 'db' | 'storage' | 'config' | 'metrics'> & { temporal?: Client },
   input: ExportEnding,
   idempotencyKey: string,
 ): Promise<{ status: ExportStatus }> {
@@ -138,7 +147,7 @@ export async function endExport(
   }
   const finishedAt = new Date();
   const error = success ? undefined : (input.error ?? { code: 'export_failed', message: 'the export failed' });
-  await db.transaction(async (tx) => {
+  const ended = await db.transaction(async (tx) => {
     await recordAuditEntry(tx, {
       applicationId: row.applicationId,
       action: 'users.export',
@@ -153,13 +162,14 @@ export async function endExport(
         file_bytes: success ? row.fileBytes : null,
         file_sha256: success ? row.fileSha256 : null,
         storage: storage.kind,
+        ...(row.scheduleId ? { schedule_id: row.scheduleId, incremental: row.incremental } : {}),
         ...(error ? { error } : {}),
       },
       startedAt: row.startedAt ?? row.createdAt,
       finishedAt,
       idempotencyKey,
     });
-    await tx
+    const moved = await tx
       .update(exportsTable)
       .set({
         status: input.outcome,
@@ -175,19 +185,36 @@ export async function endExport(
               ...(input.outcome === 'CANCELLED' ? { upload: null } : {}),
             }),
       })
-      .where(and(eq(exportsTable.id, row.id), inArray(exportsTable.status, ['QUEUED', 'RUNNING'])));
+      .where(and(eq(exportsTable.id, row.id), inArray(exportsTable.status, ['QUEUED', 'RUNNING'])))
+      .returning({ id: exportsTable.id });
+    // A completed incremental run moves its schedule's watermark to its snapshot, in the same transaction: only if
+    // it started from the current watermark (a run that failed left it; a later run that completed moved it on).
+    if (moved.length > 0 && success && row.scheduleId && row.incremental && row.snapshotAt) {
+      await tx
+        .update(exportSchedules)
+        .set({ watermark: row.snapshotAt })
+        .where(
+          and(
+            eq(exportSchedules.id, row.scheduleId),
+            row.changedAfter ? eq(exportSchedules.watermark, row.changedAfter) : isNull(exportSchedules.watermark),
+          ),
+        );
+    }
     if (eventType) await recordExportEvent(tx, { exportId: row.id, type: eventType, ending: idempotencyKey });
+    return moved.length > 0;
   });
   if (eventId) await dispatchAfterCommit(deps, [eventId]);
+  // Counted by the call that moved it: a retry (or the reconciler after the workflow) finds it ended.
+  if (ended) deps.metrics?.jobFinished('export', input.outcome, secondsBetween(row.createdAt, finishedAt));
   return { status: input.outcome };
 }
 
 /** The export activities; `temporal` starts the webhook deliveries of the events they emit (without it, the reconciler does). */
 export function createExportActivities(deps: Omit<ActivityDeps, 'temporal'> & { temporal?: Client }) {
-  const { db, storage, mailer, config } = deps;
+  const { db, storage, mailer, config, metrics } = deps;
   const storages = createStorageSet(config, storage);
   const linkSecret = () => loadSigningSecret(config.storage.linkSigningSecret, config.dataDir);
-  return {
+  const activities = {
     /**
      * Marks the export RUNNING and cuts it into keyset ranges (stored as export_parts rows, with the snapshot
      * time that bounds them). A retry finds the stored plan and returns it unchanged.
@@ -208,11 +235,13 @@ export function createExportActivities(deps: Omit<ActivityDeps, 'temporal'> & { 
       let until: string;
       try {
         ({ plan, until } = await inExportSession(client, async () => {
-          const now = (await client.query<{ now: Date }>('SELECT now() AS now')).rows[0].now.toISOString();
+          // An incremental run's snapshot was taken when its row was made (./export-schedules.ts).
+          const now = row.snapshotAt?.toISOString() ?? (await client.query<{ now: Date }>('SELECT now() AS now')).rows[0].now.toISOString();
           const planned = await planRanges(client, {
             applicationId: row.applicationId,
             filters,
             restrictedSearch: row.searchRestricted,
+            changed: changedWindowOf(row),
             until: now,
             rowsPerRange: config.exports.partRows,
             maxRanges: MAX_RANGES,
@@ -226,11 +255,11 @@ export function createExportActivities(deps: Omit<ActivityDeps, 'temporal'> & { 
       const ranges = bounds.length - 1;
       // The file is written as a composite of the ranges (S3: one multipart upload the ranges put parts into).
       const upload = await storage.createComposite(exportKeys.file(row), ranges, exportKeys.partsPrefix(row));
-      return db.transaction(async (tx) => {
+      const planned = await db.transaction(async (tx) => {
         // The lock makes a concurrent attempt wait, then find this plan (its upload then goes with the prefix).
         await tx.execute(sql`SELECT 1 FROM exports WHERE id = ${row.id} FOR UPDATE`);
         const again = await listExportParts(tx, row.id);
-        if (again.length > 0) return { parts: again.length, estimatedRows: row.estimatedRows ?? 0, concurrency };
+        if (again.length > 0) return { parts: again.length, estimatedRows: row.estimatedRows ?? 0, concurrency, fresh: false };
         await tx.insert(exportParts).values(
           bounds.slice(0, -1).map((from, partNo) => ({
             exportId: row.id,
@@ -243,14 +272,19 @@ export function createExportActivities(deps: Omit<ActivityDeps, 'temporal'> & { 
           .set({
             status: 'RUNNING',
             startedAt: new Date(),
+            rateSince: sql`now()`,
+            rateBaseRows: 0,
             estimatedRows: plan.estimatedRows,
             progress: 0,
             upload: upload as unknown as Record<string, unknown>,
             storageKind: storage.kind,
           })
           .where(eq(exportsTable.id, row.id));
-        return { parts: ranges, estimatedRows: plan.estimatedRows, concurrency };
+        return { parts: ranges, estimatedRows: plan.estimatedRows, concurrency, fresh: true };
       });
+      // Started by the attempt that stored the plan (a retry finds the plan and does not count again).
+      if (planned.fresh) metrics?.jobStarted('export');
+      return { parts: planned.parts, estimatedRows: planned.estimatedRows, concurrency: planned.concurrency };
     },
 
     /**
@@ -289,6 +323,7 @@ export function createExportActivities(deps: Omit<ActivityDeps, 'temporal'> & { 
           until: details.until,
           format: row.format,
           restrictedSearch: row.searchRestricted,
+          changed: changedWindowOf(row),
         },
         header: part.partNo === 0 ? (row.excelBom ? '\uFEFF' : '') + (row.format === 'ndjson' ? '' : csvHeader(columns)) : undefined,
         transform: row.gzip ? gzipMember : undefined,
@@ -329,8 +364,12 @@ export function createExportActivities(deps: Omit<ActivityDeps, 'temporal'> & { 
           details: sql`${exportParts.details} || ${JSON.stringify({ checkpoint: null, resumes, written: result.state })}::jsonb`,
         })
         .where(and(eq(exportParts.exportId, row.id), eq(exportParts.partNo, part.partNo)));
+      // Once per range: a retry of a completed range returns above without counting.
+      metrics?.rowsWritten('exported', result.rows);
       await refreshExportProgress(db, row.id);
-      return { partNo: part.partNo, rows: result.rows, bytes: result.bytes, resumedAtRows: result.resumedAtRows };
+      // The export's write rate after this range, from the database (for the workflow's current details).
+      const rate = exportRate(await getExportById(db, row.id));
+      return { partNo: part.partNo, rows: result.rows, bytes: result.bytes, resumedAtRows: result.resumedAtRows, rate };
     },
 
     /**
@@ -427,6 +466,19 @@ export function createExportActivities(deps: Omit<ActivityDeps, 'temporal'> & { 
      */
     async finishExport(input: ExportEnding): Promise<{ status: ExportStatus }> {
       return endExport(deps, input, `users-export-${input.exportId}:${Context.current().info.workflowExecution?.runId ?? 'no-run'}`);
+    },
+  };
+  const { exportRange } = activities;
+  return {
+    ...activities,
+    /** exportRange (above), its failed attempts counted (a cancelled one, the export being cancelled, is not a failure). */
+    async exportRange(input: { exportId: string; partNo: number }): Promise<RangeResult> {
+      try {
+        return await exportRange(input);
+      } catch (err) {
+        if (!Context.current().cancellationSignal.aborted) metrics?.exportRangeFailed();
+        throw err;
+      }
     },
   };
 }

@@ -14,6 +14,7 @@ import type { HeaderRules } from '../src/imports/columns';
 import { savedMappingsOf } from '../src/imports/mappings';
 import type { ImportOptions } from '../src/imports/options';
 import {
+  applyConfirm,
   applyImportControl,
   decideApproval,
   markApprovalExpired,
@@ -28,12 +29,15 @@ import type { ImportStatus } from '../drizzle/schema';
 import { FAILURE_TYPES } from '../workflows/definitions';
 import { DomainError } from '../src/errors';
 import { finishUndo, listUndoChunks, undoChunk, type UndoChunkResult } from '../src/imports/undo';
+import { secondsBetween } from '../src/metrics/jobs';
 import type { UndoImportResult } from '../workflows/import-definitions';
 import type { Client } from '@temporalio/client';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import * as schema from '../drizzle/schema';
 import { recordImportEvent, webhookEventId } from '../src/webhooks/events';
 import { dispatchAfterCommit } from '../src/webhooks/dispatch';
+import type { WriteRate } from '../workflows/definitions';
+import { importRate } from '../src/imports/present';
 
 export interface ImportActivityInput {
   importId: string;
@@ -74,11 +78,13 @@ function validationResult(row: ImportRecord): ValidateImportResult {
 }
 
 /** The import activities; `temporal` starts the webhook deliveries of the events they emit (without it, the reconciler does). */
-export function createImportActivities({ db, storage, config, temporal, hooks = {} }: Omit<ActivityDeps, 'temporal'> & { temporal?: Client }) {
+export function createImportActivities({ db, storage, config, temporal, hooks = {}, metrics }: Omit<ActivityDeps, 'temporal'> & { temporal?: Client }) {
   const dispatch = (...eventIds: string[]) => dispatchAfterCommit({ db, temporal, config }, eventIds);
 
-  async function finalResult(importId: string): Promise<FinishImportResult> {
+  /** The import's ending, counted once per workflow run: `ended` is whether this call wrote the run's audit entry. */
+  async function finalResult(importId: string, ended: boolean): Promise<FinishImportResult> {
     const row = await getImport(db, { id: importId });
+    if (ended) metrics?.jobFinished('import', row.status, secondsBetween(row.createdAt, row.finishedAt));
     return {
       importId,
       status: row.status,
@@ -105,6 +111,8 @@ export function createImportActivities({ db, storage, config, temporal, hooks = 
         await dispatch(awaitingEvent);
         return validationResult(row);
       }
+      // Started once: a retried validation (attempt 2 and on) is the same job.
+      if (Context.current().info.attempt === 1) metrics?.jobStarted('import');
       const storageKey = row.storageKey;
       if (!storageKey) throw ApplicationFailure.nonRetryable('the uploaded file is no longer stored', FAILURE_TYPES.importFileMissing);
       let rowsRead = 0;
@@ -146,6 +154,20 @@ export function createImportActivities({ db, storage, config, temporal, hooks = 
     },
 
     /**
+     * auto_confirm: the validated import confirms itself, as the API's confirm does (to AWAITING_APPROVAL when the
+     * application's policy wants a second operator, else RUNNING). Not counted again against
+     * IMPORT_ACTIVE_PER_APPLICATION: the import has held its place since it was VALIDATING. Returns the status
+     * afterwards (an operator's confirm or cancel may have come first; a retry finds its own move done).
+     */
+    async autoConfirmImport({ importId }: ImportActivityInput): Promise<ImportStatus> {
+      return db.transaction(async (tx) => {
+        const record = await getImport(tx, { id: importId });
+        if (record.status !== 'AWAITING_CONFIRMATION') return record.status;
+        return applyConfirm(tx, record);
+      });
+    },
+
+    /**
      * The confirmation timer fired: AWAITING_CONFIRMATION becomes EXPIRED. Returns the status afterwards (RUNNING or
      * CANCELLED when the operator's confirm or cancel came first). Compare-and-set, so a retry changes nothing more.
      */
@@ -164,17 +186,26 @@ export function createImportActivities({ db, storage, config, temporal, hooks = 
      * chunk. Idempotent: a retry of a chunk that committed finds it COMPLETED and writes nothing; a retry of one that
      * did not commit writes it whole. Heartbeats while it runs.
      */
-    async writeImportChunk({ importId, chunkNo }: { importId: string; chunkNo: number }): Promise<ChunkWriteResult> {
+    async writeImportChunk({ importId, chunkNo }: { importId: string; chunkNo: number }): Promise<ChunkWriteResult & { rate?: WriteRate }> {
       const attempt = Context.current().info.attempt;
       const { beforeChunkCommit } = hooks;
       try {
-        return await withHeartbeats(
+        const written = await withHeartbeats(
           () => ({ chunkNo, attempt }),
           () =>
             writeChunk(db, importId, chunkNo, {
               beforeCommit: beforeChunkCommit ? () => beforeChunkCommit({ importId, chunkNo }) : undefined,
             }),
         );
+        // Counted once per chunk: only the attempt that committed it is `written` (a retry finds it already_completed).
+        if (written.outcome === 'written' && metrics) {
+          metrics.rowsWritten('created', written.created);
+          metrics.rowsWritten('updated', written.updated);
+          metrics.rowsWritten('unchanged', written.unchanged);
+        }
+        // The import's write rate after this chunk, from the database (for the workflow's current details).
+        const row = await getImport(db, { id: importId });
+        return { ...written, rate: importRate(row, row.readAt) };
       } catch (err) {
         if (err instanceof ChunkNotFoundError) throw ApplicationFailure.nonRetryable(err.message, FAILURE_TYPES.importChunkNotFound);
         throw err;
@@ -183,7 +214,8 @@ export function createImportActivities({ db, storage, config, temporal, hooks = 
 
     /** Records a chunk that exhausted its retries as FAILED with its error. Idempotent (a COMPLETED chunk stays so). */
     async recordImportChunkFailure(input: { importId: string; chunkNo: number; message: string }): Promise<void> {
-      await recordChunkFailure(db, input.importId, input.chunkNo, { code: 'write_failed', message: input.message });
+      const moved = await recordChunkFailure(db, input.importId, input.chunkNo, { code: 'write_failed', message: input.message });
+      if (moved) metrics?.chunkFailed('import');
     },
 
     /**
@@ -192,15 +224,17 @@ export function createImportActivities({ db, storage, config, temporal, hooks = 
      * with the `import.completed` webhook event (same key), whose deliveries start after the commit.
      */
     async finishImport({ importId, runKey }: { importId: string; runKey: string }): Promise<FinishImportResult> {
-      const eventId = await db.transaction(async (tx) => {
+      const { ended, eventId } = await db.transaction(async (tx) => {
         const status = await markFinished(tx, importId);
-        await recordImportAudit(tx, importId, runKey);
-        return status === 'COMPLETED' || status === 'COMPLETED_WITH_ERRORS'
-          ? recordImportEvent(tx, { importId, type: 'import.completed', ending: runKey })
-          : undefined;
+        const audited = await recordImportAudit(tx, importId, runKey);
+        const event =
+          status === 'COMPLETED' || status === 'COMPLETED_WITH_ERRORS'
+            ? await recordImportEvent(tx, { importId, type: 'import.completed', ending: runKey })
+            : undefined;
+        return { ended: audited, eventId: event };
       });
       if (eventId) await dispatch(eventId);
-      return finalResult(importId);
+      return finalResult(importId, ended);
     },
 
     /**
@@ -253,6 +287,8 @@ export function createImportActivities({ db, storage, config, temporal, hooks = 
 
     /** The chunks of an import with undo images still to undo, after `afterChunkNo`, in order. Read-only. */
     async listImportUndoChunks(input: { importId: string; afterChunkNo: number; limit: number }): Promise<number[]> {
+      // The undo's first list (its first run, first attempt) is where it starts.
+      if (input.afterChunkNo < 0 && Context.current().info.attempt === 1) metrics?.jobStarted('undo');
       return listUndoChunks(db, input);
     },
 
@@ -264,29 +300,43 @@ export function createImportActivities({ db, storage, config, temporal, hooks = 
     async undoImportChunk({ importId, chunkNo }: { importId: string; chunkNo: number }): Promise<UndoChunkResult> {
       const attempt = Context.current().info.attempt;
       const { beforeUndoChunkCommit } = hooks;
-      return withHeartbeats(
-        () => ({ chunkNo, attempt }),
-        () => undoChunk(db, importId, chunkNo, { beforeCommit: beforeUndoChunkCommit ? () => beforeUndoChunkCommit({ importId, chunkNo }) : undefined }),
-      );
+      try {
+        const result = await withHeartbeats(
+          () => ({ chunkNo, attempt }),
+          () => undoChunk(db, importId, chunkNo, { beforeCommit: beforeUndoChunkCommit ? () => beforeUndoChunkCommit({ importId, chunkNo }) : undefined }),
+        );
+        // Each image is acted on once (a retry does only the rest), so these add up to the undo's counts.
+        if (metrics) {
+          metrics.rowsWritten('restored', result.restored);
+          metrics.rowsWritten('deleted', result.deleted);
+          metrics.rowsWritten('conflict', result.conflicts);
+        }
+        return result;
+      } catch (err) {
+        metrics?.chunkFailed('undo');
+        throw err;
+      }
     },
 
     /** The undo is done: UNDOING -> UNDONE with its audit entry. Idempotent. */
     async finishImportUndo({ importId }: ImportActivityInput): Promise<UndoImportResult> {
-      const row = await finishUndo(db, importId);
+      const { row, ended } = await finishUndo(db, importId);
+      if (ended) metrics?.jobFinished('undo', row.status, secondsBetween(row.undoRequestedAt, row.undoFinishedAt));
       if (row.status === 'UNDONE') await dispatch(webhookEventId('import.undone', importId));
       return { importId, status: row.status, restored: row.undoRestored, deleted: row.undoDeleted, conflicts: row.undoConflicts };
     },
 
     /** The workflow cannot go on: the import becomes FAILED with the error, and its audit entry is written. Idempotent. */
     async failImport({ importId, runKey, message }: { importId: string; runKey: string; message: string }): Promise<FinishImportResult> {
-      const eventId = await db.transaction(async (tx) => {
+      const { ended, eventId } = await db.transaction(async (tx) => {
         await markFailed(tx, { importId, error: { code: 'internal_error', message } });
-        await recordImportAudit(tx, importId, runKey);
+        const audited = await recordImportAudit(tx, importId, runKey);
         const row = await getImport(tx, { id: importId });
-        return row.status === 'FAILED' ? recordImportEvent(tx, { importId, type: 'import.failed', ending: runKey }) : undefined;
+        const event = row.status === 'FAILED' ? await recordImportEvent(tx, { importId, type: 'import.failed', ending: runKey }) : undefined;
+        return { ended: audited, eventId: event };
       });
       if (eventId) await dispatch(eventId);
-      return finalResult(importId);
+      return finalResult(importId, ended);
     },
   };
 }

@@ -1,4 +1,5 @@
 import type { ActivityDeps, ActivityHooks } from './deps';
+import { createExportScheduleActivities } from './export-schedules';
 import { createExportActivities } from './exports';
 import { createImportActivities } from './imports';
 import { createReconcileActivities } from './reconcile';
@@ -10,6 +11,7 @@ export function createActivities(deps: ActivityDeps) {
   return {
     ...createImportActivities(deps),
     ...createExportActivities(deps),
+    ...createExportScheduleActivities(deps),
     ...createRetentionActivities(deps),
     ...createReconcileActivities(deps),
     ...createWebhookActivities(deps),

@@ -1,14 +1,15 @@
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { Context } from '@temporalio/activity';
 import { recordImportAudit } from '../src/imports/audit';
-import { getImport, listUnfinishedImports, markWorkflowEnded, type ImportRecord } from '../src/imports/queries';
+import { getImport, listUndoingImports, listUnfinishedImports, markWorkflowEnded, type ImportRecord } from '../src/imports/queries';
 import { recordImportEvent, webhookEventId } from '../src/webhooks/events';
 import { dispatchAfterCommit } from '../src/webhooks/dispatch';
-import { restartImportWorkflow, resendConfirm } from '../src/imports/service';
+import { secondsBetween } from '../src/metrics/jobs';
+import { restartImportWorkflow, restartUndoWorkflow, resendConfirm } from '../src/imports/service';
 import { listUnfinishedExports } from '../src/exports/queries';
 import { startExportWorkflow } from '../src/exports/service';
 import { exportWorkflowId } from '../workflows/export-definitions';
-import { importProgressQuery, importWorkflowId } from '../workflows/import-definitions';
+import { importProgressQuery, importWorkflowId, undoImportWorkflowId } from '../workflows/import-definitions';
 import { endExport } from './exports';
 import type { ReconcileInput } from '../workflows/definitions';
 import type { ActivityDeps } from './deps';
@@ -26,6 +27,11 @@ export interface ReconcileImportsResult {
   ended: string[];
   /** RUNNING in the database while their workflow still waited for the confirm: the confirm was sent again. */
   confirmResent: string[];
+  /**
+   * UNDOING for more than RECONCILE_AFTER with no running undo workflow (never started, or terminated, failed or
+   * timed out from outside): the undo was started again, and it finishes what the first run left (an undo must end).
+   */
+  undoRestarted: string[];
   /** Could not be put right this time (e.g. Temporal did not answer for it); the next run tries again. */
   failed: { id: string; message: string }[];
 }
@@ -74,18 +80,21 @@ export function createReconcileActivities(deps: ActivityDeps) {
     }
     if (state && ENDED_OUTSIDE.includes(state.status)) {
       const endingKey = `${importWorkflowId(record.id)}:${state.runId}:ended`;
-      const ended = await db.transaction(async (tx) => {
+      const { ended, audited } = await db.transaction(async (tx) => {
         const changed = await markWorkflowEnded(tx, { importId: record.id, error: { code: 'workflow_ended', message: endedMessage('import', state.status) } });
-        if (changed) {
-          await recordImportAudit(tx, record.id, endingKey);
-          const row = await getImport(tx, { id: record.id });
-          if (row.status === 'FAILED') await recordImportEvent(tx, { importId: record.id, type: 'import.failed', ending: endingKey });
-        }
-        return changed;
+        if (!changed) return { ended: false, audited: false };
+        const wrote = await recordImportAudit(tx, record.id, endingKey);
+        const row = await getImport(tx, { id: record.id });
+        if (row.status === 'FAILED') await recordImportEvent(tx, { importId: record.id, type: 'import.failed', ending: endingKey });
+        return { ended: true, audited: wrote };
       });
       if (ended) {
         await dispatchAfterCommit(deps, [webhookEventId('import.failed', record.id, endingKey)]);
         result.ended.push(record.id);
+      }
+      if (audited && deps.metrics) {
+        const row = await getImport(db, { id: record.id });
+        deps.metrics.jobFinished('import', row.status, secondsBetween(row.createdAt, row.finishedAt));
       }
       return;
     }
@@ -95,19 +104,33 @@ export function createReconcileActivities(deps: ActivityDeps) {
     result.restarted.push(record.id);
   }
 
+  /** An UNDOING import whose undo workflow is not running gets it back (whatever ended the last run). */
+  async function reconcileUndo(record: ImportRecord, result: ReconcileImportsResult): Promise<void> {
+    const state = await workflowState(deps, undoImportWorkflowId(record.id));
+    if (state?.status === 'RUNNING') return;
+    await restartUndoWorkflow(service, record);
+    result.undoRestarted.push(record.id);
+  }
+
   return {
     /**
      * Finds the imports whose workflow is gone or out of step with the database and puts them right (see
-     * ReconcileImportsResult). Only imports created more than RECONCILE_AFTER ago are looked at, so one the API is
-     * starting right now is left alone. Re-running it is harmless: each step checks the database and Temporal first.
+     * ReconcileImportsResult). Only imports created (an undo: asked for) more than RECONCILE_AFTER ago are looked at,
+     * so one the API is starting right now is left alone. Re-running it is harmless: each step checks the database and Temporal first.
      */
     async reconcileImports(input: ReconcileInput = {}): Promise<ReconcileImportsResult> {
       const staleBefore = new Date(Date.now() - config.reconcile.afterMs);
-      const result: ReconcileImportsResult = { checked: 0, restarted: [], ended: [], confirmResent: [], failed: [] };
+      const result: ReconcileImportsResult = { checked: 0, restarted: [], ended: [], confirmResent: [], undoRestarted: [], failed: [] };
       const records = await listUnfinishedImports(db, { createdBefore: staleBefore, limit: BATCH, applicationId: input.applicationId });
       for (const record of records) {
         // One import that cannot be put right now (its workflow does not answer a query, say) must not hold up the rest.
         await reconcileOne(record, staleBefore, result).catch((err: unknown) => result.failed.push({ id: record.id, message: messageOf(err) }));
+        result.checked++;
+        Context.current().heartbeat(result.checked);
+      }
+      const undoing = await listUndoingImports(db, { requestedBefore: staleBefore, limit: BATCH, applicationId: input.applicationId });
+      for (const record of undoing) {
+        await reconcileUndo(record, result).catch((err: unknown) => result.failed.push({ id: record.id, message: messageOf(err) }));
         result.checked++;
         Context.current().heartbeat(result.checked);
       }

@@ -59,12 +59,12 @@ export function createRetentionActivities({ db, storage, config }: Omit<Activity
     },
 
     /**
-     * Deletes the undo before-images (import_undo_images) of imports that finished, and whose undo if any finished,
+     * Deletes the undo before-images (import_undo_chunks) of imports that finished, and whose undo if any finished,
      * more than IMPORT_UNDO_DAYS ago (by then an undo is refused anyway), in batches. A retry deletes the rest.
      */
     async deleteExpiredUndoImages(input: { now?: string } = {}): Promise<{ deleted: number }> {
       const cutoff = new Date((input.now ? Date.parse(input.now) : Date.now()) - config.imports.undoDays * DAY_MS);
-      const deleted = await deleteExpiredUndoImages(db, { cutoff, batch: 10_000, onBatch: (n) => Context.current().heartbeat({ deleted: n }) });
+      const deleted = await deleteExpiredUndoImages(db, { cutoff, batch: 100, onBatch: (n) => Context.current().heartbeat({ deleted: n }) });
       return { deleted };
     },
 

@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { Connection } from '@temporalio/client';
 import { ROLES } from '../drizzle/schema';
 import { createApplication, createOperator } from '../src/auth/accounts';
-import { getConfig, processEnv, type Config } from '../src/config';
+import { getConfig, launcherEndpointsPath, processEnv, type Config, type LauncherEndpoints } from '../src/config';
 import { createDatabase } from '../src/db/client';
 import { startEmbeddedPostgres } from './embedded-postgres';
 import { applyMigrations } from '../src/db/migrate';
@@ -78,6 +78,8 @@ interface PartRecord {
 
 const running: Part[] = [];
 let stateFile: string | undefined;
+/** `<dataDir>/cli.json`, once written (see writeCliEndpoints). */
+let endpointsFile: string | undefined;
 const abort = new AbortController();
 let shuttingDown: Promise<void> | undefined;
 let firstSignalAt = 0;
@@ -238,6 +240,7 @@ function shutdown(code: number, reason?: string): Promise<void> {
       running.pop();
       saveState();
     }
+    removeCliEndpoints();
     say('stopped');
     process.exit(code);
   })();
@@ -343,6 +346,36 @@ async function checkExternalTemporal(address: string, namespace: string): Promis
   } finally {
     await connection.close();
   }
+}
+
+// --- What the CLI needs to find them ----------------------------------------------------------------
+
+/**
+ * `<dataDir>/cli.json` (src/config.ts, LauncherEndpoints): the database URL (with the embedded Postgres's password,
+ * hence mode 0600), the Temporal address, namespace and task queue, so that `npm run cli` with nothing set reaches
+ * this run. Written atomically once both are up; removed when the launcher stops.
+ */
+function writeCliEndpoints(config: Config, databaseUrl: string, temporal: { address: string; uiUrl?: string }): void {
+  const file = launcherEndpointsPath(config.dataDir);
+  const endpoints: LauncherEndpoints = {
+    database_url: databaseUrl,
+    temporal_address: temporal.address,
+    temporal_namespace: config.temporal.namespace,
+    task_queue: config.temporal.taskQueue,
+    ...(temporal.uiUrl ? { temporal_ui_url: temporal.uiUrl } : {}),
+    launcher_pid: process.pid,
+    written_at: new Date().toISOString(),
+  };
+  const partial = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(partial, `${JSON.stringify(endpoints, null, 2)}\n`, { mode: 0o600 });
+  fs.chmodSync(partial, 0o600);
+  fs.renameSync(partial, file);
+  endpointsFile = file;
+}
+
+function removeCliEndpoints(): void {
+  if (endpointsFile) fs.rmSync(endpointsFile, { force: true });
+  endpointsFile = undefined;
 }
 
 // --- Secrets and demo credentials -------------------------------------------------------------------
@@ -454,6 +487,7 @@ async function run(): Promise<void> {
   process.on('exit', () => {
     for (const part of running.splice(0).reverse()) kill(part);
     saveState();
+    removeCliEndpoints();
   });
 
   const config = getConfig();
@@ -468,6 +502,7 @@ async function run(): Promise<void> {
     await applyMigrations(postgres.url);
   });
   const temporal = await step(() => startTemporal(config));
+  writeCliEndpoints(config, postgres.url, temporal);
   const secret = signingSecret(config);
   await step(() => ensureDemoCredentials(config, postgres.url));
 
@@ -501,7 +536,8 @@ async function run(): Promise<void> {
   const lines = [
     '',
     'KYC user bulk service is running:',
-    `  API          ${apiUrl}   (GET /healthz, /readyz)`,
+    `  API          ${apiUrl}   (GET /healthz, /readyz, /metrics)`,
+    `  Metrics      ${config.worker.metricsPort ? `worker http://localhost:${config.worker.metricsPort}/metrics` : 'worker: off (WORKER_METRICS_PORT=0)'}`,
     `  Temporal UI  ${temporal.uiUrl ?? `(not started here; Temporal at ${temporal.address})`}`,
     `  Temporal     ${temporal.address}, namespace ${config.temporal.namespace}`,
     `  Postgres     ${postgres.description}`,

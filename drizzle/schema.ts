@@ -1,6 +1,7 @@
 import { sql } from 'drizzle-orm';
 import {
   bigint,
+  customType,
   boolean,
   date,
   index,
@@ -106,6 +107,8 @@ export const auditLog = pgTable(
       .references(() => applications.id),
     action: text('action').notNull(),
     operatorId: uuid('operator_id').references(() => operators.id),
+    /** The first 12 characters of the API key that started the job (public API); null when an operator did. */
+    apiKeyPrefix: text('api_key_prefix'),
     targetId: uuid('target_id'),
     status: text('status', { enum: AUDIT_STATUSES }).notNull(),
     details: jsonb('details').$type<Record<string, unknown>>().notNull().default(sql`'{}'::jsonb`),
@@ -148,9 +151,12 @@ export const imports = pgTable(
     applicationId: uuid('application_id')
       .notNull()
       .references(() => applications.id),
-    operatorId: uuid('operator_id')
-      .notNull()
-      .references(() => operators.id),
+    /** The operator who started the import; null for one started through the public API (then api_key_prefix). */
+    operatorId: uuid('operator_id').references(() => operators.id),
+    /** The first 12 characters of the API key that started the import through the public API; null for the console. */
+    apiKeyPrefix: text('api_key_prefix'),
+    /** `auto_confirm=true` (public API): the workflow confirms the import itself once it is validated. */
+    autoConfirm: boolean('auto_confirm').notNull().default(false),
     status: text('status', { enum: IMPORT_STATUSES }).notNull().default('VALIDATING'),
     fileName: text('file_name').notNull(),
     fileSha256: text('file_sha256').notNull(),
@@ -184,6 +190,8 @@ export const imports = pgTable(
     workflowId: text('workflow_id'),
     /** Chunks written at once (IMPORT_CHUNK_CONCURRENCY when it started; PATCH chunk_concurrency changes it). */
     chunkConcurrency: integer('chunk_concurrency'),
+    /** Whether its chunk writes record the before-images an undo needs: false when IMPORT_UNDO_DAYS was 0 (undo off). */
+    undoRecorded: boolean('undo_recorded').notNull().default(true),
     /** Whether the application's policy asked for a second operator on confirm, and why. */
     approvalRequired: boolean('approval_required').notNull().default(false),
     approvalReasons: jsonb('approval_reasons').$type<string[]>(),
@@ -199,11 +207,29 @@ export const imports = pgTable(
     undoDeleted: integer('undo_deleted').notNull().default(0),
     undoConflicts: integer('undo_conflicts').notNull().default(0),
     undoFinishedAt: tstz('undo_finished_at'),
+    /** The undo was asked for by the on-call CLI (no operator; undo_requested_by is null): `cli`. Null for an operator. */
+    undoRequestedActor: text('undo_requested_actor', { enum: ['cli'] }),
+    /**
+     * When the import's durable progress last moved: its status, or its row and chunk counts (a chunk written or
+     * failed, an undo chunk done). Set by a trigger (migration oncall_progress), whatever code path moved them; `imports stuck`
+     * lists the active imports whose progress_at is older than N minutes.
+     */
+    progressAt: tstz('progress_at').notNull().defaultNow(),
+    /**
+     * The write rate's base: when the import last went (back) to RUNNING and its processed_rows then; rows_per_second
+     * is measured from here (src/imports/rate.ts).
+     */
+    rateSince: tstz('rate_since'),
+    rateBaseRows: integer('rate_base_rows').notNull().default(0),
     createdAt: createdAt(),
     confirmedAt: tstz('confirmed_at'),
     finishedAt: tstz('finished_at'),
   },
-  (t) => [index('imports_application_created_idx').on(t.applicationId, t.createdAt, t.id)],
+  (t) => [
+    index('imports_application_created_idx').on(t.applicationId, t.createdAt, t.id),
+    // `imports stuck`: the active imports by how long their progress has not moved.
+    index('imports_active_progress_idx').on(t.progressAt).where(sql`${t.status} IN ('VALIDATING', 'RUNNING', 'UNDOING')`),
+  ],
 );
 
 /** Saved column mappings: an application's mapping for files with a given set of headers (`save_mapping`). */
@@ -288,33 +314,57 @@ export const importChunks = pgTable(
   (t) => [primaryKey({ columns: [t.importId, t.chunkNo] })],
 );
 
-export const UNDO_KINDS = ['updated', 'created'] as const;
-export const UNDO_OUTCOMES = ['restored', 'deleted', 'conflict'] as const;
 /** Why an undo left a user as it is (undo-conflicts.csv's `reason`). */
 export const UNDO_CONFLICT_REASONS = ['changed_since', 'session_since', 'deleted_since', 'no_before_image'] as const;
 
 /**
- * What a chunk write changed, recorded in its transaction so an undo can put it back: for each user it updated the
- * whole users row as it was just before (`before`, to_jsonb of the row), for each it created only the id; with the
- * updated_at the write left (a later change moves it on). `outcome` is set by the undo, once per user. Kept
+ * A whole-row value of `users` (Postgres' composite type of the table), in an array: what a chunk write keeps of the
+ * users it updated. Read back with `unnest`, each element is a users row, restored column by column. Stored as is
+ * (`STORAGE EXTERNAL` in the migration: no compression) because that is what costs least in the chunk's transaction:
+ * for a chunk of 5,000 updates, the rows one per image (to_jsonb of each, one index entry each) took 400 ms beside the
+ * update's 300 ms, this one array 40-50 ms (drizzle/README.md). A column of this type keeps `ALTER TABLE users ALTER
+ * COLUMN ... TYPE` from running while images are kept: such a migration must convert or delete them first.
+ */
+const usersRows = customType<{ data: string; driverData: string }>({ dataType: () => 'users[]' });
+
+/**
+ * What a chunk write changed, recorded in its transaction (one row per chunk) so an undo can put it back: the whole
+ * users row, as it was just before, of each user it updated (`before`); the id and vendor_data of each user it created
+ * (`created_ids`, `created_vendor_data`, in step) and of each it updated through ON CONFLICT, which has no before-image
+ * (`no_image_ids`, `no_image_vendor_data`); and the updated_at it wrote (the transaction's `now()`, the same for all:
+ * a later change moves a user's on). The undo of the chunk is one transaction that sets `undone_at`. Kept
  * IMPORT_UNDO_DAYS after the import (or its undo) finished; the retention Schedule deletes older ones.
  */
-export const importUndoImages = pgTable(
-  'import_undo_images',
+export const importUndoChunks = pgTable(
+  'import_undo_chunks',
   {
     importId: uuid('import_id')
       .notNull()
       .references(() => imports.id, { onDelete: 'cascade' }),
-    userId: uuid('user_id').notNull(),
     chunkNo: integer('chunk_no').notNull(),
-    kind: text('kind', { enum: UNDO_KINDS }).notNull(),
-    vendorData: text('vendor_data').notNull(),
-    before: jsonb('before').$type<Record<string, unknown>>(),
     writtenUpdatedAt: tstz('written_updated_at').notNull(),
-    outcome: text('outcome', { enum: UNDO_OUTCOMES }),
-    reason: text('reason', { enum: UNDO_CONFLICT_REASONS }),
+    before: usersRows('before').notNull().default(sql`'{}'`),
+    createdIds: uuid('created_ids').array().notNull().default(sql`'{}'`),
+    createdVendorData: text('created_vendor_data').array().notNull().default(sql`'{}'`),
+    noImageIds: uuid('no_image_ids').array().notNull().default(sql`'{}'`),
+    noImageVendorData: text('no_image_vendor_data').array().notNull().default(sql`'{}'`),
+    undoneAt: tstz('undone_at'),
   },
-  // One index: an undo reads a chunk's images, and a user is in one chunk of an import at most.
+  (t) => [primaryKey({ columns: [t.importId, t.chunkNo] })],
+);
+
+/** The users an undo left as they were, with why (undo-conflicts.csv), written by the chunk's undo transaction. */
+export const importUndoConflicts = pgTable(
+  'import_undo_conflicts',
+  {
+    importId: uuid('import_id')
+      .notNull()
+      .references(() => imports.id, { onDelete: 'cascade' }),
+    chunkNo: integer('chunk_no').notNull(),
+    userId: uuid('user_id').notNull(),
+    vendorData: text('vendor_data').notNull(),
+    reason: text('reason', { enum: UNDO_CONFLICT_REASONS }).notNull(),
+  },
   (t) => [primaryKey({ columns: [t.importId, t.chunkNo, t.userId] })],
 );
 
@@ -370,11 +420,60 @@ export const exportsTable = pgTable(
     errorCode: text('error_code'),
     errorMessage: text('error_message'),
     workflowId: text('workflow_id'),
+    /** The write rate's base: when the export last started or was retried, and the rows its parts held then. */
+    rateSince: tstz('rate_since'),
+    rateBaseRows: integer('rate_base_rows').notNull().default(0),
+    /** The export schedule whose run this export is (null: requested by an operator). */
+    scheduleId: uuid('schedule_id').references(() => exportSchedules.id),
+    /**
+     * An incremental run holds the users with `changed_after < updated_at <= snapshot_at` (changed_after null: every
+     * user up to snapshot_at). snapshot_at also bounds created_at, as `now()` does for any other export.
+     */
+    incremental: boolean('incremental').notNull().default(false),
+    changedAfter: tstz('changed_after'),
+    snapshotAt: tstz('snapshot_at'),
     createdAt: createdAt(),
     startedAt: tstz('started_at'),
     finishedAt: tstz('finished_at'),
   },
   (t) => [index('exports_application_created_idx').on(t.applicationId, t.createdAt, t.id)],
+);
+
+/**
+ * An export schedule (API.md "More on exports"): the definition of the export each run makes, run by the Temporal
+ * Schedule `temporal_schedule_id`. `watermark` is the snapshot time of the last completed incremental run: the next
+ * run holds the users changed after it. It moves only in the transaction that completes a run (activities/exports.ts).
+ * A deleted schedule keeps its row (`deleted_at`), so the exports of its runs still name it.
+ */
+export const exportSchedules = pgTable(
+  'export_schedules',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    applicationId: uuid('application_id')
+      .notNull()
+      .references(() => applications.id),
+    name: text('name').notNull(),
+    filters: jsonb('filters').$type<Record<string, unknown>>().notNull().default(sql`'{}'::jsonb`),
+    columns: text('columns').array().notNull(),
+    format: text('format', { enum: EXPORT_FORMATS }).notNull().default('csv'),
+    gzip: boolean('gzip').notNull().default(false),
+    excelBom: boolean('excel_bom').notNull().default(false),
+    /** Exactly one of the two: a duration as given (`1h`, `2s`) or a five-field cron expression. */
+    every: text('every'),
+    cron: text('cron'),
+    incremental: boolean('incremental').notNull().default(false),
+    paused: boolean('paused').notNull().default(false),
+    temporalScheduleId: text('temporal_schedule_id').notNull(),
+    watermark: tstz('watermark'),
+    lastExportId: uuid('last_export_id'),
+    createdBy: uuid('created_by')
+      .notNull()
+      .references(() => operators.id),
+    createdAt: createdAt(),
+    updatedAt: tstz('updated_at').notNull().defaultNow(),
+    deletedAt: tstz('deleted_at'),
+  },
+  (t) => [index('export_schedules_application_created_idx').on(t.applicationId, t.createdAt, t.id)],
 );
 
 /** One part of an export's file: the rows of one keyset range, written by one activity. */

@@ -1,25 +1,33 @@
 import { parseArgs } from 'node:util';
+import type { Client } from '@temporalio/client';
 import { ROLES, USER_STATUSES, type Role } from '../drizzle/schema';
-import { createApplication, createOperator, setApprovalPolicy } from './auth/accounts';
-import { getConfig, type Config } from './config';
+import { CLI_ACTOR, createApplication, createOperator, setApprovalPolicy } from './auth/accounts';
+import { ConfigError, loadCliConfig, type Config } from './config';
 import { createDatabase, type Db } from './db/client';
 import { isUuid } from './db/ids';
 import { DomainError } from './errors';
-import { pauseImport, resumeImport, retryImport, throttleImport, type ImportServiceDeps } from './imports/service';
+import { presentExport } from './exports/present';
+import { retryExport } from './exports/service';
+import { pauseImport, resumeImport, retryImport, throttleImport, undoImport, type ImportServiceDeps } from './imports/service';
+import { showExport, showImport, stuckImports } from './oncall';
 import { createStorage } from './storage';
-import { connectTemporalClient } from './temporal/client';
+import { connectTemporalClient, type TemporalClient } from './temporal/client';
 import { presentUser, recordApprovedSession } from './users/queries';
 import { CHUNK_CONCURRENCY_MAX, CHUNK_CONCURRENCY_MIN } from '../workflows/import-definitions';
 
 /**
- * `npm run cli -- <command>`: prints one JSON object on stdout and exits 0, or prints an error on stderr and
- * exits non-zero. Uses the same configuration (DATABASE_URL, ...) as the service.
+ * `npm run cli -- <command>`: prints one JSON object on stdout and exits 0, or prints an error on stderr (JSON with a
+ * code) and exits non-zero. Uses the same configuration (DATABASE_URL, TEMPORAL_ADDRESS, ...) as the service; where
+ * those are unset, what `npm start` left in `<DATA_DIR>/cli.json` (config.ts, loadCliConfig). The CLI acts as no
+ * operator: the service functions get CLI_ACTOR (auth/accounts.ts), recorded as `cli` in audit entries.
  */
 
 interface CommandContext {
   db: Db;
   config: Config;
   args: string[];
+  /** The Temporal client, connected on first use and closed when the command ends. */
+  temporal: () => Promise<Client>;
 }
 type Command = (ctx: CommandContext) => Promise<unknown>;
 
@@ -97,46 +105,70 @@ const commands: Record<string, Command> = {
     });
     return presentUser(user);
   },
-  'imports retry': async ({ db, config, args }) => {
+  'imports show': async ({ db, args, temporal }) => {
     const { positionals } = options(args, {}, []);
+    return showImport({ db, temporal }, importIdOf(positionals, 'imports show <import id>'));
+  },
+  'imports stuck': async ({ db, args, temporal }) => {
+    const { values, positionals } = options(args, { minutes: { type: 'string' }, application: { type: 'string' } }, []);
+    if (positionals.length > 0) throw new UsageError('usage: imports stuck [--minutes N] [--application <id>]');
+    const given = values.minutes?.trim() ?? '10';
+    if (!/^\d{1,6}(\.\d+)?$/.test(given)) throw new UsageError('--minutes must be a number of minutes (0 or more)');
+    if (values.application !== undefined && !isUuid(values.application)) throw new UsageError('--application must be an application id (UUID)');
+    return stuckImports({ db, temporal }, { minutes: Number(given), applicationId: values.application });
+  },
+  'imports retry': async (ctx) => {
+    const { positionals } = options(ctx.args, {}, []);
     const id = importIdOf(positionals, 'imports retry <import id>');
-    return withService(db, config, (service) => retryImport(service, { id }));
+    return withService(ctx, (service) => retryImport(service, { id }));
   },
-  'imports pause': async ({ db, config, args }) => {
-    const { positionals } = options(args, {}, []);
+  'imports undo': async (ctx) => {
+    const { positionals } = options(ctx.args, {}, []);
+    const id = importIdOf(positionals, 'imports undo <import id>');
+    return withService(ctx, (service) => undoImport(service, { id, actor: CLI_ACTOR }));
+  },
+  'imports pause': async (ctx) => {
+    const { positionals } = options(ctx.args, {}, []);
     const id = importIdOf(positionals, 'imports pause <import id>');
-    return withService(db, config, (service) => pauseImport(service, { id }));
+    return withService(ctx, (service) => pauseImport(service, { id }));
   },
-  'imports resume': async ({ db, config, args }) => {
-    const { positionals } = options(args, {}, []);
+  'imports resume': async (ctx) => {
+    const { positionals } = options(ctx.args, {}, []);
     const id = importIdOf(positionals, 'imports resume <import id>');
-    return withService(db, config, (service) => resumeImport(service, { id }));
+    return withService(ctx, (service) => resumeImport(service, { id }));
   },
-  'imports throttle': async ({ db, config, args }) => {
+  'exports show': async ({ db, args, temporal }) => {
+    const { positionals } = options(args, {}, []);
+    return showExport({ db, temporal }, idOf(positionals, 'exports show <export id>'));
+  },
+  'exports retry': async ({ db, config, args, temporal }) => {
+    const { positionals } = options(args, {}, []);
+    const id = idOf(positionals, 'exports retry <export id>');
+    // The export object as the API presents it, without a download link (the CLI is not the requester).
+    return presentExport(await retryExport({ db, config, temporal: await temporal() }, CLI_ACTOR, id), null);
+  },
+  'imports throttle': async (ctx) => {
+    const { args } = ctx;
     const { values, positionals } = options(args, { concurrency: { type: 'string' } }, ['concurrency']);
     const id = importIdOf(positionals, 'imports throttle <import id> --concurrency <N>');
     const chunkConcurrency = Number(values.concurrency);
     if (!/^\d+$/.test(values.concurrency!.trim()) || chunkConcurrency < CHUNK_CONCURRENCY_MIN || chunkConcurrency > CHUNK_CONCURRENCY_MAX) {
       throw new UsageError(`--concurrency must be a whole number from ${CHUNK_CONCURRENCY_MIN} to ${CHUNK_CONCURRENCY_MAX}`);
     }
-    return withService(db, config, (service) => throttleImport(service, { id, chunkConcurrency }));
+    return withService(ctx, (service) => throttleImport(service, { id, chunkConcurrency }));
   },
 };
 
-function importIdOf(positionals: string[], usageLine: string): string {
+function idOf(positionals: string[], usageLine: string): string {
   const id = positionals[0];
   if (!id || !isUuid(id) || positionals.length > 1) throw new UsageError(`usage: ${usageLine}`);
   return id;
 }
+const importIdOf = idOf;
 
-/** The import service with a Temporal client for the length of one command (on-call works across applications). */
-async function withService<T>(db: Db, config: Config, work: (service: ImportServiceDeps) => Promise<T>): Promise<T> {
-  const temporal = await connectTemporalClient(config);
-  try {
-    return await work({ db, config, temporal: temporal.client, storage: createStorage(config) });
-  } finally {
-    await temporal.close();
-  }
+/** The import service with the command's Temporal client (on-call works across applications). */
+async function withService<T>(ctx: CommandContext, work: (service: ImportServiceDeps) => Promise<T>): Promise<T> {
+  return work({ db: ctx.db, config: ctx.config, temporal: await ctx.temporal(), storage: createStorage(ctx.config) });
 }
 
 function usage(): string {
@@ -152,14 +184,19 @@ async function run(argv: string[]): Promise<number> {
     process.stderr.write(`unknown command "${name}"\n${usage()}`);
     return 2;
   }
-  const config = getConfig();
-  if (!config.database.url) {
-    process.stderr.write('DATABASE_URL is not set (npm start writes it to .data/; see the README)\n');
+  let config: Config;
+  try {
+    config = loadCliConfig();
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`${JSON.stringify({ error: { code: 'not_configured', message: err.message } })}\n`);
     return 2;
   }
-  const database = createDatabase(config.database.url, { poolSize: 2, applicationName: 'kyc-cli' });
+  const database = createDatabase(config.database.url!, { poolSize: 2, applicationName: 'kyc-cli' });
+  let connected: Promise<TemporalClient> | undefined;
+  const temporal = async () => (await (connected ??= connectTemporalClient(config))).client;
   try {
-    const result = await command({ db: database.db, config, args: argv.slice(2) });
+    const result = await command({ db: database.db, config, args: argv.slice(2), temporal });
     process.stdout.write(`${JSON.stringify(result)}\n`);
     return 0;
   } catch (err) {
@@ -170,6 +207,7 @@ async function run(argv: string[]): Promise<number> {
     }
     throw err;
   } finally {
+    await connected?.then((c) => c.close()).catch(() => undefined);
     await database.close();
   }
 }

@@ -71,8 +71,9 @@ const envSchema = z.object({
   IMPORT_FILE_RETENTION_DAYS: positiveInt(30),
   /** Imports of one application validating or running at once (API.md, "Public bulk API"). */
   IMPORT_ACTIVE_PER_APPLICATION: positiveInt(5),
-  /** How long after it finished an import can be undone; its before-images are deleted after this. */
-  IMPORT_UNDO_DAYS: positiveInt(30),
+  /** How long after it finished an import can be undone; its before-images are deleted after this. 0: undo is off, and
+   *  imports started meanwhile record no before-images (they can never be undone). */
+  IMPORT_UNDO_DAYS: z.coerce.number().int().min(0).default(30),
 
   EXPORT_LINK_TTL_SECONDS: z.coerce.number().int().min(1).max(604_800).default(86_400),
   EXPORT_REDIRECT_TTL_SECONDS: z.coerce.number().int().min(1).max(3600).default(60),
@@ -106,6 +107,8 @@ const envSchema = z.object({
   WEBHOOK_DELIVERY_WINDOW: duration('24h'),
   /** At most 50 s: the delivery activity's startToCloseTimeout is 1 minute. */
   WEBHOOK_REQUEST_TIMEOUT: duration('10s').refine((ms) => ms <= 50_000, 'at most 50s'),
+  /** The worker's Prometheus `/metrics` listener (on HOST); 0 turns it off. */
+  WORKER_METRICS_PORT: z.coerce.number().int().min(0).max(65_535).default(9464),
 
 });
 
@@ -162,6 +165,8 @@ function toConfig(env: z.infer<typeof envSchema>) {
       heartbeatTimeoutMs: env.EXPORT_HEARTBEAT_TIMEOUT,
     },
     retention: { intervalMs: env.RETENTION_INTERVAL },
+    /** The worker's `/metrics` listener: on `api.host`, off when the port is 0. */
+    worker: { metricsPort: env.WORKER_METRICS_PORT },
     /** The reconciler: how often it runs, and how old an unfinished import or upload must be before it acts on it. */
     reconcile: { intervalMs: env.RECONCILE_INTERVAL, afterMs: env.RECONCILE_AFTER },
     storage: {
@@ -189,7 +194,7 @@ function toConfig(env: z.infer<typeof envSchema>) {
   } as const;
 }
 
-class ConfigError extends Error {}
+export class ConfigError extends Error {}
 
 /** Parses an environment (by default this process's) into a Config; throws a readable ConfigError. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -211,6 +216,77 @@ let cached: Config | undefined;
 export function getConfig(): Config {
   cached ??= loadConfig();
   return cached;
+}
+
+/**
+ * What `npm start` (dev/launcher.ts) leaves in its data directory once Postgres and Temporal are up, so that the
+ * CLI reaches the same ones with nothing set: `<DATA_DIR>/cli.json`, mode 0600 (the database URL carries the embedded
+ * Postgres's password, from `<DATA_DIR>/postgres-password`). Removed when the launcher stops.
+ */
+export interface LauncherEndpoints {
+  database_url: string;
+  temporal_address: string;
+  temporal_namespace: string;
+  task_queue: string;
+  temporal_ui_url?: string;
+  launcher_pid?: number;
+  written_at?: string;
+}
+
+export const LAUNCHER_ENDPOINTS_FILE = 'cli.json';
+
+export function launcherEndpointsPath(dataDir: string): string {
+  return path.join(dataDir, LAUNCHER_ENDPOINTS_FILE);
+}
+
+const launcherEndpointsSchema = z.object({
+  database_url: z.string().min(1),
+  temporal_address: z.string().min(1),
+  temporal_namespace: z.string().min(1),
+  task_queue: z.string().min(1),
+});
+
+/**
+ * The CLI's configuration: the environment's, and where DATABASE_URL or TEMPORAL_ADDRESS is unset, the launcher's
+ * `<DATA_DIR>/cli.json` (its namespace and task queue too, unless TEMPORAL_NAMESPACE / TEMPORAL_TASK_QUEUE are set).
+ * Throws a ConfigError naming both ways when the database is found neither way.
+ */
+export function loadCliConfig(env: NodeJS.ProcessEnv = process.env): Config & { discoveredFrom?: string } {
+  const config = loadConfig(env);
+  if (config.database.url && config.temporal.address) return config;
+  const file = launcherEndpointsPath(config.dataDir);
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new ConfigError(`cannot read ${file}: ${(err as Error).message}`);
+    if (config.database.url) return config; // Temporal: TEMPORAL_ADDRESS's default, localhost:7233
+    throw new ConfigError(
+      `DATABASE_URL is not set and ${file} does not exist. Either start the service with \`npm start\` (its launcher writes ` +
+        `that file once Postgres and Temporal are up; set DATA_DIR if it uses another data directory), or set DATABASE_URL ` +
+        `and TEMPORAL_ADDRESS (and TEMPORAL_NAMESPACE, TEMPORAL_TASK_QUEUE if not the defaults).`,
+    );
+  }
+  let found: z.infer<typeof launcherEndpointsSchema>;
+  try {
+    found = launcherEndpointsSchema.parse(JSON.parse(text));
+  } catch (err) {
+    throw new ConfigError(`${file} is not what the launcher writes (${(err as Error).message}); delete it and run \`npm start\` again`);
+  }
+  const unset = (name: string) => env[name] === undefined || env[name]!.trim() === '';
+  // The launcher's Temporal comes with its namespace and task queue (unless those are set).
+  const launcherTemporal = !config.temporal.address;
+  return {
+    ...config,
+    database: { ...config.database, url: config.database.url ?? found.database_url },
+    temporal: {
+      ...config.temporal,
+      address: config.temporal.address ?? found.temporal_address,
+      namespace: launcherTemporal && unset('TEMPORAL_NAMESPACE') ? found.temporal_namespace : config.temporal.namespace,
+      taskQueue: launcherTemporal && unset('TEMPORAL_TASK_QUEUE') ? found.task_queue : config.temporal.taskQueue,
+    },
+    discoveredFrom: file,
+  };
 }
 
 /** The variables a child process needs to share this configuration (used by the launcher). */

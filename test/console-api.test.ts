@@ -77,6 +77,7 @@ describe('GET /console/me', () => {
         'exports.restricted_columns',
         'exports.read',
         'exports.control_any',
+        'exports.schedules',
         'audit.read',
         'mappings.manage',
         'webhooks.manage',

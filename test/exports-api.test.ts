@@ -159,6 +159,7 @@ describe('POST /console/users/exports', () => {
       [
         'id', 'status', 'filters', 'columns', 'operator', 'row_count', 'progress', 'file_bytes', 'file_sha256', 'download_url',
         'link_expires_at', 'email', 'error', 'workflow_id', 'created_at', 'finished_at', 'format', 'gzip', 'excel_bom',
+        'rows_per_second', 'eta_seconds', 'schedule_id', 'incremental', 'changed_after', 'snapshot_at',
       ].sort(),
     );
     const done = await waitForExport(stack, owner, started.body.id);

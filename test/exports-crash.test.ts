@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,7 +9,8 @@ import type { PartDetails } from '../activities/exports';
 import { OutputTail, stopChild } from '../dev/process-control';
 import { reconcileScheduleId, retentionScheduleId } from '../workflows/definitions';
 import { ALL_COLUMNS, download, expectedCsv, seedManyUsers, usersInOrder, waitForExport } from './helpers/exports';
-import { api, createTenant, startTestStack, testEnv, waitFor, type TestStack } from './helpers/stack';
+import { api, createTenant, startTestStack, waitFor, type TestStack } from './helpers/stack';
+import { startWorkerProcess } from './helpers/worker-process';
 
 /**
  * A worker process killed with SIGKILL in the middle of an export, and the production worker (src/worker.ts) started:
@@ -18,7 +19,6 @@ import { api, createTenant, startTestStack, testEnv, waitFor, type TestStack } f
 
 jest.setTimeout(180_000);
 
-const ROOT = path.resolve(__dirname, '..');
 let stack: TestStack;
 let dataDir: string;
 const taskQueue = `crash-${randomUUID()}`;
@@ -35,28 +35,16 @@ const sharedEnv = () => ({
 });
 
 /**
- * A worker process in its own process group. `killed` is the one SIGKILLed mid-export: test/helpers/worker-child.ts,
- * the factory production uses with the test faults, since only TEST_EXPORT_CHUNK_DELAY_MS (a fault) slows its ranges
- * enough to be caught mid-write. `finisher` takes the export over: the production entry src/worker.ts itself, which
- * needs no fault (it only has to resume the ranges from their checkpoints).
+ * `killed` is the worker SIGKILLed mid-export: test/helpers/worker-child.ts, the factory production uses with the test
+ * faults, since only TEST_EXPORT_CHUNK_DELAY_MS (a fault) slows its ranges enough to be caught mid-write. `finisher`
+ * takes the export over: the production entry src/worker.ts itself, which needs no fault (it only has to resume the
+ * ranges from their checkpoints).
  */
 function startWorker(kind: 'killed' | 'finisher'): { child: ChildProcess; output: OutputTail } {
-  const env = testEnv();
-  const entry = kind === 'killed' ? 'test/helpers/worker-child.ts' : 'src/worker.ts';
-  const child = spawn(process.execPath, ['--require', 'tsx/cjs', entry], {
-    cwd: ROOT,
-    // Its own process group, which the kill signals.
-    detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
+  return startWorkerProcess({
+    entry: kind === 'killed' ? 'faults' : 'production',
     env: {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
-      NODE_ENV: 'test',
-      LOG_LEVEL: 'warn',
-      DATABASE_URL: env.databaseUrl,
-      TEMPORAL_ADDRESS: env.temporalAddress,
       DATA_DIR: dataDir,
-      WORKFLOW_BUNDLE_PATH: env.workflowBundlePath,
       // The production worker puts its retention and reconcile Schedules on this task queue at start: never due
       // during the test (each runs across the shared database), and deleted in afterAll.
       RETENTION_INTERVAL: '36500d',
@@ -64,11 +52,6 @@ function startWorker(kind: 'killed' | 'finisher'): { child: ChildProcess; output
       ...sharedEnv(),
     },
   });
-  const output = new OutputTail();
-  child.stdout?.on('data', (chunk: Buffer) => output.push(chunk));
-  child.stderr?.on('data', (chunk: Buffer) => output.push(chunk));
-  child.on('error', () => undefined);
-  return { child, output };
 }
 
 const workers: ChildProcess[] = [];

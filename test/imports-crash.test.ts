@@ -1,7 +1,8 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import path from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import { sql } from 'drizzle-orm';
-import { api, createTenant, startTestStack, testEnv, waitFor, type TestStack } from './helpers/stack';
+import { stopChild } from '../dev/process-control';
+import { api, createTenant, startTestStack, waitFor, type TestStack } from './helpers/stack';
+import { startWorkerProcess } from './helpers/worker-process';
 import { csvOf, getImport, uploadAndValidate, waitForStatus } from './fixtures/imports/support';
 
 /**
@@ -9,54 +10,32 @@ import { csvOf, getImport, uploadAndValidate, waitForStatus } from './fixtures/i
  * completes with exactly the right users and counts, nothing written twice.
  */
 
-const ROOT = path.resolve(__dirname, '..');
 const ROWS = 300;
 const CHUNK_ROWS = 10;
 
 let stack: TestStack;
 const workers: ChildProcess[] = [];
 
-function startWorkerProcess(): ChildProcess {
-  const env = testEnv();
-  // The worker factory production uses, with the test faults (test/helpers/worker-child.ts), for both workers, not
-  // src/worker.ts: the killed one must hold a chunk's transaction open (the delay-300 rows), and the one after it
-  // counts the attempts (import_chunks.attempts, counted by the fault interceptor) that the end of the test reads.
-  const child = spawn(process.execPath, ['--require', 'tsx/cjs', 'test/helpers/worker-child.ts'], {
-    cwd: ROOT,
-    // Its own process group, which the kill below signals.
-    detached: true,
-    stdio: ['ignore', 'ignore', 'pipe'],
+/**
+ * The worker factory production uses, with the test faults, for both workers, not src/worker.ts: the killed one must
+ * hold a chunk's transaction open (the delay-300 rows), and the one after it counts the attempts
+ * (import_chunks.attempts, counted by the fault interceptor) that the end of the test reads.
+ */
+function startWorker(): ChildProcess {
+  const { child } = startWorkerProcess({
+    entry: 'faults',
     env: {
-      ...process.env,
-      NODE_ENV: 'test',
-      LOG_LEVEL: 'warn',
-      DATABASE_URL: env.databaseUrl,
-      TEMPORAL_ADDRESS: env.temporalAddress,
       TEMPORAL_TASK_QUEUE: stack.config.temporal.taskQueue,
       DATA_DIR: stack.config.dataDir,
       IMPORT_CHUNK_ROWS: String(CHUNK_ROWS),
       IMPORT_CHUNK_CONCURRENCY: '3',
     },
   });
-  child.stderr?.on('data', () => undefined);
   workers.push(child);
   return child;
 }
 
-function kill(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) {
-      resolve();
-      return;
-    }
-    child.once('exit', () => resolve());
-    try {
-      process.kill(-child.pid!, signal);
-    } catch {
-      resolve();
-    }
-  });
-}
+const kill = (child: ChildProcess, signal: NodeJS.Signals) => stopChild(child, { signal, group: true });
 
 beforeAll(async () => {
   stack = await startTestStack({ worker: false, env: { IMPORT_CHUNK_ROWS: String(CHUNK_ROWS) } });
@@ -80,7 +59,7 @@ it('survives SIGKILL of the worker mid-write: exact users and counts, no duplica
   );
   const existing = rows.filter(([key]) => key.startsWith('k-') && Number(key.slice(2)) % 2 === 0).length;
 
-  let worker = startWorkerProcess();
+  let worker = startWorker();
   const preview = await uploadAndValidate(stack, token, csvOf(['vendor_data', 'display_name'], rows));
   expect(preview).toMatchObject({ status: 'AWAITING_CONFIRMATION', to_update: existing, to_create: ROWS - existing });
   await api(stack, 'POST', `/console/users/imports/${preview.id}/confirm`, { token });
@@ -100,7 +79,7 @@ it('survives SIGKILL of the worker mid-write: exact users and counts, no duplica
   expect(atKill.status).toBe('RUNNING');
   expect(atKill.processed_rows).toBeLessThan(ROWS);
 
-  worker = startWorkerProcess();
+  worker = startWorker();
   const done = await waitForStatus(stack, token, preview.id, ['COMPLETED'], 120_000);
   expect(done).toMatchObject({
     processed_rows: ROWS,

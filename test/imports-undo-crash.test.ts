@@ -1,7 +1,8 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import path from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import { sql } from 'drizzle-orm';
-import { api, createTenant, startTestStack, testEnv, waitFor, type TestStack } from './helpers/stack';
+import { stopChild } from '../dev/process-control';
+import { api, createTenant, startTestStack, waitFor, type TestStack } from './helpers/stack';
+import { startWorkerProcess } from './helpers/worker-process';
 import { csvOf, getImport, uploadAndValidate, waitForStatus } from './fixtures/imports/support';
 
 type Row = Record<string, unknown>;
@@ -12,52 +13,28 @@ type Row = Record<string, unknown>;
  * created user deleted), counted once.
  */
 
-const ROOT = path.resolve(__dirname, '..');
 const ROWS = 200;
 const CHUNK_ROWS = 10;
 
 let stack: TestStack;
 const workers: ChildProcess[] = [];
 
-function startWorkerProcess(): ChildProcess {
-  const env = testEnv();
-  // The worker factory production uses, with the test faults (test/helpers/worker-child.ts).
-  const child = spawn(process.execPath, ['--require', 'tsx/cjs', 'test/helpers/worker-child.ts'], {
-    cwd: ROOT,
-    // Its own process group, which the kill below signals.
-    detached: true,
-    stdio: ['ignore', 'ignore', 'pipe'],
+/** The worker factory production uses, with the test faults (test/helpers/worker-child.ts). */
+function startWorker(): ChildProcess {
+  const { child } = startWorkerProcess({
+    entry: 'faults',
     env: {
-      ...process.env,
-      NODE_ENV: 'test',
-      LOG_LEVEL: 'warn',
-      DATABASE_URL: env.databaseUrl,
-      TEMPORAL_ADDRESS: env.temporalAddress,
       TEMPORAL_TASK_QUEUE: stack.config.temporal.taskQueue,
       DATA_DIR: stack.config.dataDir,
       IMPORT_CHUNK_ROWS: String(CHUNK_ROWS),
       IMPORT_CHUNK_CONCURRENCY: '3',
     },
   });
-  child.stderr?.on('data', () => undefined);
   workers.push(child);
   return child;
 }
 
-function kill(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) {
-      resolve();
-      return;
-    }
-    child.once('exit', () => resolve());
-    try {
-      process.kill(-child.pid!, signal);
-    } catch {
-      resolve();
-    }
-  });
-}
+const kill = (child: ChildProcess, signal: NodeJS.Signals) => stopChild(child, { signal, group: true });
 
 beforeAll(async () => {
   stack = await startTestStack({ worker: false, env: { IMPORT_CHUNK_ROWS: String(CHUNK_ROWS) } });
@@ -89,7 +66,7 @@ it('survives SIGKILL of the worker mid-undo: the same exact users, counted once'
   );
   const existing = rows.filter(([key]) => key.startsWith('k-') && Number(key.slice(2)) % 2 === 0).length;
 
-  let worker = startWorkerProcess();
+  let worker = startWorker();
   const preview = await uploadAndValidate(stack, token, csvOf(['vendor_data', 'display_name'], rows));
   await api(stack, 'POST', `/console/users/imports/${preview.id}/confirm`, { token });
   const done = await waitForStatus(stack, token, preview.id, ['COMPLETED'], 120_000);
@@ -100,17 +77,17 @@ it('survives SIGKILL of the worker mid-undo: the same exact users, counted once'
   // Kill once some chunks are undone and others not.
   await waitFor(async () => {
     const state = await stack.database.db.execute<{ done: number; total: number }>(sql`
-      SELECT (count(*) FILTER (WHERE outcome IS NOT NULL))::int AS done, count(*)::int AS total
-      FROM import_undo_images WHERE import_id = ${preview.id}`);
+      SELECT (count(*) FILTER (WHERE undone_at IS NOT NULL))::int AS done, count(*)::int AS total
+      FROM import_undo_chunks WHERE import_id = ${preview.id}`);
     const { done: undone, total } = state.rows[0];
-    return undone >= 40 && undone < total ? true : undefined;
+    return undone >= 4 && undone < total ? true : undefined;
   }, 60_000, 20);
   await kill(worker, 'SIGKILL');
   const atKill = await getImport(stack, token, preview.id);
   expect(atKill.status).toBe('UNDOING');
   expect(atKill.undo.restored + atKill.undo.deleted).toBeLessThan(ROWS);
 
-  worker = startWorkerProcess();
+  worker = startWorker();
   const undone = await waitForStatus(stack, token, preview.id, ['UNDONE'], 120_000);
   expect(undone.undo).toMatchObject({ status: 'COMPLETED', restored: existing, deleted: ROWS - existing, conflicts: 0 });
   const after = await usersOf(t.applicationId);

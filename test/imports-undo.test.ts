@@ -2,6 +2,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { sql } from 'drizzle-orm';
 import { parse } from 'csv-parse/sync';
 import { createRetentionActivities } from '../activities/retention';
+import { RESTORED_COLUMN_NAMES } from '../src/imports/undo';
 import { createStorage } from '../src/storage';
 import { recordApprovedSession } from '../src/users/queries';
 import { api, createTenant, startTestStack, type TestStack, type TestTenant } from './helpers/stack';
@@ -70,18 +71,30 @@ async function importFile(t: TestTenant, prefix: string) {
   return done;
 }
 
+/** What the chunk writes of an import recorded for its undo, one entry per user. */
+function imagesOf(importId: string) {
+  return stack.database.db.execute<{ user_id: string; vendor_data: string; kind: string; before: Row | null; written: string; undone: boolean }>(sql`
+    SELECT b.id AS user_id, b.vendor_data, 'updated' AS kind, to_jsonb(b) AS before,
+      to_jsonb(c.written_updated_at) #>> '{}' AS written, c.undone_at IS NOT NULL AS undone
+    FROM import_undo_chunks c, unnest(c.before) b WHERE c.import_id = ${importId}
+    UNION ALL
+    SELECT x.id, x.vendor_data, 'created', NULL, to_jsonb(c.written_updated_at) #>> '{}', c.undone_at IS NOT NULL
+    FROM import_undo_chunks c, unnest(c.created_ids, c.created_vendor_data) x(id, vendor_data) WHERE c.import_id = ${importId}
+    UNION ALL
+    SELECT x.id, x.vendor_data, 'no_image', NULL, to_jsonb(c.written_updated_at) #>> '{}', c.undone_at IS NOT NULL
+    FROM import_undo_chunks c, unnest(c.no_image_ids, c.no_image_vendor_data) x(id, vendor_data) WHERE c.import_id = ${importId}`);
+}
+
 it('records a before-image of every updated user and the id of every created one, in the chunk write', async () => {
   const t = await createTenant(stack.database.db);
   await seed(t, 'bi');
   const before = await usersOf(t.applicationId);
   const done = await importFile(t, 'bi');
   const after = await usersOf(t.applicationId);
-  const images = await stack.database.db.execute<{ user_id: string; vendor_data: string; kind: string; before: Row | null; written: string; outcome: string | null }>(sql`
-    SELECT user_id, vendor_data, kind, before, to_jsonb(written_updated_at) #>> '{}' AS written, outcome
-    FROM import_undo_images WHERE import_id = ${done.id}`);
+  const images = await imagesOf(done.id);
   expect(images.rows).toHaveLength(100);
   for (const image of images.rows) {
-    expect(image.outcome).toBeNull();
+    expect(image.undone).toBe(false);
     const now = after.get(image.vendor_data)!;
     expect(image.user_id).toBe(now.id);
     expect(new Date(image.written).getTime()).toBe(new Date(now.updated_at as string).getTime());
@@ -110,10 +123,8 @@ it('keeps no before-image of a user the import left as it was (a row with nothin
   expect(preview).toMatchObject({ status: 'AWAITING_CONFIRMATION', to_update: 1, to_unchanged: 1 });
   await api(stack, 'POST', `/console/users/imports/${preview.id}/confirm`, { token });
   await waitForStatus(stack, token, preview.id, ['COMPLETED'], 60_000);
-  const images = await stack.database.db.execute<{ vendor_data: string; kind: string }>(
-    sql`SELECT vendor_data, kind FROM import_undo_images WHERE import_id = ${preview.id}`,
-  );
-  expect(images.rows).toEqual([{ vendor_data: 'nc-u-21', kind: 'updated' }]);
+  const images = await imagesOf(preview.id);
+  expect(images.rows.map((r) => ({ vendor_data: r.vendor_data, kind: r.kind }))).toEqual([{ vendor_data: 'nc-u-21', kind: 'updated' }]);
 });
 
 it('undo restores every updated user exactly, deletes the created ones, and leaves users changed or verified since as conflicts', async () => {
@@ -214,7 +225,37 @@ it('retention deletes the before-images of imports finished more than IMPORT_UND
   const result = (await new MockActivityEnvironment().run(activities.deleteExpiredUndoImages, {})) as { deleted: number };
   expect(result.deleted).toBeGreaterThanOrEqual(2);
   const count = async (id: string) =>
-    (await stack.database.db.execute<{ n: number }>(sql`SELECT count(*)::int AS n FROM import_undo_images WHERE import_id = ${id}`)).rows[0].n;
+    (await stack.database.db.execute<{ n: number }>(sql`SELECT count(*)::int AS n FROM import_undo_chunks WHERE import_id = ${id}`)).rows[0].n;
   expect(await count(old.id)).toBe(0);
   expect(await count(recent.id)).toBe(1);
+});
+
+it('restores every column of users but the id and the application: the list is the schema, not written by hand', async () => {
+  const result = await stack.database.db.execute<{ column_name: string }>(sql`
+    SELECT column_name FROM information_schema.columns
+    WHERE table_schema = current_schema() AND table_name = 'users' AND column_name NOT IN ('id', 'application_id')
+    ORDER BY ordinal_position`);
+  expect([...RESTORED_COLUMN_NAMES].sort()).toEqual(result.rows.map((r) => r.column_name).sort());
+});
+
+it('a NOT NULL column the before-image holds as null (added after the image was taken) keeps its value; the others are restored', async () => {
+  const t = await createTenant(stack.database.db);
+  await seed(t, 'oi');
+  const before = await usersOf(t.applicationId);
+  const done = await importFile(t, 'oi');
+  const after = await usersOf(t.applicationId);
+  // An image taken before metadata (NOT NULL) was added to users: a users row read back then holds it as null.
+  await stack.database.db.execute(sql`
+    UPDATE import_undo_chunks SET before = ARRAY(
+      SELECT CASE WHEN b.vendor_data = 'oi-u-30' THEN jsonb_populate_record(b, '{"metadata": null}') ELSE b END
+      FROM unnest(before) b)
+    WHERE import_id = ${done.id}`);
+  const undo = await api(stack, 'POST', `/console/users/imports/${done.id}/undo`, { token: t.operators.ADMIN.token });
+  expect(undo.status).toBe(202);
+  const undone = await waitForStatus(stack, t.operators.ADMIN.token, done.id, ['UNDONE'], 60_000);
+  expect(undone.undo).toMatchObject({ restored: 50, deleted: 50, conflicts: 0 });
+  const now = await usersOf(t.applicationId);
+  expect(now.get('oi-u-30')).toEqual({ ...before.get('oi-u-30'), metadata: after.get('oi-u-30')!.metadata });
+  expect(after.get('oi-u-30')!.metadata).not.toEqual(before.get('oi-u-30')!.metadata);
+  expect(now.get('oi-u-31')).toEqual(before.get('oi-u-31'));
 });

@@ -354,3 +354,42 @@ describe('import modes', () => {
   });
 });
 
+
+describe('tags may not hold a comma (the field rule shared with the API)', () => {
+  it('NDJSON: a list element with a comma is a row error invalid_tags, listed with the row\'s other problems; the other rows go on', async () => {
+    const t = await tenant();
+    const file = [
+      JSON.stringify({ vendor_data: 'nd-1', tags: ['ok', 'not,ok'] }),
+      JSON.stringify({ vendor_data: 'nd-2', email: 'nope', tags: ['a,b'] }),
+      JSON.stringify({ vendor_data: 'nd-3', tags: ['x', 'y'], display_name: "'=as given" }),
+    ].join('\n');
+    const { id, counts } = await stage(t, file);
+    expect(counts).toMatchObject({ validRows: 1, invalidRows: 2, toCreate: 1 });
+    const rows = await previewRows(t, id);
+    expect(rows.map((r) => [r.row_number, r.vendor_data, r.action, r.errors])).toEqual([
+      [2, 'nd-1', 'invalid', [{ column: 'tags', code: 'invalid_tags', message: 'a tag may not hold a comma ("not,ok")' }]],
+      [
+        3,
+        'nd-2',
+        'invalid',
+        [
+          { column: 'email', code: 'invalid_email', message: 'email is not a valid address' },
+          { column: 'tags', code: 'invalid_tags', message: 'a tag may not hold a comma ("a,b")' },
+        ],
+      ],
+      [4, 'nd-3', 'create', []],
+    ]);
+    expect(await write(id)).toEqual({ created: 1, updated: 0, unchanged: 0 });
+    const after = await usersOf(t.applicationId);
+    expect(Object.keys(after)).toEqual(['nd-3']);
+    // NDJSON values are not formula-escaped: a leading quote is kept.
+    expect(after['nd-3']).toMatchObject({ tags: ['x', 'y'], display_name: "'=as given" });
+  });
+
+  it('CSV: the cell is comma-separated, so a quoted "a,b" is two tags (never one with a comma)', async () => {
+    const t = await tenant();
+    const { id } = await stage(t, csvOf(['vendor_data', 'tags'], [['cs-1', 'a,b']]));
+    expect(await write(id)).toEqual({ created: 1, updated: 0, unchanged: 0 });
+    expect((await usersOf(t.applicationId))['cs-1'].tags).toEqual(['a', 'b']);
+  });
+});

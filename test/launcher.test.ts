@@ -90,6 +90,7 @@ beforeAll(async () => {
     EMBEDDED_POSTGRES_PORT: String(await getFreePort()),
     TEMPORAL_DEV_PORT: String(await getFreePort()),
     TEMPORAL_UI_PORT: String(await getFreePort()),
+    WORKER_METRICS_PORT: String(await getFreePort()),
     DATABASE_URL: databaseUrl,
     TEMPORAL_ADDRESS: temporalAddress,
     TEMPORAL_TASK_QUEUE: taskQueue,
@@ -122,6 +123,18 @@ afterAll(async () => {
   }
   if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
 }, 30_000);
+
+test('cli.json tells the CLI where this run\'s Postgres and Temporal are (mode 0600: the URL may carry a password)', () => {
+  const file = path.join(dataDir, 'cli.json');
+  expect(fs.statSync(file).mode & 0o777).toBe(0o600);
+  expect(JSON.parse(fs.readFileSync(file, 'utf8'))).toMatchObject({
+    database_url: process.env.TEST_DATABASE_URL,
+    temporal_address: process.env.TEST_TEMPORAL_ADDRESS,
+    temporal_namespace: 'default',
+    task_queue: taskQueue,
+    launcher_pid: launcher.pid,
+  });
+});
 
 test('restart delays double from 1 s up to 30 s, and start again at 1 s after a run of 60 s', () => {
   const backoff = new Backoff();
@@ -160,5 +173,6 @@ test('SIGTERM stops everything and the launcher exits 0', async () => {
   expect(await exited).toEqual({ code: 0, signal: null });
   expect(recorded.filter(isAlive)).toEqual([]);
   expect(fs.existsSync(path.join(dataDir, 'launcher.json'))).toBe(false);
+  expect(fs.existsSync(path.join(dataDir, 'cli.json'))).toBe(false);
   expect(output).toContain('[launcher] stopped');
 }, 60_000);

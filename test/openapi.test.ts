@@ -116,6 +116,20 @@ describe('the answers validate against the response schemas of /openapi.json', (
       expectConforms('ConsoleMe', (await api(stack, 'GET', '/console/me', { token: tenant.operators[role].token })).body);
     }
   });
+
+  test('an export schedule, the list of them', async () => {
+    const created = await api(stack, 'POST', '/console/users/export-schedules', { token, body: { name: 'conformance', every: '1d', incremental: true } });
+    expect(created.status).toBe(201);
+    try {
+      expectConforms('ExportSchedule', created.body);
+      expectConforms('ExportScheduleList', (await api(stack, 'GET', '/console/users/export-schedules', { token })).body);
+      const bad = await api(stack, 'POST', '/console/users/export-schedules', { token, body: { name: 'x', cron: 'nope' } });
+      expect(bad.status).toBe(400);
+      expectConforms('Error', bad.body);
+    } finally {
+      expect((await api(stack, 'DELETE', `/console/users/export-schedules/${created.body.id}`, { token })).status).toBe(204);
+    }
+  });
 });
 
 test('every $ref of the document names one of its components', () => {

@@ -7,9 +7,10 @@ import { insertExport } from '../src/exports/queries';
 import { createStorage } from '../src/storage';
 import { seedUsers } from './helpers/exports';
 import { insertImport, markConfirmed, getImport as getImportRecord } from '../src/imports/queries';
+import { markUndoing } from '../src/imports/undo';
 import { ensureReconcileSchedule } from '../src/temporal/schedules';
 import { reconcileScheduleId } from '../workflows/definitions';
-import { importWorkflowId } from '../workflows/import-definitions';
+import { importWorkflowId, undoImportWorkflowId } from '../workflows/import-definitions';
 import { api, createTenant, startTestStack, waitFor, type TestStack, type TestTenant } from './helpers/stack';
 import { csvOf, getImport, upload, waitForStatus } from './fixtures/imports/support';
 
@@ -52,11 +53,11 @@ async function importWithoutWorkflow(applicationId = tenant.applicationId, opera
   return id;
 }
 
-function reconcile() {
+function reconcile(applicationId = tenant.applicationId) {
   return stack.client.workflow.execute('reconcileWorkflow', {
     taskQueue: stack.config.temporal.taskQueue,
     workflowId: `reconcile-test-${randomUUID()}`,
-    args: [{ applicationId: tenant.applicationId }],
+    args: [{ applicationId }],
   });
 }
 
@@ -170,6 +171,101 @@ it('is run by a Temporal Schedule every RECONCILE_INTERVAL', async () => {
   expect(described.action).toMatchObject({ type: 'startWorkflow', workflowType: 'reconcileWorkflow' });
   expect(described.spec.intervals?.[0].every).toBe(60_000);
   await handle.delete();
+});
+
+describe('undo', () => {
+  type Row = Record<string, unknown>;
+  const usersOf = async (applicationId: string) => {
+    const result = await stack.database.db.execute<{ vendor_data: string; row: Row }>(
+      sql`SELECT vendor_data, to_jsonb(u) AS row FROM users u WHERE application_id = ${applicationId} ORDER BY vendor_data_key`,
+    );
+    return new Map(result.rows.map((r) => [r.vendor_data, r.row]));
+  };
+
+  it('starts again an undo whose workflow was terminated from Temporal mid-way; it ends UNDONE with the exact result', async () => {
+    const t = await createTenant(stack.database.db);
+    const token = t.operators.ADMIN.token;
+    await seedUsers(
+      stack.database.db,
+      t.applicationId,
+      Array.from({ length: 10 }, (_, i) => ({
+        vendorData: `un-u-${i}`,
+        displayName: `old ${i}`,
+        tags: ['a'],
+        metadata: { k: i },
+        updatedAt: new Date(Date.UTC(2024, 0, 2)),
+        createdAt: new Date(Date.UTC(2024, 0, 1, 0, 0, i)),
+      })),
+    );
+    const before = await usersOf(t.applicationId);
+    const rows = Array.from({ length: 10 }, (_, i) => [`un-u-${i}`, `new ${i}`]).concat(Array.from({ length: 10 }, (_, i) => [`un-n-${i}`, `created ${i}`]));
+    const uploaded = await upload(stack, token, csvOf(['vendor_data', 'display_name'], rows), 'undo-reconcile.csv');
+    expect(uploaded.status).toBe(202);
+    const id = uploaded.body.id as string;
+    await waitForStatus(stack, token, id, ['AWAITING_CONFIRMATION']);
+    expect((await api(stack, 'POST', `/console/users/imports/${id}/confirm`, { token })).status).toBe(202);
+    expect(await waitForStatus(stack, token, id, ['COMPLETED'])).toMatchObject({ created_count: 10, updated_count: 10 });
+    expect((await usersOf(t.applicationId)).size).toBe(20);
+
+    // The undo's chunk activities wait on the locks of the chunks' undo rows, held here, while its workflow is terminated.
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let locked!: () => void;
+    const lockHeld = new Promise<void>((resolve) => (locked = resolve));
+    const holder = stack.database.db.transaction(async (tx) => {
+      await tx.execute(sql`SELECT 1 FROM import_undo_chunks WHERE import_id = ${id} FOR UPDATE`);
+      locked();
+      await released;
+    });
+    await lockHeld;
+    const undo = await api(stack, 'POST', `/console/users/imports/${id}/undo`, { token });
+    expect(undo.status).toBe(202);
+    await waitFor(async () => {
+      const waiting = await stack.database.db.execute<{ n: number }>(sql`
+        SELECT count(*)::int AS n FROM pg_stat_activity
+        WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%FROM import_undo_chunks%FOR UPDATE%'`);
+      return waiting.rows[0].n > 0 ? true : undefined;
+    });
+    await stack.client.workflow.getHandle(undoImportWorkflowId(id)).terminate('an operator pressed terminate in the Web UI');
+    release();
+    await holder;
+    expect((await getImport(stack, token, id)).status).toBe('UNDOING');
+    // Mid-way: the terminated run started at most IMPORT_CHUNK_CONCURRENCY of the chunks; the rest are not undone.
+    const left = await stack.database.db.execute<{ n: number }>(sql`SELECT count(*)::int AS n FROM import_undo_chunks WHERE import_id = ${id} AND undone_at IS NULL`);
+    expect(left.rows[0].n).toBeGreaterThan(0);
+
+    const result = await reconcile(t.applicationId);
+    expect(result.undoRestarted).toEqual([id]);
+    const undone = await waitForStatus(stack, token, id, ['UNDONE'], 60_000);
+    expect(undone.undo).toEqual({ status: 'COMPLETED', restored: 10, deleted: 10, conflicts: 0, finished_at: expect.any(String) });
+    // Every updated user exactly as before the import (whole rows, updated_at included), every created one gone.
+    expect(await usersOf(t.applicationId)).toEqual(before);
+    const entries = await stack.database.db.execute<{ action: string; status: string; details: Record<string, unknown> }>(
+      sql`SELECT action, status, details FROM audit_log WHERE target_id = ${id} AND action = 'users.import.undo'`,
+    );
+    expect(entries.rows).toEqual([
+      { action: 'users.import.undo', status: 'SUCCESS', details: expect.objectContaining({ restored: 10, deleted: 10, conflicts: 0 }) },
+    ]);
+    // Run again: an UNDONE import is left alone.
+    expect((await reconcile(t.applicationId)).undoRestarted).toEqual([]);
+  });
+
+  it('starts an undo whose workflow never started (UNDOING in the database, no workflow)', async () => {
+    const t = await createTenant(stack.database.db);
+    const token = t.operators.ADMIN.token;
+    const uploaded = await upload(stack, token, csvOf(['vendor_data'], [['un2-1'], ['un2-2'], ['un2-3']]), 'undo-never-started.csv');
+    const id = uploaded.body.id as string;
+    await waitForStatus(stack, token, id, ['AWAITING_CONFIRMATION']);
+    expect((await api(stack, 'POST', `/console/users/imports/${id}/confirm`, { token })).status).toBe(202);
+    await waitForStatus(stack, token, id, ['COMPLETED']);
+    // What the API leaves when it dies between marking the import UNDOING and starting the undo workflow.
+    await markUndoing(stack.database.db, { id, operatorId: t.operators.ADMIN.id, undoDays: 7 });
+    const result = await reconcile(t.applicationId);
+    expect(result.undoRestarted).toEqual([id]);
+    const undone = await waitForStatus(stack, token, id, ['UNDONE'], 60_000);
+    expect(undone.undo).toMatchObject({ status: 'COMPLETED', restored: 0, deleted: 3, conflicts: 0 });
+    expect((await usersOf(t.applicationId)).size).toBe(0);
+  });
 });
 
 describe('exports', () => {

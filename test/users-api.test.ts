@@ -101,6 +101,8 @@ describe('POST /v3/users/create/', () => {
     [{ vendor_data: 'v', metadata: [1, 2] }, 'metadata', 'invalid_metadata_json'],
     [{ vendor_data: 'v', metadata: 'text' }, 'metadata', 'invalid_metadata_json'],
     [{ vendor_data: 'v', metadata: null }, 'metadata', 'invalid_metadata_json'],
+    // A tag may not hold a comma (API.md's field rules): the CSV cell joins tags with one.
+    [{ vendor_data: 'v', tags: ['ok', 'not,ok'] }, 'tags', 'invalid_tags'],
   ])('%j is a 400 invalid_field naming %s (%s) and writes nothing', async (body, field, code) => {
     const before = await countUsers(tenant.applicationId);
     const res = await api(stack, 'POST', '/v3/users/create/', { apiKey: tenant.apiKey, body });
@@ -236,6 +238,17 @@ describe('GET and PATCH /v3/users/{vendor_data}/', () => {
     expect(res.body.error.details).toEqual([expect.objectContaining({ field: 'phone', code: 'invalid_phone' })]);
     const after = (await api(stack, 'GET', '/v3/users/user-1/', { apiKey: tenant.apiKey })).body;
     expect(after).toEqual(before);
+  });
+
+  test('a tag with a comma in a patch is a 400 invalid_tags and changes nothing', async () => {
+    const before = (await api(stack, 'GET', '/v3/users/user-1/', { apiKey: tenant.apiKey })).body;
+    const res = await api(stack, 'PATCH', '/v3/users/user-1/', { apiKey: tenant.apiKey, body: { display_name: 'New', tags: ['a', 'b,c'] } });
+    expect(res.status).toBe(400);
+    expect(res.body.error).toMatchObject({
+      code: 'invalid_field',
+      details: [{ field: 'tags', code: 'invalid_tags', message: 'a tag may not hold a comma ("b,c")' }],
+    });
+    expect((await api(stack, 'GET', '/v3/users/user-1/', { apiKey: tenant.apiKey })).body).toEqual(before);
   });
 
   test('an unknown user is a 404', async () => {

@@ -14,13 +14,14 @@ export const WORKFLOW_TYPES = {
   importChunks: 'importChunksWorkflow',
   undoImport: 'undoImportWorkflow',
   exportUsers: 'exportUsersWorkflow',
+  scheduledExport: 'scheduledExportWorkflow',
   retention: 'retentionWorkflow',
   reconcile: 'reconcileWorkflow',
   webhookDelivery: 'webhookDeliveryWorkflow',
 } as const;
 
 /** The value of the KycJobKind search attribute: what a run does (the README's Web UI queries use these). */
-export const JOB_KINDS = ['import', 'export', 'retention', 'reconcile', 'webhook'] as const;
+export const JOB_KINDS = ['import', 'export', 'export_schedule', 'retention', 'reconcile', 'webhook'] as const;
 export type JobKindValue = (typeof JOB_KINDS)[number];
 
 /**
@@ -86,4 +87,23 @@ export const reconcileScheduleId = (taskQueue: string) => `kyc-reconcile-${taskQ
 export interface ReconcileInput {
   /** Only the jobs of this application (tests, or on-call work on one tenant); every application by default. */
   applicationId?: string;
+}
+
+/** A write rate as activities return it (src/rate.ts, computed from the database's durable progress). */
+export interface WriteRate {
+  rows_per_second: number | null;
+  eta_seconds: number | null;
+}
+
+/** The rate as a short phrase for a workflow's current details ("" when there is none yet). */
+export function describeRate(rate: Partial<WriteRate> | undefined): string {
+  if (!rate || rate.rows_per_second === null || rate.rows_per_second === undefined) return '';
+  const eta = rate.eta_seconds === null || rate.eta_seconds === undefined ? '' : `, about ${formatSeconds(rate.eta_seconds)} left`;
+  return `; ${rate.rows_per_second} rows/s${eta}`;
+}
+
+function formatSeconds(seconds: number): string {
+  if (seconds < 90) return `${seconds} s`;
+  if (seconds < 5400) return `${Math.round(seconds / 60)} min`;
+  return `${Math.round(seconds / 360) / 10} h`;
 }

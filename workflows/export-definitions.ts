@@ -31,3 +31,25 @@ export interface ExportProgress {
 
 /** Live detail of a running export (the API reads Postgres; this is for operators and the Web UI). */
 export const exportProgressQuery = defineQuery<ExportProgress>('exportProgress');
+
+/** The Temporal Schedule of an export schedule; each of its runs is a scheduledExportWorkflow. */
+export const exportScheduleTemporalId = (scheduleId: string) => `kyc-export-schedule-${scheduleId}`;
+/** The id a Schedule's runs take (Temporal appends the scheduled time). */
+export const scheduledExportWorkflowId = (scheduleId: string) => `export-schedule-${scheduleId}`;
+
+export interface ScheduledExportInput {
+  scheduleId: string;
+}
+
+export interface ScheduledExportResult {
+  scheduleId: string;
+  /** The export this run made; null when the schedule was deleted or is paused (nothing to do). */
+  exportId: string | null;
+  status: 'COMPLETED' | 'SKIPPED';
+  rowCount?: number;
+}
+
+/** What the activity that makes a run's export row answers: the export to run, or why there is none. */
+export type ScheduledExportStart =
+  | { exportId: string; applicationId: string; linkBaseUrl: string; heartbeatTimeoutMs?: number; summary: string }
+  | { skipped: string };

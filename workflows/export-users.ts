@@ -11,6 +11,7 @@ import {
   type RetryPolicy,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
+import { describeRate } from './definitions';
 import {
   exportProgressQuery,
   type ExportProgress,
@@ -110,7 +111,7 @@ export async function exportUsersWorkflow(input: ExportUsersInput): Promise<Expo
       );
       progress.rangesDone++;
       progress.rowsWritten += result.rows;
-      show(`${progress.rangesDone} of ${plan.parts} ranges written, ${progress.rowsWritten} rows`);
+      show(`${progress.rangesDone} of ${plan.parts} ranges written, ${progress.rowsWritten} rows${describeRate(result.rate)}`);
       return result;
     });
 

@@ -1,6 +1,6 @@
 import { ActivityFailure, condition, patched, proxyActivities, setCurrentDetails, setHandler } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { FAILURE_TYPES, LEGACY_FAILURE_TYPES } from './definitions';
+import { describeRate, FAILURE_TYPES, LEGACY_FAILURE_TYPES, type WriteRate } from './definitions';
 import {
   cancelImportSignal,
   chunkWindowSignal,
@@ -42,10 +42,13 @@ export async function importChunksWorkflow(input: ImportChunksInput): Promise<Im
   let next = 0;
   let completed = 0;
   let failed = 0;
+  // The import's write rate as the last chunk's activity read it from the database (none before the first).
+  let rate: WriteRate | undefined;
   const report = () =>
     setCurrentDetails(
       `${completed + failed} of ${input.chunks.length} chunks in this batch done` +
         (failed > 0 ? `, ${failed} failed` : '') +
+        describeRate(rate) +
         (cancelled ? ' (cancelled: no new chunks start)' : paused ? ` (PAUSED: no new chunks start; ${inFlight} in flight)` : '') +
         `; window ${concurrency}`,
     );
@@ -66,6 +69,7 @@ export async function importChunksWorkflow(input: ImportChunksInput): Promise<Im
       );
       if (result.outcome === 'skipped_cancelled') cancelled = true;
       else completed++;
+      if (result.rate) rate = result.rate;
     } catch (err) {
       if (!(err instanceof ActivityFailure)) throw err;
       await recordImportChunkFailure.executeWithOptions({ summary: `record chunk ${chunk.chunkNo + 1} as failed` }, [
@@ -99,7 +103,7 @@ export async function importChunksWorkflow(input: ImportChunksInput): Promise<Im
     }
     await Promise.all([...running]);
     if (failure !== undefined) throw failure;
-    return { completed, failed, cancelled };
+    return { completed, failed, cancelled, ...(rate ? { rate } : {}) };
   }
   const lane = async () => {
     while (!cancelled && next < input.chunks.length) {
@@ -107,5 +111,5 @@ export async function importChunksWorkflow(input: ImportChunksInput): Promise<Im
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(input.concurrency, input.chunks.length)) }, lane));
-  return { completed, failed, cancelled };
+  return { completed, failed, cancelled, ...(rate ? { rate } : {}) };
 }

@@ -1,6 +1,7 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 // Types only: the workflow bundle never loads the schema module (nor drizzle).
 import type { ImportStatus } from '../drizzle/schema';
+import type { WriteRate } from './definitions';
 
 /**
  * What the API and the import workflows share: ids, inputs and results, signals and the progress query (what is not
@@ -82,6 +83,8 @@ export interface ImportProgress {
   chunksTotal: number;
   chunksDone: number;
   chunksFailed: number;
+  /** The write rate as the database gave it after the last batch of chunks (see WriteRate). */
+  rate?: WriteRate;
   paused?: boolean;
   chunkConcurrency?: number;
 }
@@ -105,6 +108,11 @@ export interface ImportUsersInput {
   /** The operator who started the import (who may not approve it) and the file's SHA-256, for the approval Updates. */
   operatorId?: string;
   fileSha256?: string;
+  /**
+   * `auto_confirm=true` (public API): once validated, the run confirms the import itself (an activity doing what the
+   * API's confirm does, so the approval policy still applies) instead of waiting for a confirm.
+   */
+  autoConfirm?: boolean;
 }
 
 export interface ImportUsersResult {
@@ -139,6 +147,8 @@ export interface ImportChunksResult {
   failed: number;
   /** The import was cancelled: chunks after the running ones were not started. */
   cancelled: boolean;
+  /** The import's write rate after the batch's last chunk (absent from results recorded before it existed). */
+  rate?: WriteRate;
 }
 
 /** The innermost message of a failure (an ActivityFailure's own message only says that the activity failed). */

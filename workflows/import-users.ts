@@ -13,7 +13,7 @@ import {
   type ChildWorkflowHandle,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { FAILURE_TYPES, LEGACY_FAILURE_TYPES } from './definitions';
+import { describeRate, FAILURE_TYPES, LEGACY_FAILURE_TYPES } from './definitions';
 import { importChunksWorkflow } from './import-chunks';
 import {
   APPROVAL_FAILURES,
@@ -45,7 +45,7 @@ const { validateImport } = proxyActivities<Activities>({
   retry: { initialInterval: '2 seconds', maximumInterval: '1 minute', maximumAttempts: 5, nonRetryableErrorTypes: [FAILURE_TYPES.importFileMissing, LEGACY_FAILURE_TYPES.importFileMissing] },
 });
 
-const { expireImport, listImportChunks, finishImport, failImport, markImportCancelled, controlImport, decideImportApproval, expireImportApproval } = proxyActivities<Activities>({
+const { expireImport, listImportChunks, finishImport, failImport, markImportCancelled, controlImport, decideImportApproval, expireImportApproval, autoConfirmImport } = proxyActivities<Activities>({
   startToCloseTimeout: '1 minute',
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: 10 },
 });
@@ -175,7 +175,7 @@ async function importOnce(input: ImportUsersInput): Promise<ImportUsersResult> {
     if (progress.phase !== 'writing') return;
     setCurrentDetails(
       `${window.paused ? 'PAUSED (no new chunk starts)' : 'Writing'}: ${progress.chunksDone} of ${progress.chunksTotal} chunks done, ` +
-        `${progress.chunksFailed} failed; window ${window.concurrency}`,
+        `${progress.chunksFailed} failed; window ${window.concurrency}${describeRate(progress.rate)}`,
     );
   };
 
@@ -195,11 +195,22 @@ async function importOnce(input: ImportUsersInput): Promise<ImportUsersResult> {
       if (verdict.status !== 'AWAITING_CONFIRMATION' && verdict.status !== 'RUNNING') return await finish();
       progress.phase = 'awaiting_confirmation';
       progress.chunksTotal = verdict.chunksTotal;
-      setCurrentDetails(
-        `Awaiting confirmation: ${verdict.totalRows} rows (${verdict.toCreate} to create, ${verdict.toUpdate} to update, ` +
-          `${verdict.toUnchanged} unchanged, ${verdict.invalidRows} invalid)`,
-      );
-      const decided = await condition(() => confirmed || cancelled, input.confirmTimeoutMs);
+      let autoConfirmed = false;
+      if (input.autoConfirm && verdict.status === 'AWAITING_CONFIRMATION' && !confirmed && !cancelled && patched('import-auto-confirm')) {
+        // auto_confirm (public API): confirm as the API's confirm does (the approval policy applies), not wait.
+        setCurrentDetails(`Confirming by itself (auto_confirm): ${verdict.totalRows} rows (${verdict.invalidRows} invalid)`);
+        const status = await autoConfirmImport({ importId });
+        if (status === 'AWAITING_APPROVAL') approvalRequested = true;
+        else if (status !== 'RUNNING') return await finish();
+        confirmed = true;
+        autoConfirmed = true;
+      } else {
+        setCurrentDetails(
+          `Awaiting confirmation: ${verdict.totalRows} rows (${verdict.toCreate} to create, ${verdict.toUpdate} to update, ` +
+            `${verdict.toUnchanged} unchanged, ${verdict.invalidRows} invalid)`,
+        );
+      }
+      const decided = autoConfirmed || (await condition(() => confirmed || cancelled, input.confirmTimeoutMs));
       if (!decided) {
         // The timer fired; a confirm may still have reached the database first (the signal is then on its way).
         const status = await expireImport({ importId });
@@ -231,7 +242,8 @@ async function importOnce(input: ImportUsersInput): Promise<ImportUsersResult> {
       const first = batch[0].chunkNo + 1;
       const last = batch[batch.length - 1].chunkNo + 1;
       setCurrentDetails(
-        `Writing: ${progress.chunksDone} of ${pending.length} chunks done, ${progress.chunksFailed} failed; now chunks ${first}-${last}`,
+        `Writing: ${progress.chunksDone} of ${pending.length} chunks done, ${progress.chunksFailed} failed; now chunks ${first}-${last}` +
+          describeRate(progress.rate),
       );
       // Paused between two batches: the next starts once resumed (or cancelled).
       if (window.paused) await condition(() => !window.paused || cancelled);
@@ -250,6 +262,7 @@ async function importOnce(input: ImportUsersInput): Promise<ImportUsersResult> {
       child = undefined;
       progress.chunksDone += result.completed + result.failed;
       progress.chunksFailed += result.failed;
+      if (result.rate) progress.rate = result.rate;
       if (result.cancelled) cancelled = true;
     }
     return await finish();

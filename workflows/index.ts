@@ -6,3 +6,4 @@ export { importUsersWorkflow } from './import-users';
 export { importChunksWorkflow } from './import-chunks';
 export { undoImportWorkflow } from './undo-import';
 export { webhookDeliveryWorkflow } from './webhook-delivery';
+export { scheduledExportWorkflow } from './scheduled-export';

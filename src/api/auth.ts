@@ -3,11 +3,14 @@ import { findApplicationByApiKey, findOperatorByToken, type Operator } from '../
 import type { Db } from '../db/client';
 import { DomainError } from '../errors';
 import { can, type Permission } from '../auth/permissions';
+import { API_KEY_PREFIX_LENGTH } from '../auth/tokens';
 
 declare module 'express-serve-static-core' {
   interface Request {
     operator?: Operator;
     applicationId?: string;
+    /** The first 12 characters of the API key that authenticated the request (public API). */
+    apiKeyPrefix?: string;
   }
 }
 
@@ -48,7 +51,14 @@ export function requireApiKey(db: Db): RequestHandler {
     const application = await findApplicationByApiKey(db, key.trim());
     if (!application) throw new DomainError('unauthenticated', 'unauthenticated', 'the API key is not valid');
     req.applicationId = application.id;
+    req.apiKeyPrefix = key.trim().slice(0, API_KEY_PREFIX_LENGTH);
   });
+}
+
+/** The prefix of the API key (first 12 characters); only for handlers behind requireApiKey. */
+export function apiKeyPrefixOf(req: Request): string {
+  if (!req.apiKeyPrefix) throw new Error('requireApiKey did not run before this handler');
+  return req.apiKeyPrefix;
 }
 
 /** The authenticated operator; only for handlers behind requireOperator. */

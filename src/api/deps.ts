@@ -1,4 +1,5 @@
 import type { Client } from '@temporalio/client';
+import type { Registry } from 'prom-client';
 import type { Config } from '../config';
 import type { Db } from '../db/client';
 import type { Logger } from '../logger';
@@ -11,4 +12,6 @@ export interface AppDeps {
   temporal: Client;
   storage: Storage;
   logger: Logger;
+  /** The registry `GET /metrics` serves; by default one of the app's own (default process metrics and HTTP metrics). */
+  metrics?: Registry;
 }

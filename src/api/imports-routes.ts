@@ -1,5 +1,5 @@
 import busboy from 'busboy';
-import { Router, type Request } from 'express';
+import { Router, type Request, type Response } from 'express';
 import type { Readable } from 'node:stream';
 import { IMPORT_ROW_ACTIONS, type ImportRowAction } from '../../drizzle/schema';
 import { DomainError } from '../errors';
@@ -11,7 +11,7 @@ import {
   cancelImport,
   confirmImport,
   decideImport,
-  parseUploadOptions,
+  parseUploadFields,
   pauseImport,
   resumeImport,
   retryImport,
@@ -25,7 +25,9 @@ import { approvalDecisionSchema, importPatchSchema } from '../imports/present';
 import { parseBody } from './request-body';
 import type { AppDeps } from './deps';
 import { can } from '../auth/permissions';
-import { applicationOf, operatorOf, requireOperator } from './auth';
+import { apiKeyPrefixOf, applicationOf, operatorOf, requireApiKey, requireOperator } from './auth';
+import type { Permission } from '../auth/permissions';
+import type { RequestHandler } from 'express';
 import { parseListParams, toPage } from './pagination';
 
 const FILE_FIELD = 'file';
@@ -122,92 +124,100 @@ function parseRowCursor(value: unknown): number | undefined {
 
 const rowCursor = (rowNumber: number) => Buffer.from(`r${rowNumber}`).toString('base64url');
 
-/** The console's import endpoints (`/console/users/imports`), for the operator's own application. */
-export function importsRouter(deps: AppDeps): Router {
-  const router = Router();
+/**
+ * The two ways in to imports: the console (`/console/users/imports`, an operator's bearer token, checked against the
+ * role table per route) and the public bulk API (`/v3/users/imports`, the application's `x-api-key`, a full-access
+ * caller). Both routers register the same handlers below, which call the same service functions: one code path.
+ */
+type Scheme = 'console' | 'api';
+
+function importHandlers(deps: AppDeps, scheme: Scheme) {
   const { db } = deps;
   const service = { db, temporal: deps.temporal, config: deps.config, storage: deps.storage };
+  const idOf = (req: Request) => ({ id: String(req.params.id), applicationId: applicationOf(req) });
+  return {
+    /** POST /: the multipart upload (the public API also takes `auto_confirm`). */
+    async upload(req: Request, res: Response) {
+      if (!req.is('multipart/form-data')) {
+        throw new DomainError('unsupported_media_type', 'unsupported_media_type', `the body must be multipart/form-data with the file in "${FILE_FIELD}"`);
+      }
+      const applicationId = applicationOf(req);
+      const fields: Record<string, string> = {};
+      const upload = await receiveFile(req, deps.config.imports.maxBytes, fields, (file, name) =>
+        storeImportUpload(service, { applicationId, fileName: sanitizeFileName(name), file }),
+      );
+      // The options are read once the whole body is in: a form may send them after the file.
+      const { options, autoConfirm } = await parseUploadFields(service, upload, fields, { autoConfirm: scheme === 'api' });
+      const actor = scheme === 'api' ? { applicationId, apiKeyPrefix: apiKeyPrefixOf(req) } : { applicationId, operator: operatorOf(req) };
+      res.status(202).json(await startImport(service, { actor, upload, options, autoConfirm }));
+    },
 
-  router.post('/', requireOperator(db, 'imports.write'), async (req, res) => {
-    if (!req.is('multipart/form-data')) {
-      throw new DomainError('unsupported_media_type', 'unsupported_media_type', `the body must be multipart/form-data with the file in "${FILE_FIELD}"`);
-    }
-    const operator = operatorOf(req);
-    const fields: Record<string, string> = {};
-    const upload = await receiveFile(req, deps.config.imports.maxBytes, fields, (file, name) =>
-      storeImportUpload(service, { applicationId: operator.applicationId, fileName: sanitizeFileName(name), file }),
-    );
-    // The options are read once the whole body is in: a form may send them after the file.
-    const options = await parseUploadOptions(service, upload, fields);
-    res.status(202).json(await startImport(service, { operator, upload, options }));
-  });
+    async list(req: Request, res: Response) {
+      const { limit, cursor } = parseListParams(req.query);
+      const rows = await listImports(db, { applicationId: applicationOf(req), limit, cursor });
+      res.json(toPage(rows, limit, presentImport));
+    },
 
-  router.get('/', requireOperator(db, 'imports.read'), async (req, res) => {
-    const { limit, cursor } = parseListParams(req.query);
-    const rows = await listImports(db, { applicationId: applicationOf(req), limit, cursor });
-    res.json(toPage(rows, limit, presentImport));
-  });
+    async get(req: Request, res: Response) {
+      res.json(presentImport(await getImport(db, idOf(req))));
+    },
 
-  router.get('/:id', requireOperator(db, 'imports.read'), async (req, res) => {
-    res.json(presentImport(await getImport(db, { id: String(req.params.id), applicationId: applicationOf(req) })));
-  });
+    async rows(req: Request, res: Response) {
+      const action = parseAction(req.query.action);
+      const afterRow = parseRowCursor(req.query.cursor);
+      const { limit } = parseListParams({ limit: req.query.limit });
+      const record = await getImport(db, idOf(req));
+      // Personal data in `changes` only for roles that may export it; an API key is a full-access caller.
+      const hiddenFields = scheme === 'api' || can(operatorOf(req).role, 'exports.all_columns') ? [] : PERSONAL_FIELDS;
+      const rows = await listImportRows(db, {
+        importId: record.id,
+        applicationId: record.applicationId,
+        options: record.options,
+        hiddenFields,
+        action,
+        afterRow,
+        limit,
+      });
+      const page = rows.slice(0, limit);
+      const last = page[page.length - 1];
+      res.json({ results: page.map((row) => presentPreviewRow(row, record.columns ?? [])), next_cursor: rows.length > limit && last ? rowCursor(last.rowNumber) : null });
+    },
 
-  router.get('/:id/rows', requireOperator(db, 'imports.read'), async (req, res) => {
-    const action = parseAction(req.query.action);
-    const afterRow = parseRowCursor(req.query.cursor);
-    const { limit } = parseListParams({ limit: req.query.limit });
-    const record = await getImport(db, { id: String(req.params.id), applicationId: applicationOf(req) });
-    const hiddenFields = can(operatorOf(req).role, 'exports.all_columns') ? [] : PERSONAL_FIELDS;
-    const rows = await listImportRows(db, {
-      importId: record.id,
-      applicationId: record.applicationId,
-      options: record.options,
-      hiddenFields,
-      action,
-      afterRow,
-      limit,
-    });
-    const page = rows.slice(0, limit);
-    const last = page[page.length - 1];
-    res.json({ results: page.map((row) => presentPreviewRow(row, record.columns ?? [])), next_cursor: rows.length > limit && last ? rowCursor(last.rowNumber) : null });
-  });
+    async errorsCsv(req: Request, res: Response) {
+      const record = await getImport(db, idOf(req));
+      res.status(200).type('text/csv; charset=utf-8').attachment(`import-${record.id}-errors.csv`);
+      await writeErrorReport(db, record.id, res);
+      res.end();
+    },
 
-  router.get('/:id/errors.csv', requireOperator(db, 'imports.read'), async (req, res) => {
-    const record = await getImport(db, { id: String(req.params.id), applicationId: applicationOf(req) });
-    res.status(200).type('text/csv; charset=utf-8').attachment(`import-${record.id}-errors.csv`);
-    await writeErrorReport(db, record.id, res);
-    res.end();
-  });
+    async invalidRowsCsv(req: Request, res: Response) {
+      const record = await getImport(db, idOf(req));
+      res.status(200).type('text/csv; charset=utf-8').attachment(`import-${record.id}-invalid-rows.csv`);
+      await writeInvalidRows(db, record, res);
+      res.end();
+    },
 
-  router.get('/:id/invalid-rows.csv', requireOperator(db, 'imports.read'), async (req, res) => {
-    const record = await getImport(db, { id: String(req.params.id), applicationId: applicationOf(req) });
-    res.status(200).type('text/csv; charset=utf-8').attachment(`import-${record.id}-invalid-rows.csv`);
-    await writeInvalidRows(db, record, res);
-    res.end();
-  });
+    async confirm(req: Request, res: Response) {
+      res.status(202).json(await confirmImport(service, idOf(req)));
+    },
 
-  router.post('/:id/confirm', requireOperator(db, 'imports.write'), async (req, res) => {
-    res.status(202).json(await confirmImport(service, { id: String(req.params.id), applicationId: applicationOf(req) }));
-  });
+    async cancel(req: Request, res: Response) {
+      res.status(202).json(await cancelImport(service, idOf(req)));
+    },
 
-  router.post('/:id/cancel', requireOperator(db, 'imports.write'), async (req, res) => {
-    res.status(202).json(await cancelImport(service, { id: String(req.params.id), applicationId: applicationOf(req) }));
-  });
+    async retry(req: Request, res: Response) {
+      res.status(202).json(await retryImport(service, idOf(req)));
+    },
 
-  router.post('/:id/retry', requireOperator(db, 'imports.retry'), async (req, res) => {
-    res.status(202).json(await retryImport(service, { id: String(req.params.id), applicationId: applicationOf(req) }));
-  });
+    async pause(req: Request, res: Response) {
+      res.status(202).json(await pauseImport(service, idOf(req)));
+    },
 
-  router.post('/:id/pause', requireOperator(db, 'imports.control'), async (req, res) => {
-    res.status(202).json(await pauseImport(service, { id: String(req.params.id), applicationId: applicationOf(req) }));
-  });
+    async resume(req: Request, res: Response) {
+      res.status(202).json(await resumeImport(service, idOf(req)));
+    },
 
-  router.post('/:id/resume', requireOperator(db, 'imports.control'), async (req, res) => {
-    res.status(202).json(await resumeImport(service, { id: String(req.params.id), applicationId: applicationOf(req) }));
-  });
-
-  for (const decision of ['approve', 'reject'] as const) {
-    router.post(`/:id/${decision}`, requireOperator(db, 'imports.approve'), async (req, res) => {
+    decide: (decision: 'approve' | 'reject') => async (req: Request, res: Response) => {
       // The body is optional: {"file_sha256"} of the file the approver reviewed.
       const body = req.body !== undefined && req.body !== null && !(typeof req.body === 'object' && Object.keys(req.body as object).length === 0)
         ? parseBody(approvalDecisionSchema, req)
@@ -216,28 +226,68 @@ export function importsRouter(deps: AppDeps): Router {
       res.status(202).json(
         await decideImport(service, { id: String(req.params.id), applicationId: operator.applicationId, operatorId: operator.id, decision, fileSha256: body.file_sha256 }),
       );
-    });
-  }
+    },
 
-  router.post('/:id/undo', requireOperator(db, 'imports.undo'), async (req, res) => {
-    const operator = operatorOf(req);
-    res.status(202).json(await undoImport(service, { id: String(req.params.id), applicationId: operator.applicationId, operatorId: operator.id }));
-  });
+    async undo(req: Request, res: Response) {
+      const operator = operatorOf(req);
+      res.status(202).json(await undoImport(service, { id: String(req.params.id), applicationId: operator.applicationId, operatorId: operator.id }));
+    },
 
-  router.get('/:id/undo-conflicts.csv', requireOperator(db, 'imports.read'), async (req, res) => {
-    const record = await getImport(db, { id: String(req.params.id), applicationId: applicationOf(req) });
-    res.status(200).type('text/csv; charset=utf-8').attachment(`import-${record.id}-undo-conflicts.csv`);
-    await writeUndoConflicts(db, record.id, res);
-    res.end();
-  });
+    async undoConflictsCsv(req: Request, res: Response) {
+      const record = await getImport(db, idOf(req));
+      res.status(200).type('text/csv; charset=utf-8').attachment(`import-${record.id}-undo-conflicts.csv`);
+      await writeUndoConflicts(db, record.id, res);
+      res.end();
+    },
 
-  router.patch('/:id', requireOperator(db, 'imports.control'), async (req, res) => {
-    const body = parseBody(importPatchSchema, req);
-    const id = String(req.params.id);
-    // 404 for another application's import before a bad body is looked at further.
-    await getImport(db, { id, applicationId: applicationOf(req) });
-    res.json(await throttleImport(service, { id, applicationId: applicationOf(req), chunkConcurrency: body.chunk_concurrency }));
-  });
+    async patch(req: Request, res: Response) {
+      const body = parseBody(importPatchSchema, req);
+      const { id, applicationId } = idOf(req);
+      // 404 for another application's import before a bad body is looked at further.
+      await getImport(db, { id, applicationId });
+      res.json(await throttleImport(service, { id, applicationId, chunkConcurrency: body.chunk_concurrency }));
+    },
+  };
+}
 
+/** The console's import endpoints (`/console/users/imports`), for the operator's own application. */
+export function importsRouter(deps: AppDeps): Router {
+  const router = Router();
+  const h = importHandlers(deps, 'console');
+  const as = (permission: Permission): RequestHandler => requireOperator(deps.db, permission);
+
+  router.post('/', as('imports.write'), h.upload);
+  router.get('/', as('imports.read'), h.list);
+  router.get('/:id', as('imports.read'), h.get);
+  router.get('/:id/rows', as('imports.read'), h.rows);
+  router.get('/:id/errors.csv', as('imports.read'), h.errorsCsv);
+  router.get('/:id/invalid-rows.csv', as('imports.read'), h.invalidRowsCsv);
+  router.post('/:id/confirm', as('imports.write'), h.confirm);
+  router.post('/:id/cancel', as('imports.write'), h.cancel);
+  router.post('/:id/retry', as('imports.retry'), h.retry);
+  router.post('/:id/pause', as('imports.control'), h.pause);
+  router.post('/:id/resume', as('imports.control'), h.resume);
+  for (const decision of ['approve', 'reject'] as const) router.post(`/:id/${decision}`, as('imports.approve'), h.decide(decision));
+  router.post('/:id/undo', as('imports.undo'), h.undo);
+  router.get('/:id/undo-conflicts.csv', as('imports.read'), h.undoConflictsCsv);
+  router.patch('/:id', as('imports.control'), h.patch);
+  return router;
+}
+
+/**
+ * The public bulk API (`/v3/users/imports`, API.md "Public bulk API"): the same handlers with the application's
+ * API key. Another application's import is 404, as in the console.
+ */
+export function publicImportsRouter(deps: AppDeps): Router {
+  const router = Router();
+  const h = importHandlers(deps, 'api');
+  router.use(requireApiKey(deps.db));
+  router.post('/', h.upload);
+  router.get('/', h.list);
+  router.get('/:id', h.get);
+  router.get('/:id/rows', h.rows);
+  router.get('/:id/errors.csv', h.errorsCsv);
+  router.post('/:id/confirm', h.confirm);
+  router.post('/:id/cancel', h.cancel);
   return router;
 }

@@ -3,6 +3,8 @@ import { AUDIT_ACTIONS, EXPORT_STATUSES, IMPORT_ROW_ACTIONS, USER_STATUSES } fro
 import { auditEntrySchema } from '../audit/queries';
 import { exportRequestSchema } from '../exports/filters';
 import { exportObjectSchema } from '../exports/present';
+import { exportScheduleObjectSchema } from '../exports/schedule-queries';
+import { exportScheduleCreateSchema, exportSchedulePatchSchema } from '../exports/schedule-spec';
 import { IMPORT_COLUMNS } from '../imports/columns';
 import { savedMappingSchema } from '../imports/mappings';
 import { importOptionsSchema } from '../imports/options';
@@ -60,6 +62,8 @@ const components = {
   SavedMapping: savedMappingSchema,
   Export: exportObjectSchema,
   ExportList: pageOf(exportObjectSchema),
+  ExportSchedule: exportScheduleObjectSchema,
+  ExportScheduleList: pageOf(exportScheduleObjectSchema),
   AuditEntry: auditEntrySchema,
   AuditEntryList: pageOf(auditEntrySchema),
   ConsoleMe: consoleMeSchema,
@@ -105,6 +109,9 @@ const unauthenticated = error('unauthenticated');
 
 /** The upload form: the file and the options of "Files from other systems", as multipart text fields. */
 const uploadForm = importOptionsSchema.extend({ file: z.string().meta({ format: 'binary' }) });
+const publicUploadForm = uploadForm.extend({
+  auto_confirm: z.enum(['true', 'false']).optional().meta({ description: 'true: the import confirms itself once validated (the approval policy still applies)' }),
+});
 
 // ---- paths ----
 
@@ -112,6 +119,12 @@ const healthPaths = {
   '/healthz': { get: { summary: 'Liveness', responses: { 200: { description: 'The process runs' } } } },
   '/readyz': {
     get: { summary: 'Readiness: Postgres and Temporal answer', responses: { 200: { description: 'Ready' }, 503: { description: 'Not ready' } } },
+  },
+  '/metrics': {
+    get: {
+      summary: "Prometheus metrics: HTTP requests by route pattern and status, latency histograms, the process's (README, Metrics)",
+      responses: { 200: { description: 'Prometheus text format 0.0.4', content: { 'text/plain': { schema: { type: 'string' } } } } },
+    },
   },
 };
 
@@ -167,6 +180,36 @@ const usersPaths = {
     },
   },
 };
+
+/**
+ * The public bulk API (`/v3/users/imports`, API.md "Public bulk API"): the console's import routes that it serves, with
+ * the API key instead of an operator's token (no role: no 403), and `auto_confirm` in the upload.
+ */
+function publicImportPaths(): Record<string, Record<string, Record<string, unknown>>> {
+  const served: Record<string, string[]> = {
+    '/console/users/imports': ['post', 'get'],
+    '/console/users/imports/{id}': ['get'],
+    '/console/users/imports/{id}/rows': ['get'],
+    '/console/users/imports/{id}/errors.csv': ['get'],
+    '/console/users/imports/{id}/confirm': ['post'],
+    '/console/users/imports/{id}/cancel': ['post'],
+  };
+  const paths: Record<string, Record<string, Record<string, unknown>>> = {};
+  for (const [path, methods] of Object.entries(served)) {
+    const console = (importPaths as Record<string, Record<string, Record<string, unknown>>>)[path];
+    const entry: Record<string, Record<string, unknown>> = {};
+    for (const method of methods) {
+      const { 403: _forbidden, ...responses } = console[method].responses as Record<string, unknown>;
+      entry[method] = { ...console[method], security: apiKey, responses };
+      if (path === '/console/users/imports' && method === 'post') {
+        entry[method].summary = `${String(console[method].summary)}; with auto_confirm=true it is written without a confirm`;
+        entry[method].requestBody = { required: true, content: { 'multipart/form-data': { schema: inputSchema(publicUploadForm) } } };
+      }
+    }
+    paths[path.replace('/console/users/imports', '/v3/users/imports')] = entry;
+  }
+  return paths;
+}
 
 const importPaths = {
   '/console/users/import-mappings': {
@@ -483,6 +526,60 @@ const exportPaths = {
       },
     },
   },
+  '/console/users/export-schedules': {
+    post: {
+      summary: 'Create an export schedule (OWNER, ADMIN, COMPLIANCE_OFFICER): a Temporal Schedule whose runs are normal exports as its creator',
+      security: operatorToken,
+      requestBody: jsonBody(exportScheduleCreateSchema),
+      responses: {
+        201: json('The schedule', 'ExportSchedule'),
+        400: error('invalid_field (details with code required, invalid_name, invalid_every, invalid_cron, invalid_schedule, and the export body codes), invalid_body, invalid_json'),
+        401: unauthenticated,
+        403: error('forbidden: the role may not manage export schedules; column_not_permitted'),
+        415: error('unsupported_media_type'),
+        503: error('temporal_unavailable'),
+      },
+    },
+    get: {
+      summary: 'The export schedules, newest first',
+      security: operatorToken,
+      parameters: pageParams,
+      responses: {
+        200: json('A page of schedules', 'ExportScheduleList'),
+        400: error('invalid_limit, invalid_cursor'),
+        401: unauthenticated,
+        403: error('forbidden'),
+      },
+    },
+  },
+  '/console/users/export-schedules/{id}': {
+    get: {
+      summary: 'An export schedule',
+      security: operatorToken,
+      parameters: [idParam],
+      responses: { 200: json('The schedule', 'ExportSchedule'), 401: unauthenticated, 403: error('forbidden'), 404: error('not_found') },
+    },
+    patch: {
+      summary: 'Change an export schedule: paused, every or cron (on its Temporal Schedule too), filters, columns, name',
+      security: operatorToken,
+      parameters: [idParam],
+      requestBody: jsonBody(exportSchedulePatchSchema),
+      responses: {
+        200: json('The schedule', 'ExportSchedule'),
+        400: error('invalid_field, invalid_body, invalid_json'),
+        401: unauthenticated,
+        403: error('forbidden; column_not_permitted (for the creator\'s role)'),
+        404: error('not_found'),
+        503: error('temporal_unavailable'),
+      },
+    },
+    delete: {
+      summary: 'Delete an export schedule and its Temporal Schedule (a run already started finishes)',
+      security: operatorToken,
+      parameters: [idParam],
+      responses: { 204: { description: 'Deleted' }, 401: unauthenticated, 403: error('forbidden'), 404: error('not_found'), 503: error('temporal_unavailable') },
+    },
+  },
   '/downloads/{token}': {
     get: {
       summary:
@@ -602,6 +699,6 @@ export function openApiDocument() {
       },
       schemas: componentSchemas(),
     },
-    paths: { ...healthPaths, ...usersPaths, ...importPaths, ...exportPaths, ...consolePaths, ...webhookPaths },
+    paths: { ...healthPaths, ...usersPaths, ...publicImportPaths(), ...importPaths, ...exportPaths, ...consolePaths, ...webhookPaths },
   };
 }

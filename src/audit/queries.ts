@@ -10,7 +10,10 @@ export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 export interface AuditEntryInput {
   applicationId: string;
   action: AuditAction;
-  operatorId: string;
+  /** Null when no operator acted: an API key started the job (then apiKeyPrefix), or the CLI (its details say `actor: "cli"`). */
+  operatorId: string | null;
+  /** The first 12 characters of the API key that started the job (public API). */
+  apiKeyPrefix?: string | null;
   targetId: string;
   status: (typeof AUDIT_STATUSES)[number];
   details: Record<string, unknown>;
@@ -24,8 +27,13 @@ export interface AuditEntryInput {
  * Writes the audit entry of a job as it ends. A retried write (same idempotency key) finds its entry there and
  * adds nothing; entries are never updated (the table refuses UPDATE and DELETE).
  */
-export async function recordAuditEntry(db: Queryable, entry: AuditEntryInput): Promise<void> {
-  await db.insert(auditLog).values(entry).onConflictDoNothing({ target: auditLog.idempotencyKey });
+export async function recordAuditEntry(db: Queryable, entry: AuditEntryInput): Promise<boolean> {
+  const inserted = await db
+    .insert(auditLog)
+    .values(entry)
+    .onConflictDoNothing({ target: auditLog.idempotencyKey })
+    .returning({ id: auditLog.id });
+  return inserted.length > 0;
 }
 
 export type AuditEntryRow = typeof auditLog.$inferSelect & { operatorEmail: string | null };
@@ -55,9 +63,13 @@ export const auditEntrySchema = z.object({
   id: idSchema,
   action: z.enum(AUDIT_ACTIONS),
   operator: z.object({ id: idSchema, email: z.string().nullable() }).nullable(),
+
   target_id: idSchema.nullable(),
   status: z.enum(AUDIT_STATUSES),
-  details: jsonObjectSchema.meta({ description: 'imports: the row counts; exports: filters, columns and row_count' }),
+  details: jsonObjectSchema.meta({
+    description:
+      'imports: the row counts, and who started it: actor (operator or api_key) and api_key: {prefix} (null for an operator); exports: filters, columns and row_count',
+  }),
   started_at: timeSchema.nullable(),
   finished_at: timeSchema.nullable(),
   created_at: timeSchema,

@@ -11,6 +11,19 @@ export interface Operator {
   role: Role;
 }
 
+/**
+ * Who acts when no operator does: the on-call CLI (`npm run cli`), which works across applications. A service
+ * function that takes an `Operator | SystemActor` skips the role checks for it (whoever runs the CLI has the
+ * database) and records it where it would record the operator: no operator id, and `actor: "cli"` in the audit
+ * entry's details (and `imports.undo_requested_actor`).
+ */
+export const CLI_ACTOR = { system: 'cli' } as const;
+export type SystemActor = typeof CLI_ACTOR;
+
+export function isSystemActor(actor: Operator | SystemActor): actor is SystemActor {
+  return 'system' in actor;
+}
+
 /** Creates an application; its API key is returned here once and stored only hashed. */
 export async function createApplication(db: Queryable, params: { name: string }) {
   const name = params.name.trim();

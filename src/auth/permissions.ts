@@ -16,6 +16,8 @@ export const PERMISSIONS = {
   'exports.read': ['OWNER', 'ADMIN', 'COMPLIANCE_OFFICER', 'DEVELOPER', 'READER'],
   /** Cancel, retry an export or revoke its links whoever requested it (the requester always may its own). */
   'exports.control_any': ['OWNER', 'ADMIN'],
+  /** Create, read, change and delete export schedules (each run exports as the schedule's creator). */
+  'exports.schedules': ['OWNER', 'ADMIN', 'COMPLIANCE_OFFICER'],
   'audit.read': ['OWNER', 'ADMIN', 'COMPLIANCE_OFFICER'],
   'mappings.manage': ['OWNER', 'ADMIN', 'DEVELOPER'],
   /** Create, list and delete webhook subscriptions and read their delivery log. */

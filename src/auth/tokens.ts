@@ -9,3 +9,6 @@ export function newSecret(prefix: 'kyc_op' | 'kyc_ak'): string {
 export function hashSecret(secret: string): string {
   return createHash('sha256').update(secret, 'utf8').digest('hex');
 }
+
+/** How much of an API key the import object and the audit log show (`kyc_ak_` and 5 characters): never enough to use. */
+export const API_KEY_PREFIX_LENGTH = 12;

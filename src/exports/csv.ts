@@ -16,11 +16,27 @@ const FORMULA_START = new Set(['=', '+', '-', '@', '\t', '\r']);
 /** A value that is wholly a number (an E.164 phone is one too): written as it is, a spreadsheet shows a number. */
 const NUMBER_PATTERN = /^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$/;
 
-/** A text cell that begins with = + - @, a tab or a carriage return gets a leading `'`, unless it is a number. */
+/** `= + - @`, tab, CR (a formula start) or `'`: what, after a leading `'`, makes that `'` an escape. */
+export function isEscapedAfterQuote(code: number): boolean {
+  return code === 61 || code === 43 || code === 45 || code === 64 || code === 9 || code === 13 || code === 39;
+}
+
+/**
+ * API.md's formula escape of a text cell: a leading `'` before a value that begins with `= + - @`, a tab or a CR
+ * (unless it is wholly a number, an E.164 phone included), and before a value that begins with `'` followed by one of
+ * those or another `'` (so that the import, which drops such a first `'`, gives the value back). unescapeFormula is
+ * its exact inverse: unescapeFormula(escapeFormula(s)) === s for every string.
+ */
 export function escapeFormula(value: string): string {
-  if (value.length === 0 || !FORMULA_START.has(value[0])) return value;
-  if (NUMBER_PATTERN.test(value)) return value;
-  return `'${value}`;
+  if (value.length === 0) return value;
+  if (FORMULA_START.has(value[0])) return NUMBER_PATTERN.test(value) ? value : `'${value}`;
+  if (value.length > 1 && value.charCodeAt(0) === 39 && isEscapedAfterQuote(value.charCodeAt(1))) return `'${value}`;
+  return value;
+}
+
+/** The import's reading of a cell (before trimming): a first `'` followed by `= + - @`, tab, CR or `'` is dropped. */
+export function unescapeFormula(cell: string): string {
+  return cell.length > 1 && cell.charCodeAt(0) === 39 && isEscapedAfterQuote(cell.charCodeAt(1)) ? cell.slice(1) : cell;
 }
 
 const iso = (d: Date) => d.toISOString();

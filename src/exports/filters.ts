@@ -62,7 +62,7 @@ const instant = z.string().transform((value, ctx) => {
  */
 const itemsOneOf = (values: readonly string[]) => ({ items: { type: 'string', enum: [...values] } });
 
-const exportFiltersSchema = z
+export const exportFiltersSchema = z
   .strictObject({
     status: listOf(rules.status).meta({ description: 'any letter case', ...itemsOneOf(USER_STATUSES) }).optional(),
     country: listOf(rules.country).meta({ description: 'ISO 3166-1 alpha-3 codes, any letter case' }).optional(),
@@ -98,7 +98,7 @@ const exportFiltersSchema = z
     return out;
   });
 
-const exportColumnsSchema = z
+export const exportColumnsSchema = z
   .array(z.string())
   .meta({
     description: 'written in the order given; default: every column the role may export, in that order',

@@ -5,6 +5,7 @@ import type { Storage } from '../storage';
 import { EXPORT_COLUMNS } from './columns';
 import { exportLinkUrl } from './links';
 import type { ExportFilters } from './filters';
+import { rateFieldsSchema, writeRate, type Rate } from '../rate';
 import { exportContentType, exportFileName, type ExportRow, type ExportWithOperator } from './queries';
 
 /** The filters as stored (exportFiltersSchema's output): normalised, empty ones left out. */
@@ -31,6 +32,7 @@ export const exportObjectSchema = z.object({
   operator: operatorRefSchema,
   row_count: countSchema.nullable(),
   progress: z.number().min(0).max(1),
+  ...rateFieldsSchema,
   file_bytes: countSchema.nullable(),
   file_sha256: z.string().nullable(),
   download_url: z.string().nullable().meta({
@@ -41,6 +43,10 @@ export const exportObjectSchema = z.object({
   email: z.object({ to: z.string(), status: z.enum(EMAIL_STATUSES).nullable(), sent_at: timeSchema.nullable() }).nullable(),
   error: jobErrorSchema,
   workflow_id: z.string().nullable(),
+  schedule_id: idSchema.nullable().meta({ description: 'the export schedule this export is a run of; null when an operator requested it' }),
+  incremental: z.boolean(),
+  changed_after: timeSchema.nullable().meta({ description: 'incremental: the users changed after this time (null: from the start) ...' }),
+  snapshot_at: timeSchema.nullable().meta({ description: '... and at or before this one' }),
   created_at: timeSchema,
   finished_at: timeSchema.nullable(),
 });
@@ -90,6 +96,22 @@ export async function exportFileUrl(
   });
 }
 
+/**
+ * rows_per_second / eta_seconds of a RUNNING export: the rows its parts hold at their last checkpoints since it
+ * started (or was retried: rate_since, rate_base_rows), over the time since; the ETA against the planner's estimate.
+ */
+export function exportRate(row: ExportWithOperator): Rate {
+  const rows = row.rowsWritten ?? 0;
+  return writeRate({
+    running: row.status === 'RUNNING',
+    since: row.rateSince ?? row.startedAt,
+    now: row.readAt ?? new Date(),
+    baseRows: row.rateBaseRows,
+    rows,
+    remainingRows: row.estimatedRows === null ? null : Math.max(0, row.estimatedRows - rows),
+  });
+}
+
 /** The export object of API.md. `downloadUrl` is given only to the operator who requested the export. */
 export function presentExport(row: ExportWithOperator, downloadUrl: string | null): ExportObject {
   return {
@@ -104,6 +126,7 @@ export function presentExport(row: ExportWithOperator, downloadUrl: string | nul
     operator: { id: row.operatorId, email: row.operatorEmail },
     row_count: row.rowCount,
     progress: row.status === 'COMPLETED' || row.status === 'EXPIRED' ? 1 : Math.min(1, Math.max(0, row.progress)),
+    ...exportRate(row),
     file_bytes: row.fileBytes,
     file_sha256: row.fileSha256,
     download_url: downloadUrl,
@@ -111,6 +134,10 @@ export function presentExport(row: ExportWithOperator, downloadUrl: string | nul
     email: row.emailTo ? { to: row.emailTo, status: row.emailStatus, sent_at: row.emailSentAt?.toISOString() ?? null } : null,
     error: row.errorCode ? { code: row.errorCode, message: row.errorMessage ?? '' } : null,
     workflow_id: row.workflowId,
+    schedule_id: row.scheduleId,
+    incremental: row.incremental,
+    changed_after: row.changedAfter?.toISOString() ?? null,
+    snapshot_at: row.snapshotAt?.toISOString() ?? null,
     created_at: row.createdAt.toISOString(),
     finished_at: row.finishedAt?.toISOString() ?? null,
   };

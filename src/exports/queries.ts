@@ -10,7 +10,8 @@ import type { ExportFilters } from './filters';
 
 export type ExportRow = typeof exportsTable.$inferSelect;
 export type ExportPartRow = typeof exportParts.$inferSelect;
-export type ExportWithOperator = ExportRow & { operatorEmail: string };
+/** An export with its operator's email, the rows its parts hold so far and the database's clock when it was read. */
+export type ExportWithOperator = ExportRow & { operatorEmail: string; rowsWritten?: number; readAt?: Date };
 
 export const TERMINAL_EXPORT_STATUSES: readonly ExportStatus[] = ['COMPLETED', 'FAILED', 'CANCELLED', 'EXPIRED'];
 
@@ -41,7 +42,15 @@ export function exportContentType(fileName: string): string {
 const withOperator = {
   export: exportsTable,
   operatorEmail: operators.email,
+  rowsWritten: sql<number>`(SELECT COALESCE(sum(p.row_count), 0)::int FROM export_parts p WHERE p.export_id = ${exportsTable.id})`,
+  readAt: sql<Date>`now()`.mapWith((value: string | Date) => new Date(value)),
 };
+const withExtras = (r: { export: ExportRow; operatorEmail: string; rowsWritten: number; readAt: Date }): ExportWithOperator => ({
+  ...r.export,
+  operatorEmail: r.operatorEmail,
+  rowsWritten: r.rowsWritten,
+  readAt: r.readAt,
+});
 
 export async function insertExport(
   db: Queryable,
@@ -86,7 +95,7 @@ export async function getExport(db: Queryable, params: { applicationId: string; 
     .innerJoin(operators, eq(operators.id, exportsTable.operatorId))
     .where(and(eq(exportsTable.id, id), eq(exportsTable.applicationId, applicationId)));
   if (!row) throw notFound('export');
-  return { ...row.export, operatorEmail: row.operatorEmail };
+  return withExtras(row);
 }
 
 /** An export by id alone (the worker's view); not_found when there is none. */
@@ -97,7 +106,7 @@ export async function getExportById(db: Queryable, id: string): Promise<ExportWi
     .innerJoin(operators, eq(operators.id, exportsTable.operatorId))
     .where(eq(exportsTable.id, id));
   if (!row) throw notFound('export');
-  return { ...row.export, operatorEmail: row.operatorEmail };
+  return withExtras(row);
 }
 
 /** A page of the application's exports, newest first (limit+1 rows, see toPage). */
@@ -117,7 +126,7 @@ export async function listExports(
     .where(and(...conditions))
     .orderBy(desc(exportsTable.createdAt), desc(exportsTable.id))
     .limit(params.limit + 1);
-  return rows.map((r) => ({ ...r.export, operatorEmail: r.operatorEmail }));
+  return rows.map(withExtras);
 }
 
 /** Signs a new link period for a completed export. */

@@ -1,7 +1,7 @@
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { and, eq, sql } from 'drizzle-orm';
 import { exportParts, exportsTable } from '../../drizzle/schema';
-import type { Operator } from '../auth/accounts';
+import { isSystemActor, type Operator, type SystemActor } from '../auth/accounts';
 import { can } from '../auth/permissions';
 import type { Config } from '../config';
 import type { Db } from '../db/client';
@@ -14,7 +14,7 @@ import { searchScopeOf } from '../users/queries';
 import { columnsForRole, forbiddenColumns } from './columns';
 import type { ExportRequest } from './filters';
 import { linkPeriod } from './present';
-import { getExport, insertExport, setExportLink, setExportWorkflowId, type ExportRow, type ExportWithOperator } from './queries';
+import { getExport, getExportById, insertExport, setExportLink, setExportWorkflowId, type ExportRow, type ExportWithOperator } from './queries';
 
 export interface ExportServiceDeps {
   db: Db;
@@ -138,14 +138,24 @@ export async function cancelExport(deps: ExportServiceDeps, operator: Operator, 
 /**
  * Retries a FAILED export: it goes back to RUNNING (QUEUED if it was never planned) and a new run of its workflow
  * goes on from the stored plan: completed ranges are kept as they are, the others resume from their checkpoints.
+ * The CLI retries as the SystemActor: any application's export, no role check.
  */
-export async function retryExport(deps: ExportServiceDeps, operator: Operator, exportId: string): Promise<ExportWithOperator> {
-  const row = await getExport(deps.db, { applicationId: operator.applicationId, id: exportId });
-  assertMayControlExport(operator, row, 'retry it');
+export async function retryExport(deps: ExportServiceDeps, actor: Operator | SystemActor, exportId: string): Promise<ExportWithOperator> {
+  const byCli = isSystemActor(actor);
+  const row = byCli ? await getExportById(deps.db, exportId) : await getExport(deps.db, { applicationId: actor.applicationId, id: exportId });
+  if (!byCli) assertMayControlExport(actor, row, 'retry it');
   if (row.status !== 'FAILED') throw invalidState(`the export is ${row.status}; only a FAILED export can be retried`);
   const resumed = await deps.db
     .update(exportsTable)
-    .set({ status: row.upload ? 'RUNNING' : 'QUEUED', errorCode: null, errorMessage: null, finishedAt: null })
+    .set({
+      status: row.upload ? 'RUNNING' : 'QUEUED',
+      errorCode: null,
+      errorMessage: null,
+      finishedAt: null,
+      // The write rate is measured from the retry on, over the rows written after it.
+      rateSince: sql`now()`,
+      rateBaseRows: row.upload ? (row.rowsWritten ?? 0) : 0,
+    })
     .where(and(eq(exportsTable.id, row.id), eq(exportsTable.status, 'FAILED')))
     .returning({ id: exportsTable.id });
   if (resumed.length === 0) throw invalidState('the export is no longer FAILED');
@@ -165,7 +175,7 @@ export async function retryExport(deps: ExportServiceDeps, operator: Operator, e
     });
     throw new DomainError('unavailable', 'temporal_unavailable', `the export could not be retried: ${(err as Error).message}`);
   }
-  return getExport(deps.db, { applicationId: operator.applicationId, id: row.id });
+  return getExport(deps.db, { applicationId: row.applicationId, id: row.id });
 }
 
 /** A fresh link period for the operator who requested the export, while its file is kept. */

@@ -19,18 +19,20 @@ export interface RowKey {
 const lit = (value: string) => escapeLiteral(value);
 const keyLiteral = (key: RowKey) => `(${lit(key.ts)}::timestamptz, ${lit(key.id)}::uuid)`;
 
-/** The first characters of a formula: = + - @ tab CR. */
+/** The first characters of a formula: = + - @ tab CR (39, `'`, is tested apart). */
 const FORMULA_CODES = '61, 43, 45, 64, 9, 13';
 const NUMBER_REGEX = `'^[+-]?([0-9]+(\\.[0-9]*)?|\\.[0-9]+)([eE][+-]?[0-9]+)?$'`;
 
 /**
- * A text cell: empty for null or '', a leading `'` before a formula start unless the value is wholly a number.
+ * A text cell (escapeFormula of src/exports/csv.ts): empty for null or '', a leading `'` before a formula start
+ * unless the value is wholly a number, and before a `'` followed by a formula start or another `'`.
  * Cheapest tests first (this runs for every text cell of every row): a value whose first byte is 'A' or above
- * cannot start a formula (all of = + - @ tab CR are below it); a phone is `+` and digits.
+ * cannot need one (all of = + - @ tab CR ' are below it); a phone is `+` and digits.
  */
 function textCell(expr: string): string {
   return `CASE WHEN ${expr} >= 'A' COLLATE "C" THEN ${expr}
     WHEN ${expr} IS NULL OR ${expr} = '' THEN NULL
+    WHEN ascii(${expr}) = 39 THEN CASE WHEN ascii(substr(${expr}, 2, 1)) IN (${FORMULA_CODES}, 39) THEN '''' || ${expr} ELSE ${expr} END
     WHEN ascii(${expr}) NOT IN (${FORMULA_CODES}) THEN ${expr}
     WHEN ${expr} ~ '^[+-][0-9]+$' THEN ${expr}
     WHEN ${expr} ~ ${NUMBER_REGEX} THEN ${expr}
@@ -94,9 +96,22 @@ export const jsonFieldOf = (column: ExportColumn) => JSON_FIELDS[column][0];
 export const NDJSON_DELIMITER = 0x1f;
 const NDJSON_COPY_OPTIONS = "FORMAT csv, DELIMITER E'\\x1f', QUOTE E'\\x1e'";
 
+/**
+ * The users an incremental export holds: changed (created or updated: a new user's updated_at is its created_at)
+ * after `after` (null: from the start) and at or before `until`, the snapshot time (see ./snapshot.ts).
+ */
+export interface ChangedWindow {
+  after: string | null;
+  until: string;
+}
+
 /** The WHERE condition of an export's filters, over `users u`. */
-function filterCondition(applicationId: string, filters: ExportFilters, restrictedSearch = false): string {
+function filterCondition(applicationId: string, filters: ExportFilters, restrictedSearch = false, changed?: ChangedWindow): string {
   const parts = [`u.application_id = ${lit(applicationId)}::uuid`];
+  if (changed) {
+    if (changed.after) parts.push(`u.updated_at > ${lit(changed.after)}::timestamptz`);
+    parts.push(`u.updated_at <= ${lit(changed.until)}::timestamptz`);
+  }
   if (filters.status?.length) parts.push(`u.status IN (${filters.status.map(lit).join(', ')})`);
   if (filters.country?.length) parts.push(`u.country IN (${filters.country.map(lit).join(', ')})`);
   if (filters.tags?.length) parts.push(`u.tags && ARRAY[${filters.tags.map(lit).join(', ')}]::text[]`);
@@ -126,6 +141,8 @@ export interface RangeQuery {
   format?: 'csv' | 'ndjson';
   /** The search filter covers only vendor_data and display_name (an export requested by DEVELOPER or READER). */
   restrictedSearch?: boolean;
+  /** An incremental export: only the users changed in this window. */
+  changed?: ChangedWindow;
 }
 
 /**
@@ -133,7 +150,7 @@ export interface RangeQuery {
  * CopyOutRecords) and keeps the last one, with its created_at, as the range's resume point.
  */
 export function rangeCopySql(query: RangeQuery): string {
-  const conditions = [filterCondition(query.applicationId, query.filters, query.restrictedSearch), `u.created_at <= ${lit(query.until)}::timestamptz`];
+  const conditions = [filterCondition(query.applicationId, query.filters, query.restrictedSearch, query.changed), `u.created_at <= ${lit(query.until)}::timestamptz`];
   if (query.from) conditions.push(`(u.created_at, u.id) >= ${keyLiteral(query.from)}`);
   if (query.after) conditions.push(`(u.created_at, u.id) > ${keyLiteral(query.after)}`);
   if (query.to) conditions.push(`(u.created_at, u.id) < ${keyLiteral(query.to)}`);
@@ -192,6 +209,7 @@ export async function planRanges(
     applicationId: string;
     filters: ExportFilters;
     restrictedSearch?: boolean;
+    changed?: ChangedWindow;
     until: string;
     rowsPerRange: number;
     maxRanges: number;
@@ -210,7 +228,7 @@ export async function planRanges(
   const sampleRows = params.sampleRows ?? 50_000;
   // Small tables are read whole (exact cuts, cheaply); large ones sampled down to about sampleRows rows.
   const percent = tableRows > 4 * sampleRows ? Math.max(0.01, (100 * sampleRows) / tableRows) : 100;
-  const where = `${filterCondition(params.applicationId, params.filters, params.restrictedSearch)}\n  AND u.created_at <= ${lit(params.until)}::timestamptz`;
+  const where = `${filterCondition(params.applicationId, params.filters, params.restrictedSearch, params.changed)}\n  AND u.created_at <= ${lit(params.until)}::timestamptz`;
   const sample = percent >= 100 ? 'users u' : `users u TABLESAMPLE SYSTEM (${percent.toFixed(4)}) REPEATABLE (42)`;
   const { rows: counted } = await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${sample} WHERE ${where}`);
   const sampled = Number(counted[0].n);

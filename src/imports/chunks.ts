@@ -40,6 +40,7 @@ type ChunkState = {
   import_status: string;
   application_id: string;
   options: unknown;
+  undo_recorded: boolean;
 };
 
 /**
@@ -80,18 +81,19 @@ const CONFLICT_CHANGES = sql`(${sql.raw(Object.keys(CONFLICT_NEXT).map((c) => `u
  * then waited on each other. `create_only` updates no one (a user that exists by now is left alone: unchanged);
  * `update_only` inserts no one (a user deleted since staging is not made again).
  *
- * `images` records, in the same statement, what an undo needs (import_undo_images): the whole row of each user
- * `locked` read (after its lock, so before this write, and as a concurrent writer left it) and the id of each user
- * `ins` created, with the updated_at written (`now()`, which `upd` writes too). It reads `locked` alone: joined to
- * `upd` (two CTE scans, both estimated at one row while import_rows' statistics lag behind) it was planned as a
- * nested loop, 36 s for a chunk of 5,000 updates. The images of locked users the write left as they were are then
- * deleted by deleteUnwrittenImages. A user created concurrently and then updated through
- * ON CONFLICT has no before-image here (its old row is not visible to RETURNING): it is recorded as updated without
- * one, and an undo leaves it alone as a conflict (`no_before_image`). The chunk's transaction either commits its writes
- * and their images or neither, and a COMPLETED chunk is never written again, so a retry records nothing twice and never
- * records its own writes as before-images (ON CONFLICT DO NOTHING keeps the first image should one exist).
+ * `images` records, in the same statement, what an undo needs: one import_undo_chunks row with the whole row of each
+ * user `upd` changed as `locked` read it (after its lock, so before this write, and as a concurrent writer left it),
+ * the id and vendor_data of each user `ins` created, and the updated_at written (`now()`, which `upd` and `ins` write
+ * too). The users `upd` changed are picked in an aggregate's FILTER, where `IN (SELECT id FROM upd)` is a hashed
+ * subplan: a join of the two CTE scans (both estimated at one row while import_rows' statistics lag behind) was planned
+ * as a nested loop, 36 s for a chunk of 5,000 updates. A user created concurrently and then updated through ON
+ * CONFLICT has no before-image here (its old row is not visible to RETURNING): it is recorded without one, and an undo
+ * leaves it alone as a conflict (`no_before_image`). The chunk's transaction either commits its writes and their
+ * images or neither, and a COMPLETED chunk is never written again, so a retry records nothing twice and never records
+ * its own writes as before-images (ON CONFLICT DO NOTHING keeps the first row should one exist). An import started
+ * while undo was off (`recordUndo` false: IMPORT_UNDO_DAYS=0) records nothing.
  */
-function upsertChunk(importId: string, applicationId: string, chunk: ImportChunkRef, modes: WriteModes) {
+function upsertChunk(importId: string, applicationId: string, chunk: ImportChunkRef, modes: WriteModes, recordUndo: boolean) {
   const next = nextValuesSql(modes);
   const set = sql.raw(WRITTEN_FIELDS.map((f) => `${f} = ${next[f]}`).join(', '));
   const created = sql.raw(WRITTEN_FIELDS.map((f) => CREATE_VALUES_SQL[f]).join(', '));
@@ -129,38 +131,28 @@ function upsertChunk(importId: string, applicationId: string, chunk: ImportChunk
         AND r.chunk_no = ${chunk.chunkNo}
     ),
     locked AS (
-      SELECT u.* FROM users u
+      SELECT u.id, u.vendor_data_key, u AS row FROM users u
       WHERE u.application_id = ${applicationId}
         AND u.vendor_data_key IN (SELECT vendor_data_key FROM src)
       ORDER BY u.vendor_data_key
       FOR UPDATE
     ),
     upd AS (${update}),
-    ins AS (${insert}),
+    ins AS (${insert})${recordUndo ? sql`,
     images AS (
-      INSERT INTO import_undo_images AS i (import_id, chunk_no, user_id, kind, vendor_data, before, written_updated_at)
-      SELECT ${importId}::uuid, ${chunk.chunkNo}::int, l.id, 'updated', l.vendor_data, to_jsonb(l), now()
-      FROM locked l
-      UNION ALL
-      SELECT ${importId}::uuid, ${chunk.chunkNo}::int, ins.id, CASE WHEN ins.inserted THEN 'created' ELSE 'updated' END, ins.vendor_data,
-        NULL, ins.updated_at
+      INSERT INTO import_undo_chunks (import_id, chunk_no, written_updated_at, before, created_ids, created_vendor_data,
+        no_image_ids, no_image_vendor_data)
+      SELECT ${importId}::uuid, ${chunk.chunkNo}::int, now(),
+        COALESCE((SELECT array_agg(l.row ORDER BY l.id) FILTER (WHERE l.id IN (SELECT id FROM upd)) FROM locked l), '{}'),
+        COALESCE(array_agg(ins.id ORDER BY ins.id) FILTER (WHERE ins.inserted), '{}'),
+        COALESCE(array_agg(ins.vendor_data ORDER BY ins.id) FILTER (WHERE ins.inserted), '{}'),
+        COALESCE(array_agg(ins.id ORDER BY ins.id) FILTER (WHERE NOT ins.inserted), '{}'),
+        COALESCE(array_agg(ins.vendor_data ORDER BY ins.id) FILTER (WHERE NOT ins.inserted), '{}')
       FROM ins
-      ON CONFLICT (import_id, chunk_no, user_id) DO NOTHING
-    )
+      ON CONFLICT (import_id, chunk_no) DO NOTHING
+    )` : sql``}
     SELECT (SELECT count(*) FROM ins WHERE inserted)::int AS created,
       ((SELECT count(*) FROM upd) + (SELECT count(*) FROM ins WHERE NOT inserted))::int AS updated`;
-}
-
-/**
- * After upsertChunk: drops the before-images of the locked users it did not change (their updated_at is not the one
- * the write gives, `now()`). A user updated through ON CONFLICT has no image (`before` null) and keeps its entry.
- * Joined by the users' primary key, so linear in the chunk whatever the estimates.
- */
-function deleteUnwrittenImages(importId: string, chunkNo: number) {
-  return sql`
-    DELETE FROM import_undo_images i USING users u
-    WHERE i.import_id = ${importId} AND i.chunk_no = ${chunkNo} AND i.before IS NOT NULL
-      AND u.id = i.user_id AND u.updated_at <> i.written_updated_at`;
 }
 
 /** Recomputes the import's counters from its chunks; the caller holds the import row's lock (see below). */
@@ -206,7 +198,7 @@ async function writeChunkOnce(db: Db, importId: string, chunkNo: number, hooks: 
   return db.transaction(async (tx) => {
     const found = await tx.execute<ChunkState>(sql`
       SELECT c.status, c.first_row, c.last_row, c.row_count, c.created_count, c.updated_count, c.unchanged_count,
-        i.status AS import_status, i.application_id, i.options
+        i.status AS import_status, i.application_id, i.options, i.undo_recorded
       FROM import_chunks c JOIN imports i ON i.id = c.import_id
       WHERE c.import_id = ${importId} AND c.chunk_no = ${chunkNo}
       FOR UPDATE OF c`);
@@ -225,9 +217,9 @@ async function writeChunkOnce(db: Db, importId: string, chunkNo: number, hooks: 
     if (state.import_status !== 'RUNNING' && state.import_status !== 'PAUSED') return { outcome: 'skipped_cancelled', created: 0, updated: 0, unchanged: 0 };
 
     const chunk = { chunkNo, firstRow: state.first_row, lastRow: state.last_row, rowCount: state.row_count };
-    const counts = (await tx.execute<{ created: number; updated: number }>(upsertChunk(importId, state.application_id, chunk, writeModes(parseStoredOptions(state.options)))))
+    const modes = writeModes(parseStoredOptions(state.options));
+    const counts = (await tx.execute<{ created: number; updated: number }>(upsertChunk(importId, state.application_id, chunk, modes, state.undo_recorded)))
       .rows[0];
-    await tx.execute(deleteUnwrittenImages(importId, chunkNo));
     const unchanged = state.row_count - counts.created - counts.updated;
     await hooks.beforeCommit?.();
     await tx.execute(sql`
@@ -239,14 +231,21 @@ async function writeChunkOnce(db: Db, importId: string, chunkNo: number, hooks: 
   });
 }
 
-/** Records a chunk that exhausted its retries as FAILED with the error; a COMPLETED chunk stays COMPLETED. */
-export async function recordChunkFailure(db: Db, importId: string, chunkNo: number, error: { code: string; message: string }) {
-  await db.transaction(async (tx) => {
+/**
+ * Records a chunk that exhausted its retries as FAILED with the error; a COMPLETED chunk stays COMPLETED. Returns
+ * whether this call moved it to FAILED (a retry of the call finds it FAILED already).
+ */
+export async function recordChunkFailure(db: Db, importId: string, chunkNo: number, error: { code: string; message: string }): Promise<boolean> {
+  return db.transaction(async (tx) => {
+    const before = await tx.execute<{ status: string }>(sql`
+      SELECT status FROM import_chunks WHERE import_id = ${importId} AND chunk_no = ${chunkNo} FOR UPDATE`);
     await tx.execute(sql`
       UPDATE import_chunks SET status = 'FAILED', error_code = ${error.code}, error_message = ${storable(error.message)},
         updated_at = now()
       WHERE import_id = ${importId} AND chunk_no = ${chunkNo} AND status <> 'COMPLETED'`);
     await refreshImportCounters(tx, importId);
+    const status = before.rows[0]?.status;
+    return status !== undefined && status !== 'COMPLETED' && status !== 'FAILED';
   });
 }
 

@@ -98,6 +98,8 @@ export interface Layout {
   /** `first_name` / `last_name` columns, joined into full_name when the file has no full_name column. */
   nameParts?: { first?: number; last?: number };
   mapping: MappingEntry[];
+  /** false: the cells are values as given, not the export's formula-escaped text (an NDJSON file); default true. */
+  formulaEscaped?: boolean;
 }
 
 const KNOWN = new Set<string>(IMPORT_COLUMNS);

@@ -1,4 +1,5 @@
 import { storable } from '../text';
+import { rules } from '../users/fields';
 import { HEADER_LIMITS, IMPORT_COLUMNS, ImportFileError, isBrokenName, resolveHeader, type HeaderRules, type ImportColumn, type MappingEntry } from './columns';
 
 /**
@@ -70,7 +71,8 @@ export class NdjsonRecordReader {
 
   constructor(
     private readonly keys: NdjsonKeys,
-    private readonly onRecord: (record: string[], line: number) => void,
+    /** `tagsProblem`: the invalid_tags message of a `tags` list the field rule refuses before it is joined. */
+    private readonly onRecord: (record: string[], line: number, tagsProblem?: string) => void,
     private readonly onError: (code: NdjsonProblem, message: string, text: string, line: number) => void,
     /** Called for a blank line (it is counted as a row, like a blank CSV row). */
     private readonly onBlank: () => void,
@@ -117,6 +119,7 @@ export class NdjsonRecordReader {
     const from = new Map<string, string>();
     let first: unknown;
     let last: unknown;
+    let tagsProblem: string | undefined;
     for (const [key, field] of Object.entries(value as Record<string, unknown>)) {
       const column = this.keys.resolve(key).column;
       if (column === null) continue;
@@ -130,7 +133,15 @@ export class NdjsonRecordReader {
       else if (column === 'last_name') last = field;
       else if (column === 'tags') {
         if (field === undefined || field === null) continue;
-        if (Array.isArray(field) && field.every((t) => typeof t === 'string')) record[POSITION.get('tags')!] = field.join(',');
+        if (Array.isArray(field) && field.every((t) => typeof t === 'string')) {
+          record[POSITION.get('tags')!] = field.join(',');
+          // Joined, a tag holding a comma would be read as two: the field rule refuses it (a row error, the row's
+          // other problems listed with it).
+          if (field.some((t) => t.includes(','))) {
+            const checked = rules.tags(field);
+            if (!checked.ok) tagsProblem = checked.error.message;
+          }
+        }
         else if (typeof field === 'string') record[POSITION.get('tags')!] = field;
         else {
           this.onError('invalid_tags', `line ${this.line}: tags must be a list of strings`, text, this.line);
@@ -148,6 +159,6 @@ export class NdjsonRecordReader {
       }
       record[POSITION.get('full_name')!] = [scalarText(first).trim(), scalarText(last).trim()].filter((part) => part !== '').join(' ');
     }
-    this.onRecord(record, this.line);
+    this.onRecord(record, this.line, tagsProblem);
   }
 }

@@ -15,6 +15,7 @@ import {
   type ImportOptions,
 } from './options';
 import type { ImportRecord, PreviewRow } from './queries';
+import { rateFieldsSchema, writeRate, type Rate } from '../rate';
 import { CHUNK_CONCURRENCY_MAX, CHUNK_CONCURRENCY_MIN } from '../../workflows/import-definitions';
 
 const detectedSourceSchema = z.object({
@@ -48,7 +49,12 @@ export const importObjectSchema = z.object({
   file_name: z.string(),
   file_sha256: z.string(),
   file_bytes: countSchema,
-  operator: operatorRefSchema,
+  operator: operatorRefSchema.nullable().meta({ description: 'the operator who started it; null when started through the public API (api_key)' }),
+  api_key: z
+    .object({ prefix: z.string().meta({ description: "the first 12 characters of the API key" }) })
+    .nullable()
+    .meta({ description: 'the API key that started it through the public API (/v3/users/imports); null for a console import' }),
+  auto_confirm: z.boolean().meta({ description: 'started with auto_confirm=true (public API): confirmed by itself once validated' }),
   total_rows: countSchema,
   valid_rows: countSchema,
   invalid_rows: countSchema,
@@ -63,6 +69,7 @@ export const importObjectSchema = z.object({
   failed_rows: countSchema.meta({ description: 'rows of chunks that failed to write' }),
   chunks: z.object({ total: countSchema, completed: countSchema, failed: countSchema }),
   progress: z.number().min(0).max(1),
+  ...rateFieldsSchema,
   error: jobErrorSchema.meta({ description: `Why the file was REJECTED (${FILE_ERROR_CODES.join(', ')}) or the import FAILED` }),
   options: importOptionsObjectSchema,
   mapping: z
@@ -178,6 +185,24 @@ function presentApproval(row: ImportRecord): ImportObject['approval'] {
   };
 }
 
+/**
+ * rows_per_second / eta_seconds of a RUNNING import: the rows written (processed_rows, updated as each chunk commits)
+ * since it last went to RUNNING (confirm, approval, retry, resume: rate_since), over the time since.
+ */
+export function importRate(
+  row: Pick<ImportRecord, 'status' | 'rateSince' | 'rateBaseRows' | 'processedRows' | 'failedRows' | 'validRows'>,
+  now: Date,
+): Rate {
+  return writeRate({
+    running: row.status === 'RUNNING',
+    since: row.rateSince,
+    now,
+    baseRows: row.rateBaseRows,
+    rows: row.processedRows,
+    remainingRows: row.validRows - row.processedRows - row.failedRows,
+  });
+}
+
 export function presentImport(row: ImportRecord): ImportObject {
   return {
     id: row.id,
@@ -185,7 +210,9 @@ export function presentImport(row: ImportRecord): ImportObject {
     file_name: row.fileName,
     file_sha256: row.fileSha256,
     file_bytes: row.fileBytes,
-    operator: { id: row.operatorId, email: row.operatorEmail },
+    operator: row.operatorId ? { id: row.operatorId, email: row.operatorEmail ?? '' } : null,
+    api_key: row.apiKeyPrefix ? { prefix: row.apiKeyPrefix } : null,
+    auto_confirm: row.autoConfirm,
     total_rows: row.totalRows,
     valid_rows: row.validRows,
     invalid_rows: row.invalidRows,
@@ -200,6 +227,7 @@ export function presentImport(row: ImportRecord): ImportObject {
     failed_rows: row.failedRows,
     chunks: { total: row.chunksTotal, completed: row.chunksCompleted, failed: row.chunksFailed },
     progress: importProgress(row),
+    ...importRate(row, row.readAt),
     error: row.errorCode ? { code: row.errorCode, message: row.errorMessage ?? '' } : null,
     options: presentOptions(row),
     // Written by the reader from MappingEntry values (columns.ts), whose source is one of MAPPING_SOURCES.

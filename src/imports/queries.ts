@@ -14,6 +14,12 @@ const importColumns = {
   applicationId: imports.applicationId,
   operatorId: imports.operatorId,
   operatorEmail: operators.email,
+  apiKeyPrefix: imports.apiKeyPrefix,
+  autoConfirm: imports.autoConfirm,
+  rateSince: imports.rateSince,
+  rateBaseRows: imports.rateBaseRows,
+  /** The database's clock when the row was read: the write rate is measured against it. */
+  readAt: sql<Date>`now()`.mapWith((value: string | Date) => new Date(value)),
   status: imports.status,
   fileName: imports.fileName,
   fileSha256: imports.fileSha256,
@@ -52,6 +58,8 @@ const importColumns = {
   undoRequestedBy: imports.undoRequestedBy,
   undoRequestedByEmail: sql<string | null>`(SELECT r.email FROM operators r WHERE r.id = ${imports.undoRequestedBy})`,
   undoRequestedAt: imports.undoRequestedAt,
+  undoRequestedActor: imports.undoRequestedActor,
+  progressAt: imports.progressAt,
   undoRestored: imports.undoRestored,
   undoDeleted: imports.undoDeleted,
   undoConflicts: imports.undoConflicts,
@@ -61,13 +69,16 @@ const importColumns = {
   finishedAt: imports.finishedAt,
 };
 const selectImports = (db: Queryable) =>
-  db.select(importColumns).from(imports).innerJoin(operators, eq(operators.id, imports.operatorId));
+  db.select(importColumns).from(imports).leftJoin(operators, eq(operators.id, imports.operatorId));
 export type ImportRecord = Awaited<ReturnType<typeof selectImports>>[number];
 
 export interface NewImport {
   id: string;
   applicationId: string;
-  operatorId: string;
+  /** Who started it: an operator (console) or, through the public API, the API key's prefix. */
+  operatorId: string | null;
+  apiKeyPrefix?: string | null;
+  autoConfirm?: boolean;
   fileName: string;
   fileSha256: string;
   fileBytes: number;
@@ -75,6 +86,7 @@ export interface NewImport {
   workflowId: string;
   options?: Record<string, unknown>;
   chunkConcurrency?: number;
+  undoRecorded?: boolean;
 }
 
 export async function insertImport(db: Queryable, row: NewImport): Promise<void> {
@@ -243,11 +255,14 @@ export async function errorReportBatch(
 
 // ---- state transitions: compare-and-set on the status, so the API and the workflow never both win ----
 
+/** Set on every move to RUNNING (confirm, approval, retry, resume): the write rate is measured from here. */
+const rateBase = { rateSince: sql`now()`, rateBaseRows: sql`${imports.processedRows}` };
+
 /** AWAITING_CONFIRMATION -> RUNNING; 409 invalid_state otherwise. */
 export async function markConfirmed(db: Queryable, importRecord: ImportRecord): Promise<void> {
   const moved = await db
     .update(imports)
-    .set({ status: 'RUNNING', confirmedAt: sql`now()`, skippedCount: sql`${imports.invalidRows}` })
+    .set({ status: 'RUNNING', confirmedAt: sql`now()`, skippedCount: sql`${imports.invalidRows}`, ...rateBase })
     .where(and(eq(imports.id, importRecord.id), eq(imports.status, 'AWAITING_CONFIRMATION')))
     .returning({ id: imports.id });
   if (moved.length === 0) throw notConfirmable(importRecord.status);
@@ -306,6 +321,7 @@ export async function decideApproval(
     .update(imports)
     .set({
       status: approved ? 'RUNNING' : 'REJECTED',
+      ...(approved ? rateBase : {}),
       approvalDecision: params.decision,
       approvalDecidedBy: params.operatorId,
       approvalDecidedAt: sql`now()`,
@@ -331,6 +347,29 @@ export async function markApprovalExpired(db: Queryable, importId: string): Prom
   const [row] = await db.select({ status: imports.status }).from(imports).where(eq(imports.id, importId));
   if (!row) throw notFound('import');
   return row.status;
+}
+
+/**
+ * The confirm of an import AWAITING_CONFIRMATION, in the caller's transaction: to AWAITING_APPROVAL when the
+ * application's approval policy wants a second operator, else to RUNNING (and, with `activeLimit`, counted against
+ * IMPORT_ACTIVE_PER_APPLICATION: 429 too_many_active_imports). The API's confirm and auto_confirm's activity share it.
+ */
+export async function applyConfirm(
+  db: Queryable,
+  record: ImportRecord,
+  params: { activeLimit?: number } = {},
+): Promise<'RUNNING' | 'AWAITING_APPROVAL'> {
+  const reasons = record.status === 'AWAITING_CONFIRMATION' ? await approvalReasons(db, record) : [];
+  if (reasons.length > 0) {
+    await markAwaitingApproval(db, record, reasons);
+    return 'AWAITING_APPROVAL';
+  }
+  await markConfirmed(db, record);
+  // Counted after the move (the lock is taken after it, so a concurrent move that committed first is seen).
+  if (params.activeLimit !== undefined) {
+    await reserveActiveImport(db, { applicationId: record.applicationId, limit: params.activeLimit, excludeId: record.id });
+  }
+  return 'RUNNING';
 }
 
 function notConfirmable(status: ImportStatus) {
@@ -376,7 +415,7 @@ export async function markRetrying(db: Queryable, importId: string): Promise<num
     .where(and(eq(importChunks.importId, importId), eq(importChunks.status, 'FAILED')))
     .returning({ chunkNo: importChunks.chunkNo });
   if (reset.length === 0) throw nothingToRetry();
-  await db.update(imports).set({ status: 'RUNNING', finishedAt: null, errorCode: null, errorMessage: null }).where(eq(imports.id, importId));
+  await db.update(imports).set({ status: 'RUNNING', finishedAt: null, errorCode: null, errorMessage: null, ...rateBase }).where(eq(imports.id, importId));
   await refreshImportCounters(db, importId);
   return reset.length;
 }
@@ -411,7 +450,7 @@ export async function applyImportControl(
     action === 'pause'
       ? { status: 'PAUSED' as const }
       : action === 'resume'
-        ? { status: 'RUNNING' as const }
+        ? { status: 'RUNNING' as const, ...rateBase }
         : { chunkConcurrency: params.chunkConcurrency ?? null };
   const moved = await db
     .update(imports)
@@ -513,6 +552,23 @@ export async function listUnfinishedImports(
       ),
     )
     .orderBy(asc(imports.createdAt), asc(imports.id))
+    .limit(params.limit);
+}
+
+/** Imports UNDOING whose undo was asked for before `requestedBefore`, oldest first (the reconciler checks their undo workflow). */
+export async function listUndoingImports(
+  db: Queryable,
+  params: { requestedBefore: Date; limit: number; applicationId?: string },
+): Promise<ImportRecord[]> {
+  return selectImports(db)
+    .where(
+      and(
+        params.applicationId ? eq(imports.applicationId, params.applicationId) : undefined,
+        eq(imports.status, 'UNDOING'),
+        sql`${imports.undoRequestedAt} < ${params.requestedBefore}`,
+      ),
+    )
+    .orderBy(asc(imports.undoRequestedAt), asc(imports.id))
     .limit(params.limit);
 }
 

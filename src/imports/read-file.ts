@@ -85,14 +85,20 @@ class RowSink {
     return this.ndjsonKeys?.mapping ?? this.layout?.mapping ?? [];
   }
 
-  /** A record; `rowNumber` is the spreadsheet row (default: the next one). */
-  record(record: string[], line: number, rowNumber = ++this.rowNumber): void {
+  /**
+   * A record; `rowNumber` is the spreadsheet row (default: the next one); `tagsProblem`, an invalid_tags message
+   * found before the record was made (an NDJSON `tags` list with a comma in a tag).
+   */
+  record(record: string[], line: number, rowNumber = ++this.rowNumber, tagsProblem?: string): void {
     if (isBlank(record)) return;
     if (this.layout === undefined) {
       this.layout = readHeader(record, this.options.header);
       return;
     }
-    const row = this.countRow(record, rowNumber);
+    let row = this.countRow(record, rowNumber);
+    if (tagsProblem !== undefined && !row.errors?.some((e) => e.column === 'tags')) {
+      row = withError(row, { column: 'tags', code: 'invalid_tags', message: tagsProblem });
+    }
     if (record.length > this.layout.width) {
       this.add(
         withError(row, {
@@ -190,12 +196,13 @@ class TextImportTransform extends Transform {
     const format = options.format === 'ndjson' || options.format === 'csv' ? options.format : detectTextFormat(text);
     if (format === 'ndjson') {
       // The template's columns are the header, as if it were row 1: the first line is row 2, like a CSV's first row.
-      this.rows.layout = readHeader(NDJSON_HEADER);
+      // JSON values are not formula-escaped (API.md: the export writes NDJSON values as stored): read as given.
+      this.rows.layout = { ...readHeader(NDJSON_HEADER), formulaEscaped: false };
       this.rows.rowNumber = 1;
       this.rows.ndjsonKeys = new NdjsonKeys(options.header);
       this.reader = new NdjsonRecordReader(
         this.rows.ndjsonKeys,
-        (record, line) => this.rows.record(record, line),
+        (record, line, tagsProblem) => this.rows.record(record, line, undefined, tagsProblem),
         (code, message, raw) => this.rows.unreadable(code, message, raw),
         () => this.rows.blank(),
       );

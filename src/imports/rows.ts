@@ -1,6 +1,7 @@
 import { rules, splitTagsCell, vendorDataKey, type PhoneCountry, type RowErrorCode, type RuleResult } from '../users/fields';
 import { hasUnstorable, storable, unstorableReason } from '../text';
 import type { ImportColumn, Layout } from './columns';
+import { unescapeFormula } from '../exports/csv';
 
 /**
  * One data row of an import file, checked with the user field rules of src/users/fields.ts (the same rules as the
@@ -55,17 +56,16 @@ export interface StagedRow {
   raw: readonly string[];
 }
 
-/** After a leading `'`: `=`, `+`, `-`, `@`, tab, carriage return. */
-function isFormulaStart(code: number): boolean {
-  return code === 61 || code === 43 || code === 45 || code === 64 || code === 9 || code === 13;
-}
 const DISPLAY_MAX_CHARS = 300;
 
-/** A cell's value: the export's formula escape (a leading `'` before `= + - @`, tab or CR) undone, then trimmed. */
-export function cellValue(raw: string | undefined): string {
+/**
+ * A cell's value: the export's formula escape undone (a first `'` before `= + - @`, tab, CR or `'`: unescapeFormula
+ * of src/exports/csv.ts, the exact inverse of the export's escapeFormula), then trimmed. `escaped: false` for a file
+ * whose values are not escaped (NDJSON: JSON is not read by a spreadsheet, and the export writes it as stored).
+ */
+export function cellValue(raw: string | undefined, escaped = true): string {
   if (raw === undefined || raw === '') return '';
-  const text = raw.length > 1 && raw.charCodeAt(0) === 39 && isFormulaStart(raw.charCodeAt(1)) ? raw.slice(1) : raw;
-  return text.trim();
+  return (escaped ? unescapeFormula(raw) : raw).trim();
 }
 
 function rawCells(record: readonly string[]): readonly string[] {
@@ -116,15 +116,15 @@ const CLEARABLE = [
 
 function cellOf(record: readonly string[], layout: Layout, column: ImportColumn): string {
   const i = layout.index[column];
-  if (i !== undefined) return cellValue(record[i]);
-  if (column === 'full_name' && layout.nameParts) return joinedName(record, layout.nameParts);
+  if (i !== undefined) return cellValue(record[i], layout.formulaEscaped !== false);
+  if (column === 'full_name' && layout.nameParts) return joinedName(record, layout.nameParts, layout.formulaEscaped !== false);
   return '';
 }
 
 /** First and last name (either may be missing or empty) as one full_name, joined with one space. */
-function joinedName(record: readonly string[], parts: NonNullable<Layout['nameParts']>): string {
-  const first = parts.first === undefined ? '' : cellValue(record[parts.first]);
-  const last = parts.last === undefined ? '' : cellValue(record[parts.last]);
+function joinedName(record: readonly string[], parts: NonNullable<Layout['nameParts']>, escaped: boolean): string {
+  const first = parts.first === undefined ? '' : cellValue(record[parts.first], escaped);
+  const last = parts.last === undefined ? '' : cellValue(record[parts.last], escaped);
   return first && last ? `${first} ${last}` : first || last;
 }
 

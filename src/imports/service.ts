@@ -5,7 +5,7 @@ import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import type { Config } from '../config';
 import type { Db } from '../db/client';
 import { DomainError, invalidState } from '../errors';
-import type { Operator } from '../auth/accounts';
+import type { Operator, SystemActor } from '../auth/accounts';
 import type { Storage } from '../storage';
 import { ApplicationId, JobId, JobKind, WORKFLOW_TYPES, type JobKindValue } from '../../workflows/definitions';
 import {
@@ -30,13 +30,11 @@ import { markUndoing, unmarkUndoing } from './undo';
 import type { ImportStatus } from '../../drizzle/schema';
 import type { importUsersWorkflow } from '../../workflows/import-users';
 import {
-  approvalReasons,
+  applyConfirm,
   checkActiveImports,
   getImport,
-  markAwaitingApproval,
   insertImport,
   markCancelled,
-  markConfirmed,
   markRetrying,
   markStartFailed,
   reserveActiveImport,
@@ -152,8 +150,9 @@ async function startWorkflow(
     chunkConcurrency: record.chunkConcurrency ?? deps.config.imports.chunkConcurrency,
     ...(retryRequestId ? { retryRequestId } : {}),
     ...(record.status === 'PAUSED' ? { paused: true } : {}),
-    operatorId: record.operatorId,
+    operatorId: record.operatorId ?? undefined,
     fileSha256: record.fileSha256,
+    ...(record.autoConfirm ? { autoConfirm: true } : {}),
   };
   const startOptions = {
     taskQueue: deps.config.temporal.taskQueue,
@@ -241,7 +240,30 @@ export async function storeImportUpload(
  * the stored file deleted, so that nothing is stored.
  */
 export async function parseUploadOptions(deps: ImportServiceDeps, upload: ImportUpload, fields: Record<string, string>): Promise<ImportOptions> {
+  return (await parseUploadFields(deps, upload, fields, { autoConfirm: false })).options;
+}
+
+/**
+ * parseUploadOptions, and with `autoConfirm: true` (the public API) the field `auto_confirm` (`true` or `false`)
+ * beside the options; elsewhere `auto_confirm` is an unknown field.
+ */
+export async function parseUploadFields(
+  deps: ImportServiceDeps,
+  upload: ImportUpload,
+  given: Record<string, string>,
+  allow: { autoConfirm: boolean },
+): Promise<{ options: ImportOptions; autoConfirm: boolean }> {
   const problems: { field: string; code: string; message: string }[] = [];
+  const fields = { ...given };
+  let autoConfirm = false;
+  if (allow.autoConfirm && 'auto_confirm' in fields) {
+    const value = fields.auto_confirm.trim().toLowerCase();
+    delete fields.auto_confirm;
+    if (value === 'true') autoConfirm = true;
+    else if (value !== 'false' && value !== '') {
+      problems.push({ field: 'auto_confirm', code: 'invalid_option', message: 'auto_confirm must be true or false' });
+    }
+  }
   const parsed = importOptionsSchema.safeParse(fields);
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
@@ -261,26 +283,38 @@ export async function parseUploadOptions(deps: ImportServiceDeps, upload: Import
       });
     }
   }
-  if (problems.length === 0 && parsed.success) return parsed.data;
+  if (problems.length === 0 && parsed.success) return { options: parsed.data, autoConfirm };
   await deps.storage.delete(upload.storageKey).catch(() => undefined);
   throw new DomainError('invalid', 'invalid_field', `bad upload options: ${problems.map((p) => p.field).join(', ')}`, problems);
 }
 
-/** Writes the import row of a stored upload (VALIDATING, with its options) and starts the workflow `users-import-<id>`. */
+/**
+ * Who starts an import: an operator of the console, or an application's API key (public API), known by its first
+ * 12 characters (API_KEY_PREFIX_LENGTH in src/auth/tokens.ts).
+ */
+export type ImportActor = { applicationId: string } & ({ operator: Operator; apiKeyPrefix?: never } | { operator?: never; apiKeyPrefix: string });
+
+/**
+ * Writes the import row of a stored upload (VALIDATING, with its options) and starts the workflow `users-import-<id>`.
+ * `autoConfirm` (public API): the workflow confirms it itself once validated.
+ */
 export async function startImport(
   deps: ImportServiceDeps,
-  params: { operator: Operator; upload: ImportUpload; options?: ImportOptions },
+  params: { actor: ImportActor; upload: ImportUpload; options?: ImportOptions; autoConfirm?: boolean },
 ): Promise<ImportObject> {
+  const { actor } = params;
   const { upload } = params;
   const { id, storageKey, sha256, bytes, lines } = upload;
   const stored = { bytes, lines };
   try {
     await deps.db.transaction(async (tx) => {
-      await reserveActiveImport(tx, { applicationId: params.operator.applicationId, limit: deps.config.imports.activePerApplication });
+      await reserveActiveImport(tx, { applicationId: actor.applicationId, limit: deps.config.imports.activePerApplication });
       await insertImport(tx, {
         id,
-        applicationId: params.operator.applicationId,
-        operatorId: params.operator.id,
+        applicationId: actor.applicationId,
+        operatorId: actor.operator?.id ?? null,
+        apiKeyPrefix: actor.apiKeyPrefix ?? null,
+        autoConfirm: params.autoConfirm ?? false,
         fileName: upload.fileName,
         fileSha256: sha256,
         fileBytes: bytes,
@@ -288,6 +322,7 @@ export async function startImport(
         workflowId: importWorkflowId(id),
         options: params.options ?? {},
         chunkConcurrency: deps.config.imports.chunkConcurrency,
+        undoRecorded: deps.config.imports.undoDays > 0,
       });
     });
   } catch (err) {
@@ -316,18 +351,13 @@ export async function startImport(
  */
 export async function confirmImport(deps: ImportServiceDeps, params: { id: string; applicationId: string }): Promise<ImportObject> {
   const record = await getImport(deps.db, params);
+  // The application's approval policy: an import over it waits for a second operator (AWAITING_APPROVAL), with its
+  // webhook event recorded in the same transaction.
   const approval = await deps.db.transaction(async (tx) => {
-    // The application's approval policy: an import over it waits for a second operator (AWAITING_APPROVAL).
-    const reasons = record.status === 'AWAITING_CONFIRMATION' ? await approvalReasons(tx, record) : [];
-    if (reasons.length > 0) {
-      await markAwaitingApproval(tx, record, reasons);
-      await recordImportEvent(tx, { importId: record.id, type: 'import.awaiting_approval' });
-      return true;
-    }
-    await markConfirmed(tx, record);
-    // Counted after the move (the lock is taken after it, so a concurrent move that committed first is seen).
-    await reserveActiveImport(tx, { applicationId: record.applicationId, limit: deps.config.imports.activePerApplication, excludeId: record.id });
-    return false;
+    const moved = await applyConfirm(tx, record, { activeLimit: deps.config.imports.activePerApplication });
+    if (moved !== 'AWAITING_APPROVAL') return false;
+    await recordImportEvent(tx, { importId: record.id, type: 'import.awaiting_approval' });
+    return true;
   });
   await deps.temporal.workflow
     .getHandle(importWorkflowId(record.id))
@@ -457,32 +487,58 @@ export async function decideImport(
   return present(deps, record.id);
 }
 
+/** Starts the undo workflow `users-import-undo-<id>` of an UNDOING import (a closed run of that id may be followed). */
+async function startUndoWorkflow(deps: ImportServiceDeps, record: ImportRecord, summary: string): Promise<void> {
+  const input: UndoImportInput = { importId: record.id, applicationId: record.applicationId, concurrency: record.chunkConcurrency ?? deps.config.imports.chunkConcurrency };
+  await deps.temporal.workflow.start<typeof undoImportWorkflow>(WORKFLOW_TYPES.undoImport, {
+    taskQueue: deps.config.temporal.taskQueue,
+    workflowId: undoImportWorkflowId(record.id),
+    workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
+    args: [input],
+    staticSummary: summary,
+    typedSearchAttributes: [
+      { key: ApplicationId, value: record.applicationId },
+      { key: JobId, value: record.id },
+      { key: JobKind, value: 'import' satisfies JobKindValue },
+    ],
+  });
+}
+
+/**
+ * Starts again the undo of an UNDOING import whose undo workflow is gone (the API died before starting it, or the run
+ * was terminated or failed from outside): the new run undoes the chunks whose images have no outcome yet, so nothing
+ * is done twice, and ends UNDONE as the first would have. A run started meanwhile is left as it is. Used by the
+ * reconciler.
+ */
+export async function restartUndoWorkflow(deps: ImportServiceDeps, record: ImportRecord): Promise<void> {
+  try {
+    await startUndoWorkflow(deps, record, `undo of import ${shortId(record.id)} (restarted): file ${record.fileName}`);
+  } catch (err) {
+    if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+  }
+}
+
 /**
  * COMPLETED / COMPLETED_WITH_ERRORS / CANCELLED (finished within IMPORT_UNDO_DAYS) -> UNDOING, then the undo workflow
  * `users-import-undo-<id>` starts; it ends UNDONE. 409 invalid_state otherwise; 429 too_many_active_imports when the
  * application has IMPORT_ACTIVE_PER_APPLICATION imports active (an undo writes as an import does). When the workflow
  * cannot be started the import goes back to its status.
  */
-export async function undoImport(deps: ImportServiceDeps, params: { id: string; applicationId: string; operatorId: string }): Promise<ImportObject> {
-  const record = await getImport(deps.db, params);
+export async function undoImport(
+  deps: ImportServiceDeps,
+  params: { id: string } & ({ applicationId: string; operatorId: string } | { actor: SystemActor }),
+): Promise<ImportObject> {
+  // The CLI (a SystemActor) works across applications and is recorded as `cli`, with no operator.
+  const byCli = 'actor' in params;
+  const record = await getImport(deps.db, byCli ? { id: params.id } : params);
+  const requester = byCli ? { operatorId: null, actor: params.actor.system } : { operatorId: params.operatorId };
   const { previousStatus } = await deps.db.transaction(async (tx) => {
-    const moved = await markUndoing(tx, { id: record.id, operatorId: params.operatorId, undoDays: deps.config.imports.undoDays });
+    const moved = await markUndoing(tx, { id: record.id, ...requester, undoDays: deps.config.imports.undoDays });
     await reserveActiveImport(tx, { applicationId: record.applicationId, limit: deps.config.imports.activePerApplication, excludeId: record.id });
     return moved;
   });
-  const input: UndoImportInput = { importId: record.id, applicationId: record.applicationId, concurrency: record.chunkConcurrency ?? deps.config.imports.chunkConcurrency };
   try {
-    await deps.temporal.workflow.start<typeof undoImportWorkflow>(WORKFLOW_TYPES.undoImport, {
-      taskQueue: deps.config.temporal.taskQueue,
-      workflowId: undoImportWorkflowId(record.id),
-      args: [input],
-      staticSummary: `undo of import ${shortId(record.id)}: ${record.updatedCount} updated, ${record.createdCount} created, file ${record.fileName}`,
-      typedSearchAttributes: [
-        { key: ApplicationId, value: record.applicationId },
-        { key: JobId, value: record.id },
-        { key: JobKind, value: 'import' satisfies JobKindValue },
-      ],
-    });
+    await startUndoWorkflow(deps, record, `undo of import ${shortId(record.id)}: ${record.updatedCount} updated, ${record.createdCount} created, file ${record.fileName}`);
   } catch (err) {
     if (!(err instanceof WorkflowExecutionAlreadyStartedError)) {
       await unmarkUndoing(deps.db, record.id, previousStatus);

@@ -47,7 +47,7 @@ export interface StageParams {
   onProgress?: (rows: number) => void;
   header?: HeaderRules;
   /** Remember the resolved mapping for the application's files with these headers (the option save_mapping). */
-  saveMapping?: { operatorId: string };
+  saveMapping?: { operatorId: string | null };
   /**
    * The value options (default_phone_country, mode, empty_cells, tags_mode, metadata_mode); when absent they are
    * read from the import row (imports.options).

@@ -165,12 +165,16 @@ export const rules = {
     }
     return fail('invalid_date', 'date_of_birth must be a past date written YYYY-MM-DD');
   },
-  /** A list of tags: each trimmed, 1 to 64 characters; duplicates dropped, first keeps its place; at most 50. */
+  /**
+   * A list of tags: each trimmed, 1 to 64 characters, no comma (the CSV cell joins them with `,`: a comma would come
+   * back as two tags); duplicates dropped, first keeps its place; at most 50.
+   */
   tags(values: readonly string[]): RuleResult<string[]> {
     const seen = new Set<string>();
     for (const raw of values) {
       const tag = raw.trim();
       if (tag === '') return fail('invalid_tags', 'a tag is empty');
+      if (tag.includes(',')) return fail('invalid_tags', `a tag may not hold a comma ("${truncate(tag)}")`);
       if (hasUnstorable(tag)) return fail('invalid_tags', `a tag contains ${unstorableReason(tag)}, which cannot be stored`);
       if (charLength(tag) > LIMITS.tagChars) return fail('invalid_tags', `a tag is longer than ${LIMITS.tagChars} characters`);
       seen.add(tag);

@@ -18,15 +18,18 @@ import { startDevServer, type DevServer } from '../../dev/temporal-dev-server';
 import { startS3Server, type S3TestServer } from '../helpers/s3-server';
 
 /**
- * `npm run bench:export -- --rows N [--storage local|s3|both] [--repeat K] [--concurrency C] [--part-rows R]`
+ * `npm run bench:export -- --rows N [--format csv|ndjson] [--gzip] [--storage local|s3|both] [--repeat K]
+ *   [--concurrency C] [--part-rows R]`
  *
  * Seeds N users into a fresh database on the machine's Postgres (one INSERT ... SELECT over generate_series), starts
  * a Temporal dev server, the API and a worker as processes of their own (and versitygw on loopback for S3), exports
- * every column through the HTTP API and waits for COMPLETED, then downloads the file and checks its SHA-256. It prints
- * the time, rows per second and the worker's peak RSS (sampled during the export, and its lifetime high-water mark),
- * and in the same run the raw baseline: COPY (SELECT <the same columns> ... ORDER BY created_at, id) TO STDOUT WITH
- * CSV into a file, measured right before and right after each export (the machine is shared: the ratio is taken
- * against their mean), with the ratio. `--repeat K` exports K times per storage and also prints the median ratio.
+ * every column through the HTTP API (as `--format`, default csv; gzip-compressed with `--gzip`) and waits for
+ * COMPLETED, then downloads the file and checks its SHA-256. It prints the time, rows per second and the worker's
+ * peak RSS (sampled during the export, and its lifetime high-water mark), and in the same run the raw baseline:
+ * COPY (SELECT <the same columns> ... ORDER BY created_at, id) TO STDOUT WITH CSV into a file (for every format: the
+ * targets of NDJSON and gzip are given against it), measured right before and right after each export (the machine is
+ * shared: the ratio is taken against their mean), with the ratio. `--repeat K` exports K times per storage and also
+ * prints the median ratio.
  * The worker is given a prebuilt workflow bundle (as a deployment would), so its memory is the export's and not
  * webpack's. It starts as the launcher starts it (WORKER_NODE_ARGS, WORKER_ENV); BENCH_WORKER_NODE_OPTIONS and
  * BENCH_MALLOC_ARENA_MAX add NODE_OPTIONS / replace MALLOC_ARENA_MAX, to try other memory settings.
@@ -42,8 +45,16 @@ const { values: args } = parseArgs({
     concurrency: { type: 'string' },
     'part-rows': { type: 'string' },
     repeat: { type: 'string', default: '1' },
+    format: { type: 'string', default: 'csv' },
+    gzip: { type: 'boolean', default: false },
   },
 });
+const FORMAT = args.format!;
+if (FORMAT !== 'csv' && FORMAT !== 'ndjson') throw new Error('--format is csv or ndjson');
+const GZIP = args.gzip === true;
+/** The export request's body: every column, the format, gzip. */
+const EXPORT_BODY = { format: FORMAT, ...(GZIP ? { gzip: true } : {}) };
+const FORMAT_LABEL = `${FORMAT}${GZIP ? '+gzip' : ''}`;
 const REPEAT = Math.max(1, Number(args.repeat));
 const ROWS = Number(args.rows);
 if (!Number.isInteger(ROWS) || ROWS < 1) throw new Error('--rows must be a positive whole number');
@@ -247,7 +258,7 @@ async function exportRun(params: {
         peakRss = Math.max(peakRss, memoryOf(pid).rss);
       }, 25);
       const started = performance.now();
-      const created = await http(baseUrl, 'POST', '/console/users/exports', params.token, {});
+      const created = await http(baseUrl, 'POST', '/console/users/exports', params.token, EXPORT_BODY);
       let done: any;
       await waitUntil(
         'export',
@@ -312,7 +323,7 @@ async function main(): Promise<void> {
   let temporal: DevServer | undefined;
   let s3: S3TestServer | undefined;
   try {
-    log(`database ${database}; ${ROWS.toLocaleString('en-US')} rows; storage ${STORAGES.join(', ')}; ${os.cpus().length} cores`);
+    log(`database ${database}; ${ROWS.toLocaleString('en-US')} rows; ${FORMAT_LABEL}; storage ${STORAGES.join(', ')}; ${os.cpus().length} cores`);
     await adminQuery(`CREATE DATABASE "${database}"`);
     await applyMigrations(databaseUrl);
     const [server, bundle] = await Promise.all([
@@ -364,7 +375,7 @@ async function main(): Promise<void> {
     const ratioOf = (r: RunResult) => r.ms / ((r.baseBefore + r.baseAfter) / 2);
     const lines = [
       '',
-      `Export of ${ROWS.toLocaleString('en-US')} users, every column (${os.cpus().length} cores); baseline: COPY (SELECT the same columns ` +
+      `Export of ${ROWS.toLocaleString('en-US')} users as ${FORMAT_LABEL}, every column (${os.cpus().length} cores); baseline: COPY (SELECT the same columns ` +
         `... ORDER BY created_at, id) TO STDOUT WITH CSV into a file, ${mb(first.bytes)}, measured before and after each export`,
     ];
     for (const r of results) {

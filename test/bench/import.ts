@@ -18,10 +18,10 @@ import { createDatabase } from '../../src/db/client';
 import { applyMigrations } from '../../src/db/migrate';
 import { getFreePort, stopChild, WORKER_ENV, WORKER_NODE_ARGS } from '../../dev/process-control';
 import { startDevServer, type DevServer } from '../../dev/temporal-dev-server';
-import { importWorkflowId } from '../../workflows/import-definitions';
+import { importWorkflowId, undoImportWorkflowId } from '../../workflows/import-definitions';
 
 /**
- * `npm run bench:import -- --rows N [--mode create|update|both] [--chunk-rows R] [--concurrency C] [--format csv|xlsx|ndjson] [--encoding E]`
+ * `npm run bench:import -- --rows N [--mode create|update|both] [--chunk-rows R] [--concurrency C] [--format csv|xlsx|ndjson] [--encoding E] [--undo]`
  *
  * Starts its own API and worker processes against a fresh database on the machine's Postgres and a Temporal dev
  * server it starts, imports a generated file of N users through the HTTP API (upload, preview ready, confirm,
@@ -31,6 +31,12 @@ import { importWorkflowId } from '../../workflows/import-definitions';
  * The API and the worker start as the launcher starts them (WORKER_NODE_ARGS, WORKER_ENV); the worker gets a prebuilt
  * workflow bundle (WORKFLOW_BUNDLE_PATH, as a deployment would) unless `--worker bundling`, so its memory is the
  * import's and not webpack's. The machine is shared: compare the ratio, not the absolute times.
+ *
+ * `--undo` (with the update mode) measures what undo costs. The update is then run twice, each file changing every
+ * user: first through a second API process with IMPORT_UNDO_DAYS=0 (undo off: the chunks record no before-images),
+ * then through the usual one (before-images recorded), and the write phases are compared. Then the second update is
+ * undone, timed from the POST to UNDONE, against that import's write phase; every user must be back at the first
+ * update's values.
  */
 
 const ROOT = path.resolve(__dirname, '../..');
@@ -51,6 +57,7 @@ const { values: args } = parseArgs({
     format: { type: 'string', default: 'csv' },
     /** The encoding of a csv file imported: utf-8 (default), utf-16le, utf-16be, windows-1252, iso-8859-1. */
     encoding: { type: 'string', default: 'utf-8' },
+    undo: { type: 'boolean', default: false },
   },
 });
 type BenchFormat = 'csv' | 'xlsx' | 'ndjson';
@@ -62,6 +69,25 @@ if (FORMAT !== 'csv' && ENCODING !== 'utf-8') throw new Error('--encoding applie
 const ROWS = Number(args.rows);
 if (!Number.isInteger(ROWS) || ROWS < 1) throw new Error('--rows must be a positive whole number');
 const MODES = args.mode === 'both' ? ['create', 'update'] : [args.mode!];
+if (args.undo && !MODES.includes('update')) throw new Error('--undo needs the update mode');
+
+/** One import of the run: the file version it imports and whether its API process records undo before-images. */
+interface Phase {
+  name: string;
+  version: number;
+  undoOff: boolean;
+}
+const PHASES: Phase[] = [
+  ...(MODES.includes('create') ? [{ name: 'create', version: 1, undoOff: false }] : []),
+  ...(MODES.includes('update')
+    ? args.undo
+      ? [
+          { name: 'update, undo off (no before-images)', version: 2, undoOff: true },
+          { name: 'update, before-images recorded', version: 3, undoOff: false },
+        ]
+      : [{ name: 'update', version: 2, undoOff: false }]
+    : []),
+];
 
 const HEADER = 'vendor_data,display_name,full_name,email,phone,country,status,tags,metadata_json';
 const COUNTRIES = ['ESP', 'FRA', 'DEU', 'USA', 'GBR', 'ITA', 'PRT', 'NLD', 'BRA', 'MEX'];
@@ -229,6 +255,25 @@ interface HistoryStats {
 const eventMs = (e: { eventTime?: { seconds?: unknown; nanos?: number | null } | null }) =>
   Number(e.eventTime?.seconds ?? 0) * 1000 + (e.eventTime?.nanos ?? 0) / 1e6;
 
+/** Activities of one workflow history: how many, and the mean time from scheduled to started and from started to completed. */
+function activityTimes(events: Awaited<ReturnType<ReturnType<TemporalClient['workflow']['getHandle']>['fetchHistory']>>['events']) {
+  const byId = new Map((events ?? []).map((e) => [Number(e.eventId), e]));
+  let dispatch = 0;
+  let work = 0;
+  let count = 0;
+  for (const e of events ?? []) {
+    const completed = e.activityTaskCompletedEventAttributes;
+    if (!completed) continue;
+    const started = byId.get(Number(completed.startedEventId));
+    const scheduled = byId.get(Number(completed.scheduledEventId));
+    if (!started || !scheduled) continue;
+    dispatch += eventMs(started) - eventMs(scheduled);
+    work += eventMs(e) - eventMs(started);
+    count++;
+  }
+  return { count, dispatchMs: count ? dispatch / count : 0, workMs: count ? work / count : 0 };
+}
+
 async function historyStats(temporal: TemporalClient, importId: string): Promise<HistoryStats> {
   const parent = await temporal.workflow.getHandle(importWorkflowId(importId)).fetchHistory();
   const events = parent.events ?? [];
@@ -248,19 +293,11 @@ async function historyStats(temporal: TemporalClient, importId: string): Promise
   let activities = 0;
   for (const id of children) {
     const history = await temporal.workflow.getHandle(id).fetchHistory();
-    const childEvents = history.events ?? [];
-    maxEvents = Math.max(maxEvents, childEvents.length);
-    const byId = new Map(childEvents.map((e) => [Number(e.eventId), e]));
-    for (const e of childEvents) {
-      const completed = e.activityTaskCompletedEventAttributes;
-      if (!completed) continue;
-      const started = byId.get(Number(completed.startedEventId));
-      const scheduled = byId.get(Number(completed.scheduledEventId));
-      if (!started || !scheduled) continue;
-      dispatch += eventMs(started) - eventMs(scheduled);
-      work += eventMs(e) - eventMs(started);
-      activities++;
-    }
+    maxEvents = Math.max(maxEvents, history.events?.length ?? 0);
+    const times = activityTimes(history.events);
+    dispatch += times.dispatchMs * times.count;
+    work += times.workMs * times.count;
+    activities += times.count;
   }
   return {
     runs: 1 + children.length,
@@ -287,21 +324,25 @@ async function main(): Promise<void> {
     log(`database ${dbName}; generating files of ${ROWS} rows`);
     await applyMigrations(databaseUrl);
     // The baseline COPYs the UTF-8 CSV; the import reads the file in --format / --encoding (the same users).
-    const createFile = path.join(tmp, 'users.csv');
-    const updateFile = path.join(tmp, 'users-updated.csv');
-    const bytes = await writeFile(createFile, ROWS, 1);
-    if (MODES.includes('update')) await writeFile(updateFile, ROWS, 2);
+    // Per file version: the UTF-8 CSV the baseline COPYs, and the file imported (the same one unless another format).
     const other = FORMAT !== 'csv' || ENCODING !== 'utf-8';
-    const importFiles: Record<string, string> = { create: createFile, update: updateFile };
-    let importBytes = bytes;
-    if (other) {
-      const ext = FORMAT === 'csv' ? `${ENCODING}.csv` : FORMAT;
-      importFiles.create = path.join(tmp, `users.${ext}`);
-      importFiles.update = path.join(tmp, `users-updated.${ext}`);
-      importBytes = await writeFile(importFiles.create, ROWS, 1, FORMAT, ENCODING);
-      if (MODES.includes('update')) await writeFile(importFiles.update, ROWS, 2, FORMAT, ENCODING);
-      log(`import files: ${FORMAT}${FORMAT === 'csv' ? ` in ${ENCODING}` : ''}, ${(importBytes / 1e6).toFixed(1)} MB`);
+    const csvFiles = new Map<number, string>();
+    const importFiles = new Map<number, string>();
+    let bytes = 0;
+    let importBytes = 0;
+    for (const { version } of PHASES) {
+      const csv = path.join(tmp, `users-v${version}.csv`);
+      bytes = Math.max(bytes, await writeFile(csv, ROWS, version));
+      csvFiles.set(version, csv);
+      if (!other) {
+        importFiles.set(version, csv);
+        continue;
+      }
+      const imported = path.join(tmp, `users-v${version}.${FORMAT === 'csv' ? `${ENCODING}.csv` : FORMAT}`);
+      importBytes = Math.max(importBytes, await writeFile(imported, ROWS, version, FORMAT, ENCODING));
+      importFiles.set(version, imported);
     }
+    if (other) log(`import files: ${FORMAT}${FORMAT === 'csv' ? ` in ${ENCODING}` : ''}, ${(importBytes / 1e6).toFixed(1)} MB`);
 
     temporalServer = await startDevServer({ headless: true, log });
     connection = await Connection.connect({ address: temporalServer.address });
@@ -346,8 +387,17 @@ async function main(): Promise<void> {
     const apiArgs = compiled ? ['dist/src/api/server.js'] : ['--require', 'tsx/cjs', 'src/api/server.ts'];
     const { child: apiProcess } = startProcess('api', apiArgs, env);
     children.push(worker, apiProcess);
-    const baseUrl = `http://127.0.0.1:${port}`;
-    await waitUntil(async () => ((await fetch(`${baseUrl}/healthz`)).ok ? true : undefined), 60_000, 200);
+    const mainUrl = `http://127.0.0.1:${port}`;
+    await waitUntil(async () => ((await fetch(`${mainUrl}/healthz`)).ok ? true : undefined), 60_000, 200);
+    // --undo: a second API on the same database and worker, with undo off: the imports it starts record no before-images.
+    let undoOffUrl = mainUrl;
+    if (args.undo) {
+      const offPort = await getFreePort();
+      const { child } = startProcess('api (undo off)', apiArgs, { ...env, PORT: String(offPort), IMPORT_UNDO_DAYS: '0' });
+      children.push(child);
+      undoOffUrl = `http://127.0.0.1:${offPort}`;
+      await waitUntil(async () => ((await fetch(`${undoOffUrl}/healthz`)).ok ? true : undefined), 60_000, 200);
+    }
 
     const database = createDatabase(databaseUrl, { poolSize: 2 });
     const app = await createApplication(database.db, { name: 'bench' });
@@ -360,9 +410,12 @@ async function main(): Promise<void> {
     const headers = { authorization: `Bearer ${owner.token}` };
 
     const results: string[] = [];
-    for (const mode of MODES) {
-      const file = mode === 'create' ? createFile : updateFile;
-      const importPath = importFiles[mode];
+    const writeMs = new Map<string, number>();
+    let lastImportId = '';
+    for (const phase of PHASES) {
+      const file = csvFiles.get(phase.version)!;
+      const importPath = importFiles.get(phase.version)!;
+      const baseUrl = phase.undoOff ? undoOffUrl : mainUrl;
       let peakRss = 0;
       const sampler = setInterval(() => {
         peakRss = Math.max(peakRss, rssOf(worker.pid!).rss);
@@ -401,7 +454,7 @@ async function main(): Promise<void> {
       const base = await baseline(databaseUrl, baselineApp.id, file);
       const ours = tPreview - t0 + (tDone - tConfirm);
       const lines = [
-        `== ${mode}: ${ROWS.toLocaleString('en-US')} rows, ${FORMAT}${FORMAT === 'csv' ? ` ${ENCODING}` : ''}, ${(fs.statSync(importPath).size / 1048576).toFixed(1)} MB ==`,
+        `== ${phase.name}: ${ROWS.toLocaleString('en-US')} rows, ${FORMAT}${FORMAT === 'csv' ? ` ${ENCODING}` : ''}, ${(fs.statSync(importPath).size / 1048576).toFixed(1)} MB ==`,
         `status                     ${done.status}: created ${done.created_count}, updated ${done.updated_count}, unchanged ${done.unchanged_count}, invalid ${done.invalid_rows}`,
         `upload (POST -> 202)       ${seconds(tUpload - t0)}`,
         `preview ready (upload -> AWAITING_CONFIRMATION)  ${seconds(tPreview - t0)}  (to_create ${preview.to_create}, to_update ${preview.to_update})`,
@@ -416,6 +469,37 @@ async function main(): Promise<void> {
       ];
       process.stdout.write(`${lines.join('\n')}\n\n`);
       results.push(...lines);
+      writeMs.set(phase.name, tDone - tConfirm);
+      lastImportId = created.id;
+    }
+
+    if (args.undo) {
+      const [off, on] = PHASES.slice(-2).map((p) => writeMs.get(p.name)!);
+      const tUndo = performance.now();
+      const asked = await fetch(`${mainUrl}/console/users/imports/${lastImportId}/undo`, { method: 'POST', headers });
+      if (asked.status !== 202) throw new Error(`undo: ${asked.status} ${await asked.text()}`);
+      const undone = await waitUntil(async () => {
+        const body = (await (await fetch(`${mainUrl}/console/users/imports/${lastImportId}`, { headers })).json()) as Record<string, any>;
+        return body.status === 'UNDOING' ? undefined : body;
+      }, 3_600_000, 50);
+      const undoMs = performance.now() - tUndo;
+      const undoHistory = await temporal.workflow.getHandle(undoImportWorkflowId(lastImportId)).fetchHistory();
+      const undoActivities = activityTimes(undoHistory.events);
+      // Every user must be back at the values of the update before (version 2): its display name says so.
+      const check = createDatabase(databaseUrl, { poolSize: 1 });
+      const wrong = await check.pool.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM users WHERE application_id = $1 AND display_name NOT LIKE '% v2'`,
+        [app.id],
+      );
+      await check.close();
+      const lines = [
+        `== undo: ${ROWS.toLocaleString('en-US')} rows ==`,
+        `status                     ${undone.status}: restored ${undone.undo?.restored}, deleted ${undone.undo?.deleted}, conflicts ${undone.undo?.conflicts}; users not back at v2: ${wrong.rows[0].n}`,
+        `before-images cost         update write ${seconds(on)} with them, ${seconds(off)} without: +${(((on - off) / off) * 100).toFixed(1)}%`,
+        `undo (POST -> ${undone.status})   ${seconds(undoMs)}  ${rate(ROWS, undoMs)}   ${(undoMs / on).toFixed(2)}x the import's write phase`,
+        `undo activities            ${undoActivities.count}: mean dispatch ${undoActivities.dispatchMs.toFixed(1)} ms, mean run ${undoActivities.workMs.toFixed(1)} ms; history ${undoHistory.events?.length ?? 0} events`,
+      ];
+      process.stdout.write(`${lines.join('\n')}\n\n`);
     }
   } finally {
     for (const child of children) await stopChild(child, { signal: 'SIGTERM', timeoutMs: 20_000 });

@@ -48,6 +48,14 @@ async function signedIn(operator: { token: string; email: string }, path: string
   return page;
 }
 
+/** Signs `operator` in on `path` and, once the element `readyTestId` shows, checks that the page has no `button`. */
+async function expectNoButton(operator: { token: string; email: string }, path: string, readyTestId: string, button: string) {
+  const page = await signedIn(operator, path);
+  await page.getByTestId(readyTestId).waitFor();
+  expect(await page.getByRole('button', { name: button }).count()).toBe(0);
+  await page.context().close();
+}
+
 async function shownStatus(page: Page, testId: string, status: string, timeoutMs = 60_000): Promise<void> {
   await waitFor(async () => ((await page.getByTestId(testId).innerText()) === status ? true : undefined), timeoutMs);
 }
@@ -90,10 +98,7 @@ describe('imports', () => {
     await expectAccessible(requester);
     await requester.context().close();
 
-    const developer = await signedIn(t.operators.DEVELOPER, `/imports/${preview.id}`);
-    await developer.getByTestId('approval-reasons').waitFor();
-    expect(await developer.getByRole('button', { name: 'Approve' }).count()).toBe(0);
-    await developer.context().close();
+    await expectNoButton(t.operators.DEVELOPER, `/imports/${preview.id}`, 'approval-reasons', 'Approve');
 
     const owner = await signedIn(t.operators.OWNER, `/imports/${preview.id}`);
     await owner.getByRole('button', { name: 'Reject' }).waitFor();
@@ -122,10 +127,7 @@ describe('imports', () => {
     );
     expect(done).toMatchObject({ status: 'COMPLETED', updated_count: 2, created_count: 3 });
 
-    const reader = await signedIn(t.operators.READER, `/imports/${done.id}`);
-    await reader.getByTestId('summary-created').waitFor();
-    expect(await reader.getByRole('button', { name: 'Undo import' }).count()).toBe(0);
-    await reader.context().close();
+    await expectNoButton(t.operators.READER, `/imports/${done.id}`, 'summary-created', 'Undo import');
 
     const page = await signedIn(t.operators.ADMIN, `/imports/${done.id}`);
     await page.getByRole('button', { name: 'Undo import' }).click();

@@ -14,7 +14,8 @@ import { createDatabase, type Database } from '../../src/db/client';
 import { createLogger, type Logger } from '../../src/logger';
 import { createStorage } from '../../src/storage';
 import { installTemporalRuntime } from '../../src/temporal/runtime';
-import { createWorker } from '../../src/worker';
+import { freeLoopbackPort, startMetricsServer, type MetricsServer } from '../../src/metrics/server';
+import { createWorker, createWorkerMetrics } from '../../src/worker';
 import { createSystemActivities } from '../workflows/system-activities';
 import { faultInjection } from './fault-injection';
 
@@ -69,6 +70,10 @@ export interface TestStack {
   baseUrl: string;
   /** The running worker; undefined when started with `worker: false`. */
   worker?: Worker;
+  /** The metrics the stack's workers count into (one registry for the stack, across worker restarts). */
+  workerMetrics: ReturnType<typeof createWorkerMetrics>;
+  /** The workers' `/metrics` (with the Temporal SDK's), when started with `workerMetrics: true`. */
+  workerMetricsUrl?: string;
   startWorker(): Promise<Worker>;
   stopWorker(): Promise<void>;
   stop(): Promise<void>;
@@ -95,6 +100,11 @@ export async function startTestStack(
     applicationName?: string;
     /** Interceptors on the API's Temporal client (e.g. the history recorder changes a workflow's input). */
     clientInterceptors?: WorkflowClientInterceptor[];
+    /**
+     * Serve the workers' metrics on a loopback port, with the Temporal SDK's Prometheus exporter turned on (when this
+     * file's jest context installs the SDK runtime first; see src/temporal/runtime.ts).
+     */
+    workerMetrics?: boolean;
   } = {},
 ): Promise<TestStack> {
   // The port is known once the server listens; links are built from PUBLIC_BASE_URL only, so it is set to that address.
@@ -134,13 +144,22 @@ export async function startTestStack(
 
   let nativeConnection: NativeConnection | undefined;
   let running: Promise<void> | undefined;
+  let metricsServer: MetricsServer | undefined;
   const stack: TestStack = {
     config,
     database,
     client,
     baseUrl,
+    workerMetrics: createWorkerMetrics(),
     async startWorker() {
-      installTemporalRuntime(createLogger({ logLevel: 'warn' }, 'temporal'));
+      const sdkMetricsUrl = installTemporalRuntime(
+        createLogger({ logLevel: 'warn' }, 'temporal'),
+        options.workerMetrics ? { metricsPort: await freeLoopbackPort() } : {},
+      );
+      if (options.workerMetrics && !metricsServer) {
+        metricsServer = await startMetricsServer({ registry: stack.workerMetrics.registry, host: '127.0.0.1', port: 0, sdkMetricsUrl });
+        stack.workerMetricsUrl = metricsServer.url;
+      }
       nativeConnection ??= await NativeConnection.connect({ address: env.temporalAddress });
       const worker = await createWorker({
         config,
@@ -149,6 +168,7 @@ export async function startTestStack(
         workflowBundle: { codePath: env.workflowBundlePath },
         ...faultInjection(database.db, createStorage(config), options.env ?? {}),
         extraActivities: createSystemActivities(database.db),
+        metrics: stack.workerMetrics.jobs,
       });
       stack.worker = worker;
       running = worker.run();
@@ -163,6 +183,7 @@ export async function startTestStack(
     },
     async stop() {
       await stack.stopWorker();
+      await metricsServer?.close();
       await nativeConnection?.close();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -166,6 +166,34 @@ const SCENARIOS: Scenario[] = [
     },
   },
   {
+    name: 'auto-confirm',
+    async run(ctx) {
+      // The public bulk API's auto_confirm: the run confirms the import itself once validated; with an approval
+      // policy it waits for a second operator instead, who approves.
+      const tenant = await createTenant(ctx.stack.database.db);
+      const apiUpload = async (content: string) => {
+        const form = new FormData();
+        form.append('auto_confirm', 'true');
+        form.append('file', new Blob([Buffer.from(content)], { type: 'text/csv' }), 'users.csv');
+        const res = await fetch(`${ctx.stack.baseUrl}/v3/users/imports`, { method: 'POST', headers: { 'x-api-key': tenant.apiKey }, body: form });
+        const body = (await res.json()) as { id: string };
+        if (res.status !== 202) throw new Error(`upload: ${res.status} ${JSON.stringify(body)}`);
+        return body.id;
+      };
+      const plain = await apiUpload(rows('auto', 7));
+      await waitForStatus(ctx.stack, tenant.operators.OWNER.token, plain, ['COMPLETED']);
+      await ctx.save('auto-confirm', importWorkflowId(plain));
+
+      await setApprovalPolicy(ctx.stack.database.db, { applicationId: tenant.applicationId, statuses: ['BLOCKED'] });
+      const gated = await apiUpload(csvOf(['vendor_data', 'status'], [['auto-gated-1', 'BLOCKED'], ['auto-gated-2', 'ACTIVE']]));
+      await waitForStatus(ctx.stack, tenant.operators.OWNER.token, gated, ['AWAITING_APPROVAL']);
+      const res = await api(ctx.stack, 'POST', `/console/users/imports/${gated}/approve`, { token: tenant.operators.ADMIN.token });
+      if (res.status !== 202) throw new Error(`approve: ${res.status} ${res.text}`);
+      await waitForStatus(ctx.stack, tenant.operators.OWNER.token, gated, ['COMPLETED']);
+      await ctx.save('auto-confirm-approval', importWorkflowId(gated));
+    },
+  },
+  {
     name: 'expiry',
     async run(ctx) {
       const stack = ctx.slowStack;
@@ -242,6 +270,26 @@ const SCENARIOS: Scenario[] = [
       const done = await runExport(ctx.stack, tenant.operators.OWNER.token, {});
       if (done.status !== 'COMPLETED') throw new Error(`export ended ${done.status}`);
       await ctx.save('local', exportWorkflowId(done.id));
+    },
+  },
+  {
+    name: 'export-schedule',
+    async run(ctx) {
+      // One run of an incremental export schedule, started by the Temporal Schedule's trigger; its child export too.
+      const tenant = await createTenant(ctx.stack.database.db);
+      const token = tenant.operators.OWNER.token;
+      await seedUsers(ctx.stack.database.db, tenant.applicationId, [{ vendorData: 'schedule-1' }, { vendorData: 'schedule-2' }]);
+      const created = await api(ctx.stack, 'POST', '/console/users/export-schedules', {
+        token,
+        body: { name: 'replay', every: '1d', incremental: true, columns: ['id', 'vendor_data'] },
+      });
+      if (created.status !== 201) throw new Error(`POST export-schedules: ${created.status} ${created.text}`);
+      const handle = ctx.stack.client.schedule.getHandle(created.body.temporal_schedule_id);
+      await handle.trigger();
+      const workflowId = await waitFor(async () => (await handle.describe()).info.recentActions.at(-1)?.action.workflow.workflowId, 30_000);
+      await closedRun(ctx.stack.client, workflowId);
+      await ctx.save('incremental', workflowId);
+      await api(ctx.stack, 'DELETE', `/console/users/export-schedules/${created.body.id}`, { token });
     },
   },
   {

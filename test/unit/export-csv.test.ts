@@ -1,6 +1,7 @@
 import { parse } from 'csv-parse/sync';
 import { columnsForRole, EXPORT_COLUMNS, forbiddenColumns } from '../../src/exports/columns';
-import { csvHeader, csvRecord, escapeFormula, jsonbText } from '../../src/exports/csv';
+import { csvHeader, csvRecord, escapeFormula, jsonbText, unescapeFormula } from '../../src/exports/csv';
+import { cellValue } from '../../src/imports/rows';
 import { EventEmitter } from 'node:events';
 import type { Connection } from 'pg';
 import { CopyOutRecords, type RecordBlock } from '../../src/exports/copy-out';
@@ -18,21 +19,71 @@ describe('escapeFormula', () => {
     ['--5', "'--5"],
     ['+1-2', "'+1-2"],
     ['-1e', "'-1e"],
+    // A leading quote that the import would drop is doubled.
+    ["'=already", "''=already"],
+    ["''+", "'''+"],
+    ["'''", "''''"],
+    ["''", "'''"],
+    ["'-5", "''-5"],
+    ["'+34600111222", "''+34600111222"],
+    ["'@x", "''@x"],
+    ["'\tx", "''\tx"],
+    ["'\rx", "''\rx"],
   ])('%j is escaped', (value, escaped) => {
     expect(escapeFormula(value)).toBe(escaped);
   });
 
-  test.each(['+34600111222', '-12', '-12.5', '+.5', '-1e10', '+3.0E-2', '42', 'plain', '', "'=already", 'a=b', ' =x'])(
+  test.each(['+34600111222', '-12', '-12.5', '+.5', '-1e10', '+3.0E-2', '42', '-5', 'plain', '', "'", "'plain", "'5", "' =x", 'a=b', ' =x'])(
     '%j is left alone',
     (value) => {
       expect(escapeFormula(value)).toBe(value);
     },
   );
 
-  test('the import rule undoes it: a leading quote before a formula start is dropped', () => {
-    const importRead = (cell: string) => (/^'[=+\-@\t\r]/.test(cell) ? cell.slice(1) : cell);
-    for (const value of ['=1+2', '+SUM(A1)', '-cmd', '@x', '\tx', '\rx', '+34600111222', '-12.5', 'plain', '+']) {
-      expect(importRead(escapeFormula(value))).toBe(value);
+  test('the import rule undoes it: a first quote before a formula start or a quote is dropped', () => {
+    for (const value of ['=1+2', '+SUM(A1)', '-cmd', '@x', '\tx', '\rx', '+34600111222', '-12.5', 'plain', '+', "'=x", "''", "'"]) {
+      expect(unescapeFormula(escapeFormula(value))).toBe(value);
+    }
+    expect(unescapeFormula("'plain")).toBe("'plain");
+    expect(unescapeFormula("''")).toBe("'");
+    expect(cellValue("''=x")).toBe("'=x");
+    // NDJSON values are not escaped: read as given.
+    expect(cellValue("'=x", false)).toBe("'=x");
+  });
+
+  /** mulberry32: the same sequence for a seed everywhere. */
+  function prng(seed: number): () => number {
+    let a = seed >>> 0;
+    return () => {
+      a = (a + 0x6d2b79f5) >>> 0;
+      let t = a;
+      t = Math.imul(t ^ (t >>> 15), t | 1);
+      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+  }
+
+  test('property: unescapeFormula(escapeFormula(s)) === s, and the escape is exact, for generated strings', () => {
+    const rnd = prng(12);
+    // Weighted towards what the rules look at: quotes, formula starts, digits, signs, dots, exponents; unicode too.
+    const alphabet = ["'", "'", "'", '=', '+', '-', '@', '\t', '\r', '\n', '0', '5', '9', '.', 'e', 'E', ' ', 'a', 'Z', 'é', '日', '😀', ',', '"'];
+    const fixed = ["'=", "''+", "'''", '-1', '+34600111222', '-', "'", "'-5", '-5', '\t=', '\rx', "'\t", "'\r", '=1+1', '@x', 'Ünïcode', '😀=', "'😀"];
+    const samples = [...fixed];
+    for (let i = 0; i < 20_000; i++) {
+      let s = '';
+      for (let n = 1 + Math.floor(rnd() * 8); n > 0; n--) s += alphabet[Math.floor(rnd() * alphabet.length)];
+      samples.push(s);
+    }
+    const startsFormula = (s: string) => /^[=+\-@\t\r]/.test(s);
+    const isNumber = (s: string) => /^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$/.test(s);
+    for (const s of samples) {
+      const escaped = escapeFormula(s);
+      expect(unescapeFormula(escaped)).toBe(s);
+      // API.md's rule, written out: one more quote exactly when a spreadsheet or the import would misread the value.
+      const needsQuote = (startsFormula(s) && !isNumber(s)) || /^'[=+\-@\t\r']/.test(s);
+      expect(escaped).toBe(needsQuote ? `'${s}` : s);
+      // What the import reads (then trims): the stored value, for every value a rule can store (trimmed already).
+      if (s.trim() === s) expect(cellValue(escaped)).toBe(s);
     }
   });
 });

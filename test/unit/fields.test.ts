@@ -125,6 +125,14 @@ describe('user field rules', () => {
     expect(code(rules.tags([...Array.from({ length: 50 }, (_, i) => `t${i}`), 't0']))).toBe('ok');
   });
 
+  test('tags: a tag may not hold a comma (the CSV cell joins tags with one)', () => {
+    expect(rules.tags(['a,b'])).toEqual({ ok: false, error: { code: 'invalid_tags', message: 'a tag may not hold a comma ("a,b")' } });
+    expect(code(rules.tags(['ok', ' x, ']))).toBe('invalid_tags');
+    expect(code(rules.tags([',']))).toBe('invalid_tags');
+    // Other punctuation is fine.
+    expect(rules.tags(['a;b', 'c.d', "'=e"])).toEqual({ ok: true, value: ['a;b', 'c.d', "'=e"] });
+  });
+
   test('metadata: an object of at most 16 KiB', () => {
     expect(code(rules.metadataJson('{"a":1}'))).toBe('ok');
     expect(code(rules.metadataJson('[1,2]'))).toBe('invalid_metadata_json');
@@ -210,6 +218,15 @@ describe('the public API schema is built from the same rules', () => {
       metadata: 'invalid_metadata_json',
       nickname: 'unknown_field',
     });
+  });
+
+  test('a tag with a comma is invalid_tags, in a create and in a patch', () => {
+    const created = userCreateSchema.safeParse({ vendor_data: 'v', tags: ['fine', 'not,fine'] });
+    expect(created.success).toBe(false);
+    expect(fieldProblems(created.error!, {})).toEqual([{ field: 'tags', code: 'invalid_tags', message: 'a tag may not hold a comma ("not,fine")' }]);
+    const patched = userPatchSchema.safeParse({ tags: ['x,'] });
+    expect(patched.success).toBe(false);
+    expect(fieldProblems(patched.error!, {}).map((p) => [p.field, p.code])).toEqual([['tags', 'invalid_tags']]);
   });
 
   test('a missing vendor_data is required; wrong types are invalid_type', () => {

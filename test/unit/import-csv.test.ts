@@ -130,6 +130,12 @@ describe('cells and header', () => {
     expect(cellValue("'\tx")).toBe('x');
     expect(cellValue("'plain")).toBe("'plain");
     expect(cellValue("'")).toBe("'");
+    // A quote the export doubled (the value begins with ' then a formula start or another ').
+    expect(cellValue("''=x")).toBe("'=x");
+    expect(cellValue("'''")).toBe("''");
+    expect(cellValue("''-5")).toBe("'-5");
+    expect(cellValue("'-5")).toBe('-5');
+    expect(cellValue('-5')).toBe('-5');
     expect(cellValue('  padded \r')).toBe('padded');
     expect(cellValue(undefined)).toBe('');
   });
@@ -598,6 +604,23 @@ describe('readImportFile: what it detects, and the options that win', () => {
     expect(result.lines[0][12]).toBe('{"k":1}');
     expect(result.lines[1][4]).toMatch(/invalid_json_line.*line 3 is string, not a JSON object/);
     expect(result.lines[2][12]).toBe('{"q":2}');
+  });
+
+  it('NDJSON: values are read as given (no formula escape); a tag of a list holding a comma is invalid_tags, with the other problems', async () => {
+    const lines = [
+      JSON.stringify({ vendor_data: "'=a", display_name: "''+b", full_name: "'-5", tags: ["'=t", 'u'] }),
+      JSON.stringify({ vendor_data: 'c', tags: ['x', 'y,z'] }),
+      JSON.stringify({ vendor_data: 'd', email: 'nope', tags: ['a,b'] }),
+      JSON.stringify({ vendor_data: 'e', tags: 'p,q' }),
+    ];
+    const result = await read(lines.join('\n'), 10, 9);
+    expect(result.lines.map((l) => [l[2], l[4], l[5], l[6], l[11]])).toEqual([
+      ["'=a", '\\N', "''+b", "'-5", '{"\'=t","u"}'],
+      ['c', expect.stringMatching(/"tags".*invalid_tags.*a tag may not hold a comma \(\\\\"y,z\\\\"\)/), '\\N', '\\N', '\\N'],
+      ['d', expect.stringMatching(/invalid_email.*invalid_tags|invalid_tags.*invalid_email/), '\\N', '\\N', '\\N'],
+      // A string is a comma-separated cell, as in a CSV.
+      ['e', '\\N', '\\N', '\\N', '{"p","q"}'],
+    ]);
   });
 
   it("NDJSON: keys resolved like headers (synonyms, first and last name, the upload's mapping); the rest listed as ignored", async () => {

@@ -15,6 +15,7 @@ const ExportHistory = lazy(() => import('../features/exports/ExportHistory').the
 const ExportDetail = lazy(() => import('../features/exports/ExportDetail').then((m) => ({ default: m.ExportDetail })));
 const WebhooksPage = lazy(() => import('../features/webhooks/WebhooksPage').then((m) => ({ default: m.WebhooksPage })));
 const WebhookDeliveries = lazy(() => import('../features/webhooks/WebhookDeliveries').then((m) => ({ default: m.WebhookDeliveries })));
+const SchedulesPage = lazy(() => import('../features/schedules/SchedulesPage').then((m) => ({ default: m.SchedulesPage })));
 const AuditLog = lazy(() => import('../features/audit/AuditLog').then((m) => ({ default: m.AuditLog })));
 
 function Loading({ what = 'Loading…' }: { what?: string }) {
@@ -64,6 +65,7 @@ function SignedInRoutes() {
             <Route path="/imports/:id">{(params) => <ImportDetail key={params.id} id={params.id} />}</Route>
             <Route path="/exports/new" component={ExportPage} />
             <Route path="/exports" component={ExportHistory} />
+            <Route path="/schedules" component={SchedulesPage} />
             <Route path="/exports/:id">{(params) => <ExportDetail key={params.id} id={params.id} />}</Route>
             <Route path="/audit" component={can('audit.read') ? AuditLog : NoAuditAccess} />
             {/* Not /webhooks: /console/webhooks is the API's path, which a reload of the page would reach. */}

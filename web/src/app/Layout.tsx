@@ -87,6 +87,11 @@ export function Layout({ children }: { children: ReactNode }) {
               Export history
             </NavLink>
           </li>
+          {can('exports.schedules') && (
+            <li>
+              <NavLink href="/schedules">Export schedules</NavLink>
+            </li>
+          )}
           {can('audit.read') && (
             <li>
               <NavLink href="/audit">Audit log</NavLink>

@@ -11,6 +11,7 @@ export type Permission =
   | 'exports.restricted_columns'
   | 'exports.read'
   | 'exports.control_any'
+  | 'exports.schedules'
   | 'audit.read'
   | 'mappings.manage'
   | 'webhooks.manage'
@@ -186,6 +187,27 @@ export interface ExportObject {
   format?: string | null;
   gzip?: boolean | null;
   excel_bom?: boolean | null;
+  schedule_id?: string | null;
+  incremental?: boolean;
+}
+
+/** An export schedule (API.md "More on exports"). */
+export interface ExportSchedule {
+  id: string;
+  name: string;
+  filters: ExportFilters;
+  columns: string[];
+  format: string;
+  gzip: boolean;
+  excel_bom?: boolean;
+  every: string | null;
+  cron: string | null;
+  incremental: boolean;
+  paused: boolean;
+  next_run_at: string | null;
+  last_export_id: string | null;
+  created_by: OperatorRef;
+  created_at: string;
 }
 
 export interface AuditEntry {

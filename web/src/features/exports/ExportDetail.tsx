@@ -229,6 +229,11 @@ export function ExportDetail({ id }: { id: string }) {
             <code>{data.id}</code>
           </Fact>
           <Fact label="Requested by">{data.operator?.email ?? '—'}</Fact>
+          {data.schedule_id && (
+            <Fact label="Run of a schedule">
+              <span data-testid="export-schedule">{data.incremental ? 'incremental run' : 'full run'}</span>
+            </Fact>
+          )}
           <Fact label="Created">
             <DateTime value={data.created_at} />
           </Fact>

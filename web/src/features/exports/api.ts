@@ -2,6 +2,7 @@ import { keepPreviousData, useMutation, useQuery, useQueryClient } from '@tansta
 import { api, query } from '../../app/api';
 import type { ExportFilters, ExportObject, Page } from '../../app/types';
 import { exportPollInterval } from '../../shared/statuses';
+import { useJobMutation } from '../../shared/useJobMutation';
 
 const base = '/console/users/exports';
 
@@ -37,14 +38,7 @@ export interface ExportRequest {
 }
 
 export function useStartExport() {
-  const qc = useQueryClient();
-  return useMutation({
-    mutationFn: (body: ExportRequest) => api<ExportObject>(base, { method: 'POST', json: body }),
-    onSuccess: (exp) => {
-      qc.setQueryData(exportKeys.one(exp.id), exp);
-      void qc.invalidateQueries({ queryKey: ['exports', 'list'] });
-    },
-  });
+  return useJobMutation('exports', (body: ExportRequest) => api<ExportObject>(base, { method: 'POST', json: body }));
 }
 
 export function useNewLink(id: string) {
@@ -57,15 +51,7 @@ export function useNewLink(id: string) {
 
 /** cancel (QUEUED / RUNNING), retry (FAILED): each answers 202 with the export object. */
 export function useExportAction(id: string, action: 'cancel' | 'retry') {
-  const qc = useQueryClient();
-  return useMutation({
-    mutationFn: () => api<ExportObject>(`${base}/${encodeURIComponent(id)}/${action}`, { method: 'POST' }),
-    onSuccess: (exp) => {
-      qc.setQueryData(exportKeys.one(id), exp);
-      void qc.invalidateQueries({ queryKey: exportKeys.one(id) });
-      void qc.invalidateQueries({ queryKey: ['exports', 'list'] });
-    },
-  });
+  return useJobMutation('exports', () => api<ExportObject>(`${base}/${encodeURIComponent(id)}/${action}`, { method: 'POST' }));
 }
 
 /** `DELETE .../links` (204): every link of the export stops working at once. */

@@ -3,6 +3,7 @@ import { api, query } from '../../app/api';
 import type { ImportObject, Page, PreviewRow, SavedMapping } from '../../app/types';
 import { rememberFile, uploadForm, type UploadOptions } from './uploadOptions';
 import { importPollInterval, IMPORT_TERMINAL } from '../../shared/statuses';
+import { useJobMutation } from '../../shared/useJobMutation';
 
 export const PREVIEW_PAGE_SIZE = 50;
 
@@ -68,16 +69,9 @@ export function useUpload() {
 export type ImportActionName = 'confirm' | 'cancel' | 'retry' | 'pause' | 'resume' | 'approve' | 'reject' | 'undo';
 
 export function useImportAction(id: string, action: ImportActionName) {
-  const qc = useQueryClient();
-  return useMutation({
-    mutationFn: (body?: Record<string, unknown>) =>
-      api<ImportObject>(`${base}/${encodeURIComponent(id)}/${action}`, { method: 'POST', ...(body ? { json: body } : {}) }),
-    onSuccess: (imp) => {
-      qc.setQueryData(importKeys.one(id), imp);
-      void qc.invalidateQueries({ queryKey: importKeys.one(id) });
-      void qc.invalidateQueries({ queryKey: ['imports', 'list'] });
-    },
-  });
+  return useJobMutation('imports', (body?: Record<string, unknown>) =>
+    api<ImportObject>(`${base}/${encodeURIComponent(id)}/${action}`, { method: 'POST', ...(body ? { json: body } : {}) }),
+  );
 }
 
 /** `PATCH {chunk_concurrency}`: how many chunks a running or paused import writes at once (1 to 16). */

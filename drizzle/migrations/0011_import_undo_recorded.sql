@@ -1,0 +1,1 @@
+ALTER TABLE "imports" ADD COLUMN "undo_recorded" boolean DEFAULT true NOT NULL;

@@ -1,0 +1,1 @@
+DROP TABLE "import_undo_images" CASCADE;
