@@ -25,6 +25,9 @@ import { DomainError } from '../src/errors';
 import { createStorageSet, type AppendState, type CompositeState } from '../src/storage';
 import { loadSigningSecret } from '../src/storage/signing';
 import type { ActivityDeps } from './deps';
+import type { Client } from '@temporalio/client';
+import { recordExportEvent, webhookEventId } from '../src/webhooks/events';
+import { dispatchAfterCommit } from '../src/webhooks/dispatch';
 import { secondsBetween } from '../src/metrics/jobs';
 import { FAILURE_TYPES, type WriteRate } from '../workflows/definitions';
 
@@ -118,16 +121,23 @@ export interface ExportEnding {
 
 /**
  * Ends an export (see finishExport); `idempotencyKey` keys its audit entry (the workflow run, or the reconciler's
- * ending of an export whose workflow was terminated). An export already ended is left as it is.
+ * ending of an export whose workflow was terminated) and its webhook event (`export.completed` / `export.failed`,
+ * recorded in the same transaction, dispatched after it). An export already ended is left as it is.
  */
 export async function endExport(
-  deps: Pick<ActivityDeps, 'db' | 'storage' | 'metrics'>,
+  deps: Pick<ActivityDeps, 'db' | 'storage' | 'config' | 'metrics'> & { temporal?: Client },
   input: ExportEnding,
   idempotencyKey: string,
 ): Promise<{ status: ExportStatus }> {
   const { db, storage } = deps;
+  const eventType = input.outcome === 'COMPLETED' ? 'export.completed' : input.outcome === 'FAILED' ? 'export.failed' : undefined;
+  const eventId = eventType ? webhookEventId(eventType, input.exportId, idempotencyKey) : undefined;
   const row = await loadExport(deps, input.exportId);
-  if (TERMINAL_EXPORT_STATUSES.includes(row.status)) return { status: row.status };
+  if (TERMINAL_EXPORT_STATUSES.includes(row.status)) {
+    // A retry after the ending's commit: its webhook event was recorded with it; the delivery may not have started.
+    if (eventId) await dispatchAfterCommit(deps, [eventId]);
+    return { status: row.status };
+  }
   const success = input.outcome === 'COMPLETED';
   // A cancelled export leaves nothing behind (the partial file, the S3 multipart upload); a FAILED one keeps its
   // written ranges and checkpoints, which `retry` goes on from (retention deletes them after EXPORT_RETENTION_DAYS).
@@ -190,14 +200,17 @@ export async function endExport(
           ),
         );
     }
+    if (eventType) await recordExportEvent(tx, { exportId: row.id, type: eventType, ending: idempotencyKey });
     return moved.length > 0;
   });
+  if (eventId) await dispatchAfterCommit(deps, [eventId]);
   // Counted by the call that moved it: a retry (or the reconciler after the workflow) finds it ended.
   if (ended) deps.metrics?.jobFinished('export', input.outcome, secondsBetween(row.createdAt, finishedAt));
   return { status: input.outcome };
 }
 
-export function createExportActivities(deps: Omit<ActivityDeps, 'temporal'>) {
+/** The export activities; `temporal` starts the webhook deliveries of the events they emit (without it, the reconciler does). */
+export function createExportActivities(deps: Omit<ActivityDeps, 'temporal'> & { temporal?: Client }) {
   const { db, storage, mailer, config, metrics } = deps;
   const storages = createStorageSet(config, storage);
   const linkSecret = () => loadSigningSecret(config.storage.linkSigningSecret, config.dataDir);

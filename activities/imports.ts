@@ -31,6 +31,11 @@ import { DomainError } from '../src/errors';
 import { finishUndo, listUndoChunks, undoChunk, type UndoChunkResult } from '../src/imports/undo';
 import { secondsBetween } from '../src/metrics/jobs';
 import type { UndoImportResult } from '../workflows/import-definitions';
+import type { Client } from '@temporalio/client';
+import { drizzle } from 'drizzle-orm/node-postgres';
+import * as schema from '../drizzle/schema';
+import { recordImportEvent, webhookEventId } from '../src/webhooks/events';
+import { dispatchAfterCommit } from '../src/webhooks/dispatch';
 import type { WriteRate } from '../workflows/definitions';
 import { importRate } from '../src/imports/present';
 
@@ -72,7 +77,10 @@ function validationResult(row: ImportRecord): ValidateImportResult {
   };
 }
 
-export function createImportActivities({ db, storage, config, hooks = {}, metrics }: Omit<ActivityDeps, 'temporal'>) {
+/** The import activities; `temporal` starts the webhook deliveries of the events they emit (without it, the reconciler does). */
+export function createImportActivities({ db, storage, config, temporal, hooks = {}, metrics }: Omit<ActivityDeps, 'temporal'> & { temporal?: Client }) {
+  const dispatch = (...eventIds: string[]) => dispatchAfterCommit({ db, temporal, config }, eventIds);
+
   /** The import's ending, counted once per workflow run: `ended` is whether this call wrote the run's audit entry. */
   async function finalResult(importId: string, ended: boolean): Promise<FinishImportResult> {
     const row = await getImport(db, { id: importId });
@@ -96,8 +104,13 @@ export function createImportActivities({ db, storage, config, hooks = {}, metric
      * over from the file; a retry after the verdict was written finds it and returns it.
      */
     async validateImport({ importId }: ImportActivityInput): Promise<ValidateImportResult> {
+      const awaitingEvent = webhookEventId('import.awaiting_confirmation', importId);
       const row = await getImport(db, { id: importId });
-      if (row.status !== 'VALIDATING') return validationResult(row);
+      if (row.status !== 'VALIDATING') {
+        // A retry after the verdict's commit: the event was recorded with it; its delivery may not have started.
+        await dispatch(awaitingEvent);
+        return validationResult(row);
+      }
       // Started once: a retried validation (attempt 2 and on) is the same job.
       if (Context.current().info.attempt === 1) metrics?.jobStarted('import');
       const storageKey = row.storageKey;
@@ -115,6 +128,9 @@ export function createImportActivities({ db, storage, config, hooks = {}, metric
             chunkRows: config.imports.chunkRows,
             header,
             saveMapping: options.save_mapping ? { operatorId: row.operatorId } : undefined,
+            beforeCommit: async (client) => {
+              await recordImportEvent(drizzle(client, { schema }), { importId, type: 'import.awaiting_confirmation' });
+            },
             maxBytes: config.imports.maxBytes,
             read: { format: options.format, sheet: options.sheet, encoding: options.encoding, delimiter: options.delimiter },
             onProgress: (rows) => {
@@ -133,6 +149,7 @@ export function createImportActivities({ db, storage, config, hooks = {}, metric
           }),
       );
       if (outcome.status === 'REJECTED') await markRejected(db, { importId, error: outcome.error });
+      if (outcome.status === 'AWAITING_CONFIRMATION') await dispatch(awaitingEvent);
       return validationResult(await getImport(db, { id: importId }));
     },
 
@@ -203,13 +220,20 @@ export function createImportActivities({ db, storage, config, hooks = {}, metric
 
     /**
      * Ends a workflow run: RUNNING becomes COMPLETED or COMPLETED_WITH_ERRORS, finished_at is set, and the audit
-     * entry of this ending is written (keyed by the run, so a retry writes none twice but a retry run adds its own).
+     * entry of this ending is written (keyed by the run, so a retry writes none twice but a retry run adds its own),
+     * with the `import.completed` webhook event (same key), whose deliveries start after the commit.
      */
     async finishImport({ importId, runKey }: { importId: string; runKey: string }): Promise<FinishImportResult> {
-      const ended = await db.transaction(async (tx) => {
-        await markFinished(tx, importId);
-        return recordImportAudit(tx, importId, runKey);
+      const { ended, eventId } = await db.transaction(async (tx) => {
+        const status = await markFinished(tx, importId);
+        const audited = await recordImportAudit(tx, importId, runKey);
+        const event =
+          status === 'COMPLETED' || status === 'COMPLETED_WITH_ERRORS'
+            ? await recordImportEvent(tx, { importId, type: 'import.completed', ending: runKey })
+            : undefined;
+        return { ended: audited, eventId: event };
       });
+      if (eventId) await dispatch(eventId);
       return finalResult(importId, ended);
     },
 
@@ -298,15 +322,20 @@ export function createImportActivities({ db, storage, config, hooks = {}, metric
     async finishImportUndo({ importId }: ImportActivityInput): Promise<UndoImportResult> {
       const { row, ended } = await finishUndo(db, importId);
       if (ended) metrics?.jobFinished('undo', row.status, secondsBetween(row.undoRequestedAt, row.undoFinishedAt));
+      if (row.status === 'UNDONE') await dispatch(webhookEventId('import.undone', importId));
       return { importId, status: row.status, restored: row.undoRestored, deleted: row.undoDeleted, conflicts: row.undoConflicts };
     },
 
     /** The workflow cannot go on: the import becomes FAILED with the error, and its audit entry is written. Idempotent. */
     async failImport({ importId, runKey, message }: { importId: string; runKey: string; message: string }): Promise<FinishImportResult> {
-      const ended = await db.transaction(async (tx) => {
+      const { ended, eventId } = await db.transaction(async (tx) => {
         await markFailed(tx, { importId, error: { code: 'internal_error', message } });
-        return recordImportAudit(tx, importId, runKey);
+        const audited = await recordImportAudit(tx, importId, runKey);
+        const row = await getImport(tx, { id: importId });
+        const event = row.status === 'FAILED' ? await recordImportEvent(tx, { importId, type: 'import.failed', ending: runKey }) : undefined;
+        return { ended: audited, eventId: event };
       });
+      if (eventId) await dispatch(eventId);
       return finalResult(importId, ended);
     },
   };

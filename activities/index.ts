@@ -4,6 +4,7 @@ import { createExportActivities } from './exports';
 import { createImportActivities } from './imports';
 import { createReconcileActivities } from './reconcile';
 import { createRetentionActivities } from './retention';
+import { createWebhookActivities } from './webhooks';
 
 /** All activities of the worker, made from its dependencies. */
 export function createActivities(deps: ActivityDeps) {
@@ -13,6 +14,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createExportScheduleActivities(deps),
     ...createRetentionActivities(deps),
     ...createReconcileActivities(deps),
+    ...createWebhookActivities(deps),
   };
 }
 

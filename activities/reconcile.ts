@@ -2,6 +2,8 @@ import { WorkflowNotFoundError } from '@temporalio/client';
 import { Context } from '@temporalio/activity';
 import { recordImportAudit } from '../src/imports/audit';
 import { getImport, listUndoingImports, listUnfinishedImports, markWorkflowEnded, type ImportRecord } from '../src/imports/queries';
+import { recordImportEvent, webhookEventId } from '../src/webhooks/events';
+import { dispatchAfterCommit } from '../src/webhooks/dispatch';
 import { secondsBetween } from '../src/metrics/jobs';
 import { restartImportWorkflow, restartUndoWorkflow, resendConfirm } from '../src/imports/service';
 import { listUnfinishedExports } from '../src/exports/queries';
@@ -77,11 +79,19 @@ export function createReconcileActivities(deps: ActivityDeps) {
       return;
     }
     if (state && ENDED_OUTSIDE.includes(state.status)) {
+      const endingKey = `${importWorkflowId(record.id)}:${state.runId}:ended`;
       const { ended, audited } = await db.transaction(async (tx) => {
         const changed = await markWorkflowEnded(tx, { importId: record.id, error: { code: 'workflow_ended', message: endedMessage('import', state.status) } });
-        return { ended: changed, audited: changed && (await recordImportAudit(tx, record.id, `${importWorkflowId(record.id)}:${state.runId}:ended`)) };
+        if (!changed) return { ended: false, audited: false };
+        const wrote = await recordImportAudit(tx, record.id, endingKey);
+        const row = await getImport(tx, { id: record.id });
+        if (row.status === 'FAILED') await recordImportEvent(tx, { importId: record.id, type: 'import.failed', ending: endingKey });
+        return { ended: true, audited: wrote };
       });
-      if (ended) result.ended.push(record.id);
+      if (ended) {
+        await dispatchAfterCommit(deps, [webhookEventId('import.failed', record.id, endingKey)]);
+        result.ended.push(record.id);
+      }
       if (audited && deps.metrics) {
         const row = await getImport(db, { id: record.id });
         deps.metrics.jobFinished('import', row.status, secondsBetween(row.createdAt, row.finishedAt));

@@ -509,3 +509,78 @@ export const emailOutbox = pgTable('email_outbox', {
   createdAt: createdAt(),
   sentAt: tstz('sent_at'),
 });
+
+/** API.md "Webhooks": the events a subscription may ask for. */
+export const WEBHOOK_EVENT_TYPES = [
+  'import.awaiting_confirmation',
+  'import.awaiting_approval',
+  'import.completed',
+  'import.failed',
+  'import.undone',
+  'export.completed',
+  'export.failed',
+] as const;
+export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
+
+/** A webhook subscription. The secret is stored as given out (the worker signs with it); it is never shown again. */
+export const webhookSubscriptions = pgTable(
+  'webhook_subscriptions',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    applicationId: uuid('application_id')
+      .notNull()
+      .references(() => applications.id, { onDelete: 'cascade' }),
+    url: text('url').notNull(),
+    events: text('events').array().notNull(),
+    secret: text('secret').notNull(),
+    operatorId: uuid('operator_id').references(() => operators.id, { onDelete: 'set null' }),
+    createdAt: createdAt(),
+  },
+  (t) => [index('webhook_subscriptions_application_created_idx').on(t.applicationId, t.createdAt, t.id)],
+);
+
+/**
+ * An event a job emitted as it reached a state: its id is deterministic (UUID v5 of the job, the type and the
+ * ending), inserted in the transaction of the status change, so a retried activity adds none. `payload` is the body
+ * every delivery sends; `dispatched_at` is set once a delivery workflow was started for each subscription (the
+ * reconciler starts those of events left undispatched).
+ */
+export const webhookEvents = pgTable(
+  'webhook_events',
+  {
+    id: uuid('id').primaryKey(),
+    applicationId: uuid('application_id')
+      .notNull()
+      .references(() => applications.id, { onDelete: 'cascade' }),
+    type: text('type', { enum: WEBHOOK_EVENT_TYPES }).notNull(),
+    jobId: uuid('job_id').notNull(),
+    payload: jsonb('payload').$type<Record<string, unknown>>().notNull(),
+    createdAt: createdAt(),
+    dispatchedAt: tstz('dispatched_at'),
+  },
+  (t) => [index('webhook_events_undispatched_idx').on(t.createdAt).where(sql`${t.dispatchedAt} IS NULL`)],
+);
+
+/** Each attempt to deliver an event to a subscription: what the receiver answered, or why nothing came back. */
+export const webhookDeliveries = pgTable(
+  'webhook_deliveries',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    subscriptionId: uuid('subscription_id')
+      .notNull()
+      .references(() => webhookSubscriptions.id, { onDelete: 'cascade' }),
+    eventId: uuid('event_id')
+      .notNull()
+      .references(() => webhookEvents.id, { onDelete: 'cascade' }),
+    /** The Temporal activity attempt (1, 2, ...). */
+    attempt: integer('attempt').notNull(),
+    statusCode: integer('status_code'),
+    error: text('error'),
+    durationMs: integer('duration_ms').notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    index('webhook_deliveries_subscription_created_idx').on(t.subscriptionId, t.createdAt, t.id),
+    uniqueIndex('webhook_deliveries_attempt_idx').on(t.eventId, t.subscriptionId, t.attempt),
+  ],
+);

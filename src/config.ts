@@ -99,6 +99,14 @@ const envSchema = z.object({
   RESEND_BASE_URL: optionalText,
   EMAIL_FROM: z.string().default('KYC exports <exports@example.com>'),
 
+  /** Webhook URLs that are not https, or resolve to loopback/private addresses, are refused unless this is true. */
+  WEBHOOK_ALLOW_PRIVATE: flag(false),
+  WEBHOOK_RETRY_INITIAL_INTERVAL: duration('5s'),
+  WEBHOOK_RETRY_MAX_INTERVAL: duration('1h'),
+  /** How long a delivery is retried before it is given up. */
+  WEBHOOK_DELIVERY_WINDOW: duration('24h'),
+  /** At most 50 s: the delivery activity's startToCloseTimeout is 1 minute. */
+  WEBHOOK_REQUEST_TIMEOUT: duration('10s').refine((ms) => ms <= 50_000, 'at most 50s'),
   /** The worker's Prometheus `/metrics` listener (on HOST); 0 turns it off. */
   WORKER_METRICS_PORT: z.coerce.number().int().min(0).max(65_535).default(9464),
 
@@ -174,6 +182,13 @@ function toConfig(env: z.infer<typeof envSchema>) {
             forcePathStyle: env.S3_FORCE_PATH_STYLE,
           }
         : undefined,
+    },
+    webhooks: {
+      allowPrivate: env.WEBHOOK_ALLOW_PRIVATE,
+      retryInitialIntervalMs: env.WEBHOOK_RETRY_INITIAL_INTERVAL,
+      retryMaxIntervalMs: env.WEBHOOK_RETRY_MAX_INTERVAL,
+      deliveryWindowMs: env.WEBHOOK_DELIVERY_WINDOW,
+      requestTimeoutMs: env.WEBHOOK_REQUEST_TIMEOUT,
     },
     email: { resendApiKey: env.RESEND_API_KEY, resendBaseUrl: env.RESEND_BASE_URL, from: env.EMAIL_FROM },
   } as const;

@@ -80,6 +80,7 @@ describe('GET /console/me', () => {
         'exports.schedules',
         'audit.read',
         'mappings.manage',
+        'webhooks.manage',
       ],
       export_columns: EXPORT_COLUMNS.map((name) => ({ name, allowed: true, reason: null })),
       temporal_ui: { url: 'http://temporal-ui.example:8080', namespace: 'default' },

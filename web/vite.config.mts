@@ -19,7 +19,7 @@ export default defineConfig({
   },
   server: {
     proxy: {
-      '^/console/(me|users|audit-log)(/|\\?|$)': toApi,
+      '^/console/(me|users|audit-log|webhooks)(/|\\?|$)': toApi,
       '/downloads': toApi,
     },
   },

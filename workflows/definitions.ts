@@ -17,10 +17,11 @@ export const WORKFLOW_TYPES = {
   scheduledExport: 'scheduledExportWorkflow',
   retention: 'retentionWorkflow',
   reconcile: 'reconcileWorkflow',
+  webhookDelivery: 'webhookDeliveryWorkflow',
 } as const;
 
 /** The value of the KycJobKind search attribute: what a run does (the README's Web UI queries use these). */
-export const JOB_KINDS = ['import', 'export', 'export_schedule', 'retention', 'reconcile'] as const;
+export const JOB_KINDS = ['import', 'export', 'export_schedule', 'retention', 'reconcile', 'webhook'] as const;
 export type JobKindValue = (typeof JOB_KINDS)[number];
 
 /**

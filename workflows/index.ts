@@ -5,4 +5,5 @@ export { reconcileWorkflow } from './reconcile';
 export { importUsersWorkflow } from './import-users';
 export { importChunksWorkflow } from './import-chunks';
 export { undoImportWorkflow } from './undo-import';
+export { webhookDeliveryWorkflow } from './webhook-delivery';
 export { scheduledExportWorkflow } from './scheduled-export';

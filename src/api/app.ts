@@ -16,6 +16,7 @@ import { inputGuard } from './input-guard';
 import { openApiDocument } from './openapi';
 import { serializeRequest } from './request-log';
 import { usersRouter } from './users-routes';
+import { webhooksRouter } from './webhooks-routes';
 import { httpMetrics, metricsHandler } from '../metrics/http';
 import { createMetricsRegistry } from '../metrics/registry';
 
@@ -68,6 +69,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.use('/console/users/export-schedules', exportSchedulesRouter(deps));
   app.use('/downloads', downloadsRouter(deps));
   app.use('/console/audit-log', auditRouter(deps));
+  app.use('/console/webhooks', webhooksRouter(deps));
   app.get('/', (_req, res) => {
     res.redirect(302, '/console/');
   });

@@ -14,6 +14,7 @@ import { userCreateSchema, userPatchSchema } from '../users/fields';
 import { userObjectSchema } from '../users/queries';
 import { consoleMeSchema } from './console-routes';
 import { errorBodySchema } from './http-errors';
+import { createdWebhookSchema, webhookDeliverySchema, webhookObjectSchema, webhookRequestSchema } from '../webhooks/queries';
 
 /**
  * The OpenAPI 3.1 document served at `/openapi.json`. Every schema in it comes from zod: the request bodies from the
@@ -66,6 +67,11 @@ const components = {
   AuditEntry: auditEntrySchema,
   AuditEntryList: pageOf(auditEntrySchema),
   ConsoleMe: consoleMeSchema,
+  Webhook: webhookObjectSchema,
+  WebhookCreated: createdWebhookSchema,
+  WebhookList: pageOf(webhookObjectSchema),
+  WebhookDelivery: webhookDeliverySchema,
+  WebhookDeliveryList: pageOf(webhookDeliverySchema),
 };
 type ComponentName = keyof typeof components;
 
@@ -636,6 +642,51 @@ const consolePaths = {
   },
 };
 
+const webhookPaths = {
+  '/console/webhooks': {
+    post: {
+      summary: 'Subscribe a URL to events; the signing secret is in this answer only',
+      security: operatorToken,
+      requestBody: jsonBody(webhookRequestSchema),
+      responses: {
+        201: json('The subscription with its secret', 'WebhookCreated'),
+        400: error('invalid_url (not https, or resolves to a loopback/private address), invalid_field (an unknown event), invalid_json'),
+        401: unauthenticated,
+        403: error('forbidden (OWNER, ADMIN, DEVELOPER)'),
+        415: error('unsupported_media_type'),
+      },
+    },
+    get: {
+      summary: "The application's webhook subscriptions, newest first (no secrets)",
+      security: operatorToken,
+      parameters: pageParams,
+      responses: { 200: json('A page of subscriptions', 'WebhookList'), 400: error('invalid_limit, invalid_cursor'), 401: unauthenticated, 403: error('forbidden') },
+    },
+  },
+  '/console/webhooks/{id}': {
+    delete: {
+      summary: 'Deletes a subscription; its pending deliveries stop',
+      security: operatorToken,
+      parameters: [idParam],
+      responses: { 204: { description: 'Deleted' }, 401: unauthenticated, 403: error('forbidden'), 404: error('not_found') },
+    },
+  },
+  '/console/webhooks/{id}/deliveries': {
+    get: {
+      summary: "The subscription's delivery attempts, newest first: status code, time, error, duration",
+      security: operatorToken,
+      parameters: [idParam, ...pageParams],
+      responses: {
+        200: json('A page of attempts', 'WebhookDeliveryList'),
+        400: error('invalid_limit, invalid_cursor'),
+        401: unauthenticated,
+        403: error('forbidden'),
+        404: error('not_found'),
+      },
+    },
+  },
+};
+
 /** The OpenAPI 3.1 document served at `/openapi.json`. */
 export function openApiDocument() {
   return {
@@ -648,6 +699,6 @@ export function openApiDocument() {
       },
       schemas: componentSchemas(),
     },
-    paths: { ...healthPaths, ...usersPaths, ...publicImportPaths(), ...importPaths, ...exportPaths, ...consolePaths },
+    paths: { ...healthPaths, ...usersPaths, ...publicImportPaths(), ...importPaths, ...exportPaths, ...consolePaths, ...webhookPaths },
   };
 }

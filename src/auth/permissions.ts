@@ -20,6 +20,8 @@ export const PERMISSIONS = {
   'exports.schedules': ['OWNER', 'ADMIN', 'COMPLIANCE_OFFICER'],
   'audit.read': ['OWNER', 'ADMIN', 'COMPLIANCE_OFFICER'],
   'mappings.manage': ['OWNER', 'ADMIN', 'DEVELOPER'],
+  /** Create, list and delete webhook subscriptions and read their delivery log. */
+  'webhooks.manage': ['OWNER', 'ADMIN', 'DEVELOPER'],
 } as const satisfies Record<string, readonly Role[]>;
 export type Permission = keyof typeof PERMISSIONS;
 

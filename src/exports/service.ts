@@ -5,6 +5,7 @@ import { isSystemActor, type Operator, type SystemActor } from '../auth/accounts
 import { can } from '../auth/permissions';
 import type { Config } from '../config';
 import type { Db } from '../db/client';
+import { recordExportEvent } from '../webhooks/events';
 import { DomainError, invalidState } from '../errors';
 import type { exportUsersWorkflow } from '../../workflows/export-users';
 import { exportWorkflowId, type ExportUsersInput } from '../../workflows/export-definitions';
@@ -57,10 +58,15 @@ export async function requestExport(
   try {
     await startExportWorkflow(deps, row);
   } catch (err) {
-    await deps.db
-      .update(exportsTable)
-      .set({ status: 'FAILED', errorCode: 'workflow_start_failed', errorMessage: 'the export could not be started', finishedAt: new Date() })
-      .where(eq(exportsTable.id, row.id));
+    const finishedAt = new Date();
+    await deps.db.transaction(async (tx) => {
+      await tx
+        .update(exportsTable)
+        .set({ status: 'FAILED', errorCode: 'workflow_start_failed', errorMessage: 'the export could not be started', finishedAt })
+        .where(eq(exportsTable.id, row.id));
+      // Delivered once Temporal answers again (the reconciler dispatches it).
+      await recordExportEvent(tx, { exportId: row.id, type: 'export.failed', ending: `start-failed:${finishedAt.toISOString()}` });
+    });
     throw new DomainError('unavailable', 'temporal_unavailable', `the export could not be started: ${(err as Error).message}`);
   }
   return getExport(deps.db, { applicationId: operator.applicationId, id: row.id });
@@ -158,10 +164,15 @@ export async function retryExport(deps: ExportServiceDeps, actor: Operator | Sys
   try {
     await startExportWorkflow(deps, row);
   } catch (err) {
-    await deps.db
-      .update(exportsTable)
-      .set({ status: 'FAILED', errorCode: 'workflow_start_failed', errorMessage: 'the retry could not be started', finishedAt: new Date() })
-      .where(eq(exportsTable.id, row.id));
+    const finishedAt = new Date();
+    await deps.db.transaction(async (tx) => {
+      await tx
+        .update(exportsTable)
+        .set({ status: 'FAILED', errorCode: 'workflow_start_failed', errorMessage: 'the retry could not be started', finishedAt })
+        .where(eq(exportsTable.id, row.id));
+      // Delivered once Temporal answers again (the reconciler dispatches it).
+      await recordExportEvent(tx, { exportId: row.id, type: 'export.failed', ending: `start-failed:${finishedAt.toISOString()}` });
+    });
     throw new DomainError('unavailable', 'temporal_unavailable', `the export could not be retried: ${(err as Error).message}`);
   }
   return getExport(deps.db, { applicationId: row.applicationId, id: row.id });

@@ -42,6 +42,8 @@ import {
   type ImportRecord,
 } from './queries';
 import { presentImport, type ImportObject } from './present';
+import { dispatchAfterCommit } from '../webhooks/dispatch';
+import { recordImportEvent, webhookEventId } from '../webhooks/events';
 import { checkMappingTargets } from './columns';
 import { importOptionsSchema, type ImportOptions } from './options';
 
@@ -332,7 +334,11 @@ export async function startImport(
   try {
     await startWorkflow(deps, record, 'import', `import ${shortId(id)}: ~${rows} rows, file ${upload.fileName} (${formatBytes(stored.bytes)})`);
   } catch (err) {
-    await markStartFailed(deps.db, { importId: id, message: err instanceof Error ? err.message : String(err) });
+    await deps.db.transaction(async (tx) => {
+      await markStartFailed(tx, { importId: id, message: err instanceof Error ? err.message : String(err) });
+      // Delivered once Temporal answers again (the reconciler dispatches it).
+      if ((await getImport(tx, { id })).status === 'FAILED') await recordImportEvent(tx, { importId: id, type: 'import.failed', ending: 'workflow_not_started' });
+    });
     throw temporalUnavailable(err);
   }
   return present(deps, id);
@@ -345,13 +351,19 @@ export async function startImport(
  */
 export async function confirmImport(deps: ImportServiceDeps, params: { id: string; applicationId: string }): Promise<ImportObject> {
   const record = await getImport(deps.db, params);
-  // The application's approval policy: an import over it waits for a second operator (AWAITING_APPROVAL).
-  const approval =
-    (await deps.db.transaction((tx) => applyConfirm(tx, record, { activeLimit: deps.config.imports.activePerApplication }))) === 'AWAITING_APPROVAL';
+  // The application's approval policy: an import over it waits for a second operator (AWAITING_APPROVAL), with its
+  // webhook event recorded in the same transaction.
+  const approval = await deps.db.transaction(async (tx) => {
+    const moved = await applyConfirm(tx, record, { activeLimit: deps.config.imports.activePerApplication });
+    if (moved !== 'AWAITING_APPROVAL') return false;
+    await recordImportEvent(tx, { importId: record.id, type: 'import.awaiting_approval' });
+    return true;
+  });
   await deps.temporal.workflow
     .getHandle(importWorkflowId(record.id))
     .signal(confirmImportSignal, ...(approval ? [{ approval: true }] : []))
     .catch(() => undefined);
+  if (approval) await dispatchAfterCommit(deps, [webhookEventId('import.awaiting_approval', record.id)]);
   return present(deps, record.id);
 }
 

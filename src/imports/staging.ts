@@ -53,6 +53,8 @@ export interface StageParams {
    * read from the import row (imports.options).
    */
   options?: ValueOptions;
+  /** Runs in the staging transaction once the import is AWAITING_CONFIRMATION, just before the commit (the webhook event). */
+  beforeCommit?: (client: PoolClient) => Promise<void>;
 }
 
 const CREATE_STAGING = `
@@ -238,6 +240,7 @@ export async function stageImportFile(pool: Pool, params: StageParams): Promise<
         [params.applicationId, headerSetKey(read.columns), read.columns, JSON.stringify(savedMappingOf(read.mapping)), params.saveMapping.operatorId],
       );
     }
+    await params.beforeCommit?.(client);
     await client.query('COMMIT');
     return { status: 'AWAITING_CONFIRMATION', counts, source: read.source };
   } catch (err) {

@@ -2,6 +2,7 @@ import { getTableColumns, sql } from 'drizzle-orm';
 import { users } from '../../drizzle/schema';
 import type { Db, Queryable } from '../db/client';
 import { retryTransient } from '../db/errors';
+import { recordImportEvent } from '../webhooks/events';
 import { recordAuditEntry } from '../audit/queries';
 import { invalidState } from '../errors';
 import { getImport, type ImportRecord } from './queries';
@@ -183,7 +184,7 @@ export async function finishUndo(db: Db, importId: string): Promise<{ row: Impor
       WHERE id = ${importId} AND status = 'UNDOING'`);
     const row = await getImport(tx, { id: importId });
     if (row.status !== 'UNDONE') return false;
-    return recordAuditEntry(tx, {
+    const audited = await recordAuditEntry(tx, {
       applicationId: row.applicationId,
       action: 'users.import.undo',
       // Asked for by the CLI: no operator, `actor: "cli"` in the details.
@@ -206,6 +207,8 @@ export async function finishUndo(db: Db, importId: string): Promise<{ row: Impor
       finishedAt: row.undoFinishedAt,
       idempotencyKey: `users.import.undo:${row.id}`,
     });
+    await recordImportEvent(tx, { importId: row.id, type: 'import.undone' });
+    return audited;
   });
   return { row: await getImport(db, { id: importId }), ended };
 }

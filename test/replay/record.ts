@@ -13,6 +13,10 @@ import { installTemporalRuntime } from '../../src/temporal/runtime';
 import { createStorage } from '../../src/storage';
 import { importWorkflowId, undoImportWorkflowId, type ImportUsersInput } from '../../workflows/import-definitions';
 import { exportWorkflowId } from '../../workflows/export-definitions';
+import { webhookDeliveryWorkflowId } from '../../workflows/webhook-definitions';
+import { webhookEventId } from '../../src/webhooks/events';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { csvOf, uploadAndValidate, waitForStatus } from '../fixtures/imports/support';
 import { runExport, seedUsers, waitForExport } from '../helpers/exports';
 import { startS3Server } from '../helpers/s3-server';
@@ -429,6 +433,36 @@ const SCENARIOS: Scenario[] = [
     },
   },
   {
+    name: 'webhook-delivery',
+    async run(ctx) {
+      // A receiver on loopback that fails the first attempt and takes the second: the delivery of an
+      // import.awaiting_confirmation event, retried once.
+      let calls = 0;
+      const receiver = createServer((req, res) => {
+        req.resume();
+        req.on('end', () => {
+          calls++;
+          res.statusCode = calls === 1 ? 503 : 200;
+          res.end();
+        });
+      });
+      await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', () => resolve()));
+      try {
+        const tenant = await createTenant(ctx.stack.database.db);
+        const token = tenant.operators.ADMIN.token;
+        const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
+        const created = await api(ctx.stack, 'POST', '/console/webhooks', { token, body: { url, events: ['import.awaiting_confirmation'] } });
+        if (created.status !== 201) throw new Error(`webhook: ${created.status} ${created.text}`);
+        const preview = await uploadAndValidate(ctx.stack, token, rows('webhook', 2));
+        const eventId = webhookEventId('import.awaiting_confirmation', preview.id);
+        await ctx.save('retried', webhookDeliveryWorkflowId(eventId, created.body.id));
+        await cancel({ stack: ctx.stack, token }, preview.id);
+      } finally {
+        receiver.close();
+      }
+    },
+  },
+  {
     name: 'system-check',
     async run(ctx) {
       const workflowId = `system-check-replay-${randomUUID()}`;
@@ -478,7 +512,14 @@ async function run(): Promise<void> {
     startWithDetails: (input, next) => next(withChunksPerChild(input)),
     signalWithStart: (input, next) => next(withChunksPerChild(input)),
   };
-  const env = { IMPORT_CHUNK_ROWS: '5', IMPORT_CHUNK_CONCURRENCY: '2', EXPORT_PART_ROWS: '2', RECONCILE_AFTER: '1ms' };
+  const env = {
+    IMPORT_CHUNK_ROWS: '5',
+    IMPORT_CHUNK_CONCURRENCY: '2',
+    EXPORT_PART_ROWS: '2',
+    RECONCILE_AFTER: '1ms',
+    WEBHOOK_ALLOW_PRIVATE: 'true',
+    WEBHOOK_RETRY_INITIAL_INTERVAL: '200ms',
+  };
   const stacks: TestStack[] = [];
   try {
     const stack = await startTestStack({ env, clientInterceptors: [interceptor] });

@@ -13,6 +13,8 @@ const ImportDetail = lazy(() => import('../features/imports/ImportDetail').then(
 const ExportPage = lazy(() => import('../features/exports/ExportPage').then((m) => ({ default: m.ExportPage })));
 const ExportHistory = lazy(() => import('../features/exports/ExportHistory').then((m) => ({ default: m.ExportHistory })));
 const ExportDetail = lazy(() => import('../features/exports/ExportDetail').then((m) => ({ default: m.ExportDetail })));
+const WebhooksPage = lazy(() => import('../features/webhooks/WebhooksPage').then((m) => ({ default: m.WebhooksPage })));
+const WebhookDeliveries = lazy(() => import('../features/webhooks/WebhookDeliveries').then((m) => ({ default: m.WebhookDeliveries })));
 const SchedulesPage = lazy(() => import('../features/schedules/SchedulesPage').then((m) => ({ default: m.SchedulesPage })));
 const AuditLog = lazy(() => import('../features/audit/AuditLog').then((m) => ({ default: m.AuditLog })));
 
@@ -66,6 +68,9 @@ function SignedInRoutes() {
             <Route path="/schedules" component={SchedulesPage} />
             <Route path="/exports/:id">{(params) => <ExportDetail key={params.id} id={params.id} />}</Route>
             <Route path="/audit" component={can('audit.read') ? AuditLog : NoAuditAccess} />
+            {/* Not /webhooks: /console/webhooks is the API's path, which a reload of the page would reach. */}
+            <Route path="/integrations/webhooks" component={WebhooksPage} />
+            <Route path="/integrations/webhooks/:id">{(params) => <WebhookDeliveries key={params.id} id={params.id} />}</Route>
             <Route component={NotFound} />
           </Switch>
         </Suspense>

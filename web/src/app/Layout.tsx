@@ -97,6 +97,13 @@ export function Layout({ children }: { children: ReactNode }) {
               <NavLink href="/audit">Audit log</NavLink>
             </li>
           )}
+          {can('webhooks.manage') && (
+            <li>
+              <NavLink href="/integrations/webhooks" section={/^\/integrations\/webhooks\/[^/]+$/}>
+                Webhooks
+              </NavLink>
+            </li>
+          )}
         </ul>
       </nav>
       <main id="main" ref={mainRef} tabIndex={-1}>

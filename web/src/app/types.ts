@@ -14,6 +14,7 @@ export type Permission =
   | 'exports.schedules'
   | 'audit.read'
   | 'mappings.manage'
+  | 'webhooks.manage'
   | (string & {});
 
 export interface ExportColumnInfo {
