@@ -4,6 +4,7 @@ import { promisify } from 'node:util';
 import { sql } from 'drizzle-orm';
 import { api, createTenant, startTestStack, testEnv, waitFor, type TestStack } from './helpers/stack';
 import { importWorkflowId } from '../workflows/import-definitions';
+import { describeWorkflowTree } from '../src/temporal/inspect';
 import { csvOf, getImport, uploadAndValidate, waitForStatus } from './fixtures/imports/support';
 
 const execFileAsync = promisify(execFile);
@@ -99,8 +100,11 @@ describe('pause and resume', () => {
     expect(again.status).toBe(409);
     expect(again.body.error.code).toBe('invalid_state');
 
-    // The chunks in flight (at most the window) finish ...
+    // The chunks in flight (at most the window) finish: none is writing, and Temporal has no chunk activity pending
+    // (one scheduled just before the pause may reach the worker after it, and is in flight all the same) ...
     const drained = await waitFor(async () => {
+      const tree = await describeWorkflowTree(stack.client, importWorkflowId(preview.id));
+      if (!tree || tree.pending_activities.some((a) => a.activity_type === 'writeImportChunk')) return undefined;
       const state = await chunkState(preview.id);
       return state.writing === 0 ? state : undefined;
     }, 30_000, 50);

@@ -19,7 +19,7 @@ import { startS3Server, type S3TestServer } from '../helpers/s3-server';
 
 /**
  * `npm run bench:export -- --rows N [--format csv|ndjson] [--gzip] [--storage local|s3|both] [--repeat K]
- *   [--concurrency C] [--part-rows R]`
+ *   [--concurrency C] [--part-rows R] [--incremental P]`
  *
  * Seeds N users into a fresh database on the machine's Postgres (one INSERT ... SELECT over generate_series), starts
  * a Temporal dev server, the API and a worker as processes of their own (and versitygw on loopback for S3), exports
@@ -33,6 +33,11 @@ import { startS3Server, type S3TestServer } from '../helpers/s3-server';
  * The worker is given a prebuilt workflow bundle (as a deployment would), so its memory is the export's and not
  * webpack's. It starts as the launcher starts it (WORKER_NODE_ARGS, WORKER_ENV); BENCH_WORKER_NODE_OPTIONS and
  * BENCH_MALLOC_ARENA_MAX add NODE_OPTIONS / replace MALLOC_ARENA_MAX, to try other memory settings.
+ *
+ * `--incremental P` (on the first storage, after its exports): an incremental export schedule is created and triggered
+ * through its Temporal Schedule once (its first file holds every user), then P% of the users are updated and it is
+ * triggered again: that run is timed from the trigger to COMPLETED, against the baseline of the same COPY restricted
+ * to the changed users (`updated_at` after the first run's snapshot). Target (issue 12): within 1 s + 1.5x of it.
  */
 
 const ROOT = path.resolve(__dirname, '../..');
@@ -45,6 +50,7 @@ const { values: args } = parseArgs({
     concurrency: { type: 'string' },
     'part-rows': { type: 'string' },
     repeat: { type: 'string', default: '1' },
+    incremental: { type: 'string' },
     format: { type: 'string', default: 'csv' },
     gzip: { type: 'boolean', default: false },
   },
@@ -137,14 +143,15 @@ async function http(baseUrl: string, method: string, urlPath: string, token: str
 }
 
 /** The baseline: Postgres writing the same columns as CSV, in the same order, into a file. */
-async function baseline(databaseUrl: string, applicationId: string, file: string): Promise<{ ms: number; bytes: number }> {
+async function baseline(databaseUrl: string, applicationId: string, file: string, changedAfter?: string): Promise<{ ms: number; bytes: number }> {
   const client = new PgClient({ connectionString: databaseUrl });
   await client.connect();
   try {
     const started = performance.now();
+    const changed = changedAfter ? ` AND updated_at > '${changedAfter}'` : '';
     const copy = client.query(
       copyTo(
-        `COPY (SELECT ${COLUMNS} FROM users WHERE application_id = '${applicationId}' ORDER BY created_at, id) TO STDOUT WITH (FORMAT csv, HEADER)`,
+        `COPY (SELECT ${COLUMNS} FROM users WHERE application_id = '${applicationId}'${changed} ORDER BY created_at, id) TO STDOUT WITH (FORMAT csv, HEADER)`,
       ),
     );
     await pipeline(copy, fs.createWriteStream(file));
@@ -203,6 +210,82 @@ async function phasesOf(address: string, workflowId: string): Promise<string> {
   }
 }
 
+interface IncrementalResult {
+  percent: number;
+  changed: number;
+  rowCount: number;
+  ms: number;
+  baseBefore: number;
+  baseAfter: number;
+}
+
+/** See `--incremental` above: the second run of an incremental schedule, over `percent`% of the users changed. */
+async function incrementalRun(params: {
+  baseUrl: string;
+  token: string;
+  temporalAddress: string;
+  databaseUrl: string;
+  applicationId: string;
+  percent: number;
+  tmp: string;
+  worker: Proc;
+}): Promise<IncrementalResult> {
+  const { baseUrl, token } = params;
+  const schedule = await http(baseUrl, 'POST', '/console/users/export-schedules', token, {
+    name: 'bench incremental',
+    every: '366d',
+    incremental: true,
+    ...EXPORT_BODY,
+  });
+  const connection = await Connection.connect({ address: params.temporalAddress });
+  try {
+    const handle = new TemporalClient({ connection }).schedule.getHandle(schedule.temporal_schedule_id);
+    /** Triggers a run and waits for its export (a new last_export_id) to be COMPLETED. */
+    const run = async (previous: string | null) => {
+      await handle.trigger();
+      let exportId: string | null = null;
+      await waitUntil(
+        'scheduled run',
+        async () => {
+          const now = await http(baseUrl, 'GET', `/console/users/export-schedules/${schedule.id}`, token);
+          if (!now.last_export_id || now.last_export_id === previous) return false;
+          exportId = now.last_export_id;
+          const exp = await http(baseUrl, 'GET', `/console/users/exports/${exportId}`, token);
+          if (exp.status === 'FAILED') throw new Error(`scheduled export failed: ${JSON.stringify(exp.error)}`);
+          return exp.status === 'COMPLETED';
+        },
+        params.worker,
+        30 * 60_000,
+      );
+      return http(baseUrl, 'GET', `/console/users/exports/${exportId!}`, token);
+    };
+    const first = await run(null);
+    const pg = new PgClient({ connectionString: params.databaseUrl });
+    await pg.connect();
+    let changed: number;
+    try {
+      const every = Math.max(1, Math.round(100 / params.percent));
+      changed = (await pg.query(`UPDATE users SET display_name = display_name || ' (changed)', updated_at = now() WHERE application_id = $1 AND (hashtext(vendor_data) & 2147483647) % $2 = 0`, [params.applicationId, every])).rowCount ?? 0;
+      // A run's snapshot is a second in the past: wait until these updates are older than that.
+      await waitUntil('the updates to age a second', async () => (await pg.query(`SELECT max(updated_at) < clock_timestamp() - interval '1.1 second' AS ok FROM users WHERE application_id = $1`, [params.applicationId])).rows[0].ok === true);
+    } finally {
+      await pg.end();
+    }
+    const changedAfter = new Date(first.snapshot_at).toISOString();
+    const file = path.join(params.tmp, 'baseline-incremental.csv');
+    const baseBefore = (await baseline(params.databaseUrl, params.applicationId, file, changedAfter)).ms;
+    const started = performance.now();
+    const second = await run(first.id);
+    const ms = performance.now() - started;
+    const baseAfter = (await baseline(params.databaseUrl, params.applicationId, file, changedAfter)).ms;
+    if (second.row_count !== changed) throw new Error(`the incremental run holds ${second.row_count} rows, ${changed} were changed`);
+    return { percent: params.percent, changed, rowCount: second.row_count, ms, baseBefore, baseAfter };
+  } finally {
+    await http(baseUrl, 'DELETE', `/console/users/export-schedules/${schedule.id}`, token).catch(() => undefined);
+    await connection.close();
+  }
+}
+
 async function exportRun(params: {
   storage: 'local' | 's3';
   databaseUrl: string;
@@ -212,6 +295,8 @@ async function exportRun(params: {
   tmp: string;
   s3?: S3TestServer;
   baseline: () => Promise<number>;
+  /** --incremental P: also the incremental run (see incrementalRun) before the processes stop. */
+  incremental?: { percent: number; applicationId: string; onResult: (result: IncrementalResult) => void };
 }): Promise<RunResult[]> {
   const port = await getFreePort();
   const env: NodeJS.ProcessEnv = {
@@ -309,6 +394,10 @@ async function exportRun(params: {
         phases,
       });
     }
+    if (params.incremental) {
+      const { percent, applicationId, onResult } = params.incremental;
+      onResult(await incrementalRun({ baseUrl, token: params.token, temporalAddress: params.temporalAddress, databaseUrl: params.databaseUrl, applicationId, percent, tmp: params.tmp, worker }));
+    }
     return results;
   } finally {
     await stopChild(api.child, { signal: 'SIGTERM', timeoutMs: 15_000 });
@@ -365,10 +454,26 @@ async function main(): Promise<void> {
     log(`baseline COPY: ${seconds(first.ms)}, ${mb(first.bytes)}`);
 
     const results: RunResult[] = [];
+    let incremental: IncrementalResult | undefined;
+    const percent = args.incremental ? Number(args.incremental) : undefined;
+    if (percent !== undefined && !(percent > 0 && percent <= 100)) throw new Error('--incremental is a percentage, 0 to 100');
     for (const storage of STORAGES as ('local' | 's3')[]) {
       log(`export to ${storage}...`);
       results.push(
-        ...(await exportRun({ storage, databaseUrl, temporalAddress: server.address, bundlePath, token: owner.token, tmp, s3, baseline: measureBaseline })),
+        ...(await exportRun({
+          storage,
+          databaseUrl,
+          temporalAddress: server.address,
+          bundlePath,
+          token: owner.token,
+          tmp,
+          s3,
+          baseline: measureBaseline,
+          incremental:
+            percent !== undefined && storage === STORAGES[0]
+              ? { percent, applicationId: application.id, onResult: (r) => (incremental = r) }
+              : undefined,
+        })),
       );
     }
 
@@ -391,6 +496,14 @@ async function main(): Promise<void> {
       lines.push(
         `  ${storage}: median ratio ${ratios[Math.floor(ratios.length / 2)].toFixed(2)}x over ${ratios.length} run(s) ` +
           `(${ratios.map((x) => x.toFixed(2)).join(', ')}); worker RSS peak ${mb(peak)}`,
+      );
+    }
+    if (incremental) {
+      const base = (incremental.baseBefore + incremental.baseAfter) / 2;
+      lines.push(
+        `  incremental (${STORAGES[0]}): ${incremental.percent}% changed, ${incremental.rowCount.toLocaleString('en-US')} rows; trigger -> COMPLETED ${seconds(incremental.ms)}; ` +
+          `baseline COPY of those rows ${seconds(incremental.baseBefore)} / ${seconds(incremental.baseAfter)}; target 1 s + 1.5x = ${seconds(1000 + 1.5 * base)}: ` +
+          `${incremental.ms <= 1000 + 1.5 * base ? 'met' : 'missed'}`,
       );
     }
     process.stdout.write(`${lines.join('\n')}\n`);

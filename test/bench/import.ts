@@ -1,4 +1,4 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import fs from 'node:fs';
@@ -16,6 +16,7 @@ import { createApplication, createOperator } from '../../src/auth/accounts';
 import { IMPORT_ENCODINGS, type ImportEncoding } from '../../src/imports/options';
 import { createDatabase } from '../../src/db/client';
 import { applyMigrations } from '../../src/db/migrate';
+import { log, startProcess, waitUntil } from './processes';
 import { getFreePort, stopChild, WORKER_ENV, WORKER_NODE_ARGS } from '../../dev/process-control';
 import { startDevServer, type DevServer } from '../../dev/temporal-dev-server';
 import { importWorkflowId, undoImportWorkflowId } from '../../workflows/import-definitions';
@@ -151,10 +152,6 @@ async function writeFile(file: string, rows: number, version: number, format: Be
   return fs.statSync(file).size;
 }
 
-function log(message: string) {
-  process.stderr.write(`[bench] ${message}\n`);
-}
-
 const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 const rate = (rows: number, ms: number) => `${Math.round(rows / (ms / 1000)).toLocaleString('en-US')} rows/s`;
 
@@ -175,35 +172,6 @@ function cpuSeconds(pid: number): number {
     return (Number(fields[11]) + Number(fields[12])) / 100;
   } catch {
     return 0;
-  }
-}
-/** Starts a part as the launcher does: one node process with tsx's CommonJS hook (the worker with WORKER_NODE_ARGS). */
-function startProcess(name: string, nodeArgs: readonly string[], env: NodeJS.ProcessEnv, readyText?: string): { child: ChildProcess; ready: Promise<void> } {
-  const child = spawn(process.execPath, [...nodeArgs], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let tail = '';
-  let markReady: () => void = () => undefined;
-  const ready = new Promise<void>((resolve) => {
-    markReady = resolve;
-  });
-  const keep = (chunk: Buffer) => {
-    tail = (tail + chunk.toString()).slice(-4000);
-    if (readyText && tail.includes(readyText)) markReady();
-  };
-  child.stdout?.on('data', keep);
-  child.stderr?.on('data', keep);
-  child.on('exit', (code, signal) => {
-    if (code !== 0 && signal === null) log(`${name} exited with ${code}:\n${tail}`);
-  });
-  return { child, ready };
-}
-
-async function waitUntil<T>(check: () => Promise<T | undefined>, timeoutMs: number, intervalMs = 50): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
 }
 

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import fs from 'node:fs';
@@ -10,6 +10,7 @@ import { Client as PgClient } from 'pg';
 import { createApplication, createOperator } from '../../src/auth/accounts';
 import { createDatabase } from '../../src/db/client';
 import { applyMigrations } from '../../src/db/migrate';
+import { log, startProcess, waitUntil } from './processes';
 import { getFreePort, stopChild, WORKER_ENV, WORKER_NODE_ARGS } from '../../dev/process-control';
 import { startDevServer, type DevServer } from '../../dev/temporal-dev-server';
 
@@ -25,7 +26,6 @@ import { startDevServer, type DevServer } from '../../dev/temporal-dev-server';
  * and checks that the worker's rows-written counter moved by N.
  */
 
-const ROOT = path.resolve(__dirname, '../..');
 const ADMIN_URL = process.env.BENCH_ADMIN_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
 const { values: args } = parseArgs({
@@ -41,7 +41,6 @@ const INTERVAL_MS = Number(args['interval-ms']);
 if (!Number.isInteger(ROWS) || ROWS < 1) throw new Error('--rows must be a positive whole number');
 if (!Number.isInteger(SCRAPES) || SCRAPES < 1) throw new Error('--scrapes must be a positive whole number');
 
-const log = (message: string) => process.stderr.write(`[bench] ${message}\n`);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function writeCsv(file: string, rows: number): Promise<void> {
@@ -60,34 +59,6 @@ async function writeCsv(file: string, rows: number): Promise<void> {
   await once(out, 'finish');
 }
 
-function startProcess(name: string, nodeArgs: readonly string[], env: NodeJS.ProcessEnv, readyText?: string): { child: ChildProcess; ready: Promise<void> } {
-  const child = spawn(process.execPath, [...nodeArgs], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let tail = '';
-  let markReady: () => void = () => undefined;
-  const ready = new Promise<void>((resolve) => {
-    markReady = resolve;
-  });
-  const keep = (chunk: Buffer) => {
-    tail = (tail + chunk.toString()).slice(-4000);
-    if (readyText && tail.includes(readyText)) markReady();
-  };
-  child.stdout?.on('data', keep);
-  child.stderr?.on('data', keep);
-  child.on('exit', (code, signal) => {
-    if (code !== 0 && signal === null) log(`${name} exited with ${code}:\n${tail}`);
-  });
-  return { child, ready };
-}
-
-async function waitUntil<T>(check: () => Promise<T | undefined>, timeoutMs: number, intervalMs = 50): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms`);
-    await sleep(intervalMs);
-  }
-}
 
 /** One scrape: the time to the last byte of the answer, and the answer. */
 async function scrape(url: string): Promise<{ ms: number; text: string; bytes: number }> {
