@@ -2,6 +2,8 @@ import { execFile, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs, promisify } from 'node:util';
@@ -22,7 +24,7 @@ import { startDevServer, type DevServer } from '../../dev/temporal-dev-server';
 import { importWorkflowId, undoImportWorkflowId } from '../../workflows/import-definitions';
 
 /**
- * `npm run bench:import -- --rows N [--mode create|update|both] [--chunk-rows R] [--concurrency C] [--format csv|xlsx|ndjson] [--encoding E] [--undo]`
+ * `npm run bench:import -- --rows N [--mode create|update|both] [--chunk-rows R] [--concurrency C] [--format csv|xlsx|ndjson] [--encoding E] [--undo | --webhook]`
  *
  * Starts its own API and worker processes against a fresh database on the machine's Postgres and a Temporal dev
  * server it starts, imports a generated file of N users through the HTTP API (upload, preview ready, confirm,
@@ -38,6 +40,12 @@ import { importWorkflowId, undoImportWorkflowId } from '../../workflows/import-d
  * then through the usual one (before-images recorded), and the write phases are compared. Then the second update is
  * undone, timed from the POST to UNDONE, against that import's write phase; every user must be back at the first
  * update's values. Then one more update without before-images: the cost is taken against the mean of the two without.
+ *
+ * `--webhook` measures what webhook delivery adds to an import (issue 13): three updates, the second with a webhook
+ * subscription for every event to a receiver on loopback (WEBHOOK_ALLOW_PRIVATE=true), the first and the third without
+ * one; the import's total (upload to preview, confirm to done) with the receiver is compared with the mean of the two
+ * without, and the receiver must have got that import's events. In both modes each import starts from a freshly
+ * vacuumed users table.
  */
 
 const ROOT = path.resolve(__dirname, '../..');
@@ -59,6 +67,7 @@ const { values: args } = parseArgs({
     /** The encoding of a csv file imported: utf-8 (default), utf-16le, utf-16be, windows-1252, iso-8859-1. */
     encoding: { type: 'string', default: 'utf-8' },
     undo: { type: 'boolean', default: false },
+    webhook: { type: 'boolean', default: false },
   },
 });
 type BenchFormat = 'csv' | 'xlsx' | 'ndjson';
@@ -71,14 +80,24 @@ const ROWS = Number(args.rows);
 if (!Number.isInteger(ROWS) || ROWS < 1) throw new Error('--rows must be a positive whole number');
 const MODES = args.mode === 'both' ? ['create', 'update'] : [args.mode!];
 if (args.undo && !MODES.includes('update')) throw new Error('--undo needs the update mode');
+if (args.webhook && args.undo) throw new Error('--webhook and --undo are measured in runs of their own');
 
 /** One import of the run: the file version it imports and whether its API process records undo before-images. */
 interface Phase {
   name: string;
   version: number;
   undoOff: boolean;
+  /** --webhook: a subscription to every event is in place while this import runs. */
+  webhook?: boolean;
 }
-const PHASES: Phase[] = [
+const PHASES: Phase[] = args.webhook
+  ? [
+      { name: 'create', version: 1, undoOff: false },
+      { name: 'update, no webhook', version: 2, undoOff: false },
+      { name: 'update, webhook receiver subscribed', version: 3, undoOff: false, webhook: true },
+      { name: 'update, no webhook again', version: 4, undoOff: false },
+    ]
+  : [
   // --undo compares two updates: the users they update must exist first.
   ...(MODES.includes('create') || args.undo ? [{ name: 'create', version: 1, undoOff: false }] : []),
   ...(MODES.includes('update')
@@ -330,6 +349,7 @@ async function main(): Promise<void> {
       IMPORT_MAX_BYTES: String(Math.max(bytes * 2, importBytes * 2, 64 * 1024 * 1024)),
       ...(args['chunk-rows'] ? { IMPORT_CHUNK_ROWS: args['chunk-rows'] } : {}),
       ...(args.concurrency ? { IMPORT_CHUNK_CONCURRENCY: args.concurrency } : {}),
+      ...(args.webhook ? { WEBHOOK_ALLOW_PRIVATE: 'true' } : {}),
     };
     const workerEnv: NodeJS.ProcessEnv = { ...env, ...WORKER_ENV, LOG_LEVEL: 'info' };
     if (args.worker === 'prebuilt') {
@@ -380,8 +400,48 @@ async function main(): Promise<void> {
 
     const results: string[] = [];
     const writeMs = new Map<string, number>();
+    const totalMs = new Map<string, number>();
     let lastImportId = '';
+    // --webhook: a receiver on loopback that answers 200 at once, and the subscription while a phase asks for one.
+    const received: { type: string; importId: string; at: number }[] = [];
+    const receiver = args.webhook
+      ? http.createServer((req, res) => {
+          const chunks: Buffer[] = [];
+          req.on('data', (c: Buffer) => chunks.push(c));
+          req.on('end', () => {
+            const event = JSON.parse(Buffer.concat(chunks).toString()) as { type: string; data: { id: string } };
+            received.push({ type: event.type, importId: event.data.id, at: performance.now() });
+            res.end('ok');
+          });
+        })
+      : undefined;
+    if (receiver) await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    let subscriptionId: string | undefined;
+    const setWebhook = async (on: boolean) => {
+      if (on && !subscriptionId) {
+        const port = (receiver!.address() as AddressInfo).port;
+        const res = await fetch(`${mainUrl}/console/webhooks`, {
+          method: 'POST',
+          headers: { ...headers, 'content-type': 'application/json' },
+          body: JSON.stringify({ url: `http://127.0.0.1:${port}/hook`, events: ['import.awaiting_confirmation', 'import.completed', 'import.failed'] }),
+        });
+        if (res.status !== 201) throw new Error(`webhook: ${res.status} ${await res.text()}`);
+        subscriptionId = ((await res.json()) as { id: string }).id;
+      } else if (!on && subscriptionId) {
+        await fetch(`${mainUrl}/console/webhooks/${subscriptionId}`, { method: 'DELETE', headers });
+        subscriptionId = undefined;
+      }
+    };
     const runPhase = async (phase: Phase) => {
+      if (args.webhook) await setWebhook(phase.webhook === true);
+      // --undo and --webhook compare imports of one run with each other: each starts from a vacuumed users table, so
+      // that autovacuum's work after the previous update (100% dead rows) does not land on whichever import comes next.
+      if (args.undo || args.webhook) {
+        const vacuum = new PgClient({ connectionString: databaseUrl });
+        await vacuum.connect();
+        await vacuum.query('VACUUM (ANALYZE) users');
+        await vacuum.end();
+      }
       const file = csvFiles.get(phase.version)!;
       const importPath = importFiles.get(phase.version)!;
       const baseUrl = phase.undoOff ? undoOffUrl : mainUrl;
@@ -439,9 +499,27 @@ async function main(): Promise<void> {
       process.stdout.write(`${lines.join('\n')}\n\n`);
       results.push(...lines);
       writeMs.set(phase.name, tDone - tConfirm);
+      totalMs.set(phase.name, ours);
       lastImportId = created.id;
+      if (phase.webhook) webhookImport = { id: created.id, doneAt: tDone };
     };
+    let webhookImport: { id: string; doneAt: number } | undefined;
     for (const phase of PHASES) await runPhase(phase);
+
+    if (args.webhook && webhookImport) {
+      const { id, doneAt } = webhookImport;
+      const completed = await waitUntil(async () => received.find((e) => e.importId === id && e.type === 'import.completed'), 120_000, 20);
+      const [before, withHook, after] = PHASES.slice(1).map((p) => totalMs.get(p.name)!);
+      const without = (before + after) / 2;
+      const events = received.filter((e) => e.importId === id).map((e) => e.type);
+      const lines = [
+        `== webhook delivery: ${ROWS.toLocaleString('en-US')} rows ==`,
+        `import total with a receiver subscribed ${seconds(withHook)}; without ${seconds(before)} before and ${seconds(after)} after (mean ${seconds(without)}): ${withHook >= without ? '+' : ''}${(((withHook - without) / without) * 100).toFixed(1)}%`,
+        `events received for that import   ${events.join(', ')}; import.completed arrived ${((completed.at - doneAt) / 1000).toFixed(2)} s after the import was seen COMPLETED`,
+      ];
+      process.stdout.write(`${lines.join('\n')}\n\n`);
+      receiver?.close();
+    }
 
     if (args.undo) {
       const [offBefore, on] = PHASES.slice(-2).map((p) => writeMs.get(p.name)!);
