@@ -200,7 +200,8 @@ export async function endExport(
           ),
         );
     }
-    if (eventType) await recordExportEvent(tx, { exportId: row.id, type: eventType, ending: idempotencyKey });
+    // The event only when this call ended it (a concurrent cancel may have come first).
+    if (eventType && moved.length > 0) await recordExportEvent(tx, { exportId: row.id, type: eventType, ending: idempotencyKey });
     return moved.length > 0;
   });
   if (eventId) await dispatchAfterCommit(deps, [eventId]);
