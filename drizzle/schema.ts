@@ -322,7 +322,7 @@ export const UNDO_CONFLICT_REASONS = ['changed_since', 'session_since', 'deleted
  * users it updated. Read back with `unnest`, each element is a users row, restored column by column. Stored as is
  * (`STORAGE EXTERNAL` in the migration: no compression) because that is what costs least in the chunk's transaction:
  * for a chunk of 5,000 updates, the rows one per image (to_jsonb of each, one index entry each) took 400 ms beside the
- * update's 300 ms, this one array 40-50 ms (drizzle/README.md). A column of this type keeps `ALTER TABLE users ALTER
+ * update's 300 ms, this one array 40-50 ms (README, "Undo" under Decisions). A column of this type keeps `ALTER TABLE users ALTER
  * COLUMN ... TYPE` from running while images are kept: such a migration must convert or delete them first.
  */
 const usersRows = customType<{ data: string; driverData: string }>({ dataType: () => 'users[]' });
