@@ -18,7 +18,7 @@ import { createApplication, createOperator } from '../../src/auth/accounts';
 import { IMPORT_ENCODINGS, type ImportEncoding } from '../../src/imports/options';
 import { createDatabase } from '../../src/db/client';
 import { applyMigrations } from '../../src/db/migrate';
-import { log, startProcess, waitUntil } from './processes';
+import { createBenchDatabase, dropBenchDatabase, log, startProcess, waitUntil } from './processes';
 import { getFreePort, stopChild, WORKER_ENV, WORKER_NODE_ARGS } from '../../dev/process-control';
 import { startDevServer, type DevServer } from '../../dev/temporal-dev-server';
 import { importWorkflowId, undoImportWorkflowId } from '../../workflows/import-definitions';
@@ -50,7 +50,6 @@ import { importWorkflowId, undoImportWorkflowId } from '../../workflows/import-d
 
 const ROOT = path.resolve(__dirname, '../..');
 const execFileAsync = promisify(execFile);
-const ADMIN_URL = process.env.BENCH_ADMIN_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
 const { values: args } = parseArgs({
   options: {
@@ -298,13 +297,8 @@ async function historyStats(temporal: TemporalClient, importId: string): Promise
 
 async function main(): Promise<void> {
   const runId = `${process.pid}_${randomBytes(3).toString('hex')}`;
-  const dbName = `kyc_bench_${runId}`;
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kyc-bench-'));
-  const admin = new PgClient({ connectionString: ADMIN_URL });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE "${dbName}"`);
-  await admin.end();
-  const databaseUrl = Object.assign(new URL(ADMIN_URL), { pathname: `/${dbName}` }).toString();
+  const { name: dbName, url: databaseUrl } = await createBenchDatabase(runId);
   const children: ChildProcess[] = [];
   let temporalServer: DevServer | undefined;
   let connection: Connection | undefined;
@@ -568,10 +562,7 @@ async function main(): Promise<void> {
     for (const child of children) await stopChild(child, { signal: 'SIGTERM', timeoutMs: 20_000 });
     await connection?.close();
     await temporalServer?.stop();
-    const cleanup = new PgClient({ connectionString: ADMIN_URL });
-    await cleanup.connect();
-    await cleanup.query(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`);
-    await cleanup.end();
+    await dropBenchDatabase(dbName);
     fs.rmSync(tmp, { recursive: true, force: true });
   }
 }

@@ -6,11 +6,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
-import { Client as PgClient } from 'pg';
 import { createApplication, createOperator } from '../../src/auth/accounts';
 import { createDatabase } from '../../src/db/client';
 import { applyMigrations } from '../../src/db/migrate';
-import { log, startProcess, waitUntil } from './processes';
+import { createBenchDatabase, dropBenchDatabase, log, startProcess, waitUntil } from './processes';
 import { getFreePort, stopChild, WORKER_ENV, WORKER_NODE_ARGS } from '../../dev/process-control';
 import { startDevServer, type DevServer } from '../../dev/temporal-dev-server';
 
@@ -26,7 +25,6 @@ import { startDevServer, type DevServer } from '../../dev/temporal-dev-server';
  * and checks that the worker's rows-written counter moved by N.
  */
 
-const ADMIN_URL = process.env.BENCH_ADMIN_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
 const { values: args } = parseArgs({
   options: {
@@ -109,13 +107,8 @@ function rowsWritten(text: string): number {
 
 async function main(): Promise<void> {
   const runId = `${process.pid}_${randomBytes(3).toString('hex')}`;
-  const dbName = `kyc_bench_${runId}`;
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kyc-bench-'));
-  const admin = new PgClient({ connectionString: ADMIN_URL });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE "${dbName}"`);
-  await admin.end();
-  const databaseUrl = Object.assign(new URL(ADMIN_URL), { pathname: `/${dbName}` }).toString();
+  const { name: dbName, url: databaseUrl } = await createBenchDatabase(runId);
   const children: ChildProcess[] = [];
   let temporalServer: DevServer | undefined;
   try {
@@ -217,10 +210,7 @@ async function main(): Promise<void> {
   } finally {
     for (const child of children) await stopChild(child, { signal: 'SIGTERM', timeoutMs: 20_000 });
     await temporalServer?.stop();
-    const cleanup = new PgClient({ connectionString: ADMIN_URL });
-    await cleanup.connect();
-    await cleanup.query(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`);
-    await cleanup.end();
+    await dropBenchDatabase(dbName);
     fs.rmSync(tmp, { recursive: true, force: true });
   }
 }

@@ -1,7 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
+import { Client as PgClient } from 'pg';
 
-/** What the import and metrics benchmarks share: their child processes, and waiting on a condition. */
+/** What the import and metrics benchmarks share: their database, their child processes, and waiting on a condition. */
 
 const ROOT = path.resolve(__dirname, '../..');
 
@@ -45,4 +46,29 @@ export async function waitUntil<T>(check: () => Promise<T | undefined>, timeoutM
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
+}
+
+/** The machine's Postgres, where a benchmark makes its database (BENCH_ADMIN_DATABASE_URL to use another). */
+const ADMIN_URL = process.env.BENCH_ADMIN_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+
+async function adminQuery(text: string): Promise<void> {
+  const admin = new PgClient({ connectionString: ADMIN_URL });
+  await admin.connect();
+  try {
+    await admin.query(text);
+  } finally {
+    await admin.end();
+  }
+}
+
+/** Creates the run's own empty database `kyc_bench_<runId>`; returns its name and URL. */
+export async function createBenchDatabase(runId: string): Promise<{ name: string; url: string }> {
+  const name = `kyc_bench_${runId}`;
+  await adminQuery(`CREATE DATABASE "${name}"`);
+  return { name, url: Object.assign(new URL(ADMIN_URL), { pathname: `/${name}` }).toString() };
+}
+
+/** Drops the run's database, whoever is still connected to it. */
+export function dropBenchDatabase(name: string): Promise<void> {
+  return adminQuery(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
 }
