@@ -29,7 +29,7 @@ import type { Client } from '@temporalio/client';
 import { recordExportEvent, webhookEventId } from '../src/webhooks/events';
 import { dispatchAfterCommit } from '../src/webhooks/dispatch';
 import { secondsBetween } from '../src/metrics/jobs';
-import { FAILURE_TYPES, type WriteRate } from '../workflows/definitions';
+import { FAILURE_TYPES, type LiveProgress, type WriteRate } from '../workflows/definitions';
 
 /** What a part row keeps in `details`: its key range, the snapshot time, its last checkpoint, its resumes. */
 export interface PartDetails {
@@ -286,6 +286,15 @@ export function createExportActivities(deps: Omit<ActivityDeps, 'temporal'> & { 
       // Started by the attempt that stored the plan (a retry finds the plan and does not count again).
       if (planned.fresh) metrics?.jobStarted('export');
       return { parts: planned.parts, estimatedRows: planned.estimatedRows, concurrency: planned.concurrency };
+    },
+
+    /**
+     * The export's live progress as the database holds it (rows written, from the ranges' checkpoints; the estimate;
+     * the write rate), for the workflow's current details while ranges run. Read-only; called as a local activity.
+     */
+    async readExportProgress(input: { exportId: string }): Promise<LiveProgress> {
+      const row = await getExportById(db, input.exportId);
+      return { rowsDone: row.rowsWritten ?? 0, rowsTotal: row.estimatedRows, rate: exportRate(row) };
     },
 
     /**

@@ -36,7 +36,7 @@ import { drizzle } from 'drizzle-orm/node-postgres';
 import * as schema from '../drizzle/schema';
 import { recordImportEvent, webhookEventId } from '../src/webhooks/events';
 import { dispatchAfterCommit } from '../src/webhooks/dispatch';
-import type { WriteRate } from '../workflows/definitions';
+import type { LiveProgress, WriteRate } from '../workflows/definitions';
 import { importRate } from '../src/imports/present';
 
 export interface ImportActivityInput {
@@ -183,6 +183,15 @@ export function createImportActivities({ db, storage, config, temporal, hooks = 
     async listImportChunks({ importId }: ImportActivityInput): Promise<{ total: number; pending: ImportChunkRef[] }> {
       const row = await getImport(db, { id: importId });
       return { total: row.chunksTotal, pending: await listPendingChunks(db, importId) };
+    },
+
+    /**
+     * The import's live progress as the database holds it (rows written and still to write, the write rate), for the
+     * workflow's current details while chunks run. Read-only; the workflow calls it as a local activity.
+     */
+    async readImportProgress({ importId }: { importId: string }): Promise<LiveProgress> {
+      const row = await getImport(db, { id: importId });
+      return { rowsDone: row.processedRows + row.failedRows, rowsTotal: row.validRows, rate: importRate(row, row.readAt) };
     },
 
     /**

@@ -35,8 +35,8 @@ async function currentDetails(workflowId: string): Promise<string> {
 }
 
 test('a slow running import has rows_per_second and eta_seconds; null before, while paused and after', async () => {
-  // 8 chunks of 10 rows, each held 800 ms by its delay marker, written one at a time.
-  const rows = Array.from({ length: 80 }, (_, i) => [i % 10 === 0 ? `test-fault:delay-800-${i}` : `rate-${i}`]);
+  // 8 chunks of 10 rows, each held 1.5 s by its delay marker, written one at a time (one batch: one child workflow).
+  const rows = Array.from({ length: 80 }, (_, i) => [i % 10 === 0 ? `test-fault:delay-1500-${i}` : `rate-${i}`]);
   const preview = await uploadAndValidate(stack, token, csvOf(['vendor_data'], rows));
   expect(preview.status).toBe('AWAITING_CONFIRMATION');
   expect(preview).toMatchObject({ rows_per_second: null, eta_seconds: null });
@@ -52,7 +52,7 @@ test('a slow running import has rows_per_second and eta_seconds; null before, wh
   expect(measured.processed_rows).toBeGreaterThan(0);
   expect(measured.processed_rows).toBeLessThan(80);
   expect(measured.rows_per_second).toBeGreaterThan(0);
-  // At most 10 rows per 800 ms chunk, one chunk at a time (and some slack for a fast first read).
+  // At most 10 rows per 1.5 s chunk, one chunk at a time (and some slack for a fast first read).
   expect(measured.rows_per_second).toBeLessThan(100);
   expect(Number.isInteger(measured.eta_seconds)).toBe(true);
   expect(measured.eta_seconds).toBeGreaterThanOrEqual(0);
@@ -71,6 +71,13 @@ test('a slow running import has rows_per_second and eta_seconds; null before, wh
     return /rows\/s, about \d+ s left/.test(text) ? text : undefined;
   }, 30_000, 100);
   expect(details).toMatch(/chunks in this batch done; [\d.]+ rows\/s, about \d+ s left/);
+  // So do the parent's, while its only batch still runs (its own events come only when the batch ends): the rows
+  // written and the rate as its periodic read of the database gave them.
+  const parentDetails = await waitFor(async () => {
+    const text = await currentDetails(importWorkflowId(preview.id));
+    return /rows written/.test(text) ? text : undefined;
+  }, 30_000, 100);
+  expect(parentDetails).toMatch(/^Writing: 0 of 8 chunks done, 0 failed; [1-7]0 of 80 rows written; window 1; [\d.]+ rows\/s, about \d+ s left$/);
 
   // Paused: not running, so no rate.
   const paused = await api(stack, 'POST', `/console/users/imports/${preview.id}/pause`, { token });
@@ -107,7 +114,13 @@ test('a slow running export has rows_per_second and eta_seconds from its checkpo
     const text = await currentDetails(exportWorkflowId(id));
     return /rows\/s/.test(text) ? text : undefined;
   }, 60_000, 100);
-  expect(details).toMatch(/ranges written, \d+ rows; [\d.]+ rows\/s/);
+  // From the range activities' results, or (between two range ends) from the workflow's periodic read of the database.
+  expect(details).toMatch(/ranges written, \d+ rows(?: of about 3000)?; [\d.]+ rows\/s/);
+  const live = await waitFor(async () => {
+    const text = await currentDetails(exportWorkflowId(id));
+    return /of about 3000/.test(text) ? text : undefined;
+  }, 60_000, 100);
+  expect(live).toMatch(/^\*\*writing\*\*: [0-4] of 5 ranges written, [1-9]\d* rows of about 3000; [\d.]+ rows\/s/);
 
   const done = await waitForExport(stack, token, id, ['COMPLETED'], 90_000);
   expect(done).toMatchObject({ row_count: 3000, rows_per_second: null, eta_seconds: null });

@@ -95,6 +95,14 @@ export interface WriteRate {
   eta_seconds: number | null;
 }
 
+/** A running job's progress as the database holds it, read for the workflow's current details (readImportProgress, readExportProgress). */
+export interface LiveProgress {
+  rowsDone: number;
+  /** Rows to write in all (an export's is its estimate; null when unknown). */
+  rowsTotal: number | null;
+  rate: WriteRate;
+}
+
 /** The rate as a short phrase for a workflow's current details ("" when there is none yet). */
 export function describeRate(rate: Partial<WriteRate> | undefined): string {
   if (!rate || rate.rows_per_second === null || rate.rows_per_second === undefined) return '';

@@ -4,7 +4,9 @@ import {
   CancellationScope,
   isCancellation,
   log,
+  patched,
   proxyActivities,
+  proxyLocalActivities,
   setCurrentDetails,
   setHandler,
   type ActivityOptions,
@@ -12,6 +14,7 @@ import {
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { describeRate } from './definitions';
+import { refreshWhile } from './live-progress';
 import {
   exportProgressQuery,
   type ExportProgress,
@@ -35,6 +38,9 @@ const { exportRange } = proxyActivities<Activities>(rangeOptions);
 
 const assembleOptions: ActivityOptions = { startToCloseTimeout: '2 hours', heartbeatTimeout: '1 minute', retry };
 const { assembleExport } = proxyActivities<Activities>(assembleOptions);
+
+// Read-only, for the current details: a local activity (one marker event per read), never retried for long.
+const { readExportProgress } = proxyLocalActivities<Activities>({ startToCloseTimeout: '10 seconds', retry: { maximumAttempts: 2 } });
 
 /** A few tries only: an email that cannot go out must not hold up a finished export (the link can be re-issued). */
 const { sendExportEmail } = proxyActivities<Activities>({
@@ -104,6 +110,21 @@ export async function exportUsersWorkflow(input: ExportUsersInput): Promise<Expo
     show(`0 of ${plan.parts} ranges written (about ${plan.estimatedRows} rows)`);
 
     const heartbeatTimeout = input.heartbeatTimeoutMs ?? rangeOptions.heartbeatTimeout;
+    // The details show the rows the ranges' checkpoints hold and the rate while ranges stream, not only when one
+    // ends (with a few large ranges, the first ends near the export's end).
+    const refreshing = patched('export-live-progress')
+      ? refreshWhile(
+          () => progress.phase === 'writing',
+          async () => {
+            const live = await readExportProgress({ exportId });
+            if (progress.phase !== 'writing') return;
+            show(
+              `${progress.rangesDone} of ${plan.parts} ranges written, ${live.rowsDone} rows of about ${live.rowsTotal ?? '?'}` +
+                describeRate(live.rate),
+            );
+          },
+        )
+      : undefined;
     await runBounded(plan.parts, plan.concurrency, async (partNo) => {
       const result = await exportRange.executeWithOptions(
         { ...rangeOptions, heartbeatTimeout, summary: `range ${partNo + 1} of ${plan.parts}` },
@@ -117,6 +138,7 @@ export async function exportUsersWorkflow(input: ExportUsersInput): Promise<Expo
 
     progress.phase = 'assembling';
     show(`joining ${plan.parts} parts into the file`);
+    await refreshing;
     const file = await assembleExport({ exportId });
 
     progress.phase = 'emailing';

@@ -6,6 +6,7 @@ import {
   isCancellation,
   patched,
   proxyActivities,
+  proxyLocalActivities,
   setCurrentDetails,
   setHandler,
   startChild,
@@ -13,8 +14,9 @@ import {
   type ChildWorkflowHandle,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { describeRate, FAILURE_TYPES, LEGACY_FAILURE_TYPES } from './definitions';
+import { describeRate, FAILURE_TYPES, LEGACY_FAILURE_TYPES, type LiveProgress } from './definitions';
 import { importChunksWorkflow } from './import-chunks';
+import { refreshWhile } from './live-progress';
 import {
   APPROVAL_FAILURES,
   approveImportUpdate,
@@ -48,6 +50,12 @@ const { validateImport } = proxyActivities<Activities>({
 const { expireImport, listImportChunks, finishImport, failImport, markImportCancelled, controlImport, decideImportApproval, expireImportApproval, autoConfirmImport } = proxyActivities<Activities>({
   startToCloseTimeout: '1 minute',
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: 10 },
+});
+
+// Read-only, for the current details: a local activity (one marker event per read), never retried for long.
+const { readImportProgress } = proxyLocalActivities<Activities>({
+  startToCloseTimeout: '10 seconds',
+  retry: { maximumAttempts: 2 },
 });
 
 const DEFAULT_CHUNKS_PER_CHILD = 100;
@@ -171,11 +179,16 @@ async function importOnce(input: ImportUsersInput): Promise<ImportUsersResult> {
   };
   setHandler(approveImportUpdate, decide('APPROVED'), { validator: approvalValidator });
   setHandler(rejectImportUpdate, decide('REJECTED'), { validator: approvalValidator });
+  // The rows written as the database last said (refreshWhile, while the chunks run): ahead of chunksDone, which
+  // moves only when a batch of up to a hundred chunks ends.
+  let live: LiveProgress | undefined;
   const reportWindow = () => {
     if (progress.phase !== 'writing') return;
     setCurrentDetails(
       `${window.paused ? 'PAUSED (no new chunk starts)' : 'Writing'}: ${progress.chunksDone} of ${progress.chunksTotal} chunks done, ` +
-        `${progress.chunksFailed} failed; window ${window.concurrency}${describeRate(progress.rate)}`,
+        `${progress.chunksFailed} failed` +
+        (live ? `; ${live.rowsDone} of ${live.rowsTotal ?? '?'} rows written` : '') +
+        `; window ${window.concurrency}${describeRate(progress.rate)}`,
     );
   };
 
@@ -237,6 +250,18 @@ async function importOnce(input: ImportUsersInput): Promise<ImportUsersResult> {
     const { total: chunksTotal, pending } = await listImportChunks({ importId });
     const perChild = input.chunksPerChild ?? DEFAULT_CHUNKS_PER_CHILD;
     progress.chunksTotal = chunksTotal;
+    // The details show the database's progress and rate while a batch runs, not only when it ends (minutes apart).
+    const refreshing = patched('import-live-progress')
+      ? refreshWhile(
+          () => progress.phase === 'writing' && !cancelled,
+          async () => {
+            live = await readImportProgress({ importId });
+            progress.rate = live.rate;
+            reportWindow();
+          },
+          () => window.paused,
+        )
+      : undefined;
     for (let start = 0; start < pending.length && !cancelled; start += perChild) {
       const batch = pending.slice(start, start + perChild);
       const first = batch[0].chunkNo + 1;
@@ -265,7 +290,9 @@ async function importOnce(input: ImportUsersInput): Promise<ImportUsersResult> {
       if (result.rate) progress.rate = result.rate;
       if (result.cancelled) cancelled = true;
     }
-    return await finish();
+    const finished = await finish();
+    await refreshing;
+    return finished;
   } catch (err) {
     if (isCancellation(err)) {
       // Cancelled from Temporal (the Web UI, the CLI), not by the API: the database must say so too, with the

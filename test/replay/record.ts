@@ -149,6 +149,17 @@ const SCENARIOS: Scenario[] = [
     },
   },
   {
+    name: 'live-progress',
+    async run(ctx) {
+      // 40 rows in 8 chunks, each held 3 s, two at a time (12 s): long enough for a periodic read of the database
+      // by the parent (its current details, first after 5 s) while its batch runs.
+      const preview = await uploadAndValidate(ctx.stack, ctx.token, rows('live', 40, (i) => (i % 5 === 0 ? `test-fault:delay-3000-${i}` : undefined)));
+      await confirm(ctx, preview.id);
+      await waitForStatus(ctx.stack, ctx.token, preview.id, ['COMPLETED'], 60_000);
+      await ctx.save('live-progress', importWorkflowId(preview.id));
+    },
+  },
+  {
     name: 'approval',
     async run(ctx) {
       // A policy on every status: the import waits for a second operator, who approves; another is rejected.
