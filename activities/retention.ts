@@ -1,6 +1,6 @@
 import { Context } from '@temporalio/activity';
 import { and, eq, inArray, isNotNull, isNull, lt, or, sql } from 'drizzle-orm';
-import { exportsTable, imports, type ImportStatus } from '../drizzle/schema';
+import { exportsTable, imports, webhookEvents, type ImportStatus } from '../drizzle/schema';
 import { exportKeys } from '../src/exports/queries';
 import { createStorageSet } from '../src/storage';
 import { deleteExpiredUndoImages } from '../src/imports/undo';
@@ -66,6 +66,28 @@ export function createRetentionActivities({ db, storage, config }: Omit<Activity
       const cutoff = new Date((input.now ? Date.parse(input.now) : Date.now()) - config.imports.undoDays * DAY_MS);
       const deleted = await deleteExpiredUndoImages(db, { cutoff, batch: 100, onBatch: (n) => Context.current().heartbeat({ deleted: n }) });
       return { deleted };
+    },
+
+    /**
+     * Deletes the webhook events emitted more than WEBHOOK_RETENTION_DAYS ago, and with them (ON DELETE CASCADE) their
+     * delivery log, in batches. Only events whose delivery workflows were started and whose delivery window is over:
+     * a delivery still retrying keeps its event.
+     */
+    async deleteExpiredWebhookEvents(input: { now?: string } = {}): Promise<{ deleted: number }> {
+      const now = input.now ? Date.parse(input.now) : Date.now();
+      const cutoff = new Date(now - Math.max(config.webhooks.retentionDays * DAY_MS, config.webhooks.deliveryWindowMs));
+      let deleted = 0;
+      for (;;) {
+        const batch = db
+          .select({ id: webhookEvents.id })
+          .from(webhookEvents)
+          .where(and(lt(webhookEvents.createdAt, cutoff), isNotNull(webhookEvents.dispatchedAt)))
+          .limit(1000);
+        const rows = await db.delete(webhookEvents).where(inArray(webhookEvents.id, batch)).returning({ id: webhookEvents.id });
+        deleted += rows.length;
+        if (rows.length === 0) return { deleted };
+        Context.current().heartbeat({ deleted });
+      }
     },
 
     /**

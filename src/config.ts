@@ -106,6 +106,8 @@ const envSchema = z.object({
   /** How long a delivery is retried before it is given up. */
   WEBHOOK_DELIVERY_WINDOW: duration('24h'),
   /** At most 50 s: the delivery activity's startToCloseTimeout is 1 minute. */
+  /** Events (and their delivery log) are deleted this many days after they were emitted, never before the delivery window has passed. */
+  WEBHOOK_RETENTION_DAYS: positiveInt(30),
   WEBHOOK_REQUEST_TIMEOUT: duration('10s').refine((ms) => ms <= 50_000, 'at most 50s'),
   /** The worker's Prometheus `/metrics` listener (on HOST); 0 turns it off. */
   WORKER_METRICS_PORT: z.coerce.number().int().min(0).max(65_535).default(9464),
@@ -189,6 +191,7 @@ function toConfig(env: z.infer<typeof envSchema>) {
       retryMaxIntervalMs: env.WEBHOOK_RETRY_MAX_INTERVAL,
       deliveryWindowMs: env.WEBHOOK_DELIVERY_WINDOW,
       requestTimeoutMs: env.WEBHOOK_REQUEST_TIMEOUT,
+      retentionDays: env.WEBHOOK_RETENTION_DAYS,
     },
     email: { resendApiKey: env.RESEND_API_KEY, resendBaseUrl: env.RESEND_BASE_URL, from: env.EMAIL_FROM },
   } as const;

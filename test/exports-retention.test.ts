@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { eq } from 'drizzle-orm';
-import { exportsTable, imports } from '../drizzle/schema';
+import { exportsTable, imports, webhookDeliveries, webhookEvents, webhookSubscriptions } from '../drizzle/schema';
 import { ensureRetentionSchedule } from '../src/temporal/schedules';
 import { createStorage } from '../src/storage';
 import type { retentionWorkflow } from '../workflows/retention';
@@ -119,8 +119,41 @@ test('the worker keeps a Temporal Schedule that runs retention', async () => {
       return info.recentActions.length > 0 ? info.recentActions[0] : undefined;
     });
     const result = await stack.client.workflow.getHandle(run.action.workflow.workflowId).result();
-    expect(result).toEqual({ exportsExpired: expect.any(Number), importFilesDeleted: expect.any(Number), undoImagesDeleted: expect.any(Number) });
+    expect(result).toEqual({ exportsExpired: expect.any(Number), importFilesDeleted: expect.any(Number), undoImagesDeleted: expect.any(Number), webhookEventsDeleted: expect.any(Number) });
   } finally {
     await stack.client.schedule.getHandle(scheduleId).delete();
   }
+});
+
+test('webhook events and their delivery log are deleted after WEBHOOK_RETENTION_DAYS, once dispatched and past the delivery window', async () => {
+  const tenant = await createTenant(stack.database.db);
+  const db = stack.database.db;
+  const [subscription] = await db
+    .insert(webhookSubscriptions)
+    .values({ applicationId: tenant.applicationId, url: 'https://hooks.example.com/kyc', events: ['import.completed'], secret: 'whsec_test' })
+    .returning();
+  const event = (days: number, dispatched: boolean) => ({
+    id: randomUUID(),
+    applicationId: tenant.applicationId,
+    type: 'import.completed' as const,
+    jobId: randomUUID(),
+    payload: { days },
+    createdAt: new Date(Date.now() - days * 86_400_000),
+    dispatchedAt: dispatched ? new Date(Date.now() - days * 86_400_000) : null,
+  });
+  // Default WEBHOOK_RETENTION_DAYS: 30.
+  const old = event(31, true);
+  const recent = event(29, true);
+  const neverDispatched = event(31, false);
+  await db.insert(webhookEvents).values([old, recent, neverDispatched]);
+  await db.insert(webhookDeliveries).values(
+    [old, recent].flatMap((e) => [1, 2].map((attempt) => ({ subscriptionId: subscription.id, eventId: e.id, attempt, statusCode: 500, durationMs: 3 }))),
+  );
+
+  const result = await runRetention();
+  expect(result.webhookEventsDeleted).toBeGreaterThanOrEqual(1);
+  const kept = await db.select({ id: webhookEvents.id }).from(webhookEvents).where(eq(webhookEvents.applicationId, tenant.applicationId));
+  expect(kept.map((r) => r.id).sort()).toEqual([recent.id, neverDispatched.id].sort());
+  const deliveries = await db.select({ eventId: webhookDeliveries.eventId }).from(webhookDeliveries).where(eq(webhookDeliveries.subscriptionId, subscription.id));
+  expect(deliveries.map((d) => d.eventId)).toEqual([recent.id, recent.id]);
 });

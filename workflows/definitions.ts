@@ -79,6 +79,8 @@ export interface RetentionResult {
   importFilesDeleted: number;
   /** Undo before-images deleted past IMPORT_UNDO_DAYS (absent in the histories of before it). */
   undoImagesDeleted?: number;
+  /** Webhook events deleted past WEBHOOK_RETENTION_DAYS (absent in the histories of before it). */
+  webhookEventsDeleted?: number;
 }
 
 /** The reconciler (imports and exports whose workflow is gone or out of step), run by a Schedule per task queue. */

@@ -407,7 +407,7 @@ const SCENARIOS: Scenario[] = [
         workflowId,
         args: [{}],
       });
-      if ((result.undoImagesDeleted ?? 0) < 2) throw new Error(`retention deleted no undo images: ${JSON.stringify(result)}`);
+      if ((result.undoImagesDeleted ?? 0) < 1) throw new Error(`retention deleted no undo images: ${JSON.stringify(result)}`);
       await ctx.save('undo-images', workflowId);
     },
   },
