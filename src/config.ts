@@ -105,9 +105,9 @@ const envSchema = z.object({
   WEBHOOK_RETRY_MAX_INTERVAL: duration('1h'),
   /** How long a delivery is retried before it is given up. */
   WEBHOOK_DELIVERY_WINDOW: duration('24h'),
-  /** At most 50 s: the delivery activity's startToCloseTimeout is 1 minute. */
   /** Events (and their delivery log) are deleted this many days after they were emitted, never before the delivery window has passed. */
   WEBHOOK_RETENTION_DAYS: positiveInt(30),
+  /** At most 50 s: the delivery activity's startToCloseTimeout is 1 minute. */
   WEBHOOK_REQUEST_TIMEOUT: duration('10s').refine((ms) => ms <= 50_000, 'at most 50s'),
   /** The worker's Prometheus `/metrics` listener (on HOST); 0 turns it off. */
   WORKER_METRICS_PORT: z.coerce.number().int().min(0).max(65_535).default(9464),
