@@ -265,7 +265,9 @@ describe('what an operator sees in Temporal', () => {
     // stay far below 10,240 events in every run.
     const perChunk = (childHistory.events ?? []).length / 5;
     expect(perChunk * 100 + 20).toBeLessThan(10_240);
-    expect(parentEvents.length).toBeLessThan(40);
+    // The parent: about 25 per child, plus the live-progress read's patch marker and first timer (3), and about 6
+    // per read after (first after 5 s, then at most one a minute: workflows/live-progress.ts).
+    expect(parentEvents.length).toBeLessThan(50);
   });
 });
 

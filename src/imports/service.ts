@@ -453,6 +453,9 @@ export function throttleImport(
   );
 }
 
+/** How often decideImport asks the workflow while the database says AWAITING_APPROVAL and the workflow not yet (200 ms apart). */
+const APPROVAL_UPDATE_ATTEMPTS = 25;
+
 /**
  * A second operator approves (AWAITING_APPROVAL -> RUNNING) or rejects (-> REJECTED, error.code approval_rejected) an
  * import, through an Update whose validator refuses the operator who started it (403 approver_is_requester) and a
@@ -468,10 +471,21 @@ export async function decideImport(
     throw invalidState(`the import is ${record.status}; only an import AWAITING_APPROVAL can be approved or rejected`);
   }
   const update = params.decision === 'approve' ? approveImportUpdate : rejectImportUpdate;
+  const handle = deps.temporal.workflow.getHandle(importWorkflowId(record.id));
+  const args = [{ operatorId: params.operatorId, ...(params.fileSha256 ? { fileSha256: params.fileSha256 } : {}) }] as const;
   try {
-    await deps.temporal.workflow
-      .getHandle(importWorkflowId(record.id))
-      .executeUpdate(update, { args: [{ operatorId: params.operatorId, ...(params.fileSha256 ? { fileSha256: params.fileSha256 } : {}) }] });
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await handle.executeUpdate(update, { args: [...args] });
+        break;
+      } catch (err) {
+        // auto_confirm: the activity that set AWAITING_APPROVAL has committed, but its result has not reached the
+        // workflow yet, whose validator then says it is not awaiting approval. Asked again shortly, it is.
+        const notYet = err instanceof WorkflowUpdateFailedError && (err.cause as { type?: string } | undefined)?.type === INVALID_STATE;
+        if (!notYet || attempt >= APPROVAL_UPDATE_ATTEMPTS || (await getImport(deps.db, params)).status !== 'AWAITING_APPROVAL') throw err;
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+    }
   } catch (err) {
     if (err instanceof WorkflowUpdateFailedError) {
       const cause = err.cause as { type?: string; message?: string } | undefined;
