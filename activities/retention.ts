@@ -9,6 +9,11 @@ import type { ActivityDeps } from './deps';
 const DAY_MS = 86_400_000;
 const BATCH = 100;
 
+/** The time `ageMs` before `now` (a test's, or the clock's): what is older is past its retention. */
+function cutoffBefore(input: { now?: string }, ageMs: number): Date {
+  return new Date((input.now ? Date.parse(input.now) : Date.now()) - ageMs);
+}
+
 /** Imports whose uploaded file nothing needs any more (retry re-runs chunks from staging, not from the file). */
 const FINISHED_IMPORT_STATUSES: ImportStatus[] = ['COMPLETED', 'COMPLETED_WITH_ERRORS', 'REJECTED', 'FAILED', 'CANCELLED', 'EXPIRED'];
 
@@ -24,7 +29,7 @@ export function createRetentionActivities({ db, storage, config }: Omit<Activity
      * deletes again what a crash left (deleting a missing object is no error) and skips what is done.
      */
     async expireExports(input: { now?: string } = {}): Promise<{ expired: number }> {
-      const cutoff = new Date((input.now ? Date.parse(input.now) : Date.now()) - config.exports.retentionDays * DAY_MS);
+      const cutoff = cutoffBefore(input, config.exports.retentionDays * DAY_MS);
       let expired = 0;
       for (;;) {
         const rows = await db
@@ -63,7 +68,7 @@ export function createRetentionActivities({ db, storage, config }: Omit<Activity
      * more than IMPORT_UNDO_DAYS ago (by then an undo is refused anyway), in batches. A retry deletes the rest.
      */
     async deleteExpiredUndoImages(input: { now?: string } = {}): Promise<{ deleted: number }> {
-      const cutoff = new Date((input.now ? Date.parse(input.now) : Date.now()) - config.imports.undoDays * DAY_MS);
+      const cutoff = cutoffBefore(input, config.imports.undoDays * DAY_MS);
       const deleted = await deleteExpiredUndoImages(db, { cutoff, batch: 100, onBatch: (n) => Context.current().heartbeat({ deleted: n }) });
       return { deleted };
     },
@@ -74,8 +79,7 @@ export function createRetentionActivities({ db, storage, config }: Omit<Activity
      * a delivery still retrying keeps its event.
      */
     async deleteExpiredWebhookEvents(input: { now?: string } = {}): Promise<{ deleted: number }> {
-      const now = input.now ? Date.parse(input.now) : Date.now();
-      const cutoff = new Date(now - Math.max(config.webhooks.retentionDays * DAY_MS, config.webhooks.deliveryWindowMs));
+      const cutoff = cutoffBefore(input, Math.max(config.webhooks.retentionDays * DAY_MS, config.webhooks.deliveryWindowMs));
       let deleted = 0;
       for (;;) {
         const batch = db
@@ -95,7 +99,7 @@ export function createRetentionActivities({ db, storage, config }: Omit<Activity
      * storage_key to null. A retry finds the rows still holding a key and deletes again (a no-op if gone).
      */
     async deleteExpiredImportFiles(input: { now?: string } = {}): Promise<{ deleted: number }> {
-      const cutoff = new Date((input.now ? Date.parse(input.now) : Date.now()) - config.imports.fileRetentionDays * DAY_MS);
+      const cutoff = cutoffBefore(input, config.imports.fileRetentionDays * DAY_MS);
       let deleted = 0;
       for (;;) {
         const rows = await db
