@@ -13,6 +13,8 @@ import type { Connection, Submittable } from 'pg';
  *
  * Blocks come from a small pool the consumer gives back with `release()`, so a long export allocates nothing
  * per row or per block beyond the socket's own reads.
+ *
+ * Given a `writer`, each row (COPY text of an NDJSON range, see ./ndjson.ts) is written by it instead of copied.
  */
 
 const COPY_DATA = 0x64; // 'd'
@@ -32,6 +34,14 @@ export interface RecordBlock {
   lastId: string;
   /** Gives the block's buffer back once `data` has been written. */
   release(): void;
+}
+
+/** Writes a record of its own from a row's bytes after the id (the NDJSON writer of ./ndjson.ts). */
+export interface RecordWriter {
+  /** The most bytes the record of a row of `rowBytes` may take. */
+  maxBytes(rowBytes: number): number;
+  /** Writes the record of `source[start, stop)` into `out` at `at`; returns where it ends. */
+  write(source: Buffer, start: number, stop: number, out: Buffer, at: number): number;
 }
 
 /** The parts of pg's Connection this uses (as pg-copy-streams does). */
@@ -69,21 +79,21 @@ export class CopyOutRecords extends Readable implements Submittable {
   private lastIdBuffer: Buffer | undefined;
 
   private readonly separator: number;
-  private readonly crlf: boolean;
+  private readonly writer: RecordWriter | undefined;
 
   /**
-   * `options.separator`: the byte between the id and the rest (a comma; NDJSON ranges use another, see sql.ts);
-   * `options.lineEnd`: what ends each record (CRLF for CSV, LF for NDJSON).
+   * `options.separator`: the byte between the id and the rest (a comma; NDJSON ranges' COPY text has a tab);
+   * `options.writer`: writes each record (else the row's bytes are the record, ended by CRLF).
    */
   constructor(
     private readonly text: string,
     private readonly blockBytes = 256 * 1024,
     queuedBlocks = 4,
-    options: { separator?: number; lineEnd?: 'crlf' | 'lf' } = {},
+    options: { separator?: number; writer?: RecordWriter } = {},
   ) {
     super({ objectMode: true, highWaterMark: queuedBlocks });
     this.separator = options.separator ?? COMMA;
-    this.crlf = (options.lineEnd ?? 'crlf') === 'crlf';
+    this.writer = options.writer;
   }
 
   /** Called by pg when the query is sent (the Submittable interface). */
@@ -183,16 +193,26 @@ export class CopyOutRecords extends Readable implements Submittable {
       return;
     }
     const cells = stop - 1 - (comma + 1);
-    if (this.block && this.length + cells + 2 > this.block.length) this.pushBlock();
+    const room = this.writer ? this.writer.maxBytes(cells) : cells + 2;
+    if (this.block && this.length + room > this.block.length) this.pushBlock();
     if (!this.block) {
       this.block = this.free.pop() ?? Buffer.allocUnsafe(this.blockBytes + SLACK_BYTES);
-      if (this.block.length < cells + 2) this.block = Buffer.allocUnsafe(cells + 2);
+      if (this.block.length < room) this.block = Buffer.allocUnsafe(room);
       this.length = 0;
     }
-    buf.copy(this.block, this.length, comma + 1, stop - 1);
-    this.length += cells;
-    if (this.crlf) this.block[this.length++] = CR;
-    this.block[this.length++] = LF;
+    if (this.writer) {
+      try {
+        this.length = this.writer.write(buf, comma + 1, stop - 1, this.block, this.length);
+      } catch (err) {
+        this.destroy(err as Error);
+        return;
+      }
+    } else {
+      buf.copy(this.block, this.length, comma + 1, stop - 1);
+      this.length += cells;
+      this.block[this.length++] = CR;
+      this.block[this.length++] = LF;
+    }
     this.rows++;
     this.lastIdBuffer = buf;
     this.lastIdStart = start;

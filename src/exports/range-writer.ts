@@ -1,7 +1,8 @@
 import type { Pool, PoolClient } from 'pg';
 import type { AppendState, AppendWriter } from '../storage';
 import { CopyOutRecords, type RecordBlock } from './copy-out';
-import { inExportSession, keyOf, NDJSON_DELIMITER, rangeCopySql, type RangeQuery, type RowKey } from './sql';
+import { NdjsonRecordWriter } from './ndjson';
+import { inExportSession, keyOf, NDJSON_ID_SEPARATOR, ndjsonFields, rangeCopySql, type RangeQuery, type RowKey } from './sql';
 
 /** Where a range stands after a checkpoint: what is durable in storage, and the last row it holds. */
 export interface RangeCheckpoint {
@@ -46,7 +47,8 @@ const BLOCK_BYTES = 256 * 1024;
 const QUEUED_BLOCKS = 4;
 
 /**
- * Streams one keyset range of an export into one object: Postgres formats the rows (COPY), CopyOutRecords hands them
+ * Streams one keyset range of an export into one object: Postgres formats the rows (COPY; for NDJSON the worker
+ * writes the JSON of Postgres's COPY text, see ./ndjson.ts), CopyOutRecords hands them
  * over as records, the storage's append writer takes them. Every `checkpointBytes` the written bytes are made durable
  * and the checkpoint (bytes, rows, last key) handed to `onCheckpoint`; given one back as `resume`, the range goes on
  * after that key, on top of those bytes, so the object ends up with every row once. Memory holds one block and,
@@ -77,7 +79,12 @@ export async function writeRange(params: WriteRangeParams): Promise<WriteRangeRe
       // Blocks no larger than a quarter of a checkpoint, so checkpoints come as often as asked.
       const blockBytes = Math.max(4096, Math.min(BLOCK_BYTES, Math.floor(checkpointBytes / 4)));
       const copy = connection.query(
-        new CopyOutRecords(sqlText, blockBytes, QUEUED_BLOCKS, ndjson ? { separator: NDJSON_DELIMITER, lineEnd: 'lf' } : {}),
+        new CopyOutRecords(
+          sqlText,
+          blockBytes,
+          QUEUED_BLOCKS,
+          ndjson ? { separator: NDJSON_ID_SEPARATOR, writer: new NdjsonRecordWriter(ndjsonFields(params.query.columns)) } : {},
+        ),
       );
       let pendingRows = 0;
       let lastId: string | undefined;

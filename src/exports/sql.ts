@@ -2,11 +2,12 @@ import { escapeLiteral, type Pool, type PoolClient } from 'pg';
 import type { ExportColumn } from './columns';
 import type { ExportFilters } from './filters';
 import { likePattern, SEARCH_FIELDS } from '../users/queries';
+import type { NdjsonField, NdjsonFieldKind } from './ndjson';
 
 /**
  * The SQL of an export. Postgres formats the CSV itself (COPY ... TO STDOUT WITH (FORMAT csv)) and the worker only
  * moves bytes: that is what keeps an export of a million rows within reach of a bare COPY, and the worker's memory
- * flat. COPY takes no bind parameters, so values are inlined as escaped literals (pg's escapeLiteral) and every
+ * flat. For NDJSON Postgres prints the fields as COPY text and the worker puts them into JSON (./ndjson.ts). COPY takes no bind parameters, so values are inlined as escaped literals (pg's escapeLiteral) and every
  * identifier is a constant of this file. The cell rules are those of src/exports/csv.ts (see the test there).
  */
 
@@ -63,38 +64,38 @@ const CELLS: Record<ExportColumn, string> = {
 
 /**
  * The NDJSON fields of each column: the stored values as JSON (no formula escape: JSON is not read by a spreadsheet),
- * `tags` a list, `metadata` an object, times as the CSV writes them.
+ * `tags` a list, `metadata` an object, times as the CSV writes them. Postgres prints each field as COPY text and the
+ * worker writes the JSON (./ndjson.ts): `string` fields become JSON strings, `json` ones are JSON text already.
  */
-const JSON_FIELDS: Record<ExportColumn, [string, string]> = {
-  id: ['id', 'u.id'],
-  vendor_data: ['vendor_data', 'u.vendor_data'],
-  display_name: ['display_name', 'u.display_name'],
-  full_name: ['full_name', 'u.full_name'],
-  date_of_birth: ['date_of_birth', 'u.date_of_birth'],
-  email: ['email', 'u.email'],
-  phone: ['phone', 'u.phone'],
-  country: ['country', "NULLIF(u.country, '')"],
-  status: ['status', 'u.status'],
-  tags: ['tags', 'u.tags'],
-  metadata_json: ['metadata', 'u.metadata'],
-  session_count: ['session_count', 'u.session_count'],
-  approved_count: ['approved_count', 'u.approved_count'],
-  declined_count: ['declined_count', 'u.declined_count'],
-  in_review_count: ['in_review_count', 'u.in_review_count'],
-  created_at: ['created_at', isoTime('u.created_at')],
-  updated_at: ['updated_at', isoTime('u.updated_at')],
+const JSON_FIELDS: Record<ExportColumn, [string, string, NdjsonFieldKind]> = {
+  id: ['id', 'u.id', 'string'],
+  vendor_data: ['vendor_data', 'u.vendor_data', 'string'],
+  display_name: ['display_name', 'u.display_name', 'string'],
+  full_name: ['full_name', 'u.full_name', 'string'],
+  date_of_birth: ['date_of_birth', 'u.date_of_birth', 'string'],
+  email: ['email', 'u.email', 'string'],
+  phone: ['phone', 'u.phone', 'string'],
+  country: ['country', "NULLIF(u.country, '')", 'string'],
+  status: ['status', 'u.status', 'string'],
+  tags: ['tags', 'array_to_json(u.tags)', 'json'],
+  metadata_json: ['metadata', 'u.metadata', 'json'],
+  session_count: ['session_count', 'u.session_count', 'json'],
+  approved_count: ['approved_count', 'u.approved_count', 'json'],
+  declined_count: ['declined_count', 'u.declined_count', 'json'],
+  in_review_count: ['in_review_count', 'u.in_review_count', 'json'],
+  created_at: ['created_at', isoTime('u.created_at'), 'string'],
+  updated_at: ['updated_at', isoTime('u.updated_at'), 'string'],
 };
 
 /** The NDJSON field name of a column (`metadata_json` is `metadata`, an object). */
 export const jsonFieldOf = (column: ExportColumn) => JSON_FIELDS[column][0];
 
-/**
- * The COPY options of an NDJSON range: one JSON text per row after the id. Postgres writes JSON with every control
- * character escaped, so a JSON text never holds the unit separator (the delimiter), the record separator (the quote
- * character), CR or LF: no value is ever quoted, and each record is the id, the separator and the JSON text as is.
- */
-export const NDJSON_DELIMITER = 0x1f;
-const NDJSON_COPY_OPTIONS = "FORMAT csv, DELIMITER E'\\x1f', QUOTE E'\\x1e'";
+/** The fields of an NDJSON record of these columns, in their order, as ./ndjson.ts writes them. */
+export const ndjsonFields = (columns: readonly ExportColumn[]): NdjsonField[] =>
+  columns.map((c) => ({ name: JSON_FIELDS[c][0], kind: JSON_FIELDS[c][2] }));
+
+/** Between the id and the fields of an NDJSON range's rows: COPY text's delimiter (a UUID holds none). */
+export const NDJSON_ID_SEPARATOR = 0x09;
 
 /**
  * The users an incremental export holds: changed (created or updated: a new user's updated_at is its created_at)
@@ -137,7 +138,7 @@ export interface RangeQuery {
   to?: RowKey;
   /** Rows created at or before this time only (the export's snapshot time, ISO). */
   until: string;
-  /** csv (default): the cells of the columns; ndjson: one JSON object of the columns. */
+  /** csv (default): the cells of the columns; ndjson: the fields of the columns as COPY text (see ./ndjson.ts). */
   format?: 'csv' | 'ndjson';
   /** The search filter covers only vendor_data and display_name (an export requested by DEVELOPER or READER). */
   restrictedSearch?: boolean;
@@ -155,11 +156,10 @@ export function rangeCopySql(query: RangeQuery): string {
   if (query.after) conditions.push(`(u.created_at, u.id) > ${keyLiteral(query.after)}`);
   if (query.to) conditions.push(`(u.created_at, u.id) < ${keyLiteral(query.to)}`);
   if (query.format === 'ndjson') {
-    const fields = query.columns.map((c) => `${JSON_FIELDS[c][1]} AS "${JSON_FIELDS[c][0]}"`).join(', ');
-    return `COPY (SELECT u.id, (SELECT row_to_json(j) FROM (SELECT ${fields}) j)::text
+    return `COPY (SELECT u.id, ${query.columns.map((c) => JSON_FIELDS[c][1]).join(', ')}
   FROM users u
   WHERE ${conditions.join('\n  AND ')}
-  ORDER BY u.created_at, u.id) TO STDOUT WITH (${NDJSON_COPY_OPTIONS})`;
+  ORDER BY u.created_at, u.id) TO STDOUT`;
   }
   const lateral = query.columns.includes('tags')
     ? `\n  CROSS JOIN LATERAL (SELECT array_to_string(u.tags, ',') AS tags_text) t`
