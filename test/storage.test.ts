@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
+import { firstRangeHash } from '../src/storage/first-range-hash';
 import { LocalStorage } from '../src/storage/local';
 import { S3_MIN_PART_BYTES, S3Storage } from '../src/storage/s3';
 import { StorageNotFoundError, type AppendState, type Storage } from '../src/storage/storage';
@@ -137,6 +138,48 @@ describe.each(kinds)('%s storage', (kind, make) => {
     expect(sha(await readAll(storage, 'exports/app/c1/file.csv'))).toBe(sha(whole));
     // Completed again (the activity retried before recording it): the same answer.
     expect(await storage.completeComposite(composite, states)).toEqual(result);
+  });
+
+  test('a first range written here is hashed on the way: the completion reads only the ranges after it', async () => {
+    const ranges = [randomBytes(6 * MiB + 5), randomBytes(5 * MiB + 1)];
+    const composite = await storage.createComposite('exports/app/c3/file.csv', 2, 'exports/app/c3/parts/');
+    const states: AppendState[] = [];
+    for (const [i, data] of ranges.entries()) {
+      const writer = await storage.openCompositeRange(composite, i);
+      for (let offset = 0; offset < data.length; offset += 1024 * 1024) {
+        await writer.write(data.subarray(offset, offset + 1024 * 1024));
+        if (writer.pendingBytes >= S3_MIN_PART_BYTES) await writer.checkpoint();
+      }
+      states.push((await writer.close()).state);
+    }
+    expect(firstRangeHash(composite, ranges[0].length)?.digest('hex')).toBe(sha(ranges[0]));
+    expect(firstRangeHash(composite, ranges[0].length + 1)).toBeUndefined();
+    const whole = Buffer.concat(ranges);
+    expect(await storage.completeComposite(composite, JSON.parse(JSON.stringify(states)))).toEqual({ bytes: whole.length, sha256: sha(whole) });
+    expect(sha(await readAll(storage, 'exports/app/c3/file.csv'))).toBe(sha(whole));
+    // Completed, the hash is dropped; a completion again hashes the object whole, to the same answer.
+    expect(firstRangeHash(composite, ranges[0].length)).toBeUndefined();
+    expect(await storage.completeComposite(composite, states)).toEqual({ bytes: whole.length, sha256: sha(whole) });
+
+    // A composite of one range (on S3 nothing is left to read back: no range request past the end).
+    const single = await storage.createComposite('exports/app/c4/file.csv', 1, 'exports/app/c4/parts/');
+    const writer = await storage.openCompositeRange(single, 0);
+    await writer.write(ranges[1]);
+    const closed = await writer.close();
+    expect(await storage.completeComposite(single, [closed.state])).toEqual({ bytes: ranges[1].length, sha256: sha(ranges[1]) });
+
+    // A first range resumed from a checkpoint keeps no hash (its first bytes were hashed by an attempt that is gone).
+    const again = await storage.createComposite('exports/app/c5/file.csv', 1, 'exports/app/c5/parts/');
+    const dying = await storage.openCompositeRange(again, 0);
+    await dying.write(ranges[0]);
+    const checkpoint = await dying.checkpoint();
+    await dying.release();
+    const resumed = await storage.openCompositeRange(again, 0, checkpoint);
+    expect(resumed.bytes).toBe(ranges[0].length);
+    await resumed.write(ranges[1]);
+    const end = await resumed.close();
+    expect(firstRangeHash(again, end.bytes)).toBeUndefined();
+    expect(await storage.completeComposite(again, [end.state])).toEqual({ bytes: whole.length, sha256: sha(whole) });
   });
 
   test('an aborted composite leaves nothing behind', async () => {

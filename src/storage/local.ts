@@ -1,4 +1,5 @@
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
+import { firstRangeHash, forgetFirstRangeHash, hashingFirstRange } from './first-range-hash';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
@@ -121,17 +122,19 @@ export class LocalStorage implements Storage {
   /**
    * With `firstSourceBytes` (the first source's recorded size) the first source is moved into place rather than
    * copied, and the others appended to it. A retry after a crash finds it half-assembled under `<target>.assembling`
-   * and cuts it back to that size, or finds the target finished and only hashes it.
+   * and cuts it back to that size, or finds the target finished and only hashes it. `firstSourceHash`, a hash of
+   * those first bytes already, spares reading them again.
    */
   async concat(
     target: string,
     sources: string[],
-    options: { firstSourceBytes?: number } = {},
+    options: { firstSourceBytes?: number; firstSourceHash?: Hash } = {},
   ): Promise<{ bytes: number; sha256: string }> {
     const targetPath = this.pathOf(target);
     await mkdir(path.dirname(targetPath), { recursive: true });
-    const hash = createHash('sha256');
     const moving = options.firstSourceBytes !== undefined && sources.length > 0;
+    const firstHashed = moving ? options.firstSourceHash : undefined;
+    const hash = firstHashed ?? createHash('sha256');
     const assembling = moving ? `${targetPath}.assembling` : this.temporaryPath(targetPath);
     let rest = sources;
     let bytes = 0;
@@ -152,7 +155,7 @@ export class LocalStorage implements Storage {
       if (half.size < expected) throw new Error(`${sources[0]} holds ${half.size} bytes, not the ${expected} recorded`);
       out = await open(assembling, 'r+');
       await out.truncate(expected);
-      bytes = await hashRange(out, expected, hash);
+      bytes = firstHashed ? expected : await hashRange(out, expected, hash);
       rest = sources.slice(1);
     } else {
       out = await open(assembling, 'w');
@@ -219,16 +222,23 @@ export class LocalStorage implements Storage {
   }
 
   async openCompositeRange(composite: CompositeState, range: number, resume?: AppendState): Promise<AppendWriter> {
-    return this.openAppend(this.rangeKey(composite, range), resume);
+    return hashingFirstRange(composite, range, await this.openAppend(this.rangeKey(composite, range), resume));
   }
 
-  /** The range files, concatenated (the first one moved in rather than copied). */
+  /** The range files, concatenated (the first one moved in rather than copied, and hashed already when it can be). */
   async completeComposite(composite: CompositeState, ranges: AppendState[]): Promise<{ bytes: number; sha256: string }> {
     const sources = ranges.map((_, i) => this.rangeKey(composite, i));
-    return this.concat(composite.key, sources, { firstSourceBytes: ranges[0]?.bytes });
+    const firstBytes = ranges[0]?.bytes;
+    const done = await this.concat(composite.key, sources, {
+      firstSourceBytes: firstBytes,
+      firstSourceHash: firstBytes === undefined ? undefined : firstRangeHash(composite, firstBytes),
+    });
+    forgetFirstRangeHash(composite);
+    return done;
   }
 
   async abortComposite(composite: CompositeState): Promise<void> {
+    forgetFirstRangeHash(composite);
     await this.deletePrefix(composite.scratchPrefix);
   }
 

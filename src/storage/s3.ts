@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { pipeline, Transform, type Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
@@ -23,6 +23,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { firstRangeHash, forgetFirstRangeHash, hashingFirstRange } from './first-range-hash';
 import { S3AppendWriter, S3CompositeRangeWriter, S3_MIN_PART_BYTES } from './s3-writers';
 import {
   StorageNotFoundError,
@@ -121,8 +122,14 @@ export class S3Storage implements Storage {
   }
 
   async getStream(key: string): Promise<Readable> {
+    return this.objectStream(key);
+  }
+
+  /** The object's bytes, from `start` on when given. */
+  private async objectStream(key: string, start?: number): Promise<Readable> {
     try {
-      const result = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+      const range = start === undefined ? undefined : `bytes=${start}-`;
+      const result = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: range }));
       return result.Body as Readable;
     } catch (err) {
       if (isNotFound(err)) throw new StorageNotFoundError(key);
@@ -214,10 +221,12 @@ export class S3Storage implements Storage {
     return parts.every((part) => stored.get(part.partNumber) === part.etag);
   }
 
-  private async hashOf(keys: string[]): Promise<string> {
-    const hash = createHash('sha256');
-    for (const key of keys) {
-      for await (const chunk of await this.getStream(key)) hash.update(chunk as Buffer);
+  /** The SHA-256 of an object; given a hash of its first `hashed.bytes` bytes, only the rest is read. */
+  private async hashOf(key: string, hashed?: { hash: Hash; bytes: number }, size?: number): Promise<string> {
+    const hash = hashed?.hash ?? createHash('sha256');
+    // (A range starting at the object's end would be refused: 416.)
+    if (!hashed || size === undefined || hashed.bytes < size) {
+      for await (const chunk of await this.objectStream(key, hashed?.bytes)) hash.update(chunk as Buffer);
     }
     return hash.digest('hex');
   }
@@ -233,10 +242,8 @@ export class S3Storage implements Storage {
   }
 
   async openCompositeRange(composite: CompositeState, range: number, resume?: AppendState): Promise<AppendWriter> {
-    if (resume && resume.bytes > 0 && (await this.rangeResumable(composite, resume))) {
-      return new S3CompositeRangeWriter(this, composite, range, resume);
-    }
-    return new S3CompositeRangeWriter(this, composite, range, { bytes: 0 });
+    const resumable = resume !== undefined && resume.bytes > 0 && (await this.rangeResumable(composite, resume));
+    return hashingFirstRange(composite, range, new S3CompositeRangeWriter(this, composite, range, resumable ? resume : { bytes: 0 }));
   }
 
   /** Whether the range's durable pieces are all still there (parts in the upload, head object). */
@@ -252,7 +259,7 @@ export class S3Storage implements Storage {
     const alive = await this.uploadExists(composite.key, composite.uploadId!);
     if (!alive) {
       // Completed by an earlier attempt that did not get to record it.
-      if (stored?.bytes === bytes) return { bytes, sha256: await this.hashOf([composite.key]) };
+      if (stored?.bytes === bytes) return { bytes, sha256: await this.hashOf(composite.key, this.firstHashed(composite, ranges), bytes) };
       throw new Error(`the upload of ${composite.key} is gone and the object is not whole`);
     }
     const slots = composite.slotsPerRange!;
@@ -289,8 +296,17 @@ export class S3Storage implements Storage {
     await this.client.send(
       new CompleteMultipartUploadCommand({ Bucket: this.bucket, Key: composite.key, UploadId: composite.uploadId, MultipartUpload: { Parts: parts } }),
     );
-    // The parts could not be read before the upload was complete: the hash needs one pass over the object.
-    return { bytes, sha256: await this.hashOf([composite.key]) };
+    // The parts could not be read before the upload was complete: the hash needs one pass over the object (but for
+    // the first range, when this process hashed it as it was written).
+    const sha256 = await this.hashOf(composite.key, this.firstHashed(composite, ranges), bytes);
+    forgetFirstRangeHash(composite);
+    return { bytes, sha256 };
+  }
+
+  private firstHashed(composite: CompositeState, ranges: AppendState[]): { hash: Hash; bytes: number } | undefined {
+    const bytes = ranges[0]?.bytes;
+    const hash = bytes === undefined ? undefined : firstRangeHash(composite, bytes);
+    return hash && { hash, bytes };
   }
 
   private async uploadExists(key: string, uploadId: string): Promise<boolean> {
@@ -304,6 +320,7 @@ export class S3Storage implements Storage {
   }
 
   async abortComposite(composite: CompositeState): Promise<void> {
+    forgetFirstRangeHash(composite);
     if (composite.uploadId) await this.abortUpload(composite.key, composite.uploadId);
     await this.deletePrefix(composite.scratchPrefix);
   }
