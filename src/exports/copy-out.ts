@@ -80,20 +80,23 @@ export class CopyOutRecords extends Readable implements Submittable {
 
   private readonly separator: number;
   private readonly writer: RecordWriter | undefined;
+  private readonly idIsFirstCell: boolean;
 
   /**
    * `options.separator`: the byte between the id and the rest (a comma; NDJSON ranges' COPY text has a tab);
-   * `options.writer`: writes each record (else the row's bytes are the record, ended by CRLF).
+   * `options.writer`: writes each record (else the row's bytes are the record, ended by CRLF);
+   * `options.idIsFirstCell`: the id is the record's first cell too (the export's first column is `id`), so it is kept.
    */
   constructor(
     private readonly text: string,
     private readonly blockBytes = 256 * 1024,
     queuedBlocks = 4,
-    options: { separator?: number; writer?: RecordWriter } = {},
+    options: { separator?: number; writer?: RecordWriter; idIsFirstCell?: boolean } = {},
   ) {
     super({ objectMode: true, highWaterMark: queuedBlocks });
     this.separator = options.separator ?? COMMA;
     this.writer = options.writer;
+    this.idIsFirstCell = options.idIsFirstCell ?? false;
   }
 
   /** Called by pg when the query is sent (the Submittable interface). */
@@ -187,12 +190,15 @@ export class CopyOutRecords extends Readable implements Submittable {
 
   /** One row: `id,cells...\n` from `start` to `stop` (exclusive). */
   private record(buf: Buffer, start: number, stop: number): void {
-    const comma = buf.indexOf(this.separator, start);
-    if (comma < 0 || comma >= stop || buf[stop - 1] !== LF) {
+    let comma = buf.indexOf(this.separator, start);
+    // A record of the id alone (the only column) has no separator.
+    if (this.idIsFirstCell && (comma < 0 || comma >= stop)) comma = stop - 1;
+    if (comma < 0 || comma >= stop || comma === start || buf[stop - 1] !== LF) {
       this.destroy(new Error('unexpected COPY output: a row without its id'));
       return;
     }
-    const cells = stop - 1 - (comma + 1);
+    const from = this.idIsFirstCell ? start : comma + 1;
+    const cells = stop - 1 - from;
     const room = this.writer ? this.writer.maxBytes(cells) : cells + 2;
     if (this.block && this.length + room > this.block.length) this.pushBlock();
     if (!this.block) {
@@ -202,13 +208,13 @@ export class CopyOutRecords extends Readable implements Submittable {
     }
     if (this.writer) {
       try {
-        this.length = this.writer.write(buf, comma + 1, stop - 1, this.block, this.length);
+        this.length = this.writer.write(buf, from, stop - 1, this.block, this.length);
       } catch (err) {
         this.destroy(err as Error);
         return;
       }
     } else {
-      buf.copy(this.block, this.length, comma + 1, stop - 1);
+      buf.copy(this.block, this.length, from, stop - 1);
       this.length += cells;
       this.block[this.length++] = CR;
       this.block[this.length++] = LF;

@@ -2,7 +2,7 @@ import type { Pool, PoolClient } from 'pg';
 import type { AppendState, AppendWriter } from '../storage';
 import { CopyOutRecords, type RecordBlock } from './copy-out';
 import { NdjsonRecordWriter } from './ndjson';
-import { inExportSession, keyOf, NDJSON_ID_SEPARATOR, ndjsonFields, rangeCopySql, type RangeQuery, type RowKey } from './sql';
+import { idIsFirstCell, inExportSession, keyOf, NDJSON_ID_SEPARATOR, ndjsonFields, rangeCopySql, type RangeQuery, type RowKey } from './sql';
 
 /** Where a range stands after a checkpoint: what is durable in storage, and the last row it holds. */
 export interface RangeCheckpoint {
@@ -83,7 +83,10 @@ export async function writeRange(params: WriteRangeParams): Promise<WriteRangeRe
           sqlText,
           blockBytes,
           QUEUED_BLOCKS,
-          ndjson ? { separator: NDJSON_ID_SEPARATOR, writer: new NdjsonRecordWriter(ndjsonFields(params.query.columns)) } : {},
+          {
+            idIsFirstCell: idIsFirstCell(params.query),
+            ...(ndjson ? { separator: NDJSON_ID_SEPARATOR, writer: new NdjsonRecordWriter(ndjsonFields(params.query.columns)) } : {}),
+          },
         ),
       );
       let pendingRows = 0;

@@ -150,9 +150,9 @@ class FakeConnection {
   }
 }
 
-async function readAll(chunks: Buffer[], blockBytes = 64) {
+async function readAll(chunks: Buffer[], blockBytes = 64, options: { idIsFirstCell?: boolean } = {}) {
   const connection = new FakeConnection(chunks);
-  const copy = new CopyOutRecords('COPY x TO STDOUT', blockBytes, 2);
+  const copy = new CopyOutRecords('COPY x TO STDOUT', blockBytes, 2, options);
   connection.onError = (err) => copy.handleError(err);
   copy.submit(connection as unknown as Connection);
   const blocks: { text: string; rows: number; lastId: string }[] = [];
@@ -211,6 +211,17 @@ describe('CopyOutRecords', () => {
     const { blocks } = await readAll(bytes, 40);
     expect(blocks.map((b) => b.text).join('')).toBe(expected);
     expect(blocks.map((b) => b.lastId)).toEqual(blocks.map((b) => b.lastId).sort());
+  });
+
+  test('with idIsFirstCell the id stays the first cell of each record, and is still the last id', async () => {
+    const { blocks } = await readAll([wire], 1024, { idIsFirstCell: true });
+    expect(blocks.map((b) => b.text).join('')).toBe(rows.map((r) => `${r.slice(0, -1)}\r\n`).join(''));
+    expect(blocks[blocks.length - 1].lastId).toBe(id(3));
+    // The id the only cell: a record without a separator.
+    const only = await readAll([Buffer.concat([message('d', Buffer.from(`${id(4)}\n`)), message('c', Buffer.alloc(0)), after])], 1024, {
+      idIsFirstCell: true,
+    });
+    expect(only.blocks.map((b) => [b.text, b.lastId])).toEqual([[`${id(4)}\r\n`, id(4)]]);
   });
 
   test('an error from the server is handed to pg', async () => {
