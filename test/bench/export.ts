@@ -32,7 +32,8 @@ import { startS3Server, type S3TestServer } from '../helpers/s3-server';
  * prints the median ratio.
  * The worker is given a prebuilt workflow bundle (as a deployment would), so its memory is the export's and not
  * webpack's. It starts as the launcher starts it (WORKER_NODE_ARGS, WORKER_ENV); BENCH_WORKER_NODE_OPTIONS and
- * BENCH_MALLOC_ARENA_MAX add NODE_OPTIONS / replace MALLOC_ARENA_MAX, to try other memory settings.
+ * BENCH_MALLOC_ARENA_MAX and BENCH_MALLOC_MMAP_THRESHOLD add NODE_OPTIONS / replace MALLOC_ARENA_MAX and
+ * MALLOC_MMAP_THRESHOLD_, to try other memory settings.
  *
  * `--incremental P` (on the first storage, after its exports): an incremental export schedule is created and triggered
  * through its Temporal Schedule once (its first file holds every user), then P% of the users are updated and it is
@@ -315,6 +316,7 @@ async function exportRun(params: {
     RETENTION_INTERVAL: '24h',
     ...(process.env.BENCH_WORKER_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_WORKER_NODE_OPTIONS } : {}),
     MALLOC_ARENA_MAX: process.env.BENCH_MALLOC_ARENA_MAX ?? WORKER_ENV.MALLOC_ARENA_MAX,
+    MALLOC_MMAP_THRESHOLD_: process.env.BENCH_MALLOC_MMAP_THRESHOLD ?? WORKER_ENV.MALLOC_MMAP_THRESHOLD_,
     ...(args.concurrency ? { EXPORT_CONCURRENCY: args.concurrency } : {}),
     ...(args['part-rows'] ? { EXPORT_PART_ROWS: args['part-rows'] } : {}),
   };
