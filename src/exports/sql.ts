@@ -67,6 +67,8 @@ const CELLS: Record<ExportColumn, string> = {
  * The NDJSON fields of each column: the stored values as JSON (no formula escape: JSON is not read by a spreadsheet),
  * `tags` a list, `metadata` an object, times as the CSV writes them. Postgres prints each field as COPY text and the
  * worker writes the JSON (./ndjson.ts): `string` fields become JSON strings, `json` ones are JSON text already.
+ * A date prints as JSON's would under DateStyle ISO (inExportSession) for every year the field rule admits (1900 on;
+ * a BC date would differ).
  */
 const JSON_FIELDS: Record<ExportColumn, [string, string, NdjsonFieldKind]> = {
   id: ['id', 'u.id', 'string'],

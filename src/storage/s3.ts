@@ -264,11 +264,23 @@ export class S3Storage implements Storage {
     }
     const slots = composite.slotsPerRange!;
     const parts: CompletedPart[] = [];
-    // Scratch pieces (a range's last bytes, the next range's first ones) waiting to go up together as one part.
-    let pending: Buffer[] = [];
+    // Scratch pieces (a range's last bytes, the next range's first ones) waiting to go up together as one part: their
+    // keys and sizes, read into one buffer of the part's size only when it goes up (the pieces are up to a part each:
+    // read whole and joined, they took three times that at once, the worker's peak of an S3 export).
+    let pending: { key: string; bytes: number }[] = [];
     let pendingBytes = 0;
     const flush = async (partNumber: number) => {
-      const body = Buffer.concat(pending, pendingBytes);
+      const body = Buffer.allocUnsafe(pendingBytes);
+      let filled = 0;
+      for (const piece of pending) {
+        const end = filled + piece.bytes;
+        for await (const chunk of await this.getStream(piece.key)) {
+          const data = chunk as Buffer;
+          if (filled + data.length > end) throw new Error(`${piece.key} holds more than the ${piece.bytes} bytes recorded`);
+          filled += data.copy(body, filled);
+        }
+        if (filled !== end) throw new Error(`${piece.key} holds fewer than the ${piece.bytes} bytes recorded`);
+      }
       const result = await this.client.send(
         new UploadPartCommand({ Bucket: this.bucket, Key: composite.key, UploadId: composite.uploadId, PartNumber: partNumber, Body: body, ContentLength: body.length }),
       );
@@ -276,20 +288,17 @@ export class S3Storage implements Storage {
       pending = [];
       pendingBytes = 0;
     };
-    const take = async (piece: { key: string } | undefined) => {
+    const take = (piece: { key: string; bytes: number } | undefined) => {
       if (!piece) return;
-      const chunks: Buffer[] = [];
-      for await (const chunk of await this.getStream(piece.key)) chunks.push(chunk as Buffer);
-      const data = Buffer.concat(chunks);
-      pending.push(data);
-      pendingBytes += data.length;
+      pending.push(piece);
+      pendingBytes += piece.bytes;
     };
     for (const [r, range] of ranges.entries()) {
-      await take(range.head);
+      take(range.head);
       // A range's own parts are each big enough; what waits before them must go up first, as one part.
       if (pendingBytes >= S3_MIN_PART_BYTES || (pendingBytes > 0 && (range.parts?.length ?? 0) > 0)) await flush(r * slots + 1);
       for (const part of range.parts ?? []) parts.push({ PartNumber: part.partNumber, ETag: part.etag });
-      await take(range.tail);
+      take(range.tail);
     }
     if (pendingBytes > 0 || parts.length === 0) await flush(ranges.length * slots + 1);
     parts.sort((a, b) => a.PartNumber! - b.PartNumber!);
