@@ -24,7 +24,8 @@ import { startDevServer, type DevServer } from '../../dev/temporal-dev-server';
 import { importWorkflowId, undoImportWorkflowId } from '../../workflows/import-definitions';
 
 /**
- * `npm run bench:import -- --rows N [--mode create|update|both] [--chunk-rows R] [--concurrency C] [--format csv|xlsx|ndjson] [--encoding E] [--undo | --webhook]`
+ * `npm run bench:import -- --rows N [--mode create|update|both] [--chunk-rows R] [--concurrency C] [--format csv|xlsx|ndjson]
+ *   [--encoding E] [--delimiter comma|semicolon|tab|pipe] [--undo | --webhook]`
  *
  * Starts its own API and worker processes against a fresh database on the machine's Postgres and a Temporal dev
  * server it starts, imports a generated file of N users through the HTTP API (upload, preview ready, confirm,
@@ -65,6 +66,8 @@ const { values: args } = parseArgs({
     format: { type: 'string', default: 'csv' },
     /** The encoding of a csv file imported: utf-8 (default), utf-16le, utf-16be, windows-1252, iso-8859-1. */
     encoding: { type: 'string', default: 'utf-8' },
+    /** The delimiter of a csv file imported: comma (default), semicolon (European Excel), tab or pipe. */
+    delimiter: { type: 'string', default: 'comma' },
     undo: { type: 'boolean', default: false },
     webhook: { type: 'boolean', default: false },
   },
@@ -75,6 +78,12 @@ if (!['csv', 'xlsx', 'ndjson'].includes(FORMAT)) throw new Error('--format must 
 const ENCODING = args.encoding as ImportEncoding;
 if (!(IMPORT_ENCODINGS as readonly string[]).includes(ENCODING)) throw new Error(`--encoding must be one of ${IMPORT_ENCODINGS.join(', ')}`);
 if (FORMAT !== 'csv' && ENCODING !== 'utf-8') throw new Error('--encoding applies to csv only');
+const DELIMITERS: Record<string, string> = { comma: ',', semicolon: ';', tab: '\t', pipe: '|' };
+const DELIMITER = DELIMITERS[args.delimiter!];
+if (DELIMITER === undefined) throw new Error(`--delimiter must be one of ${Object.keys(DELIMITERS).join(', ')}`);
+if (FORMAT !== 'csv' && DELIMITER !== ',') throw new Error('--delimiter applies to csv only');
+/** How the imported files are labelled: the format, and a csv's encoding and delimiter. */
+const FILE_LABEL = FORMAT === 'csv' ? `csv ${ENCODING}${DELIMITER === ',' ? '' : ` ${args.delimiter}-delimited`}` : FORMAT;
 const ROWS = Number(args.rows);
 if (!Number.isInteger(ROWS) || ROWS < 1) throw new Error('--rows must be a positive whole number');
 const MODES = args.mode === 'both' ? ['create', 'update'] : [args.mode!];
@@ -133,7 +142,14 @@ function userRow(i: number, version: number) {
  * Writes the file of `rows` users; `version` changes every field an update can change. csv in `encoding` (UTF-16 with
  * its byte-order mark, as Excel writes it), ndjson (UTF-8), or xlsx (exceljs's streaming writer, inline strings).
  */
-async function writeFile(file: string, rows: number, version: number, format: BenchFormat = 'csv', encoding: ImportEncoding = 'utf-8'): Promise<number> {
+async function writeFile(
+  file: string,
+  rows: number,
+  version: number,
+  format: BenchFormat = 'csv',
+  encoding: ImportEncoding = 'utf-8',
+  delimiter = ',',
+): Promise<number> {
   if (format === 'xlsx') {
     const workbook = new ExcelJS.stream.xlsx.WorkbookWriter({ filename: file, useSharedStrings: false, useStyles: false });
     const sheet = workbook.addWorksheet('Users');
@@ -151,15 +167,15 @@ async function writeFile(file: string, rows: number, version: number, format: Be
   const write = async (text: string) => {
     if (!out.write(encoder ? encoder.write(text) : text)) await once(out, 'drain');
   };
-  if (format === 'csv') await write(`${HEADER}\n`);
+  if (format === 'csv') await write(`${HEADER.replaceAll(',', delimiter)}\n`);
   let batch = '';
   for (let i = 0; i < rows; i++) {
     const u = userRow(i, version);
     batch +=
       format === 'ndjson'
         ? `${JSON.stringify(u)}\n`
-        : `${u.vendor_data},${u.display_name},${u.full_name},${u.email},${u.phone},${u.country},${u.status},"${u.tags.join(',')}",` +
-          `"${JSON.stringify(u.metadata).replace(/"/g, '""')}"\n`;
+        : [u.vendor_data, u.display_name, u.full_name, u.email, u.phone, u.country, u.status, `"${u.tags.join(',')}"`,
+            `"${JSON.stringify(u.metadata).replace(/"/g, '""')}"`].join(delimiter) + '\n';
     if (batch.length > 1 << 20) {
       await write(batch);
       batch = '';
@@ -307,7 +323,7 @@ async function main(): Promise<void> {
     await applyMigrations(databaseUrl);
     // The baseline COPYs the UTF-8 CSV; the import reads the file in --format / --encoding (the same users).
     // Per file version: the UTF-8 CSV the baseline COPYs, and the file imported (the same one unless another format).
-    const other = FORMAT !== 'csv' || ENCODING !== 'utf-8';
+    const other = FORMAT !== 'csv' || ENCODING !== 'utf-8' || DELIMITER !== ',';
     const csvFiles = new Map<number, string>();
     const importFiles = new Map<number, string>();
     let bytes = 0;
@@ -321,10 +337,10 @@ async function main(): Promise<void> {
         continue;
       }
       const imported = path.join(tmp, `users-v${version}.${FORMAT === 'csv' ? `${ENCODING}.csv` : FORMAT}`);
-      importBytes = Math.max(importBytes, await writeFile(imported, ROWS, version, FORMAT, ENCODING));
+      importBytes = Math.max(importBytes, await writeFile(imported, ROWS, version, FORMAT, ENCODING, DELIMITER));
       importFiles.set(version, imported);
     }
-    if (other) log(`import files: ${FORMAT}${FORMAT === 'csv' ? ` in ${ENCODING}` : ''}, ${(importBytes / 1e6).toFixed(1)} MB`);
+    if (other) log(`import files: ${FILE_LABEL}, ${(importBytes / 1e6).toFixed(1)} MB`);
 
     temporalServer = await startDevServer({ headless: true, log });
     connection = await Connection.connect({ address: temporalServer.address });
@@ -477,7 +493,7 @@ async function main(): Promise<void> {
       const base = await baseline(databaseUrl, baselineApp.id, file);
       const ours = tPreview - t0 + (tDone - tConfirm);
       const lines = [
-        `== ${phase.name}: ${ROWS.toLocaleString('en-US')} rows, ${FORMAT}${FORMAT === 'csv' ? ` ${ENCODING}` : ''}, ${(fs.statSync(importPath).size / 1048576).toFixed(1)} MB ==`,
+        `== ${phase.name}: ${ROWS.toLocaleString('en-US')} rows, ${FILE_LABEL}, ${(fs.statSync(importPath).size / 1048576).toFixed(1)} MB ==`,
         `status                     ${done.status}: created ${done.created_count}, updated ${done.updated_count}, unchanged ${done.unchanged_count}, invalid ${done.invalid_rows}`,
         `upload (POST -> 202)       ${seconds(tUpload - t0)}`,
         `preview ready (upload -> AWAITING_CONFIRMATION)  ${seconds(tPreview - t0)}  (to_create ${preview.to_create}, to_update ${preview.to_update})`,
@@ -540,9 +556,9 @@ async function main(): Promise<void> {
       const again: Phase = { name: 'update, undo off again (no before-images)', version: PHASES[PHASES.length - 1].version + 1, undoOff: true };
       csvFiles.set(again.version, path.join(tmp, `users-v${again.version}.csv`));
       await writeFile(csvFiles.get(again.version)!, ROWS, again.version);
-      if (FORMAT !== 'csv' || ENCODING !== 'utf-8') {
+      if (FORMAT !== 'csv' || ENCODING !== 'utf-8' || DELIMITER !== ',') {
         importFiles.set(again.version, path.join(tmp, `users-v${again.version}.${FORMAT === 'csv' ? `${ENCODING}.csv` : FORMAT}`));
-        await writeFile(importFiles.get(again.version)!, ROWS, again.version, FORMAT, ENCODING);
+        await writeFile(importFiles.get(again.version)!, ROWS, again.version, FORMAT, ENCODING, DELIMITER);
       } else {
         importFiles.set(again.version, csvFiles.get(again.version)!);
       }
