@@ -3,13 +3,15 @@ import type { Connection, Submittable } from 'pg';
 
 /**
  * Reads the rows of a `COPY (SELECT id, cells...) TO STDOUT WITH (FORMAT csv)` straight off the connection and
- * hands them on as the export's records, in blocks: each record without its leading id and ended by CRLF, as
- * RFC 4180 has it, with the id of the block's last record (where a resumed range goes on).
+ * hands them on as the export's records, in blocks: each record without its leading id (kept when it is the first
+ * cell as well) and ended by CRLF, as RFC 4180 has it, with the id of the block's last record (where a resumed range
+ * goes on).
  *
  * The protocol sends exactly one CopyData message per row ("always one per row", PostgreSQL's protocol-flow
  * documentation), so a record's end is its message's end: no CSV has to be parsed here, however many quoted line
- * breaks the cells hold. The id is a UUID, never quoted, so the cells start after the first comma. This follows pg-copy-streams' copy-to (which joins the messages into one byte stream, losing exactly
- * these boundaries): it takes the socket over from pg while the COPY runs and gives it back at CopyDone or an error.
+ * breaks the cells hold. The id is a UUID, never quoted, so the cells start after the first comma. This follows
+ * pg-copy-streams' copy-to (which joins the messages into one byte stream, losing exactly these boundaries): it takes
+ * the socket over from pg while the COPY runs and gives it back at CopyDone or an error.
  *
  * Blocks come from a small pool the consumer gives back with `release()`, so a long export allocates nothing
  * per row or per block beyond the socket's own reads.
@@ -36,7 +38,7 @@ export interface RecordBlock {
   release(): void;
 }
 
-/** Writes a record of its own from a row's bytes after the id (the NDJSON writer of ./ndjson.ts). */
+/** Writes a record of its own from a row's cells (the NDJSON writer of ./ndjson.ts). */
 export interface RecordWriter {
   /** The most bytes the record of a row of `rowBytes` may take. */
   maxBytes(rowBytes: number): number;

@@ -7,8 +7,9 @@ import type { NdjsonField, NdjsonFieldKind } from './ndjson';
 /**
  * The SQL of an export. Postgres formats the CSV itself (COPY ... TO STDOUT WITH (FORMAT csv)) and the worker only
  * moves bytes: that is what keeps an export of a million rows within reach of a bare COPY, and the worker's memory
- * flat. For NDJSON Postgres prints the fields as COPY text and the worker puts them into JSON (./ndjson.ts). COPY takes no bind parameters, so values are inlined as escaped literals (pg's escapeLiteral) and every
- * identifier is a constant of this file. The cell rules are those of src/exports/csv.ts (see the test there).
+ * flat. For NDJSON Postgres prints the fields as COPY text and the worker puts them into JSON (./ndjson.ts). COPY
+ * takes no bind parameters, so values are inlined as escaped literals (pg's escapeLiteral) and every identifier is a
+ * constant of this file. The cell rules are those of src/exports/csv.ts (see the test there).
  */
 
 /** A position in the export's order: a user's (created_at, id). `ts` is created_at as Postgres writes it in UTC. */

@@ -1,4 +1,4 @@
-import { createHash, type Hash } from 'node:crypto';
+import { createHash, randomUUID, type Hash } from 'node:crypto';
 import type { AppendState, AppendWriter, CompositeState } from './storage';
 
 /**
@@ -7,12 +7,17 @@ import type { AppendState, AppendWriter, CompositeState } from './storage';
  * range file, moved into place; S3: the first range of the object, downloaded again after the upload completes).
  * Measured on a 1,000,000-row NDJSON export to local files (449 MiB in two ranges): the completion took 685 ms.
  *
- * It lives in this process's memory only. A first range written by another worker process, resumed from a checkpoint
- * (its earlier bytes were hashed by an attempt that is gone), or forgotten (more composites at once than are kept)
- * leaves nothing here, and the completion hashes the whole object, as it always can.
+ * It lives in this process's memory only, under a token that the range's closing state carries (`hashedAs`): the
+ * completion uses it only for the first range the caller recorded as written, so a first range written again later
+ * (by a retry on another worker, even to the same size) cannot be given this attempt's hash. A first range written
+ * by another process, resumed from a checkpoint (its earlier bytes were hashed by an attempt that is gone), or
+ * forgotten (more composites at once than are kept) leaves nothing here, and the completion hashes the whole object,
+ * as it always can.
  */
 
 interface FirstRangeHash {
+  /** The range's closing state's `hashedAs`. */
+  token: string;
   /** The range's size once closed. */
   bytes: number;
   hash: Hash;
@@ -49,10 +54,11 @@ export function hashingFirstRange(composite: CompositeState, range: number, writ
     checkpoint: () => writer.checkpoint(),
     async close(): Promise<{ bytes: number; state: AppendState }> {
       const closed = await writer.close();
+      const token = randomUUID();
       kept.delete(key);
-      kept.set(key, { bytes: closed.bytes, hash });
+      kept.set(key, { token, bytes: closed.bytes, hash });
       while (kept.size > KEPT) kept.delete(kept.keys().next().value!);
-      return closed;
+      return { ...closed, state: { ...closed.state, hashedAs: token } };
     },
     release: () => writer.release(),
     abort: () => writer.abort(),
@@ -60,12 +66,12 @@ export function hashingFirstRange(composite: CompositeState, range: number, writ
 }
 
 /**
- * A hash holding the composite's first `bytes` bytes (a copy: a completion that fails half-way leaves the kept one
- * whole for its retry), or undefined when this process does not have it for a first range of that size.
+ * A hash of the composite's first range as `first` (its recorded closing state) has it (a copy: a completion that
+ * fails half-way leaves the kept one whole for its retry), or undefined when this process did not write that one.
  */
-export function firstRangeHash(composite: CompositeState, bytes: number): Hash | undefined {
+export function firstRangeHash(composite: CompositeState, first: AppendState | undefined): Hash | undefined {
   const found = kept.get(keyOf(composite));
-  return found && found.bytes === bytes ? found.hash.copy() : undefined;
+  return found && first?.hashedAs === found.token && first.bytes === found.bytes ? found.hash.copy() : undefined;
 }
 
 /** Drops the composite's kept hash (completed or given up). */

@@ -228,10 +228,9 @@ export class LocalStorage implements Storage {
   /** The range files, concatenated (the first one moved in rather than copied, and hashed already when it can be). */
   async completeComposite(composite: CompositeState, ranges: AppendState[]): Promise<{ bytes: number; sha256: string }> {
     const sources = ranges.map((_, i) => this.rangeKey(composite, i));
-    const firstBytes = ranges[0]?.bytes;
     const done = await this.concat(composite.key, sources, {
-      firstSourceBytes: firstBytes,
-      firstSourceHash: firstBytes === undefined ? undefined : firstRangeHash(composite, firstBytes),
+      firstSourceBytes: ranges[0]?.bytes,
+      firstSourceHash: firstRangeHash(composite, ranges[0]),
     });
     forgetFirstRangeHash(composite);
     return done;

@@ -313,9 +313,8 @@ export class S3Storage implements Storage {
   }
 
   private firstHashed(composite: CompositeState, ranges: AppendState[]): { hash: Hash; bytes: number } | undefined {
-    const bytes = ranges[0]?.bytes;
-    const hash = bytes === undefined ? undefined : firstRangeHash(composite, bytes);
-    return hash && { hash, bytes };
+    const hash = firstRangeHash(composite, ranges[0]);
+    return hash && { hash, bytes: ranges[0].bytes };
   }
 
   private async uploadExists(key: string, uploadId: string): Promise<boolean> {

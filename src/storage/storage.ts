@@ -80,6 +80,8 @@ export interface AppendState {
   /** S3 composite range: its first and last bytes, kept as scratch objects until completion. */
   head?: { key: string; bytes: number };
   tail?: { key: string; bytes: number };
+  /** A composite's first range, closed by a writer that hashed it on the way (./first-range-hash.ts). */
+  hashedAs?: string;
 }
 
 export interface AppendWriter {
