@@ -104,6 +104,18 @@ type WorkbookEvent =
  * AsyncLocalStorage: reads of several imports run at once in a worker), which readXlsx deletes when it ends.
  */
 const tempFilesOfRead = new AsyncLocalStorage<Set<string>>();
+/**
+ * The reads in progress, and the temporary files of reads that ended while others ran. A read that stops early ends
+ * after its consumer has moved on (a stream pipeline closes the generator without waiting for it), so its clean-up
+ * can run while the next read is unpacking; and a file that read's exceljs creates from a callback of the stream can
+ * be recorded under the store of the read before (CI saw the next read fail on a deleted temporary file, ENOENT, as
+ * invalid_xlsx). So files are deleted only when no read is in progress: none is ever taken from a read still using
+ * it, and every one is gone once the worker's reads pause.
+ */
+let readsInProgress = 0;
+const tempFilesToDelete = new Set<string>();
+/** Every temporary file a read has recorded and not yet deleted (see guardTempFileStreams). */
+const trackedTempFiles = new Set<string>();
 type TmpFileCallback = (err: Error | null, path: string, fd: number, cleanup: () => void) => void;
 let tmpFileWrapped = false;
 function trackTempFiles(): void {
@@ -115,11 +127,35 @@ function trackTempFiles(): void {
     const callback = args[args.length - 1];
     if (files === undefined || typeof callback !== 'function') return original(...args);
     const recorded: TmpFileCallback = (err, path, fd, cleanup) => {
-      if (!err) files.add(path);
+      if (!err) {
+        files.add(path);
+        trackedTempFiles.add(path);
+      }
       (callback as TmpFileCallback)(err, path, fd, cleanup);
     };
     return original(...args.slice(0, -1), recorded);
   };
+  guardTempFileStreams();
+}
+
+/**
+ * exceljs opens a stream on each waiting sheet's temporary file (fs.createReadStream) before it parses it; when the
+ * parse fails at once (a workbook whose workbook.xml exceljs has not read: 1 read in about 300 of the same small file,
+ * `Cannot read properties of undefined (reading 'sheets')`), nothing listens to that stream, and the read's clean-up
+ * deleting the file made its open fail with an 'error' event no one handled: an uncaught exception, the end of the
+ * worker. A stream on one of the reads' temporary files gets a listener that drops its error (whoever reads the stream
+ * still gets it through their own).
+ */
+function guardTempFileStreams(): void {
+  const original = fs.createReadStream;
+  (fs as { createReadStream: typeof fs.createReadStream }).createReadStream = function createReadStream(
+    this: unknown,
+    ...args: Parameters<typeof fs.createReadStream>
+  ) {
+    const stream = original.apply(this, args);
+    if (typeof args[0] === 'string' && trackedTempFiles.has(args[0])) stream.on('error', () => undefined);
+    return stream;
+  } as typeof fs.createReadStream;
 }
 
 /**
@@ -148,6 +184,7 @@ export async function* readXlsx(
   let skippedRows = 0;
   const tooBig = (what: string) =>
     new ImportFileError('invalid_xlsx', `the workbook unpacks to more than ${what} (the limit; is it a zip bomb?)`);
+  readsInProgress++;
   try {
     // Each step of exceljs's parse runs in this read's store (what it awaits resumes in it too), for tmp.file to see.
     const nextEvent = () => tempFilesOfRead.run(tempFiles, () => events.next());
@@ -191,7 +228,15 @@ export async function* readXlsx(
   } finally {
     input.destroy();
     await events.return(undefined).catch(() => undefined);
-    for (const file of tempFiles) fs.rmSync(file, { force: true });
+    readsInProgress--;
+    for (const file of tempFiles) tempFilesToDelete.add(file);
+    if (readsInProgress === 0) {
+      for (const file of tempFilesToDelete) {
+        fs.rmSync(file, { force: true });
+        trackedTempFiles.delete(file);
+      }
+      tempFilesToDelete.clear();
+    }
   }
   if (seen.length === 0) throw new ImportFileError('invalid_xlsx', 'the workbook has no worksheet');
   throw new ImportFileError('unknown_sheet', `the workbook has no sheet named ${JSON.stringify(sheet)}; its sheets: ${seen.join(', ')}`);

@@ -266,7 +266,7 @@ export class S3Storage implements Storage {
     const parts: CompletedPart[] = [];
     // Scratch pieces (a range's last bytes, the next range's first ones) waiting to go up together as one part: their
     // keys and sizes, read into one buffer of the part's size only when it goes up (the pieces are up to a part each:
-    // read whole and joined, they took three times that at once, the worker's peak of an S3 export).
+    // read whole and then joined, they took up to three times that at once).
     let pending: { key: string; bytes: number }[] = [];
     let pendingBytes = 0;
     const flush = async (partNumber: number) => {
