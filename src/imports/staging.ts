@@ -148,6 +148,9 @@ function classifySql(modes: WriteModes): string {
   FROM ins`;
 }
 
+/** Reads of a file whose reader failed inside (ImportFileError.readAgain) before it is rejected. */
+const READ_ATTEMPTS = 3;
+
 async function copyInto(client: PoolClient, source: Readable, params: StageParams, rows: RowOptions) {
   const openSink = () => client.query(copyFrom(`COPY import_staging (${STAGING_COLUMNS.join(', ')}) FROM STDIN`));
   return readImportFile(source, openSink, {
@@ -188,13 +191,23 @@ export async function stageImportFile(pool: Pool, params: StageParams): Promise<
     };
     await client.query(`SET LOCAL work_mem = '64MB'`);
     await client.query(CREATE_STAGING);
+    await client.query('SAVEPOINT before_read');
     let read;
-    try {
-      read = await copyInto(client, await params.openFile(), params, rowOptions);
-    } catch (err) {
-      if (!(err instanceof ImportFileError)) throw err;
-      await client.query('ROLLBACK');
-      return { status: 'REJECTED', error: { code: err.code, message: err.message } };
+    for (let attempt = 1; ; attempt++) {
+      try {
+        read = await copyInto(client, await params.openFile(), params, rowOptions);
+        break;
+      } catch (err) {
+        if (!(err instanceof ImportFileError)) throw err;
+        // A failure of the reader's own (exceljs's race) is not the file's: read it again, from its first byte, before
+        // rejecting it (a broken file fails every time, the race about once in 300 reads).
+        if (err.readAgain && attempt < READ_ATTEMPTS) {
+          await client.query('ROLLBACK TO SAVEPOINT before_read');
+          continue;
+        }
+        await client.query('ROLLBACK');
+        return { status: 'REJECTED', error: { code: err.code, message: err.message } };
+      }
     }
     const { rows } = await client.query<Record<string, number>>(classifySql(modes), [params.importId, params.applicationId]);
     const c = rows[0];

@@ -140,8 +140,9 @@ function trackTempFiles(): void {
 
 /**
  * exceljs opens a stream on each waiting sheet's temporary file (fs.createReadStream) before it parses it; when the
- * parse fails at once (a workbook whose workbook.xml exceljs has not read: 1 read in about 300 of the same small file,
- * `Cannot read properties of undefined (reading 'sheets')`), nothing listens to that stream, and the read's clean-up
+ * parse fails at once (a workbook whose workbook.xml entry exceljs did not see: 1 read in about 300 of the same small
+ * file, `Cannot read properties of undefined (reading 'sheets')`; staging reads the file again, see
+ * stageImportFile), nothing listens to that stream, and the read's clean-up
  * deleting the file made its open fail with an 'error' event no one handled: an uncaught exception, the end of the
  * worker. A stream on one of the reads' temporary files gets a listener that drops its error (whoever reads the stream
  * still gets it through their own).
@@ -224,7 +225,8 @@ export async function* readXlsx(
     }
   } catch (err) {
     if (err instanceof ImportFileError) throw err;
-    throw new ImportFileError('invalid_xlsx', `the file is not a readable xlsx workbook: ${String((err as Error)?.message ?? err).slice(0, 300)}`);
+    // exceljs's own exception: a broken file, or its race (see guardTempFileStreams), which a second read escapes.
+    throw new ImportFileError('invalid_xlsx', `the file is not a readable xlsx workbook: ${String((err as Error)?.message ?? err).slice(0, 300)}`, true);
   } finally {
     input.destroy();
     await events.return(undefined).catch(() => undefined);
