@@ -114,8 +114,9 @@ test('a slow running export has rows_per_second and eta_seconds from its checkpo
     const text = await currentDetails(exportWorkflowId(id));
     return /rows\/s/.test(text) ? text : undefined;
   }, 60_000, 100);
-  // From the range activities' results, or (between two range ends) from the workflow's periodic read of the database.
-  expect(details).toMatch(/ranges written, \d+ rows(?: of about 3000)?; [\d.]+ rows\/s/);
+  // From the range activities' results, or (between two range ends) from the workflow's periodic read of the database,
+  // which adds the plan's estimate: exact while the users table is small, sampled once other suites have filled it.
+  expect(details).toMatch(/ranges written, \d+ rows(?: of about \d+)?; [\d.]+ rows\/s/);
 
   const done = await waitForExport(stack, token, id, ['COMPLETED'], 90_000);
   expect(done).toMatchObject({ row_count: 3000, rows_per_second: null, eta_seconds: null });
