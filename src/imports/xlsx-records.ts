@@ -105,12 +105,11 @@ type WorkbookEvent =
  */
 const tempFilesOfRead = new AsyncLocalStorage<Set<string>>();
 /**
- * The reads in progress, and the temporary files of reads that ended while others ran. A read that stops early ends
- * after its consumer has moved on (a stream pipeline closes the generator without waiting for it), so its clean-up
- * can run while the next read is unpacking; and a file that read's exceljs creates from a callback of the stream can
- * be recorded under the store of the read before (CI saw the next read fail on a deleted temporary file, ENOENT, as
- * invalid_xlsx). So files are deleted only when no read is in progress: none is ever taken from a read still using
- * it, and every one is gone once the worker's reads pause.
+ * The reads in progress, and the temporary files of reads that ended while others ran. A read closed by a stream
+ * pipeline ends without its consumer waiting for it, so its clean-up can run while another read is unpacking, and
+ * AsyncLocalStorage cannot promise that every file exceljs creates from a stream callback was recorded under the
+ * right read. Files are deleted only when no read is in progress: none is taken from a read that may still use it,
+ * and every one is gone once the worker's reads pause.
  */
 let readsInProgress = 0;
 const tempFilesToDelete = new Set<string>();
@@ -139,13 +138,12 @@ function trackTempFiles(): void {
 }
 
 /**
- * exceljs opens a stream on each waiting sheet's temporary file (fs.createReadStream) before it parses it; when the
- * parse fails at once (a workbook whose workbook.xml entry exceljs did not see: 1 read in about 300 of the same small
- * file, `Cannot read properties of undefined (reading 'sheets')`; staging reads the file again, see
- * stageImportFile), nothing listens to that stream, and the read's clean-up
- * deleting the file made its open fail with an 'error' event no one handled: an uncaught exception, the end of the
- * worker. A stream on one of the reads' temporary files gets a listener that drops its error (whoever reads the stream
- * still gets it through their own).
+ * exceljs opens a stream on each waiting sheet's temporary file (fs.createReadStream) before it parses it. When the
+ * parse fails at once, nothing listens to that stream, and the read's clean-up deleting the file made its open fail
+ * with an 'error' event no one handled: an uncaught exception, the end of the worker. (It happens: exceljs now and
+ * then misses the workbook.xml entry, 1 read in about 300 of the same small file, and fails with `Cannot read
+ * properties of undefined (reading 'sheets')`; staging then reads the file again, see stageImportFile.) A stream on
+ * one of the reads' temporary files gets a listener that drops its error; whoever reads the stream still gets it.
  */
 function guardTempFileStreams(): void {
   const original = fs.createReadStream;
