@@ -156,6 +156,9 @@ export interface RangeQuery {
  */
 export const idIsFirstCell = (query: Pick<RangeQuery, 'columns'>) => query.columns[0] === 'id';
 
+/** The columns a range selects after its leading `u.id`: all of them, or all but the first when it is that id. */
+const columnsAfterId = (query: Pick<RangeQuery, 'columns'>) => (idIsFirstCell(query) ? query.columns.slice(1) : query.columns);
+
 /**
  * The COPY of one range: each record is the user's id followed by its cells. The worker strips the id (see
  * CopyOutRecords), unless it is the first cell anyway (idIsFirstCell), and keeps the last one, with its created_at,
@@ -167,7 +170,7 @@ export function rangeCopySql(query: RangeQuery): string {
   if (query.after) conditions.push(`(u.created_at, u.id) > ${keyLiteral(query.after)}`);
   if (query.to) conditions.push(`(u.created_at, u.id) < ${keyLiteral(query.to)}`);
   if (query.format === 'ndjson') {
-    const fields = (idIsFirstCell(query) ? query.columns.slice(1) : query.columns).map((c) => JSON_FIELDS[c][1]);
+    const fields = columnsAfterId(query).map((c) => JSON_FIELDS[c][1]);
     return `COPY (SELECT ${['u.id', ...fields].join(', ')}
   FROM users u
   WHERE ${conditions.join('\n  AND ')}
@@ -176,7 +179,7 @@ export function rangeCopySql(query: RangeQuery): string {
   const lateral = query.columns.includes('tags')
     ? `\n  CROSS JOIN LATERAL (SELECT array_to_string(u.tags, ',') AS tags_text) t`
     : '';
-  const cells = (idIsFirstCell(query) ? query.columns.slice(1) : query.columns).map((c) => CELLS[c]);
+  const cells = columnsAfterId(query).map((c) => CELLS[c]);
   return `COPY (SELECT ${['u.id', ...cells].join(',\n  ')}
   FROM users u${lateral}
   WHERE ${conditions.join('\n  AND ')}

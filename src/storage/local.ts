@@ -1,10 +1,10 @@
 import { createHash, type Hash } from 'node:crypto';
-import { firstRangeHash, forgetFirstRangeHash, hashingFirstRange } from './first-range-hash';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { firstRangeHash, forgetFirstRangeHash, hashingFirstRange } from './first-range-hash';
 import { checkSignedLink, signedPath, type LinkCheck } from './signing';
 import { StorageNotFoundError, type AppendState, type AppendWriter, type CompositeState, type SignedUrlOptions, type Storage } from './storage';
 

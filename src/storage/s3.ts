@@ -221,11 +221,11 @@ export class S3Storage implements Storage {
     return parts.every((part) => stored.get(part.partNumber) === part.etag);
   }
 
-  /** The SHA-256 of an object; given a hash of its first `hashed.bytes` bytes, only the rest is read. */
-  private async hashOf(key: string, hashed?: { hash: Hash; bytes: number }, size?: number): Promise<string> {
+  /** The SHA-256 of an object of `size` bytes; given a hash of its first `hashed.bytes` bytes, only the rest is read. */
+  private async hashOf(key: string, size: number, hashed?: { hash: Hash; bytes: number }): Promise<string> {
     const hash = hashed?.hash ?? createHash('sha256');
     // (A range starting at the object's end would be refused: 416.)
-    if (!hashed || size === undefined || hashed.bytes < size) {
+    if (!hashed || hashed.bytes < size) {
       for await (const chunk of await this.objectStream(key, hashed?.bytes)) hash.update(chunk as Buffer);
     }
     return hash.digest('hex');
@@ -259,7 +259,7 @@ export class S3Storage implements Storage {
     const alive = await this.uploadExists(composite.key, composite.uploadId!);
     if (!alive) {
       // Completed by an earlier attempt that did not get to record it.
-      if (stored?.bytes === bytes) return { bytes, sha256: await this.hashOf(composite.key, this.firstHashed(composite, ranges), bytes) };
+      if (stored?.bytes === bytes) return { bytes, sha256: await this.hashOf(composite.key, bytes, this.firstHashed(composite, ranges)) };
       throw new Error(`the upload of ${composite.key} is gone and the object is not whole`);
     }
     const slots = composite.slotsPerRange!;
@@ -307,7 +307,7 @@ export class S3Storage implements Storage {
     );
     // The parts could not be read before the upload was complete: the hash needs one pass over the object (but for
     // the first range, when this process hashed it as it was written).
-    const sha256 = await this.hashOf(composite.key, this.firstHashed(composite, ranges), bytes);
+    const sha256 = await this.hashOf(composite.key, bytes, this.firstHashed(composite, ranges));
     forgetFirstRangeHash(composite);
     return { bytes, sha256 };
   }
