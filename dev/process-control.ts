@@ -179,13 +179,17 @@ export class Backoff {
 
 /**
  * How a worker process is started (launcher, npm script, benchmarks): tsx's CommonJS hook in the one node process
- * (no tsx parent process, no ESM loader thread), a small young generation and two malloc arenas. Measured on a
- * million-row export these keep the worker's peak RSS some 40 MiB lower at the same speed. A fixed mmap threshold
+ * (no tsx parent process, no ESM loader thread), a small young generation and few malloc arenas. Measured on a
+ * million-row export these keep the worker's peak RSS some 40 MiB lower at the same speed. One arena rather than two
+ * (glibc's own default is 8 per core): bench:export to S3 at 1,000,000 rows peaked at 249 / 235 MiB against 258 / 240
+ * with two, gzip local at 210 / 211 against 221 / 221, at ratios within the runs' noise (S3 1.78x, 1.91x against
+ * 1.74x, 1.81x; gzip 2.06x, 1.91x against 2.25x, 1.83x); bench:import at 100,000 rows, two runs each, 2.07x, 2.18x
+ * against 1.89x, 1.93x, within that machine's noise too (its preview alone swung 1.8-2.9 s). A fixed mmap threshold
  * (glibc's default grows it with every large block freed, and the heap then keeps them) gives the S3 part buffers
  * back when a range ends: peak 255 / 256 MiB against 270 / 272 without, bench:export to S3 at 1,000,000 rows.
  */
 export const WORKER_NODE_ARGS = ['--require', 'tsx/cjs', '--max-semi-space-size=8'] as const;
-export const WORKER_ENV = { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '131072' } as const;
+export const WORKER_ENV = { MALLOC_ARENA_MAX: '1', MALLOC_MMAP_THRESHOLD_: '131072' } as const;
 
 /**
  * The one readiness wait of the dev machinery: calls `probe` every `intervalMs` until it resolves, and returns; throws
