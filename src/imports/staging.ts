@@ -199,8 +199,9 @@ export async function stageImportFile(pool: Pool, params: StageParams): Promise<
         break;
       } catch (err) {
         if (!(err instanceof ImportFileError)) throw err;
-        // A failure of the reader's own (exceljs's race) is not the file's: read it again, from its first byte, before
-        // rejecting it (a broken file fails every time, the race about once in 300 reads).
+        // A failure of the reader's own (exceljs failing inside, now and then, see guardTempFileStreams in
+        // xlsx-records.ts) is not the file's: read it again, from its first byte, before rejecting it (a broken file
+        // fails every time).
         if (err.readAgain && attempt < READ_ATTEMPTS) {
           await client.query('ROLLBACK TO SAVEPOINT before_read');
           continue;

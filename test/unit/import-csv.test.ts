@@ -729,6 +729,20 @@ describe('readImportFile: what it detects, and the options that win', () => {
     fs.rmSync(path.dirname(file), { recursive: true, force: true });
   });
 
+  it('xlsx: reads that stop early leave no file descriptor open', async () => {
+    // exceljs's tmp.file descriptors were left open by every read stopped early: one per read, for the worker's
+    // lifetime (36 open before 300 such reads, 337 after).
+    const file = await workbook({ S: [['vendor_data'], ['a'], ['b'], ['c']] });
+    const openDescriptors = () => fs.readdirSync('/proc/self/fd').length;
+    await rejection(file, 2); // the first read loads exceljs (and whatever it opens once)
+    const before = openDescriptors();
+    for (let i = 0; i < 100; i++) {
+      // exceljs's own failure (invalid_xlsx, about 1 read in 300 or fewer; see guardTempFileStreams) stops early too.
+      expect(['too_many_rows', 'invalid_xlsx']).toContain((await rejection(file, 2)).code);
+    }
+    expect(openDescriptors() - before).toBeLessThanOrEqual(2);
+  });
+
   it('the binary file is not text: invalid_encoding (NUL bytes and not UTF-8)', async () => {
     expect((await rejection(fixture('binary.bin.csv'))).message).toMatch(/holds NUL bytes/);
   });
