@@ -199,7 +199,7 @@ export async function stageImportFile(pool: Pool, params: StageParams): Promise<
         break;
       } catch (err) {
         if (!(err instanceof ImportFileError)) throw err;
-        // A failure of the reader's own (exceljs failing inside, now and then, see guardTempFileStreams in
+        // A failure of the reader's own (exceljs failing inside, as it did now and then before holdEarlyZipEnd in
         // xlsx-records.ts) is not the file's: read it again, from its first byte, before rejecting it (a broken file
         // fails every time).
         if (err.readAgain && attempt < READ_ATTEMPTS) {

@@ -149,12 +149,10 @@ function trackTempFiles(): void {
 /**
  * exceljs opens a stream on each waiting sheet's temporary file (fs.createReadStream) before it parses it. When the
  * parse fails at once, nothing listens to that stream, and the read's clean-up deleting the file made its open fail
- * with an 'error' event no one handled: an uncaught exception, the end of the worker. (It happens: exceljs now and
- * then misses the workbook.xml entry and fails with `Cannot read properties of undefined (reading 'sheets')`. The
- * same small workbook read in a loop failed 5 to 16 times in 2,000 reads while tmp's descriptors leaked (see
- * trackTempFiles), none in 8,100 reads once they were closed, and still once in 300 in a jest run beside another
- * suite: the cause is not found. Staging reads the file again after such a failure, see stageImportFile.) A stream
- * on one of the reads' temporary files gets a listener that drops its error; whoever reads the stream still gets it.
+ * with an 'error' event no one handled: an uncaught exception, the end of the worker. (It happened when exceljs
+ * missed the workbook.xml entry, see holdEarlyZipEnd, and may happen on any failure of exceljs's own; staging then
+ * reads the file again, see stageImportFile.) A stream on one of the reads' temporary files gets a listener that
+ * drops its error; whoever reads the stream still gets it.
  */
 function guardTempFileStreams(): void {
   const original = fs.createReadStream;
@@ -166,6 +164,43 @@ function guardTempFileStreams(): void {
     if (typeof args[0] === 'string' && trackedTempFiles.has(args[0])) stream.on('error', () => undefined);
     return stream;
   } as typeof fs.createReadStream;
+}
+
+/**
+ * unzipper's Parse, the zip reader exceljs pipes its input into, emits 'end' as soon as its writable side has
+ * finished, even while entries it has parsed still wait on its readable side, which exceljs pauses while it handles
+ * an entry (copying a sheet that comes before the shared strings to a temporary file). exceljs then stops at that
+ * 'end' and never sees the entries still waiting; xl/workbook.xml, which exceljs's own writer puts last, is one of
+ * them, and the read fails with `Cannot read properties of undefined (reading 'sheets')` (exceljs#3064 open
+ * upstream, unzipper#234). Seen with the 'end' logged: 8 entries still waiting, the stream paused. A small workbook
+ * read in a loop failed that way 5 to 16 times in 2,000 reads, and once in 300 in a jest run beside another suite;
+ * with the 'end' held back, none in 6,000 reads (7- and 1,000-byte chunks), nor in three jest runs of 300.
+ *
+ * The zip stream exceljs pipes `input` into gets its 'end' held back while entries wait, and given once they have
+ * all been read; the end of the stream itself (Parse's push(null) at the zip's last record) is untouched.
+ */
+export function holdEarlyZipEnd(input: Readable): void {
+  const pipe = input.pipe.bind(input);
+  input.pipe = (<T extends NodeJS.WritableStream>(destination: T, options?: { end?: boolean }): T => {
+    const zip = destination as unknown as Readable;
+    const emit = zip.emit.bind(zip);
+    let held = false;
+    const release = () => {
+      if (zip.readableLength > 0) return;
+      zip.off('data', release);
+      if (!zip.readableEnded) emit('end');
+    };
+    zip.emit = ((event: string | symbol, ...args: unknown[]) => {
+      if (event !== 'end' || zip.readableLength === 0) return emit(event, ...args);
+      if (!held) {
+        held = true;
+        // A paused stream stays paused: a 'data' listener resumes only a stream that was never paused.
+        zip.on('data', release);
+      }
+      return true;
+    }) as typeof zip.emit;
+    return pipe(destination, options);
+  }) as typeof input.pipe;
 }
 
 /**
@@ -192,6 +227,7 @@ export async function* readXlsx(
   trackTempFiles();
   const tempFiles = new Set<string>();
   const ExcelJS = await loadExcelJS();
+  holdEarlyZipEnd(input);
   const reader = new ExcelJS.stream.xlsx.WorkbookReader(input, {
     sharedStrings: 'cache',
     hyperlinks: 'ignore',
