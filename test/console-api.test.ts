@@ -30,6 +30,16 @@ describe('serving the console', () => {
     const html = await page.text();
     expect(html).toBe(fs.readFileSync(path.join(stack.config.console.dir, 'index.html'), 'utf8'));
 
+    // Any client that takes HTML gets the page at the console's address: no Accept header, `*/*` (curl, fetch).
+    for (const headers of [{}, { accept: '*/*' }, { accept: 'application/json, text/html;q=0.5' }]) {
+      const anyClient = await fetch(`${stack.baseUrl}/console/`, { headers });
+      expect([anyClient.status, anyClient.headers.get('content-type')]).toEqual([200, expect.stringMatching(/text\/html/)]);
+      expect(await anyClient.text()).toBe(html);
+    }
+    const jsonOnly = await fetch(`${stack.baseUrl}/console/`, { headers: { accept: 'application/json' } });
+    expect(jsonOnly.status).toBe(404);
+    expect(((await jsonOnly.json()) as { error: { code: string } }).error.code).toBe('not_found');
+
     const asset = /src="(\/console\/assets\/[^"]+\.js)"/.exec(html)?.[1];
     expect(asset).toBeDefined();
     const script = await fetch(`${stack.baseUrl}${asset}`);

@@ -61,10 +61,12 @@ export function consoleRouter(deps: AppDeps): Router {
     res.status(404).json(errorBody('not_found', 'no such file of the console'));
   });
   router.use(express.static(dir, { index: false, maxAge: 0 }));
-  // Any other page of the app (its routes live in the browser) gets index.html, when a browser asks for a page:
-  // API paths are routed before this router, and a script asking for JSON still gets the JSON 404.
+  // The console's own address, GET /console/, is the page for any client that takes HTML (`*/*` included: curl,
+  // fetch). Any other page of the app (its routes live in the browser) gets index.html when a browser asks for a
+  // page: API paths are routed before this router, and a script asking for JSON still gets the JSON 404.
   router.get(/.*/, (req, res, next) => {
-    if (req.accepts(['json', 'html']) !== 'html') {
+    const page = req.path === '/' ? req.accepts('html') === 'html' : req.accepts(['json', 'html']) === 'html';
+    if (!page) {
       next();
       return;
     }
