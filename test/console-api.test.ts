@@ -31,7 +31,8 @@ describe('serving the console', () => {
     expect(html).toBe(fs.readFileSync(path.join(stack.config.console.dir, 'index.html'), 'utf8'));
 
     // Any client that takes HTML gets the page at the console's address: no Accept header, `*/*` (curl, fetch).
-    for (const headers of [{}, { accept: '*/*' }, { accept: 'application/json, text/html;q=0.5' }]) {
+    const clients: Record<string, string>[] = [{}, { accept: '*/*' }, { accept: 'application/json, text/html;q=0.5' }];
+    for (const headers of clients) {
       const anyClient = await fetch(`${stack.baseUrl}/console/`, { headers });
       expect([anyClient.status, anyClient.headers.get('content-type')]).toEqual([200, expect.stringMatching(/text\/html/)]);
       expect(await anyClient.text()).toBe(html);

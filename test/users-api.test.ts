@@ -103,6 +103,14 @@ describe('POST /v3/users/create/', () => {
     [{ vendor_data: 'v', metadata: null }, 'metadata', 'invalid_metadata_json'],
     // A tag may not hold a comma (API.md's field rules): the CSV cell joins tags with one.
     [{ vendor_data: 'v', tags: ['ok', 'not,ok'] }, 'tags', 'invalid_tags'],
+    // A JSON value of the wrong type: the field's own row error code where it has one.
+    [{ vendor_data: 'v', tags: 'vip' }, 'tags', 'invalid_tags'],
+    [{ vendor_data: 'v', tags: ['a', 5] }, 'tags', 'invalid_tags'],
+    [{ vendor_data: 'v', email: 5 }, 'email', 'invalid_email'],
+    [{ vendor_data: 'v', phone: 34600111222 }, 'phone', 'invalid_phone'],
+    [{ vendor_data: 'v', country: 724 }, 'country', 'invalid_country'],
+    [{ vendor_data: 'v', status: null }, 'status', 'invalid_status'],
+    [{ vendor_data: 'v', date_of_birth: 19900101 }, 'date_of_birth', 'invalid_date'],
   ])('%j is a 400 invalid_field naming %s (%s) and writes nothing', async (body, field, code) => {
     const before = await countUsers(tenant.applicationId);
     const res = await api(stack, 'POST', '/v3/users/create/', { apiKey: tenant.apiKey, body });

@@ -2,7 +2,7 @@ import { Router, type Request } from 'express';
 import { USER_STATUSES } from '../../drizzle/schema';
 import type { Db } from '../db/client';
 import { DomainError } from '../errors';
-import { rules, userCreateSchema, userPatchSchema } from '../users/fields';
+import { rules, userCreateSchema, userFieldProblems, userPatchSchema } from '../users/fields';
 import { createUser, getUserByVendorData, listUsers, patchUser, presentUser } from '../users/queries';
 import { applicationOf, requireApiKey } from './auth';
 import { requireJsonBody } from './http-errors';
@@ -34,7 +34,7 @@ export function usersRouter(db: Db): Router {
   router.use(requireApiKey(db));
 
   router.post('/create/', requireJsonBody, async (req, res) => {
-    const input = parseBody(userCreateSchema, req);
+    const input = parseBody(userCreateSchema, req, userFieldProblems);
     const user = await createUser(db, { applicationId: applicationOf(req), input });
     res.status(201).json(presentUser(user));
   });
@@ -51,7 +51,7 @@ export function usersRouter(db: Db): Router {
   });
 
   router.patch('/:vendorData/', requireJsonBody, async (req, res) => {
-    const patch = parseBody(userPatchSchema, req);
+    const patch = parseBody(userPatchSchema, req, userFieldProblems);
     res.json(presentUser(await patchUser(db, { applicationId: applicationOf(req), vendorData: String(req.params.vendorData), patch })));
   });
 

@@ -326,6 +326,35 @@ export interface FieldProblem {
   message: string;
 }
 
+/**
+ * The user fields with a row error code of their own: a JSON value of the wrong type there gets that code (API.md:
+ * "a broken field: 400 invalid_field ... using the row error codes"), as a cell the rule refuses would; `tags: "vip"`
+ * or `tags: ["a", 5]` is invalid_tags on `tags`. The plain text fields have none and keep invalid_type.
+ */
+const WRONG_TYPE_CODES: Partial<Record<string, { code: RowErrorCode; expected: string }>> = {
+  email: { code: 'invalid_email', expected: 'an email address as text' },
+  phone: { code: 'invalid_phone', expected: 'a phone number as text' },
+  country: { code: 'invalid_country', expected: 'a country code or name as text' },
+  status: { code: 'invalid_status', expected: `one of ${USER_STATUSES.join(', ')}` },
+  tags: { code: 'invalid_tags', expected: 'a list of text tags' },
+  date_of_birth: { code: 'invalid_date', expected: 'a YYYY-MM-DD date as text' },
+};
+
+/** fieldProblems for the user schemas (userCreateSchema, userPatchSchema), with WRONG_TYPE_CODES applied. */
+export function userFieldProblems(error: z.ZodError, input: unknown): FieldProblem[] {
+  const problems: FieldProblem[] = [];
+  for (const problem of fieldProblems(error, input)) {
+    const top = problem.field.split('.')[0];
+    const wrongType = problem.code === 'invalid_type' ? WRONG_TYPE_CODES[top] : undefined;
+    if (wrongType === undefined) {
+      problems.push(problem);
+    } else if (!problems.some((p) => p.field === top && p.code === wrongType.code)) {
+      problems.push({ field: top, code: wrongType.code, message: `${top} must be ${wrongType.expected}` });
+    }
+  }
+  return problems;
+}
+
 /** Turns zod issues into API.md's `details: [{field, code, message}]`, using the rule codes. */
 export function fieldProblems(error: z.ZodError, input: unknown): FieldProblem[] {
   const given = (key: PropertyKey) => typeof input === 'object' && input !== null && key in input;
