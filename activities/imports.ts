@@ -160,15 +160,21 @@ export function createImportActivities({ db, storage, config, temporal, hooks = 
     /**
      * auto_confirm: the validated import confirms itself, as the API's confirm does (to AWAITING_APPROVAL when the
      * application's policy wants a second operator, else RUNNING). Not counted again against
-     * IMPORT_ACTIVE_PER_APPLICATION: the import has held its place since it was VALIDATING. Returns the status
-     * afterwards (an operator's confirm or cancel may have come first; a retry finds its own move done).
+     * IMPORT_ACTIVE_PER_APPLICATION: the import has held its place since it was VALIDATING. A move to
+     * AWAITING_APPROVAL records the `import.awaiting_approval` event in the same transaction, as the API's confirm
+     * does. Returns the status afterwards (an operator's confirm or cancel may have come first; a retry finds its own
+     * move done, and starts the event's delivery again: it was recorded with the move).
      */
     async autoConfirmImport({ importId }: ImportActivityInput): Promise<ImportStatus> {
-      return db.transaction(async (tx) => {
+      const status = await db.transaction(async (tx) => {
         const record = await getImport(tx, { id: importId });
         if (record.status !== 'AWAITING_CONFIRMATION') return record.status;
-        return applyConfirm(tx, record);
+        const moved = await applyConfirm(tx, record);
+        if (moved === 'AWAITING_APPROVAL') await recordImportEvent(tx, { importId, type: 'import.awaiting_approval' });
+        return moved;
       });
+      if (status === 'AWAITING_APPROVAL') void dispatch(webhookEventId('import.awaiting_approval', importId));
+      return status;
     },
 
     /**

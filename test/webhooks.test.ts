@@ -156,6 +156,21 @@ test('the other events: awaiting_approval, completed after approval, undone; fai
   expect(undone.payload.data).toMatchObject({ id: preview.id, status: 'UNDONE' });
   expect(r.received.find((w) => w.payload.type === 'import.awaiting_approval')!.payload.data).toMatchObject({ status: 'AWAITING_APPROVAL' });
 
+  // An import by API key with auto_confirm that the policy holds for approval sends the same event.
+  const form = new FormData();
+  form.append('auto_confirm', 'true');
+  form.append('file', new Blob([Buffer.from(csvOf(['vendor_data', 'status'], [['ev-auto', 'BLOCKED']]))], { type: 'text/csv' }), 'users.csv');
+  const started = await fetch(`${stack.baseUrl}/v3/users/imports`, { method: 'POST', headers: { 'x-api-key': tenant.apiKey }, body: form });
+  expect(started.status).toBe(202);
+  const auto = ((await started.json()) as { id: string }).id;
+  await waitForStatus(stack, admin, auto, ['AWAITING_APPROVAL']);
+  const autoEvent = await waitFor(async () => r.received.find((w) => w.payload.type === 'import.awaiting_approval' && w.payload.data.id === auto), 30_000, 100);
+  expect(autoEvent.payload.data).toMatchObject({ id: auto, status: 'AWAITING_APPROVAL' });
+  const recorded = await stack.database.db.execute<{ n: number }>(
+    sql`SELECT count(*)::int AS n FROM webhook_events WHERE id = ${webhookEventId('import.awaiting_approval', auto)}`,
+  );
+  expect(recorded.rows[0].n).toBe(1);
+
   // An import and an export whose workflows are terminated from outside (started by the worker-less stack, so they
   // never run): the reconciler ends them FAILED.
   const uploaded = await upload(strict, admin, rows('term', 2));
