@@ -316,6 +316,13 @@ describe('the URL rule', () => {
     }
     const list = await api(strict, 'GET', '/console/webhooks', { token });
     expect(list.body).toEqual({ results: [], next_cursor: null });
+    // A public address, and a name that does not resolve from here (this machine has no DNS beyond its own names):
+    // neither resolves to a private address, so both are taken; every attempt checks the address again.
+    for (const url of ['https://93.184.215.14/hook', 'https://hooks.example.com/kyc']) {
+      const res = await api(strict, 'POST', '/console/webhooks', { token, body: { url, events: ['import.completed'] } });
+      expect([url, res.status]).toEqual([url, 201]);
+      expect(res.body.url).toBe(url);
+    }
   });
 
   test('addresses: public unicast only', () => {

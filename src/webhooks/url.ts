@@ -49,7 +49,9 @@ export async function checkWebhookUrl(raw: string, allowPrivate: boolean): Promi
     try {
       addresses = (await lookup(host, { all: true, verbatim: true })).map((a) => a.address);
     } catch {
-      throw new WebhookUrlError(`the url's host ${host} does not resolve`);
+      // A name that does not resolve (yet, or not from here) resolves to no private address: API.md refuses only
+      // those. Each attempt checks it again, and the socket connects only to a public address (guardedLookup).
+      return url;
     }
   }
   const refused = addresses.find((a) => !isPublicAddress(a));
