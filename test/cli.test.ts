@@ -72,6 +72,12 @@ describe('npm run cli', () => {
     });
     const rows = await database.db.select().from(users).where(eq(users.applicationId, applicationId));
     expect(rows).toHaveLength(1);
+    // A new user verified with both at once lists them in the same order.
+    const both = await cli(
+      'users', 'record-approved-session', '--application', applicationId, '--vendor-data', 'U-10', '--full-name', 'Bo Li', '--date-of-birth', '1991-02-03',
+    );
+    expect(both.code).toBe(0);
+    expect(JSON.parse(both.stdout)).toMatchObject({ vendor_data: 'U-10', verified_fields: ['date_of_birth', 'full_name'], session_count: 1 });
   }, 30_000);
 
   test.each([

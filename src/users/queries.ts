@@ -250,7 +250,8 @@ export async function recordApprovedSession(
   if (problem && !problem.ok) throw new DomainError('invalid', 'invalid_field', problem.error.message);
   const fullName = params.fullName?.trim();
   const dateOfBirth = params.dateOfBirth?.trim();
-  const newlyVerified = [...(fullName ? ['full_name'] : []), ...(dateOfBirth ? ['date_of_birth'] : [])];
+  // Sorted, as the update below keeps them: a user's verified_fields read the same whichever session came first.
+  const newlyVerified = [...(dateOfBirth ? ['date_of_birth'] : []), ...(fullName ? ['full_name'] : [])];
   const [row] = await db
     .insert(users)
     .values({
