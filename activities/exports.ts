@@ -78,6 +78,9 @@ const gzipAsync = promisify(gzip);
 /** One chunk as one gzip member (zlib works off the event loop). */
 const gzipMember = (chunk: Buffer): Promise<Buffer> => gzipAsync(chunk);
 
+/** The statuses startExport plans from: QUEUED, or RUNNING when it is a retry of itself. */
+const STARTABLE_EXPORT_STATUSES: ExportStatus[] = ['QUEUED', 'RUNNING'];
+
 /** Most ranges one export is cut into: keeps the workflow's history small whatever the row count. */
 const MAX_RANGES = 1000;
 
@@ -136,6 +139,8 @@ export async function endExport(
   if (TERMINAL_EXPORT_STATUSES.includes(row.status)) {
     // A retry after the ending's commit: its webhook event was recorded with it; the delivery may not have started.
     if (eventId) await dispatchAfterCommit(deps, [eventId]);
+    // And the clean-up after a cancel's commit (below), in case that attempt failed at it.
+    if (row.status === 'CANCELLED' && input.outcome === 'CANCELLED') await storage.deletePrefix(exportKeys.prefix(row));
     return { status: row.status };
   }
   const success = input.outcome === 'COMPLETED';
@@ -207,6 +212,9 @@ export async function endExport(
   if (eventId) await dispatchAfterCommit(deps, [eventId]);
   // Counted by the call that moved it: a retry (or the reconciler after the workflow) finds it ended.
   if (ended) deps.metrics?.jobFinished('export', input.outcome, secondsBetween(row.createdAt, finishedAt));
+  // A cancel does not wait for a running startExport or assembleExport: what one wrote after the clean-up above, before
+  // the status moved, is deleted now; once it has moved, they see it and delete what they wrote themselves.
+  if (ended && input.outcome === 'CANCELLED') await storage.deletePrefix(exportKeys.prefix(row));
   return { status: input.outcome };
 }
 
@@ -217,8 +225,9 @@ export function createExportActivities(deps: Omit<ActivityDeps, 'temporal'> & { 
   const linkSecret = () => loadSigningSecret(config.storage.linkSigningSecret, config.dataDir);
   const activities = {
     /**
-     * Marks the export RUNNING and cuts it into keyset ranges (stored as export_parts rows, with the snapshot
-     * time that bounds them). A retry finds the stored plan and returns it unchanged.
+     * Marks the export RUNNING (from QUEUED, or RUNNING for a retry of itself) and cuts it into keyset ranges (stored
+     * as export_parts rows, with the snapshot time that bounds them). A retry finds the stored plan and returns it
+     * unchanged. An export ended meanwhile is left as it is (the upload opened for it is aborted if it was cancelled).
      */
     async startExport(input: { exportId: string }): Promise<ExportPlan> {
       const row = await loadExport(deps, input.exportId);
@@ -257,8 +266,14 @@ export function createExportActivities(deps: Omit<ActivityDeps, 'temporal'> & { 
       // The file is written as a composite of the ranges (S3: one multipart upload the ranges put parts into).
       const upload = await storage.createComposite(exportKeys.file(row), ranges, exportKeys.partsPrefix(row));
       const planned = await db.transaction(async (tx) => {
-        // The lock makes a concurrent attempt wait, then find this plan (its upload then goes with the prefix).
-        await tx.execute(sql`SELECT 1 FROM exports WHERE id = ${row.id} FOR UPDATE`);
+        // The lock makes a concurrent attempt wait, then find this plan (its upload then goes with the prefix), and
+        // orders this write against an ending's (endExport): the status is read under it.
+        const [locked] = await tx
+          .select({ status: exportsTable.status })
+          .from(exportsTable)
+          .where(eq(exportsTable.id, row.id))
+          .for('update');
+        if (!locked || !STARTABLE_EXPORT_STATUSES.includes(locked.status)) return { ended: locked?.status ?? 'missing' };
         const again = await listExportParts(tx, row.id);
         if (again.length > 0) return { parts: again.length, estimatedRows: row.estimatedRows ?? 0, concurrency, fresh: false };
         await tx.insert(exportParts).values(
@@ -280,9 +295,16 @@ export function createExportActivities(deps: Omit<ActivityDeps, 'temporal'> & { 
             upload: upload as unknown as Record<string, unknown>,
             storageKind: storage.kind,
           })
-          .where(eq(exportsTable.id, row.id));
+          .where(and(eq(exportsTable.id, row.id), inArray(exportsTable.status, STARTABLE_EXPORT_STATUSES)));
         return { parts: ranges, estimatedRows: plan.estimatedRows, concurrency, fresh: true };
       });
+      if ('ended' in planned) {
+        // Ended while this attempt planned (a cancel does not wait for it): the upload it opened is recorded nowhere.
+        // A cancelled export keeps nothing, so it goes with its scratch objects; for another ending, it goes with the
+        // prefix (retention), as a concurrent attempt's does.
+        if (planned.ended === 'CANCELLED') await storage.abortComposite(upload);
+        throw ApplicationFailure.nonRetryable(`export ${row.id} is already ${planned.ended}`, FAILURE_TYPES.exportFinished);
+      }
       // Started by the attempt that stored the plan (a retry finds the plan and does not count again).
       if (planned.fresh) metrics?.jobStarted('export');
       return { parts: planned.parts, estimatedRows: planned.estimatedRows, concurrency: planned.concurrency };
@@ -390,7 +412,8 @@ export function createExportActivities(deps: Omit<ActivityDeps, 'temporal'> & { 
 
     /**
      * Concatenates the parts, in order, into the export's file (its size and SHA-256 computed on the way), records
-     * the file and a link period, and deletes the parts. A retry after the record returns it (and deletes the parts).
+     * the file and a link period, and deletes the parts, only while the export is RUNNING (a file joined for an export
+     * ended meanwhile is deleted). A retry after the record returns it (and deletes the parts).
      */
     async assembleExport(input: { exportId: string }): Promise<AssembledFile> {
       const row = await loadExport(deps, input.exportId);
@@ -410,7 +433,7 @@ export function createExportActivities(deps: Omit<ActivityDeps, 'temporal'> & { 
       const fileKey = composite.key;
       const rowCount = parts.reduce((sum, p) => sum + p.rowCount, 0);
       const { issuedAt, expiresAt } = linkPeriod(config.exports.linkTtlSeconds);
-      await db
+      const recorded = await db
         .update(exportsTable)
         .set({
           storageKey: fileKey,
@@ -422,7 +445,16 @@ export function createExportActivities(deps: Omit<ActivityDeps, 'temporal'> & { 
           emailTo: row.operatorEmail,
           emailStatus: 'PENDING',
         })
-        .where(eq(exportsTable.id, row.id));
+        .where(and(eq(exportsTable.id, row.id), eq(exportsTable.status, 'RUNNING')))
+        .returning({ id: exportsTable.id });
+      if (recorded.length === 0) {
+        // Ended while the file was joined (a cancel does not wait for this activity): the file is recorded nowhere.
+        // A cancelled export keeps nothing; another ending keeps its ranges, not this file.
+        const { status } = await loadExport(deps, row.id);
+        if (status === 'CANCELLED') await storage.deletePrefix(exportKeys.prefix(row));
+        else await storage.delete(fileKey);
+        throw ApplicationFailure.nonRetryable(`export ${row.id} is ${status}, not RUNNING`, FAILURE_TYPES.exportNotRunning);
+      }
       await storage.deletePrefix(exportKeys.partsPrefix(row)).catch(() => undefined);
       return { rowCount, fileBytes: file.bytes, fileSha256: file.sha256 };
     },

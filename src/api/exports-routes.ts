@@ -192,9 +192,10 @@ async function sendFile(res: Response, storage: Storage, key: string, size: { by
     throw err;
   }
   res.status(200);
+  // attachment() also sets a type from the extension (none it knows for .ndjson): the export's own type goes after it.
+  res.attachment(path.posix.basename(key));
   res.setHeader('content-type', exportContentType(key));
   res.setHeader('content-length', String(size.bytes));
   res.setHeader('cache-control', 'private, no-store');
-  res.attachment(path.posix.basename(key));
   await pipeline(stream, res).catch(() => undefined);
 }

@@ -1,4 +1,5 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac } from 'node:crypto';
+import { sameSignature } from '../storage/signing';
 
 /**
  * The export download links the API serves: `<base>/downloads/<token>`, the token
@@ -37,8 +38,6 @@ export function verifyExportToken(secret: string, token: string): LinkClaims | u
   const [, exportId, generationText, expiresText, signature] = match;
   const generation = Number(generationText);
   const expires = Number(expiresText);
-  const expected = mac(secret, exportId, generation, expires);
-  const given = Buffer.from(signature, 'base64url');
-  if (given.length !== expected.length || !timingSafeEqual(given, expected)) return undefined;
+  if (!sameSignature(mac(secret, exportId, generation, expires), signature)) return undefined;
   return { exportId, generation, expiresAt: new Date(expires * 1000) };
 }
