@@ -136,8 +136,19 @@ function headerBytes(cells: readonly string[]): number {
 }
 
 /**
+ * A template column's name as a header may spell it: letter case aside, and a space, `-` or `_` (or a run of them)
+ * where the name has `_` (`Vendor Data`, `VENDOR-DATA`). Unlike headerKey(), the separators are kept: `E-mail` is not
+ * the template's `email` spelled differently but its synonym `e-mail`.
+ */
+function templateSpelling(header: string): ImportColumn | undefined {
+  const name = header.trim().toLowerCase().replace(/[\s_-]+/g, '_');
+  return KNOWN.has(name) ? (name as ImportColumn) : undefined;
+}
+
+/**
  * One header (or NDJSON key) resolved in API.md's order: the upload's mapping, the saved mapping of the file's header
- * set, the preset, the synonyms, the template's own name, the ignored columns; undefined when nothing matches.
+ * set, the preset, the synonyms, the template's own name, the ignored columns; undefined when nothing matches. The
+ * template's own name is `exact` even where a synonym has the same headerKey() (`email` and the synonym `e-mail`).
  */
 export function resolveHeader(header: string, rules: HeaderRules, saved?: Record<string, string | null>): MappingEntry | undefined {
   const key = headerKey(header);
@@ -145,6 +156,8 @@ export function resolveHeader(header: string, rules: HeaderRules, saved?: Record
   if (rules.mapping && Object.hasOwn(rules.mapping, header)) return { header, column: mappedColumn(rules.mapping[header]), source: 'mapping' };
   if (saved && Object.hasOwn(saved, header)) return { header, column: mappedColumn(saved[header]), source: 'saved' };
   if (preset && Object.hasOwn(preset, key)) return { header, column: preset[key], source: 'preset' };
+  const spelled = templateSpelling(header);
+  if (spelled !== undefined) return { header, column: spelled, source: 'exact' };
   if (Object.hasOwn(SYNONYMS, key)) return { header, column: SYNONYMS[key], source: 'synonym' };
   if (EXACT.has(key)) return { header, column: EXACT.get(key)!, source: 'exact' };
   if (IGNORED_KEYS.has(key)) return { header, column: null, source: 'ignored' };

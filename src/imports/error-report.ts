@@ -73,21 +73,33 @@ export function writeErrorReport(db: Queryable, importId: string, out: Writable,
   }, batchSize);
 }
 
-/** The invalid rows in the template's columns; `record` gives the import's header and how each was read. */
+/**
+ * The invalid rows in the template's columns; `record` gives the import's header, how each header was read and the
+ * format the file was read as. A CSV or xlsx row's cells are in the header's order (`mapping[i]` read `columns[i]`);
+ * an NDJSON row's are in the template's order already (`columns` is the template's, `mapping` the keys as first
+ * seen), and a line that could not be read as an object keeps its text in the `error` column.
+ */
 export function writeInvalidRows(
   db: Queryable,
-  record: { id: string; columns: string[] | null; mapping: { header: string; column: string | null }[] | null },
+  record: { id: string; columns: string[] | null; mapping: { header: string; column: string | null }[] | null; detected?: unknown },
   out: Writable,
   batchSize = 2000,
 ): Promise<void> {
   const headers = record.columns ?? [];
-  const columnOf = (header: string, i: number) => record.mapping?.[i]?.column ?? (record.mapping ? null : header.toLowerCase());
+  const ndjson = (record.detected as { format?: string } | null | undefined)?.format === 'ndjson';
+  const columnOf = (header: string, i: number) => {
+    if (ndjson) return header;
+    return record.mapping?.[i]?.column ?? (record.mapping ? null : header.toLowerCase());
+  };
   const at = (column: string) => headers.findIndex((h, i) => columnOf(h, i) === column);
   const positions = IMPORT_COLUMNS.map((column) => at(column));
   const first = at('first_name');
   const last = at('last_name');
   return streamReport(db, record.id, out, [...IMPORT_COLUMNS, 'error'], (row) => {
     const raw = row.raw ?? [];
+    const errors = row.chunk_no !== null ? chunkFailure(row) : (row.errors ?? []).map((e) => `${e.column}: ${e.message}`).join('; ');
+    // An NDJSON line that is not an object (or not one that can be read) is staged as its text alone.
+    if (ndjson && raw.length !== headers.length) return [[...IMPORT_COLUMNS.map(() => ''), `${errors}; the line: ${raw.join('')}`]];
     const cells = positions.map((p, i) => {
       if (p >= 0) return raw[p] ?? '';
       if (IMPORT_COLUMNS[i] === 'full_name' && (first >= 0 || last >= 0)) {
@@ -95,8 +107,7 @@ export function writeInvalidRows(
       }
       return '';
     });
-    const error = row.chunk_no !== null ? chunkFailure(row) : (row.errors ?? []).map((e) => `${e.column}: ${e.message}`).join('; ');
-    return [[...cells, error]];
+    return [[...cells, errors]];
   }, batchSize);
 }
 

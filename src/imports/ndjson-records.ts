@@ -12,7 +12,7 @@ import { HEADER_LIMITS, IMPORT_COLUMNS, ImportFileError, isBrokenName, resolveHe
  * in the template's column order, so the CSV row rules apply unchanged: `tags` joined with `,`, `metadata` as JSON
  * text, first and last name joined into full_name. A line that is not a JSON object, that gives one column twice
  * (`email` and `email_address`), or whose `tags` is not a list of strings is reported through `onError` (a row
- * error; the file goes on). Blank lines are skipped but counted, like blank CSV rows.
+ * error; the file goes on). Blank lines are skipped but counted, like blank CSV rows. A line ends with LF, CRLF or CR.
  */
 
 export type NdjsonProblem = 'invalid_json_line' | 'invalid_tags';
@@ -68,6 +68,10 @@ export class NdjsonKeys {
 export class NdjsonRecordReader {
   private carried = '';
   private line = 0;
+  /** The last text written ended in CR: an LF starting the next is the rest of that CRLF, not a blank line. */
+  private afterCr = false;
+  /** A line's end: LF, CRLF or CR alone (JSON holds neither raw inside a string, so each ends a line). */
+  private readonly lineEnd = /[\r\n]/g;
 
   constructor(
     private readonly keys: NdjsonKeys,
@@ -79,14 +83,22 @@ export class NdjsonRecordReader {
   ) {}
 
   write(text: string): void {
+    if (text === '') return;
     let start = 0;
-    for (;;) {
-      const end = text.indexOf('\n', start);
-      if (end === -1) break;
+    if (this.afterCr && text.charCodeAt(0) === 10) start = 1;
+    this.afterCr = false;
+    this.lineEnd.lastIndex = start;
+    for (let m = this.lineEnd.exec(text); m !== null; m = this.lineEnd.exec(text)) {
+      const end = m.index;
       const piece = text.slice(start, end);
       this.lineDone(this.carried === '' ? piece : this.carried + piece);
       this.carried = '';
       start = end + 1;
+      if (text.charCodeAt(end) === 13) {
+        if (end + 1 === text.length) this.afterCr = true;
+        else if (text.charCodeAt(end + 1) === 10) start = end + 2;
+      }
+      this.lineEnd.lastIndex = start;
     }
     if (start < text.length) this.carried += text.slice(start);
   }
@@ -94,11 +106,11 @@ export class NdjsonRecordReader {
   end(): void {
     if (this.carried !== '') this.lineDone(this.carried);
     this.carried = '';
+    this.afterCr = false;
   }
 
-  private lineDone(raw: string): void {
+  private lineDone(text: string): void {
     this.line++;
-    const text = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
     if (text.trim() === '') {
       this.onBlank();
       return;

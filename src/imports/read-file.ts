@@ -6,12 +6,13 @@ import { CsvRecordReader } from './csv-records';
 import { NDJSON_HEADER, NdjsonKeys, NdjsonRecordReader, type NdjsonProblem } from './ndjson-records';
 import type { DetectedSource, ReadOptions } from './options';
 import { invalidRow, validateRow, type RowError, type RowOptions, type StagedRow } from './rows';
-import { detectDelimiter, detectTextFormat, isZip, openDecoder, sepLine, SNIFF_BYTES, type ChunkDecoder } from './sniff';
+import { detectDelimiter, detectTextFormat, formatOfName, isZip, openDecoder, sepLine, SNIFF_BYTES, type ChunkDecoder } from './sniff';
 import { readXlsx } from './xlsx-records';
 
 /**
  * Streams an import file into COPY text for the staging table. The first SNIFF_BYTES of the file decide what it is
- * (sniff.ts; an option given wins): xlsx (a zip), ndjson or csv; for text, the encoding and the delimiter. Then
+ * (sniff.ts; an option given wins): xlsx (a zip), ndjson (a first line that is a JSON object), else what the file
+ * name's extension says, else csv; for text, the encoding and the delimiter. Then
  * bytes -> text in that encoding -> records (CSV, NDJSON lines or xlsx rows) -> the row rules -> batched COPY lines ->
  * `sink`. For text one synchronous transform does all of it (no per-row stream or promise), and nothing is kept per
  * row (duplicates are found in SQL afterwards), so memory stays flat whatever the file's size. A file-level problem
@@ -36,6 +37,8 @@ export interface ReadFileOptions extends ReadOptions {
   header?: HeaderRules;
   /** The import's options for the row rules (default phone country, empty cells). */
   rows?: RowOptions;
+  /** The uploaded file's name: its extension gives the format when neither the options nor the content do. */
+  fileName?: string;
 }
 
 export interface ReadResult {
@@ -193,7 +196,7 @@ class TextImportTransform extends Transform {
     const { decoder, text } = openDecoder(prefix, options.encoding);
     this.decoder = decoder;
     this.bytes = prefix.length;
-    const format = options.format === 'ndjson' || options.format === 'csv' ? options.format : detectTextFormat(text);
+    const format = options.format === 'ndjson' || options.format === 'csv' ? options.format : textFormat(text, options.fileName);
     if (format === 'ndjson') {
       // The template's columns are the header, as if it were row 1: the first line is row 2, like a CSV's first row.
       // JSON values are not formula-escaped (API.md: the export writes NDJSON values as stored): read as given.
@@ -273,6 +276,26 @@ class TextImportTransform extends Transform {
   }
 }
 
+/** A text file's format when none is given: ndjson when its first line is a JSON object, else the file name's, else csv. */
+function textFormat(text: string, fileName: string | undefined): 'csv' | 'ndjson' {
+  return detectTextFormat(text) === 'ndjson' || formatOfName(fileName) === 'ndjson' ? 'ndjson' : 'csv';
+}
+
+/**
+ * The format of a file when none is given, as far as its first bytes tell before it is read: xlsx for a zip, or for
+ * a file named `.xlsx` whose first line is not a JSON object; undefined: a text file (see textFormat).
+ */
+function binaryFormat(prefix: Buffer, options: ReadFileOptions): 'xlsx' | undefined {
+  if (isZip(prefix)) return 'xlsx';
+  if (formatOfName(options.fileName) !== 'xlsx') return undefined;
+  try {
+    return detectTextFormat(openDecoder(prefix, options.encoding).text) === 'ndjson' ? undefined : 'xlsx';
+  } catch {
+    // Not text in any encoding (invalid_encoding): nothing says it is not the workbook its name says.
+    return 'xlsx';
+  }
+}
+
 /** The first `bytes` of `source` (or all of it), and a stream of the rest (with or without that prefix). */
 async function peek(source: Readable, bytes: number) {
   const it = source[Symbol.asyncIterator]() as AsyncIterator<Buffer | string>;
@@ -313,7 +336,7 @@ async function peek(source: Readable, bytes: number) {
  */
 export async function readImportFile(source: Readable, openSink: () => Writable, options: ReadFileOptions): Promise<ReadResult> {
   const { prefix, rest } = await peek(source, SNIFF_BYTES);
-  const format = options.format ?? (isZip(prefix) ? 'xlsx' : undefined);
+  const format = options.format ?? binaryFormat(prefix, options);
   if (format === 'xlsx') return readXlsxFile(prefix, rest(true), openSink, options);
   const transform = new TextImportTransform(options, prefix);
   try {
@@ -331,7 +354,11 @@ async function readXlsxFile(prefix: Buffer, input: Readable, openSink: () => Wri
   const found = { sheet: '' };
   let fileError: ImportFileError | undefined;
   async function* copyText() {
-    if (!isZip(prefix)) throw new ImportFileError('invalid_xlsx', 'the file is not an xlsx workbook (not a zip archive)');
+    if (!isZip(prefix)) {
+      // Without the option, only the name (.xlsx) made it a workbook: say how to read it as text.
+      const hint = options.format === undefined ? '; its name says xlsx: if it is text, give format=csv or format=ndjson' : '';
+      throw new ImportFileError('invalid_xlsx', `the file is not an xlsx workbook (not a zip archive)${hint}`);
+    }
     const limits = { maxSharedChars: maxBytes, maxTextChars: 10 * maxBytes, maxRows: options.maxRows };
     for await (const [record, rowNumber] of readXlsx(input, options.sheet, limits, found)) {
       rows.record(record, rowNumber, rowNumber);

@@ -3,8 +3,9 @@ import { ImportFileError } from './columns';
 import type { ImportDelimiter, ImportEncoding, ImportFormat } from './options';
 
 /**
- * What an import file is, decided from a bounded prefix of its bytes (SNIFF_BYTES), never the whole file: the format,
- * the text encoding and the CSV delimiter. An option given by the operator always wins over what is detected.
+ * What an import file is, decided from a bounded prefix of its bytes (SNIFF_BYTES), never the whole file: the format
+ * (and, where the content does not tell, the file name's extension), the text encoding and the CSV delimiter. An
+ * option given by the operator always wins over what is detected.
  */
 
 /** How much of the file detection looks at. */
@@ -128,6 +129,21 @@ export function detectTextFormat(text: string): Exclude<ImportFormat, 'xlsx'> {
   } catch {
     return 'csv';
   }
+}
+
+const EXTENSION_FORMATS: Readonly<Record<string, ImportFormat>> = {
+  ndjson: 'ndjson',
+  jsonl: 'ndjson',
+  xlsx: 'xlsx',
+  csv: 'csv',
+  tsv: 'csv',
+  txt: 'csv',
+};
+
+/** The format a file name's extension names (`.ndjson`, `.jsonl`, `.xlsx`, `.csv`, `.tsv`, `.txt`), if any. */
+export function formatOfName(fileName: string | undefined): ImportFormat | undefined {
+  const extension = /\.([^./\\]+)$/.exec(fileName?.trim() ?? '')?.[1].toLowerCase();
+  return extension !== undefined && Object.hasOwn(EXTENSION_FORMATS, extension) ? EXTENSION_FORMATS[extension] : undefined;
 }
 
 const CANDIDATES: readonly ImportDelimiter[] = [',', ';', '\t', '|'];

@@ -151,10 +151,11 @@ function classifySql(modes: WriteModes): string {
 /** Reads of a file whose reader failed inside (ImportFileError.readAgain) before it is rejected. */
 const READ_ATTEMPTS = 3;
 
-async function copyInto(client: PoolClient, source: Readable, params: StageParams, rows: RowOptions) {
+async function copyInto(client: PoolClient, source: Readable, params: StageParams, rows: RowOptions, fileName: string) {
   const openSink = () => client.query(copyFrom(`COPY import_staging (${STAGING_COLUMNS.join(', ')}) FROM STDIN`));
   return readImportFile(source, openSink, {
     ...params.read,
+    fileName,
     maxRows: params.maxRows,
     chunkRows: params.chunkRows,
     maxBytes: params.maxBytes,
@@ -176,9 +177,10 @@ export async function stageImportFile(pool: Pool, params: StageParams): Promise<
   client.on('error', onError);
   try {
     await client.query('BEGIN');
-    const current = await client.query<{ status: string; options: unknown }>('SELECT status, options FROM imports WHERE id = $1', [
-      params.importId,
-    ]);
+    const current = await client.query<{ status: string; options: unknown; file_name: string }>(
+      'SELECT status, options, file_name FROM imports WHERE id = $1',
+      [params.importId],
+    );
     if (current.rows[0]?.status !== 'VALIDATING') {
       await client.query('ROLLBACK');
       return { status: 'NOT_VALIDATING' };
@@ -195,7 +197,7 @@ export async function stageImportFile(pool: Pool, params: StageParams): Promise<
     let read;
     for (let attempt = 1; ; attempt++) {
       try {
-        read = await copyInto(client, await params.openFile(), params, rowOptions);
+        read = await copyInto(client, await params.openFile(), params, rowOptions, current.rows[0].file_name);
         break;
       } catch (err) {
         if (!(err instanceof ImportFileError)) throw err;
@@ -221,10 +223,11 @@ export async function stageImportFile(pool: Pool, params: StageParams): Promise<
       toUnchanged: c.to_unchanged,
       chunksTotal: c.chunks_total,
     };
-    // Compare-and-set: a cancel during validation wins, and then nothing stays staged.
+    // Compare-and-set: a cancel during validation wins, and then nothing stays staged. skipped_count counts the
+    // invalid rows (API.md), known from here on: the preview shows it.
     const moved = await client.query(
       `UPDATE imports SET status = 'AWAITING_CONFIRMATION', columns = $2, total_rows = $3, valid_rows = $4,
-         invalid_rows = $5, to_create = $6, to_update = $7, to_unchanged = $8, chunks_total = $9, mapping = $10,
+         invalid_rows = $5, skipped_count = $5, to_create = $6, to_update = $7, to_unchanged = $8, chunks_total = $9, mapping = $10,
          detected = $11
        WHERE id = $1 AND status = 'VALIDATING'`,
       [

@@ -3,14 +3,14 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { PassThrough, Readable, Writable } from 'node:stream';
-import { checkMappingTargets, HEADER_LIMITS, ImportFileError, nameList, readHeader } from '../../src/imports/columns';
+import { checkMappingTargets, HEADER_LIMITS, IMPORT_COLUMNS, ImportFileError, nameList, readHeader } from '../../src/imports/columns';
 import { headerSetKey } from '../../src/imports/header-mapping';
 import { copyJsonStrings, copyTextArray, copyValue, stagedRowLine } from '../../src/imports/copy-text';
 import { CsvRecordReader } from '../../src/imports/csv-records';
 import { readImportFile } from '../../src/imports/read-file';
 import { cellValue, validateRow } from '../../src/imports/rows';
 import type { ReadOptions } from '../../src/imports/options';
-import { detectDelimiter, detectTextFormat, sepLine, SNIFF_BYTES } from '../../src/imports/sniff';
+import { detectDelimiter, detectTextFormat, formatOfName, sepLine, SNIFF_BYTES } from '../../src/imports/sniff';
 import { cellText, holdEarlyZipEnd, plainNumber } from '../../src/imports/xlsx-records';
 import ExcelJS from 'exceljs';
 import iconv from 'iconv-lite';
@@ -640,7 +640,7 @@ describe('readImportFile: what it detects, and the options that win', () => {
       ['vendor_data', 'vendor_data', 'exact'],
       ['Nick', 'display_name', 'mapping'],
       ['created_at', null, 'ignored'],
-      ['email', 'email', 'synonym'],
+      ['email', 'email', 'exact'],
       ['full_name', 'full_name', 'exact'],
       ['given_name', 'first_name', 'synonym'],
     ]);
@@ -776,5 +776,117 @@ describe('readImportFile: what it detects, and the options that win', () => {
 
   it('the binary file is not text: invalid_encoding (NUL bytes and not UTF-8)', async () => {
     expect((await rejection(fixture('binary.bin.csv'))).message).toMatch(/holds NUL bytes/);
+  });
+});
+
+describe('header sources: exact and synonym', () => {
+  const sources = (cells: string[]) => readHeader(cells).mapping.map((m) => [m.header, m.column, m.source]);
+
+  it("the template's own names are exact, in any letter case and with a space or - for their _", () => {
+    expect(sources([...IMPORT_COLUMNS])).toEqual(IMPORT_COLUMNS.map((c) => [c, c, 'exact']));
+    expect(sources(['Vendor Data', 'EMAIL', 'display-name', 'Metadata_JSON'])).toEqual([
+      ['Vendor Data', 'vendor_data', 'exact'],
+      ['EMAIL', 'email', 'exact'],
+      ['display-name', 'display_name', 'exact'],
+      ['Metadata_JSON', 'metadata_json', 'exact'],
+    ]);
+  });
+
+  it('a synonym stays a synonym, also one with the letters of a template name (e-mail)', () => {
+    expect(sources(['vendor_data', 'E-mail'])).toEqual([
+      ['vendor_data', 'vendor_data', 'exact'],
+      ['E-mail', 'email', 'synonym'],
+    ]);
+    expect(sources(['vendor_data', 'email_address'])[1]).toEqual(['email_address', 'email', 'synonym']);
+    expect(sources(['external_id', 'e_mail'])).toEqual([
+      ['external_id', 'vendor_data', 'synonym'],
+      ['e_mail', 'email', 'synonym'],
+    ]);
+  });
+});
+
+describe('NDJSON line endings', () => {
+  const file = '{"vendor_data":"a"}\r{"vendor_data":"b"}\r\r{"vendor_data":"c"}\r\n{"vendor_data":"d"}\n\r\n{"vendor_data":"e"}\r';
+
+  it('LF, CRLF and CR alone each end a line (blank lines counted), however the file is split', async () => {
+    const whole = await read(file, 10, file.length);
+    expect(whole.source.format).toBe('ndjson');
+    expect(whole.dataRows).toBe(5);
+    expect(whole.lines.map((l) => [l[0], l[2], l[4]])).toEqual([
+      ['2', 'a', '\\N'],
+      ['3', 'b', '\\N'],
+      ['5', 'c', '\\N'],
+      ['6', 'd', '\\N'],
+      ['8', 'e', '\\N'],
+    ]);
+    for (let size = 1; size < file.length; size++) expect((await read(file, 10, size)).lines).toEqual(whole.lines);
+  });
+
+  it('a file with CR alone is read line by line (a broken line is one row error, not the whole file)', async () => {
+    const result = await read('{"vendor_data":"a"}\r{"vendor_data": broken\r{"vendor_data":"c"}', 10, 4);
+    expect(result.lines.map((l) => [l[0], l[2], l[4] === '\\N' ? 'ok' : JSON.parse(l[4].replace(/\\\\/g, '\\'))[0].code])).toEqual([
+      ['2', 'a', 'ok'],
+      ['3', '\\N', 'invalid_json_line'],
+      ['4', 'c', 'ok'],
+    ]);
+  });
+});
+
+describe('format: the content, then the file name', () => {
+  const named = (fileName: string) => ({ fileName }) as ReadOptions;
+  const brokenFirst = '{"vendor_data": "a", broken\n{"vendor_data":"b"}\n';
+
+  it('the extension names a format (letter case ignored); other names none', () => {
+    expect(['u.ndjson', 'U.JSONL', 'u.xlsx', 'u.csv', 'u.tsv', 'u.txt', 'u.json', 'u', 'csv', 'a.csv/b'].map(formatOfName)).toEqual([
+      'ndjson',
+      'ndjson',
+      'xlsx',
+      'csv',
+      'csv',
+      'csv',
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+    ]);
+  });
+
+  it('.ndjson / .jsonl: NDJSON although the first line is broken JSON (that line a row error)', async () => {
+    for (const name of ['users.ndjson', 'users.JSONL']) {
+      const result = await read(brokenFirst, 10, 5, named(name));
+      expect(result.source).toEqual({ format: 'ndjson', encoding: 'utf-8', delimiter: null, sheet: null });
+      expect(result.lines.map((l) => [l[0], l[2]])).toEqual([
+        ['2', '\\N'],
+        ['3', 'b'],
+      ]);
+      expect(result.lines[0][4]).toMatch(/invalid_json_line.*line 1 is not JSON/);
+    }
+    // Named .csv (or not named), the same bytes are a CSV whose header is no column.
+    expect((await rejection(brokenFirst, 10, named('users.csv'))).code).toBe('unknown_column');
+    expect((await rejection(brokenFirst, 10)).code).toBe('unknown_column');
+  });
+
+  it('the content wins over the name: a zip is xlsx, a first line that is a JSON object is NDJSON', async () => {
+    const wb = new ExcelJS.Workbook();
+    wb.addWorksheet('S').addRow(['vendor_data']);
+    wb.getWorksheet('S')!.addRow(['x-1']);
+    const zip = Buffer.from(await wb.xlsx.writeBuffer());
+    const asCsv = await read(zip, 10, 1000, named('users.csv'));
+    expect(asCsv.source.format).toBe('xlsx');
+    expect(asCsv.lines.map((l) => l[2])).toEqual(['x-1']);
+    const json = await read('{"vendor_data":"j-1"}\n', 10, 7, named('users.xlsx'));
+    expect(json.source.format).toBe('ndjson');
+    expect(json.lines.map((l) => l[2])).toEqual(['j-1']);
+    const csv = await read('vendor_data\nc-1\n', 10, 7, named('users.ndjson.csv'));
+    expect(csv.source.format).toBe('csv');
+  });
+
+  it('.xlsx text that is not JSON is read as a workbook: invalid_xlsx saying how to read it as text; a given format wins', async () => {
+    const error = await rejection('vendor_data\nx-1\n', 10, named('users.xlsx'));
+    expect(error.code).toBe('invalid_xlsx');
+    expect(error.message).toBe('the file is not an xlsx workbook (not a zip archive); its name says xlsx: if it is text, give format=csv or format=ndjson');
+    const given = await read('vendor_data\nx-1\n', 10, 7, { format: 'csv', fileName: 'users.xlsx' } as ReadOptions);
+    expect(given.lines.map((l) => l[2])).toEqual(['x-1']);
+    expect((await rejection(brokenFirst, 10, { format: 'csv', fileName: 'users.ndjson' } as ReadOptions)).code).toBe('unknown_column');
   });
 });
