@@ -62,8 +62,8 @@ const E164 = /^\+[1-9][0-9]{1,14}$/;
 const ISO_DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
 /** What a spreadsheet shows for a long number it holds as a figure: `3.46E+10`, `3,46E+10`. */
 const SCIENTIFIC = /^[+-]?\d+(?:[.,]\d+)?[eE][+-]?\d+$/;
-/** A phone as people write it: an optional leading `+`, digits, spaces, dots, dashes and brackets. */
-const PHONE_TEXT = /^\+?[0-9 .()\-\u00a0]+$/;
+/** A phone as people write it: digits, spaces, dots, dashes and brackets, with a `+` first or inside a first bracket (`(+34) 600…`). */
+const PHONE_TEXT = /^[(\u00a0 ]*\+?[0-9 .()\-\u00a0]+$/;
 const PHONE_SEPARATORS = /[ .()\-\u00a0]/g;
 
 /** A country as libphonenumber names it (ISO alpha-2). */

@@ -46,6 +46,7 @@ describe('user field rules', () => {
     ['34600111222', 'invalid_phone'],
     ['+34 600 111 222', 'ok'],
     ['+34 600 11 12 2x', 'invalid_phone'],
+    ['600 +34 111 222', 'invalid_phone'],
     ['+1', 'invalid_phone'],
   ])('phone %s -> %s', (value, expected) => {
     expect(code(rules.phone(value))).toBe(expected);
@@ -75,6 +76,8 @@ describe('user field rules', () => {
     ['+34.600.111.222', '+34600111222'],
     ['+1 (415) 555-2671', '+14155552671'],
     ['+44 20 7946 0958', '+442079460958'],
+    ['(+34) 600 11 12 22', '+34600111222'],
+    ['( +34 ) 600-11-12-22', '+34600111222'],
   ])('phone %s is written with separators: normalised to %s', (value, expected) => {
     expect(rules.phone(value)).toEqual({ ok: true, value: expected, normalized: true });
   });
