@@ -174,6 +174,26 @@ describe('header resolution', () => {
     expect(rejected.error.code).toBe('unknown_column');
   });
 
+  it('lists saved mappings a page at a time, newest first (limit, cursor), and refuses a bad limit', async () => {
+    const own = await createTenant(stack.database.db);
+    const token = own.operators.ADMIN.token;
+    for (const [i, at] of ['2026-01-01T00:00:00Z', '2026-01-02T00:00:00Z', '2026-01-03T00:00:00Z'].entries()) {
+      await stack.database.db.execute(sql`INSERT INTO import_mappings (application_id, headers_key, headers, mapping, created_at)
+        VALUES (${own.applicationId}, ${`k${i}`}, ARRAY[${`H${i}`}], ${JSON.stringify({ [`H${i}`]: 'vendor_data' })}::jsonb, ${at})`);
+    }
+    const first = await api(stack, 'GET', '/console/users/import-mappings?limit=2', { token });
+    expect(first.status).toBe(200);
+    expect(first.body.results.map((m: any) => m.headers)).toEqual([['H2'], ['H1']]);
+    expect(first.body.next_cursor).toEqual(expect.any(String));
+    const next = await api(stack, 'GET', `/console/users/import-mappings?limit=2&cursor=${first.body.next_cursor}`, { token });
+    expect(next.body).toEqual({ results: [expect.objectContaining({ headers: ['H0'] })], next_cursor: null });
+    for (const limit of ['0', '201', 'x']) {
+      const bad = await api(stack, 'GET', `/console/users/import-mappings?limit=${limit}`, { token });
+      expect([limit, bad.status, bad.body.error.code]).toEqual([limit, 400, 'invalid_limit']);
+    }
+    expect((await api(stack, 'GET', '/console/users/import-mappings?cursor=nope', { token })).body.error.code).toBe('invalid_cursor');
+  });
+
   it('refuses two headers that resolve to one column', async () => {
     const res = await uploadWith(csvOf(['vendor_data', 'email', 'email_address'], [['dup-1', 'a@example.com', 'b@example.com']]), {});
     const rejected = await waitForStatus(stack, tenant.operators.ADMIN.token, res.body.id, ['REJECTED']);

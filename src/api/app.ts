@@ -5,7 +5,8 @@ import type { AppDeps } from './deps';
 import { auditRouter } from './audit-routes';
 import { consoleRouter } from './console-routes';
 import { applicationOf, requireOperator } from './auth';
-import { deleteSavedMapping, listSavedMappings } from '../imports/mappings';
+import { deleteSavedMapping, listSavedMappings, presentSavedMapping } from '../imports/mappings';
+import { parseListParams, toPage } from './pagination';
 import { exportSchedulesRouter } from './export-schedules-routes';
 import { exportsRouter, downloadsRouter } from './exports-routes';
 import { healthRouter } from './health-routes';
@@ -59,7 +60,9 @@ export function createApp(deps: AppDeps): express.Express {
     res.type('text/csv').attachment('users-import-template.csv').send(`${IMPORT_COLUMNS.join(',')}\r\n`);
   });
   app.get('/console/users/import-mappings', requireOperator(deps.db, 'mappings.manage'), async (req, res) => {
-    res.json({ results: await listSavedMappings(deps.db, applicationOf(req)), next_cursor: null });
+    const { limit, cursor } = parseListParams(req.query);
+    const rows = await listSavedMappings(deps.db, { applicationId: applicationOf(req), limit, cursor });
+    res.json(toPage(rows, limit, presentSavedMapping));
   });
   app.delete('/console/users/import-mappings/:id', requireOperator(deps.db, 'mappings.manage'), async (req, res) => {
     await deleteSavedMapping(deps.db, { applicationId: applicationOf(req), id: String(req.params.id) });

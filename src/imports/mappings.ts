@@ -1,7 +1,8 @@
-import { and, desc, eq } from 'drizzle-orm';
+import { and, desc, eq, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import { importMappings, operators } from '../../drizzle/schema';
 import type { Queryable } from '../db/client';
+import type { Cursor } from '../db/cursor';
 import { isUuid } from '../db/ids';
 import { notFound } from '../errors';
 import { idSchema, timeSchema } from '../response-schemas';
@@ -28,8 +29,16 @@ export const savedMappingSchema = z.object({
 });
 export type SavedMappingObject = z.infer<typeof savedMappingSchema>;
 
-export async function listSavedMappings(db: Queryable, applicationId: string): Promise<SavedMappingObject[]> {
-  const rows = await db
+/**
+ * One page of the application's saved mappings, newest first: `limit` + 1 rows from after `cursor`, for toPage
+ * (src/api/pagination.ts) to cut and present with presentSavedMapping.
+ */
+export async function listSavedMappings(db: Queryable, params: { applicationId: string; limit: number; cursor?: Cursor }) {
+  const conditions = [eq(importMappings.applicationId, params.applicationId)];
+  if (params.cursor) {
+    conditions.push(sql`(${importMappings.createdAt}, ${importMappings.id}) < (${params.cursor.createdAt}, ${params.cursor.id})`);
+  }
+  return db
     .select({
       id: importMappings.id,
       headers: importMappings.headers,
@@ -41,16 +50,20 @@ export async function listSavedMappings(db: Queryable, applicationId: string): P
     })
     .from(importMappings)
     .leftJoin(operators, eq(operators.id, importMappings.operatorId))
-    .where(eq(importMappings.applicationId, applicationId))
-    .orderBy(desc(importMappings.updatedAt), desc(importMappings.id));
-  return rows.map((r) => ({
+    .where(and(...conditions))
+    .orderBy(desc(importMappings.createdAt), desc(importMappings.id))
+    .limit(params.limit + 1);
+}
+
+export function presentSavedMapping(r: Awaited<ReturnType<typeof listSavedMappings>>[number]): SavedMappingObject {
+  return {
     id: r.id,
     headers: r.headers,
     mapping: r.mapping,
     operator: r.operatorId ? { id: r.operatorId, email: r.operatorEmail } : null,
     created_at: r.createdAt.toISOString(),
     updated_at: r.updatedAt.toISOString(),
-  }));
+  };
 }
 
 export async function deleteSavedMapping(db: Queryable, params: { applicationId: string; id: string }): Promise<void> {
