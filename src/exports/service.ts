@@ -5,6 +5,7 @@ import { isSystemActor, type Operator, type SystemActor } from '../auth/accounts
 import { can } from '../auth/permissions';
 import type { Config } from '../config';
 import type { Db } from '../db/client';
+import { recordAuditEntry } from '../audit/queries';
 import { recordExportEvent } from '../webhooks/events';
 import { DomainError, invalidState } from '../errors';
 import type { exportUsersWorkflow } from '../../workflows/export-users';
@@ -58,18 +59,39 @@ export async function requestExport(
   try {
     await startExportWorkflow(deps, row);
   } catch (err) {
-    const finishedAt = new Date();
-    await deps.db.transaction(async (tx) => {
-      await tx
-        .update(exportsTable)
-        .set({ status: 'FAILED', errorCode: 'workflow_start_failed', errorMessage: 'the export could not be started', finishedAt })
-        .where(eq(exportsTable.id, row.id));
-      // Delivered once Temporal answers again (the reconciler dispatches it).
-      await recordExportEvent(tx, { exportId: row.id, type: 'export.failed', ending: `start-failed:${finishedAt.toISOString()}` });
-    });
+    await recordStartFailure(deps, row, 'the export could not be started');
     throw new DomainError('unavailable', 'temporal_unavailable', `the export could not be started: ${(err as Error).message}`);
   }
   return getExport(deps.db, { applicationId: operator.applicationId, id: row.id });
+}
+
+/**
+ * The export's workflow could not be started (Temporal unreachable): the export ends FAILED `workflow_start_failed`
+ * in one transaction with its `export.failed` event (delivered once Temporal answers again: the reconciler
+ * dispatches it) and its audit entry (API.md: every export writes one when it ends).
+ */
+async function recordStartFailure(deps: ExportServiceDeps, row: ExportRow, message: string): Promise<void> {
+  const finishedAt = new Date();
+  const ending = `start-failed:${finishedAt.toISOString()}`;
+  const error = { code: 'workflow_start_failed', message };
+  await deps.db.transaction(async (tx) => {
+    await tx
+      .update(exportsTable)
+      .set({ status: 'FAILED', errorCode: error.code, errorMessage: message, finishedAt })
+      .where(eq(exportsTable.id, row.id));
+    await recordExportEvent(tx, { exportId: row.id, type: 'export.failed', ending });
+    await recordAuditEntry(tx, {
+      applicationId: row.applicationId,
+      action: 'users.export',
+      operatorId: row.operatorId,
+      targetId: row.id,
+      status: 'FAILURE',
+      details: { outcome: 'FAILED', filters: row.filters, columns: row.columns, row_count: null, error },
+      startedAt: row.startedAt ?? row.createdAt,
+      finishedAt,
+      idempotencyKey: `users-export-${row.id}:${ending}`,
+    });
+  });
 }
 
 /**
@@ -164,15 +186,7 @@ export async function retryExport(deps: ExportServiceDeps, actor: Operator | Sys
   try {
     await startExportWorkflow(deps, row);
   } catch (err) {
-    const finishedAt = new Date();
-    await deps.db.transaction(async (tx) => {
-      await tx
-        .update(exportsTable)
-        .set({ status: 'FAILED', errorCode: 'workflow_start_failed', errorMessage: 'the retry could not be started', finishedAt })
-        .where(eq(exportsTable.id, row.id));
-      // Delivered once Temporal answers again (the reconciler dispatches it).
-      await recordExportEvent(tx, { exportId: row.id, type: 'export.failed', ending: `start-failed:${finishedAt.toISOString()}` });
-    });
+    await recordStartFailure(deps, row, 'the retry could not be started');
     throw new DomainError('unavailable', 'temporal_unavailable', `the export could not be retried: ${(err as Error).message}`);
   }
   return getExport(deps.db, { applicationId: row.applicationId, id: row.id });
