@@ -286,12 +286,20 @@ test('a job that fails because Temporal cannot start its workflow records its fa
     );
     expect(events.rows).toHaveLength(1);
     expect(events.rows[0]).toMatchObject({ type: 'export.failed', dispatched_at: null, payload: { data: { status: 'FAILED', error: { code: 'workflow_start_failed' } } } });
-    // It ended, so it has its audit entry, as every export does.
-    const audit = await offline.database.db.execute<{ action: string; status: string; details: { outcome: string; error: { code: string } } }>(
-      sql`SELECT action, status, details FROM audit_log WHERE application_id = ${tenant.applicationId}`,
+    // An import that cannot be started either ends FAILED.
+    const imported = await upload(offline, token, rows('offline', 2));
+    expect(imported.status).toBe(503);
+    // Each ended, so each has its audit entry, as every import and export does.
+    const audit = await offline.database.db.execute<{ action: string; status: string; details: Record<string, unknown> }>(
+      sql`SELECT action, status, details FROM audit_log WHERE application_id = ${tenant.applicationId} ORDER BY action`,
     );
     expect(audit.rows).toEqual([
       { action: 'users.export', status: 'FAILURE', details: expect.objectContaining({ outcome: 'FAILED', error: expect.objectContaining({ code: 'workflow_start_failed' }) }) },
+      {
+        action: 'users.import',
+        status: 'FAILURE',
+        details: expect.objectContaining({ import_status: 'FAILED', error: expect.objectContaining({ code: 'workflow_not_started' }) }),
+      },
     ]);
   } finally {
     await offline.stop().catch(() => undefined);

@@ -44,6 +44,7 @@ import {
 import { presentImport, type ImportObject } from './present';
 import { dispatchAfterCommit } from '../webhooks/dispatch';
 import { recordImportEvent, webhookEventId } from '../webhooks/events';
+import { recordImportAudit } from './audit';
 import { checkMappingTargets } from './columns';
 import { importOptionsSchema, type ImportOptions } from './options';
 
@@ -336,8 +337,11 @@ export async function startImport(
   } catch (err) {
     await deps.db.transaction(async (tx) => {
       await markStartFailed(tx, { importId: id, message: err instanceof Error ? err.message : String(err) });
+      if ((await getImport(tx, { id })).status !== 'FAILED') return;
       // Delivered once Temporal answers again (the reconciler dispatches it).
-      if ((await getImport(tx, { id })).status === 'FAILED') await recordImportEvent(tx, { importId: id, type: 'import.failed', ending: 'workflow_not_started' });
+      await recordImportEvent(tx, { importId: id, type: 'import.failed', ending: 'workflow_not_started' });
+      // Its ending, like any other (API.md: every import writes an entry when it ends).
+      await recordImportAudit(tx, id, `users-import-${id}:workflow_not_started`);
     });
     throw temporalUnavailable(err);
   }
