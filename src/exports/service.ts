@@ -200,7 +200,12 @@ export async function reissueExportLink(deps: ExportServiceDeps, operator: Opera
   }
   if (row.status === 'EXPIRED') throw invalidState('the export file was deleted under retention; request a new export');
   if (row.status !== 'COMPLETED' || !row.storageKey) throw invalidState(`the export is ${row.status}; a link exists once it is COMPLETED`);
-  const { issuedAt, expiresAt } = linkPeriod(deps.config.exports.linkTtlSeconds);
+  const period = linkPeriod(deps.config.exports.linkTtlSeconds);
+  const { issuedAt } = period;
+  // Fresh even within the second of the link before it (a link's expiry counts whole seconds, and the link is the
+  // same for the same expiry): then it expires a second after that one.
+  const before = row.linkExpiresAt?.getTime() ?? 0;
+  const expiresAt = period.expiresAt.getTime() > before ? period.expiresAt : new Date(before + 1000);
   await setExportLink(deps.db, { id: row.id, issuedAt, expiresAt });
   return { ...row, linkIssuedAt: issuedAt, linkExpiresAt: expiresAt };
 }
