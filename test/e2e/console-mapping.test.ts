@@ -1,4 +1,5 @@
 import { sql } from 'drizzle-orm';
+import ExcelJS from 'exceljs';
 import type { Browser, Page } from 'playwright-core';
 import { api, createTenant, startTestStack, waitFor, type TestStack, type TestTenant } from '../helpers/stack';
 import { csvOf, getImport, waitForStatus } from '../fixtures/imports/support';
@@ -164,8 +165,7 @@ describe('column mapping', () => {
     await signIn(page, stack.baseUrl, admin);
     await goToImportUsers(page);
     await page.getByRole('heading', { name: 'Saved mappings' }).waitFor();
-    expect(await page.getByLabel('Source preset').isVisible()).toBe(false); // closed by default
-    await page.getByText('Options', { exact: true }).click();
+    expect(await page.getByLabel('Source preset').isVisible()).toBe(true); // open by default
     await page.getByLabel('Source preset').selectOption({ label: 'Clerk' });
     await page.getByLabel('Mode').selectOption({ label: 'Create only' });
     await page.getByLabel('Remember this mapping for files with the same headers').check();
@@ -193,6 +193,30 @@ describe('column mapping', () => {
     await remove.click();
     await remove.waitFor({ state: 'detached' });
     expect((await api(stack, 'GET', '/console/users/import-mappings', { token: admin.token })).body.results).toEqual([]);
+    await page.context().close();
+  });
+
+  it('reads the xlsx sheet named under Sheet, and offers the error reports from the preview on', async () => {
+    const admin = tenant.operators.ADMIN;
+    const page = await openPage();
+    await signIn(page, stack.baseUrl, admin);
+    await goToImportUsers(page);
+    const workbook = new ExcelJS.Workbook();
+    workbook.addWorksheet('First').addRows([['vendor_data'], ['first-1']]);
+    workbook.addWorksheet('Second').addRows([['vendor_data', 'email'], ['second-1', 'one@example.com'], ['second-2', 'not-an-email']]);
+    await page.getByLabel('Sheet').fill('Second');
+    await page.getByLabel('Choose a CSV file').setInputFiles({
+      name: 'two-sheets.xlsx',
+      mimeType: 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet',
+      buffer: Buffer.from(await workbook.xlsx.writeBuffer()),
+    });
+    await page.getByRole('heading', { name: 'Import two-sheets.xlsx' }).waitFor();
+    const id = await importIdOf(page);
+    const preview = await waitForStatus(stack, admin.token, id, ['AWAITING_CONFIRMATION']);
+    expect(preview.options).toMatchObject({ sheet: 'Second', detected: { format: 'xlsx', sheet: 'Second' } });
+    expect(preview).toMatchObject({ total_rows: 2, to_create: 1, invalid_rows: 1 });
+    await page.getByRole('button', { name: 'Download error report' }).waitFor();
+    expect(await page.getByRole('button', { name: 'Download rows to fix' }).isEnabled()).toBe(true);
     await page.context().close();
   });
 

@@ -191,7 +191,7 @@ export function ExportDetail({ id }: { id: string }) {
           <p>
             {data.status === 'QUEUED' ? 'Queued…' : `${formatPercent(data.progress)} written`}
             {data.row_count !== null && data.row_count > 0 && `, ${formatNumber(data.row_count)} rows so far`}
-            {data.rows_per_second ? `, ${formatRate(data.rows_per_second)} rows/s` : ''}
+            {data.rows_per_second ? `, ${formatRate(data.rows_per_second)} rows per second` : ''}
             {data.eta_seconds ? `, about ${formatDuration(data.eta_seconds)} left` : ''}
           </p>
         </section>

@@ -70,7 +70,7 @@ function Progress({ imp }: { imp: ImportObject }) {
           chunks {formatNumber(imp.chunks.completed)} of {formatNumber(imp.chunks.total)} ({formatNumber(imp.chunks.failed)}{' '}
           failed)
         </li>
-        {rate !== null && <li data-testid="import-rate">{formatRate(rate)} rows/s</li>}
+        {rate !== null && <li data-testid="import-rate">{formatRate(rate)} rows per second</li>}
         {eta !== null && (
           <li data-testid="import-eta">{done >= imp.valid_rows ? 'finishing…' : `about ${formatDuration(eta)} left`}</li>
         )}
@@ -187,6 +187,8 @@ export function ImportDetail({ id }: { id: string }) {
 
   const status = data.status;
   const finished = IMPORT_TERMINAL.has(status) && status !== 'REJECTED';
+  // The error reports exist from the preview on (the invalid rows are known once the file is read).
+  const reportable = status !== 'VALIDATING' && status !== 'REJECTED';
   const waiting = status === 'AWAITING_CONFIRMATION' || status === 'AWAITING_APPROVAL';
   const writing = !IMPORT_TERMINAL.has(status) && !waiting && status !== 'VALIDATING' && status !== 'UNDOING';
   const canWrite = can('imports.write');
@@ -301,7 +303,7 @@ export function ImportDetail({ id }: { id: string }) {
               Confirming or cancelling needs the imports.write permission, which your role ({me.operator.role}) does not have.
             </p>
           )}
-          {finished && <ErrorReportButton imp={data} />}
+          {reportable && <ErrorReportButton imp={data} />}
           <div aria-live="polite">
             {busy && <p role="status">Sending…</p>}
           </div>

@@ -70,20 +70,21 @@ function OptionSelect({
   );
 }
 
-const { sheet: _sheet, ...TEXT_DEFAULTS } = OPTION_DEFAULTS;
-const INITIAL_OPTIONS: Required<Omit<UploadOptions, 'mapping' | 'save_mapping' | 'sheet'>> & { save_mapping: boolean } = {
-  ...TEXT_DEFAULTS,
+const INITIAL_OPTIONS: Required<Omit<UploadOptions, 'mapping' | 'save_mapping'>> & { save_mapping: boolean } = {
+  ...OPTION_DEFAULTS,
   save_mapping: false,
 };
 
-/** The upload's options, closed by default; each control's default is not sent. */
+/** The upload's options (API.md's upload table), shown open; each control's default is not sent. */
 function OptionsSection({ options, onChange }: { options: typeof INITIAL_OPTIONS; onChange: (next: typeof INITIAL_OPTIONS) => void }) {
   const set = (key: keyof typeof INITIAL_OPTIONS) => (value: string) => onChange({ ...options, [key]: value });
   const phoneId = useId();
   const phoneHint = useId();
   const saveId = useId();
+  const sheetId = useId();
+  const sheetHint = useId();
   return (
-    <details className="upload-options">
+    <details className="upload-options" open>
       <summary>Options</summary>
       <div className="options-grid">
         <OptionSelect label="Source preset" value={options.preset} choices={PRESET_CHOICES} onChange={set('preset')} />
@@ -108,6 +109,20 @@ function OptionsSection({ options, onChange }: { options: typeof INITIAL_OPTIONS
           </span>
         </div>
         <OptionSelect label="Format" value={options.format} choices={FORMAT_CHOICES} onChange={set('format')} />
+        <div className="field">
+          <label htmlFor={sheetId}>Sheet</label>
+          <input
+            id={sheetId}
+            type="text"
+            value={options.sheet}
+            autoComplete="off"
+            aria-describedby={sheetHint}
+            onChange={(e) => set('sheet')(e.target.value)}
+          />
+          <span id={sheetHint} className="hint">
+            xlsx only: the sheet to read by its name (empty: the first sheet)
+          </span>
+        </div>
         <OptionSelect label="Encoding" value={options.encoding} choices={ENCODING_CHOICES} onChange={set('encoding')} />
         <OptionSelect label="Delimiter" value={options.delimiter} choices={DELIMITER_CHOICES} onChange={set('delimiter')} />
       </div>
