@@ -42,8 +42,9 @@ async function runsOf(scheduleId: string) {
 }
 
 /**
- * Waits until the tenant's last change is over a second old by the database's clock: a run's snapshot is taken a
- * second in the past (src/exports/snapshot.ts), so a younger change belongs to the next run.
+ * Waits until the tenant's last change is over a second old by the database's clock, so that the runs below start
+ * well clear of the changes they are meant to hold (a run holds every change committed before it starts: see the
+ * test of a run triggered at once).
  */
 async function settle(applicationId = tenant.applicationId): Promise<void> {
   await waitFor(async () => {
@@ -81,6 +82,22 @@ async function changesIn(done: any): Promise<string[]> {
   expect(header).toEqual(['vendor_data', 'display_name']);
   return rows.map(([v, d]) => `${v}=${d}`);
 }
+
+test("a run triggered at once after a change holds it (the snapshot is the run's start, not a second before)", async () => {
+  // An application of its own: its users are in no other test's files.
+  const own = await createTenant(stack.database.db);
+  const token = own.operators.OWNER.token;
+  const res = await createSchedule({ name: 'at once', every: '1h', incremental: true, columns: ['vendor_data', 'display_name'] }, token);
+  expect(res.status).toBe(201);
+  for (const vendorData of ['now-a', 'now-b']) {
+    const user = await api(stack, 'POST', '/v3/users/create/', { apiKey: own.apiKey, body: { vendor_data: vendorData, display_name: 'x' } });
+    expect(user.status).toBe(201);
+  }
+  await stack.client.schedule.getHandle(`kyc-export-schedule-${res.body.id}`).trigger();
+  const row = await waitFor(async () => (await runsOf(res.body.id))[0], 60_000);
+  const done = await waitForExport(stack, token, row.id);
+  expect((await changesIn(done)).sort()).toEqual(['now-a=x', 'now-b=x']);
+});
 
 test('three incremental runs: every creation and update is in exactly one file, also one committed after a run began', async () => {
   const res = await createSchedule({ name: 'warehouse sync', every: '1h', incremental: true, columns: ['vendor_data', 'display_name'] });

@@ -10,9 +10,11 @@ import type { Pool } from 'pg';
  * the column keeps milliseconds (Postgres rounds to the nearest one). A transaction that started before T but commits
  * after the export has read its rows would write an updated_at <= T that this run does not see and the next run
  * (which reads after T) skips: a gap. So:
- *  - T is `date_trunc('milliseconds', clock_timestamp()) - 1 second`: on a millisecond (the column's precision, so T
- *    compares exactly with what is stored and round-trips through JavaScript), and a little in the past, so the
- *    transactions still open that started before it are few (only those older than a second).
+ *  - T is `date_trunc('milliseconds', clock_timestamp())`: on a millisecond (the column's precision, so T compares
+ *    exactly with what is stored and round-trips through JavaScript), and now, so that a run holds every change
+ *    committed before it started, as a normal export would (API.md: "each run is a normal export"). It was a second
+ *    in the past, which left the changes of the last second before a run to the next one: a user created just before
+ *    a schedule's first run was not in its file.
  *  - Then we wait until no other session of this database has a transaction with `xact_start < T + 1 ms`: one that
  *    started up to half a millisecond after T may have had its now() rounded down to T. Once none is left, every row
  *    with updated_at <= T is committed (or rolled back); a transaction starting after this moment has xact_start
@@ -28,8 +30,7 @@ export async function takeIncrementalSnapshot(
   options: { maxWaitMs: number; pollMs?: number; onWait?: () => void },
 ): Promise<Date> {
   const { rows } = await pool.query<{ t: string }>(
-    `SELECT to_char((date_trunc('milliseconds', clock_timestamp()) - interval '1 second') AT TIME ZONE 'UTC',
-                    'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS t`,
+    `SELECT to_char(date_trunc('milliseconds', clock_timestamp()) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS t`,
   );
   const snapshot = rows[0].t;
   const deadline = Date.now() + options.maxWaitMs;
