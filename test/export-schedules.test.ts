@@ -369,4 +369,17 @@ test('roles, validation and another application', async () => {
   expect((await api(stack, 'GET', '/console/users/export-schedules/not-a-uuid', { token: owner })).status).toBe(404);
   const [row] = await stack.database.db.select().from(exportSchedules).where(and(eq(exportSchedules.id, id)));
   expect(row.paused).toBe(false);
+
+  // The object's shape is taken back: the unused one of every/cron as null, paused given at creation.
+  const echoed = await createSchedule({ name: 'echoed', every: '1d', cron: null, paused: true, columns: ['id'] });
+  expect(echoed.status).toBe(201);
+  expect(echoed.body).toMatchObject({ every: '1d', cron: null, paused: true, next_run_at: null });
+  expect((await stack.client.schedule.getHandle(`kyc-export-schedule-${echoed.body.id}`).describe()).state.paused).toBe(true);
+  const toCron = await api(stack, 'PATCH', `/console/users/export-schedules/${echoed.body.id}`, { token: owner, body: { every: null, cron: '0 2 * * *' } });
+  expect(toCron.status).toBe(200);
+  expect(toCron.body).toMatchObject({ every: null, cron: '0 2 * * *', paused: true });
+  const [stored] = await stack.database.db.select().from(exportSchedules).where(eq(exportSchedules.id, echoed.body.id));
+  expect([stored.every, stored.cron, stored.paused]).toEqual([null, '0 2 * * *', true]);
+  const neither = await api(stack, 'POST', '/console/users/export-schedules', { token: owner, body: { name: 'n', every: null, cron: null } });
+  expect(neither.body.error.details.map((d: any) => d.code)).toContain('required');
 });

@@ -59,6 +59,7 @@ export async function createExportSchedule(deps: ExportServiceDeps, operator: Op
       every: body.every ?? null,
       cron: body.cron ?? null,
       incremental: body.incremental ?? false,
+      paused: body.paused ?? false,
       temporalScheduleId: 'pending',
       createdBy: operator.id,
     })

@@ -104,6 +104,12 @@ const booleanField = (name: string) =>
     })
     .meta({ type: 'boolean' });
 
+/**
+ * `every` or `cron` as a body gives it: null stands for "not given", as the schedule object shows the one not used
+ * (`{"every": "1d", "cron": null}` sent back as it was read, or a PATCH moving from every to cron).
+ */
+const orNull = <T>(schema: z.ZodType<T>) => schema.nullish().transform((value) => value ?? undefined);
+
 /** Exactly one of every and cron (a PATCH may give neither). */
 function oneSpec(required: boolean) {
   return (body: { every?: string; cron?: string }, ctx: z.RefinementCtx) => {
@@ -130,8 +136,9 @@ export const exportScheduleCreateSchema = z
       .optional(),
     gzip: booleanField('gzip').optional(),
     excel_bom: booleanField('excel_bom').optional(),
-    every: everySchema.optional(),
-    cron: cronSchema.optional(),
+    every: orNull(everySchema),
+    cron: orNull(cronSchema),
+    paused: booleanField('paused').meta({ description: 'true: created paused (no run until unpaused)' }).optional(),
     incremental: booleanField('incremental').meta({ description: 'true: each run holds only the users created or updated since the last completed run' }).optional(),
   })
   .superRefine(oneSpec(true));
@@ -141,8 +148,8 @@ export const exportSchedulePatchSchema = z
   .strictObject({
     name: nameSchema.optional(),
     paused: booleanField('paused').optional(),
-    every: everySchema.optional(),
-    cron: cronSchema.optional(),
+    every: orNull(everySchema),
+    cron: orNull(cronSchema),
     filters: exportFiltersSchema.optional(),
     columns: exportColumnsSchema.optional(),
   })
