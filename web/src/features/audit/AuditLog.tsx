@@ -15,6 +15,8 @@ const ACTION_OPTIONS = [
   { value: '', label: 'All' },
   { value: 'users.import', label: 'users.import' },
   { value: 'users.export', label: 'users.export' },
+  { value: 'users.import.undo', label: 'users.import.undo' },
+  { value: 'users.export.download', label: 'users.export.download' },
 ];
 
 /** Where the target of an entry lives in the console, by its action's prefix. */
