@@ -46,6 +46,9 @@ test('create, pause, resume and delete a schedule from the Schedules page', asyn
   await page.getByLabel('Runs').selectOption('cron');
   await page.getByLabel('Cron expression').fill('0 2 * * *');
   await page.getByLabel('Format').selectOption('ndjson');
+  // What each run exports: the export form's filters and columns.
+  await page.getByLabel('FLAGGED', { exact: true }).check();
+  await page.getByLabel('Tag filter (comma-separated)').fill('vip, vip, gold');
   await page.getByRole('button', { name: 'Create schedule' }).click();
   const row = page.locator('tr', { has: page.getByRole('rowheader', { name: 'Nightly warehouse sync' }) });
   await row.waitFor();
@@ -55,6 +58,8 @@ test('create, pause, resume and delete a schedule from the Schedules page', asyn
     return rows.length === 1 ? rows : undefined;
   });
   expect(stored).toMatchObject({ name: 'Nightly warehouse sync', cron: '0 2 * * *', every: null, incremental: true, format: 'ndjson', createdBy: officer.id });
+  expect(stored.filters).toEqual({ status: ['FLAGGED'], tags: ['vip', 'gold'] });
+  expect(stored.columns).toContain('vendor_data');
   const handle = stack.client.schedule.getHandle(stored.temporalScheduleId);
   expect((await handle.describe()).state.paused).toBe(false);
   await expectAccessible(page);

@@ -291,7 +291,7 @@ describe('importing a messy file', () => {
     await second.getByTestId('import-progress').waitFor();
     expect(await second.getByTestId('import-status').innerText()).toBe('RUNNING');
     await second.getByText(/of 13 rows/).first().waitFor();
-    await second.getByText(/rows\/s/).first().waitFor();
+    await second.getByText(/rows per second/).first().waitFor();
     await screenshot(second, 'import-running-reopened');
     await waitFor(async () => ((await second.getByTestId('import-status').innerText()) === 'COMPLETED' ? true : undefined), 60_000);
     expect(await second.getByTestId('summary-created').innerText()).toContain('13');

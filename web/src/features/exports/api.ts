@@ -1,6 +1,7 @@
 import { keepPreviousData, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { api, query } from '../../app/api';
-import type { ExportFilters, ExportObject, Page } from '../../app/types';
+import type { ExportObject, Page } from '../../app/types';
+import type { ExportSpec } from './ExportSpecFields';
 import { exportPollInterval } from '../../shared/statuses';
 import { useJobMutation } from '../../shared/useJobMutation';
 
@@ -28,14 +29,8 @@ export function useExportList(status: string, cursor: string | undefined) {
   });
 }
 
-/** The body of `POST /console/users/exports`; the format options are sent only when not their defaults. */
-export interface ExportRequest {
-  filters?: ExportFilters;
-  columns: string[];
-  format?: 'csv' | 'ndjson';
-  gzip?: boolean;
-  excel_bom?: boolean;
-}
+/** The body of `POST /console/users/exports`: see ExportSpec (the format options are sent only when not their defaults). */
+export type ExportRequest = ExportSpec;
 
 export function useStartExport() {
   return useJobMutation('exports', (body: ExportRequest) => api<ExportObject>(base, { method: 'POST', json: body }));

@@ -8,6 +8,7 @@ import { ErrorMessage } from '../../shared/ErrorMessage';
 import { shortId } from '../../shared/format';
 import { Pagination, useCursorPages } from '../../shared/Pagination';
 import { usePageTitle } from '../../shared/usePageTitle';
+import { ExportSpecFields, useExportSpec } from '../exports/ExportSpecFields';
 import { useCreateSchedule, useDeleteSchedule, useScheduleList, useSetPaused, type ScheduleRequest } from './api';
 
 /** "every 1h" or "cron 0 2 * * * (UTC)". */
@@ -23,16 +24,13 @@ function CreateForm() {
     specHint: useId(),
     incremental: useId(),
     incrementalHint: useId(),
-    format: useId(),
-    gzip: useId(),
   };
   const create = useCreateSchedule();
+  const exportSpec = useExportSpec();
   const [name, setName] = useState('');
   const [kind, setKind] = useState<'every' | 'cron'>('every');
   const [spec, setSpec] = useState('1d');
   const [incremental, setIncremental] = useState(true);
-  const [format, setFormat] = useState<'csv' | 'ndjson'>('csv');
-  const [gzip, setGzip] = useState(false);
   const [formError, setFormError] = useState<string | null>(null);
 
   const submit = (e: FormEvent) => {
@@ -45,17 +43,20 @@ function CreateForm() {
       setFormError(kind === 'every' ? 'Say how often it runs, e.g. 1h or 1d.' : 'Give a cron expression, e.g. 0 2 * * *.');
       return;
     }
+    const read = exportSpec.read();
+    if ('problem' in read) {
+      setFormError(read.problem);
+      return;
+    }
     setFormError(null);
-    const body: ScheduleRequest = { name: name.trim(), incremental, [kind]: spec.trim() };
-    if (format !== 'csv') body.format = format;
-    if (gzip) body.gzip = true;
+    const body: ScheduleRequest = { name: name.trim(), incremental, [kind]: spec.trim(), ...read.spec };
     create.mutate(body, { onSuccess: () => setName('') });
   };
 
   return (
     <form onSubmit={submit} className="export-form" noValidate aria-labelledby="new-schedule-heading">
       <h2 id="new-schedule-heading">New schedule</h2>
-      <p className="hint">Each run exports every column your role may export, for every user, as you: you get each file by email.</p>
+      <p className="hint">Each run exports the users that match the filters, in the chosen columns, as you: you get each file by email.</p>
       <div className="filter-stack">
         <div className="field">
           <label htmlFor={ids.name}>Schedule name</label>
@@ -90,18 +91,8 @@ function CreateForm() {
         <p id={ids.incrementalHint} className="hint">
           Each file holds only the users created or updated since the last completed run (deleted users are not listed).
         </p>
-        <div className="field">
-          <label htmlFor={ids.format}>Format</label>
-          <select id={ids.format} value={format} onChange={(e) => setFormat(e.target.value === 'ndjson' ? 'ndjson' : 'csv')}>
-            <option value="csv">CSV</option>
-            <option value="ndjson">NDJSON (one JSON object a line)</option>
-          </select>
-        </div>
-        <div className="check">
-          <input id={ids.gzip} type="checkbox" checked={gzip} onChange={(e) => setGzip(e.target.checked)} />
-          <label htmlFor={ids.gzip}>Compress with gzip</label>
-        </div>
       </div>
+      <ExportSpecFields spec={exportSpec} />
       <div className="actions">
         <button type="submit" className="primary" disabled={create.isPending}>
           Create schedule

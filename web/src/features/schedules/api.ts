@@ -1,6 +1,7 @@
 import { keepPreviousData, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { api, query } from '../../app/api';
 import type { ExportSchedule, Page } from '../../app/types';
+import type { ExportSpec } from '../exports/ExportSpecFields';
 
 const base = '/console/users/export-schedules';
 
@@ -13,14 +14,12 @@ export function useScheduleList(cursor: string | undefined, enabled: boolean) {
   });
 }
 
-/** The body of `POST /console/users/export-schedules`: exactly one of every and cron. */
-export interface ScheduleRequest {
+/** The body of `POST /console/users/export-schedules`: exactly one of every and cron, and what each run exports. */
+export interface ScheduleRequest extends ExportSpec {
   name: string;
   every?: string;
   cron?: string;
   incremental: boolean;
-  format?: 'csv' | 'ndjson';
-  gzip?: boolean;
 }
 
 function useInvalidating<T, V>(fn: (vars: V) => Promise<T>) {
