@@ -1,7 +1,7 @@
 import ExcelJS from 'exceljs';
 import { sql } from 'drizzle-orm';
-import { api, createTenant, startTestStack, type TestStack, type TestTenant } from './helpers/stack';
-import { allRows, importFile, parseCsv, uploadAndValidate, waitForStatus } from './fixtures/imports/support';
+import { api, startTestStack, type TestStack } from './helpers/stack';
+import { allRows, importFile, parseCsv, uploadAndValidate, waitForStatus, importedUsers, ownerTenant } from './fixtures/imports/support';
 
 /**
  * Points of API.md's "CSV import" and "Files from other systems" through the real stack, each checked by what is
@@ -21,17 +21,8 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-async function tenant(): Promise<TestTenant & { token: string }> {
-  const t = await createTenant(stack.database.db);
-  return { ...t, token: t.operators.OWNER.token };
-}
-
-async function usersOf(applicationId: string) {
-  const result = await stack.database.db.execute<Record<string, any>>(sql`
-    SELECT vendor_data, display_name, full_name, email, phone, country, status, tags, metadata
-    FROM users WHERE application_id = ${applicationId} ORDER BY vendor_data`);
-  return result.rows;
-}
+const tenant = () => ownerTenant(stack);
+const usersOf = (applicationId: string) => importedUsers(stack, applicationId);
 
 async function storedImport(id: string) {
   const result = await stack.database.db.execute<Record<string, any>>(sql`

@@ -1,8 +1,8 @@
 import ExcelJS from 'exceljs';
 import iconv from 'iconv-lite';
 import { sql } from 'drizzle-orm';
-import { createTenant, startTestStack, type TestStack, type TestTenant } from './helpers/stack';
-import { allRows, importFile, uploadAndValidate } from './fixtures/imports/support';
+import { startTestStack, type TestStack } from './helpers/stack';
+import { allRows, importFile, uploadAndValidate, importedUsers, ownerTenant } from './fixtures/imports/support';
 
 /**
  * Issue 9, reading: files from other systems (encodings, delimiters, line endings, row shapes, xlsx, ndjson) through
@@ -20,17 +20,8 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-async function tenant(): Promise<TestTenant & { token: string }> {
-  const t = await createTenant(stack.database.db);
-  return { ...t, token: t.operators.OWNER.token };
-}
-
-async function usersOf(applicationId: string) {
-  const result = await stack.database.db.execute<Record<string, any>>(sql`
-    SELECT vendor_data, display_name, full_name, email, phone, country, status, tags, metadata
-    FROM users WHERE application_id = ${applicationId} ORDER BY vendor_data`);
-  return result.rows;
-}
+const tenant = () => ownerTenant(stack);
+const usersOf = (applicationId: string) => importedUsers(stack, applicationId);
 
 async function rawOf(importId: string, rowNumber: number): Promise<string[]> {
   const result = await stack.database.db.execute<{ raw: string[] }>(

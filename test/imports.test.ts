@@ -2,7 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { sql } from 'drizzle-orm';
-import { createTenant, api, startTestStack, type TestStack, type TestTenant } from './helpers/stack';
+import { createTenant, api, startTestStack, type TestStack } from './helpers/stack';
 import { recordApprovedSession } from '../src/users/queries';
 import {
   allRows,
@@ -10,6 +10,7 @@ import {
   fixture,
   getImport,
   importFile,
+  ownerTenant,
   parseCsv,
   upload,
   uploadAndValidate,
@@ -27,10 +28,7 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-async function tenant(): Promise<TestTenant & { token: string }> {
-  const t = await createTenant(stack.database.db);
-  return { ...t, token: t.operators.OWNER.token };
-}
+const tenant = () => ownerTenant(stack);
 
 async function usersOf(applicationId: string) {
   const result = await stack.database.db.execute<Record<string, any>>(sql`
