@@ -1,7 +1,7 @@
 import ExcelJS from 'exceljs';
 import { sql } from 'drizzle-orm';
 import { api, startTestStack, type TestStack } from './helpers/stack';
-import { allRows, importFile, parseCsv, uploadAndValidate, waitForStatus, importedUsers, ownerTenant } from './fixtures/imports/support';
+import { allRows, importFile, parseCsv, uploadAndValidate, waitForStatus, importedUsers, ownerTenant, uploadWith } from './fixtures/imports/support';
 
 /**
  * Points of API.md's "CSV import" and "Files from other systems" through the real stack, each checked by what is
@@ -41,14 +41,10 @@ async function invalidCodes(token: string, id: string) {
   return (await allRows(stack, token, id, 'invalid')).map((r) => [r.row_number, r.vendor_data, r.errors.map((e: any) => e.code)]);
 }
 
-async function uploadWith(token: string, content: string, fileName: string, fields: Record<string, string>) {
-  const form = new FormData();
-  form.append('file', new Blob([Buffer.from(content)], { type: 'text/csv' }), fileName);
-  for (const [name, value] of Object.entries(fields)) form.append(name, value);
-  const res = await fetch(`${stack.baseUrl}/console/users/imports`, { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: form });
+async function previewWith(token: string, content: string, fileName: string, fields: Record<string, string>) {
+  const res = await uploadWith(stack, token, content, fields, fileName);
   expect(res.status).toBe(202);
-  const body = (await res.json()) as any;
-  return waitForStatus(stack, token, body.id, ['AWAITING_CONFIRMATION']);
+  return waitForStatus(stack, token, res.body.id, ['AWAITING_CONFIRMATION']);
 }
 
 async function confirm(token: string, id: string) {
@@ -215,7 +211,7 @@ describe('format: detected from the content, then the file name', () => {
     const t = await tenant();
     const asCsv = await uploadAndValidate(stack, t.token, file, 'users.csv');
     expect(asCsv).toMatchObject({ status: 'REJECTED', error: { code: 'unknown_column' }, options: { format: null, detected: null } });
-    const given = await uploadWith(t.token, 'vendor_data\ng-1\n', 'users.ndjson', { format: 'csv' });
+    const given = await previewWith(t.token, 'vendor_data\ng-1\n', 'users.ndjson', { format: 'csv' });
     expect(given.options).toMatchObject({ format: 'csv', detected: { format: 'csv', delimiter: ',' } });
     expect(given).toMatchObject({ valid_rows: 1, invalid_rows: 0 });
     expect(await usersOf(t.applicationId)).toEqual([]);
@@ -235,7 +231,7 @@ describe('skipped_count', () => {
     expect(audit.rows.map((r) => r.details.skipped_count)).toEqual([3]);
 
     // Rows made invalid by the mode (create_only over an existing user) are counted too.
-    const again = await uploadWith(t.token, 'vendor_data\ns-1\ns-9\n', 'users.csv', { mode: 'create_only' });
+    const again = await previewWith(t.token, 'vendor_data\ns-1\ns-9\n', 'users.csv', { mode: 'create_only' });
     expect(again).toMatchObject({ valid_rows: 1, invalid_rows: 1, skipped_count: 1 });
     expect(await invalidCodes(t.token, again.id)).toEqual([[2, 's-1', ['already_exists']]]);
     expect(await storedImport(again.id)).toMatchObject({ skipped_count: 1 });

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { sql } from 'drizzle-orm';
 import { api, createTenant, startTestStack, type TestStack, type TestTenant } from './helpers/stack';
-import { csvOf, waitForStatus } from './fixtures/imports/support';
+import { csvOf, uploadWith as uploadFile, waitForStatus } from './fixtures/imports/support';
 
 /** Files from other systems: upload options, header resolution (mapping, saved, preset, synonym, exact), saved mappings. */
 
@@ -17,12 +17,8 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-async function uploadWith(content: string, fields: Record<string, string>, fileName = 'vendor.csv', token = tenant.operators.ADMIN.token) {
-  const form = new FormData();
-  form.append('file', new Blob([Buffer.from(content)], { type: 'text/csv' }), fileName);
-  for (const [name, value] of Object.entries(fields)) form.append(name, value);
-  const res = await fetch(`${stack.baseUrl}/console/users/imports`, { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: form });
-  return { status: res.status, body: (await res.json()) as any };
+function uploadWith(content: string, fields: Record<string, string>, fileName = 'vendor.csv', token = tenant.operators.ADMIN.token) {
+  return uploadFile(stack, token, content, fields, fileName);
 }
 
 async function importCount(): Promise<number> {

@@ -1,7 +1,7 @@
 import { openApiDocument, responseSchemas } from '../src/api/openapi';
 import { api, createTenant, startTestStack, waitFor, type TestStack, type TestTenant } from './helpers/stack';
 import { runExport } from './helpers/exports';
-import { waitForStatus } from './fixtures/imports/support';
+import { uploadWith, waitForStatus } from './fixtures/imports/support';
 
 /**
  * /openapi.json cannot drift from what the API answers: real answers of a real stack (a user, an import through its
@@ -30,12 +30,8 @@ function expectConforms(name: keyof typeof responseSchemas, body: unknown) {
   expect(parsed.data).toEqual(body);
 }
 
-async function uploadWithOptions(content: string, fields: Record<string, string>) {
-  const form = new FormData();
-  for (const [name, value] of Object.entries(fields)) form.append(name, value);
-  form.append('file', new Blob([Buffer.from(content)], { type: 'text/csv' }), 'users.csv');
-  const res = await fetch(`${stack.baseUrl}/console/users/imports`, { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: form });
-  return { status: res.status, body: (await res.json()) as { id: string } };
+function uploadWithOptions(content: string, fields: Record<string, string>) {
+  return uploadWith(stack, token, content, fields);
 }
 
 describe('the answers validate against the response schemas of /openapi.json', () => {
