@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
-import ExcelJS from 'exceljs';
 import { sql } from 'drizzle-orm';
 import { api, createTenant, startTestStack, type TestStack, type TestTenant } from './helpers/stack';
 import { csvOf } from './fixtures/imports/support';
@@ -392,56 +391,5 @@ describe('tags may not hold a comma (the field rule shared with the API)', () =>
     const { id } = await stage(t, csvOf(['vendor_data', 'tags'], [['cs-1', 'a,b']]));
     expect(await write(id)).toEqual({ created: 1, updated: 0, unchanged: 0 });
     expect((await usersOf(t.applicationId))['cs-1'].tags).toEqual(['a', 'b']);
-  });
-});
-
-describe('an xlsx whose reader fails inside (exceljs)', () => {
-  async function workbookBytes(): Promise<Buffer> {
-    const wb = new ExcelJS.Workbook();
-    const ws = wb.addWorksheet('Users');
-    for (const row of [['vendor_data', 'display_name'], ['x-1', 'One'], ['x-2', 'Two']]) ws.addRow(row);
-    return Buffer.from(await wb.xlsx.writeBuffer());
-  }
-  /** A zip's first bytes, then not a zip: unzip fails inside exceljs, as its race does (see xlsx-records.ts). */
-  const broken = () => Buffer.concat([Buffer.from('PK\u0003\u0004'), Buffer.alloc(200, 7)]);
-
-  async function stageWith(t: Tenant, files: Buffer[]) {
-    const id = randomUUID();
-    await insertImport(stack.database.db, {
-      id,
-      applicationId: t.applicationId,
-      operatorId: t.operators.OWNER.id,
-      fileName: 'users.xlsx',
-      fileSha256: '0'.repeat(64),
-      fileBytes: files[0].length,
-      storageKey: `test/${id}`,
-      workflowId: `users-import-${id}`,
-    });
-    let opened = 0;
-    const outcome = await stageImportFile(poolOf(stack.database.db), {
-      importId: id,
-      applicationId: t.applicationId,
-      openFile: async () => Readable.from([files[Math.min(opened++, files.length - 1)]]),
-      maxRows: 1000,
-      chunkRows: 2,
-    });
-    const rows = await stack.database.db.execute<{ n: number }>(sql`SELECT count(*)::int AS n FROM import_rows WHERE import_id = ${id}`);
-    return { outcome, opened, stagedRows: rows.rows[0].n };
-  }
-
-  it('is read again: a failure that passes stages the file, once', async () => {
-    const t = await tenant();
-    const { outcome, opened, stagedRows } = await stageWith(t, [broken(), await workbookBytes()]);
-    expect(outcome).toMatchObject({ status: 'AWAITING_CONFIRMATION', counts: { totalRows: 2, toCreate: 2 } });
-    expect(opened).toBe(2);
-    expect(stagedRows).toBe(2);
-  });
-
-  it('a file that fails every time is rejected invalid_xlsx after three reads, nothing staged', async () => {
-    const t = await tenant();
-    const { outcome, opened, stagedRows } = await stageWith(t, [broken()]);
-    expect(outcome).toMatchObject({ status: 'REJECTED', error: { code: 'invalid_xlsx' } });
-    expect(opened).toBe(3);
-    expect(stagedRows).toBe(0);
   });
 });

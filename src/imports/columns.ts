@@ -50,14 +50,9 @@ export type FileErrorCode = (typeof FILE_ERROR_CODES)[number];
 
 /** The file as a whole is unusable: the import is REJECTED with this code and nothing is staged. */
 export class ImportFileError extends Error {
-  /**
-   * `readAgain`: the reader's own failure rather than the file's for certain (exceljs failing inside); staging reads
-   * the file again before it takes the error as the file's (see stageImportFile).
-   */
   constructor(
     readonly code: FileErrorCode,
     message: string,
-    readonly readAgain = false,
   ) {
     super(message);
     this.name = 'ImportFileError';

@@ -31,7 +31,10 @@ export interface ReadFileOptions extends ReadOptions {
   /** Called every `progressEvery` data rows with the count so far (heartbeats). */
   onProgress?: (rows: number) => void;
   progressEvery?: number;
-  /** IMPORT_MAX_BYTES: an xlsx may unpack to at most 10x this much cell text (1x of shared strings). */
+  /**
+   * IMPORT_MAX_BYTES: an xlsx may unpack to at most 10x this much cell text (1x of shared strings), and the parts it
+   * reads to at most 50x this many bytes of XML.
+   */
   maxBytes?: number;
   /** How headers resolve besides the built-in synonyms (the upload's mapping, the saved ones, the preset). */
   header?: HeaderRules;
@@ -359,9 +362,9 @@ async function readXlsxFile(prefix: Buffer, input: Readable, openSink: () => Wri
       const hint = options.format === undefined ? '; its name says xlsx: if it is text, give format=csv or format=ndjson' : '';
       throw new ImportFileError('invalid_xlsx', `the file is not an xlsx workbook (not a zip archive)${hint}`);
     }
-    const limits = { maxSharedChars: maxBytes, maxTextChars: 10 * maxBytes, maxRows: options.maxRows };
-    for await (const [record, rowNumber] of readXlsx(input, options.sheet, limits, found)) {
-      rows.record(record, rowNumber, rowNumber);
+    const limits = { maxSharedChars: maxBytes, maxTextChars: 10 * maxBytes, maxUnpackedBytes: 50 * maxBytes };
+    for await (const batch of readXlsx(input, options.sheet, limits, found)) {
+      for (const [record, rowNumber] of batch) rows.record(record, rowNumber, rowNumber);
       if (rows.batch.length >= BATCH_CHARS) {
         yield rows.batch;
         rows.batch = '';

@@ -148,9 +148,6 @@ function classifySql(modes: WriteModes): string {
   FROM ins`;
 }
 
-/** Reads of a file whose reader failed inside (ImportFileError.readAgain) before it is rejected. */
-const READ_ATTEMPTS = 3;
-
 async function copyInto(client: PoolClient, source: Readable, params: StageParams, rows: RowOptions, fileName: string) {
   const openSink = () => client.query(copyFrom(`COPY import_staging (${STAGING_COLUMNS.join(', ')}) FROM STDIN`));
   return readImportFile(source, openSink, {
@@ -193,24 +190,13 @@ export async function stageImportFile(pool: Pool, params: StageParams): Promise<
     };
     await client.query(`SET LOCAL work_mem = '64MB'`);
     await client.query(CREATE_STAGING);
-    await client.query('SAVEPOINT before_read');
     let read;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        read = await copyInto(client, await params.openFile(), params, rowOptions, current.rows[0].file_name);
-        break;
-      } catch (err) {
-        if (!(err instanceof ImportFileError)) throw err;
-        // A failure of the reader's own (exceljs failing inside, as it did now and then before holdEarlyZipEnd in
-        // xlsx-records.ts) is not the file's: read it again, from its first byte, before rejecting it (a broken file
-        // fails every time).
-        if (err.readAgain && attempt < READ_ATTEMPTS) {
-          await client.query('ROLLBACK TO SAVEPOINT before_read');
-          continue;
-        }
-        await client.query('ROLLBACK');
-        return { status: 'REJECTED', error: { code: err.code, message: err.message } };
-      }
+    try {
+      read = await copyInto(client, await params.openFile(), params, rowOptions, current.rows[0].file_name);
+    } catch (err) {
+      if (!(err instanceof ImportFileError)) throw err;
+      await client.query('ROLLBACK');
+      return { status: 'REJECTED', error: { code: err.code, message: err.message } };
     }
     const { rows } = await client.query<Record<string, number>>(classifySql(modes), [params.importId, params.applicationId]);
     const c = rows[0];
