@@ -1,6 +1,6 @@
 import { useId, useState } from 'react';
 import { useCan, useMe } from '../../app/session';
-import type { ExportFilters } from '../../app/types';
+import type { ExportColumnInfo, ExportFilters } from '../../app/types';
 import { chosenColumns, ColumnPicker, initialColumns, type ColumnState } from './ColumnPicker';
 import { CountryPicker } from './CountryPicker';
 
@@ -20,6 +20,33 @@ export interface ExportSpec {
   excel_bom?: boolean;
 }
 
+/** What the sections start from, e.g. a schedule being edited (each absent field: the default). */
+export interface ExportSpecStart {
+  filters?: ExportFilters | null;
+  columns?: string[];
+  format?: string;
+  gzip?: boolean;
+  excel_bom?: boolean;
+}
+
+/** An ISO time as a `datetime-local` value in the operator's local time (to the second, or the millisecond if it has one). */
+function toLocal(iso: string | undefined): string {
+  if (!iso) return '';
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return '';
+  const p = (n: number, width = 2) => String(n).padStart(width, '0');
+  const ms = d.getMilliseconds() ? `.${p(d.getMilliseconds(), 3)}` : '';
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}${ms}`;
+}
+
+/** The given columns chosen, in their order, then the others unchosen; every allowed column when none are given. */
+function startColumns(all: ExportColumnInfo[], chosen: string[] | undefined): ColumnState {
+  if (!chosen) return initialColumns(all);
+  const known = new Set(all.map((c) => c.name));
+  const picked = chosen.filter((c) => known.has(c));
+  return { order: [...picked, ...all.map((c) => c.name).filter((c) => !picked.includes(c))], checked: new Set(picked) };
+}
+
 /** A `datetime-local` value (the operator's local time) as ISO UTC; undefined when empty or unreadable. */
 function toUtc(local: string): string | undefined {
   if (!local) return undefined;
@@ -36,19 +63,20 @@ export function parseTags(text: string): string[] {
   return [...seen];
 }
 
-/** The sections' state, and `read()`: the body fields, or what the operator has to fix first. */
-export function useExportSpec() {
+/** The sections' state (from `start`, else the defaults), and `read()`: the body fields, or what the operator has to fix first. */
+export function useExportSpec(start: ExportSpecStart = {}) {
   const me = useMe();
-  const [statuses, setStatuses] = useState<string[]>([]);
-  const [countries, setCountries] = useState<string[]>([]);
-  const [tags, setTags] = useState('');
-  const [createdFrom, setCreatedFrom] = useState('');
-  const [createdTo, setCreatedTo] = useState('');
-  const [search, setSearch] = useState('');
-  const [columns, setColumns] = useState<ColumnState>(() => initialColumns(me.export_columns));
-  const [format, setFormat] = useState<'csv' | 'ndjson'>('csv');
-  const [gzip, setGzip] = useState(false);
-  const [excelBom, setExcelBom] = useState(false);
+  const filters0 = start.filters ?? {};
+  const [statuses, setStatuses] = useState<string[]>(filters0.status ?? []);
+  const [countries, setCountries] = useState<string[]>(filters0.country ?? []);
+  const [tags, setTags] = useState((filters0.tags ?? []).join(', '));
+  const [createdFrom, setCreatedFrom] = useState(() => toLocal(filters0.created_from));
+  const [createdTo, setCreatedTo] = useState(() => toLocal(filters0.created_to));
+  const [search, setSearch] = useState(filters0.search ?? '');
+  const [columns, setColumns] = useState<ColumnState>(() => startColumns(me.export_columns, start.columns));
+  const [format, setFormat] = useState<'csv' | 'ndjson'>(start.format === 'ndjson' ? 'ndjson' : 'csv');
+  const [gzip, setGzip] = useState(start.gzip ?? false);
+  const [excelBom, setExcelBom] = useState(start.excel_bom ?? false);
 
   function read(): { spec: ExportSpec } | { problem: string } {
     const cols = chosenColumns(columns);
@@ -83,8 +111,11 @@ export function useExportSpec() {
   };
 }
 
-/** The Filters, Columns and File sections of a form; `spec` comes from useExportSpec(). */
-export function ExportSpecFields({ spec }: { spec: ReturnType<typeof useExportSpec> }) {
+/**
+ * The Filters, Columns and File sections of a form; `spec` comes from useExportSpec(). With `fileFixed` (why they
+ * cannot be changed here) the File section is shown disabled, with that reason.
+ */
+export function ExportSpecFields({ spec, fileFixed }: { spec: ReturnType<typeof useExportSpec>; fileFixed?: string }) {
   const me = useMe();
   const can = useCan();
   const { statuses, countries, tags, createdFrom, createdTo, search, columns, format, gzip, excelBom } = spec.state;
@@ -104,7 +135,9 @@ export function ExportSpecFields({ spec }: { spec: ReturnType<typeof useExportSp
     gzip: useId(),
     bom: useId(),
     bomHint: useId(),
+    fixedHint: useId(),
   };
+  const fixedBy = fileFixed ? ids.fixedHint : undefined;
   return (
     <>
       <section aria-labelledby={ids.filters}>
@@ -160,16 +193,27 @@ export function ExportSpecFields({ spec }: { spec: ReturnType<typeof useExportSp
       </section>
       <section aria-labelledby={ids.file}>
         <h2 id={ids.file}>File</h2>
+        {fileFixed && (
+          <p id={ids.fixedHint} className="hint">
+            {fileFixed}
+          </p>
+        )}
         <div className="filter-stack">
           <div className="field">
             <label htmlFor={ids.format}>Format</label>
-            <select id={ids.format} value={format} onChange={(e) => setFormat(e.target.value === 'ndjson' ? 'ndjson' : 'csv')}>
+            <select
+              id={ids.format}
+              value={format}
+              disabled={!!fileFixed}
+              aria-describedby={fixedBy}
+              onChange={(e) => setFormat(e.target.value === 'ndjson' ? 'ndjson' : 'csv')}
+            >
               <option value="csv">CSV</option>
               <option value="ndjson">NDJSON (one JSON object a line)</option>
             </select>
           </div>
           <div className="check">
-            <input id={ids.gzip} type="checkbox" checked={gzip} onChange={(e) => setGzip(e.target.checked)} />
+            <input id={ids.gzip} type="checkbox" checked={gzip} disabled={!!fileFixed} aria-describedby={fixedBy} onChange={(e) => setGzip(e.target.checked)} />
             <label htmlFor={ids.gzip}>Compress with gzip</label>
           </div>
           <div className="check">
@@ -177,9 +221,9 @@ export function ExportSpecFields({ spec }: { spec: ReturnType<typeof useExportSp
               id={ids.bom}
               type="checkbox"
               checked={excelBom && format === 'csv'}
-              disabled={format !== 'csv'}
+              disabled={!!fileFixed || format !== 'csv'}
               onChange={(e) => setExcelBom(e.target.checked)}
-              aria-describedby={ids.bomHint}
+              aria-describedby={fixedBy ? `${fixedBy} ${ids.bomHint}` : ids.bomHint}
             />
             <label htmlFor={ids.bom}>Byte-order mark for Excel</label>
           </div>

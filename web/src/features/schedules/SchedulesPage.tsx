@@ -1,4 +1,4 @@
-import { useId, useState, type FormEvent } from 'react';
+import { useEffect, useId, useRef, useState, type FormEvent } from 'react';
 import { Link } from 'wouter';
 import { useCan } from '../../app/session';
 import type { ExportSchedule } from '../../app/types';
@@ -9,27 +9,70 @@ import { shortId } from '../../shared/format';
 import { Pagination, useCursorPages } from '../../shared/Pagination';
 import { usePageTitle } from '../../shared/usePageTitle';
 import { ExportSpecFields, useExportSpec } from '../exports/ExportSpecFields';
-import { useCreateSchedule, useDeleteSchedule, useScheduleList, useSetPaused, type ScheduleRequest } from './api';
+import { useCreateSchedule, useDeleteSchedule, useScheduleList, useSetPaused, useUpdateSchedule, type ScheduleRequest } from './api';
 
 /** "every 1h" or "cron 0 2 * * * (UTC)". */
 function when(s: ExportSchedule): string {
   return s.cron ? `cron ${s.cron} (UTC)` : `every ${s.every ?? '?'}`;
 }
 
+type RunsKind = 'every' | 'cron';
+const DEFAULT_RUNS: Record<RunsKind, string> = { every: '1d', cron: '0 2 * * *' };
+
+/** The Runs fields' state (a schedule's own when editing one), and `read()`: `{every}` or `{cron}`, or what to fix first. */
+function useRuns(schedule?: ExportSchedule) {
+  const startKind: RunsKind = schedule?.cron ? 'cron' : 'every';
+  const startValue = schedule ? (schedule.cron ?? schedule.every ?? '') : DEFAULT_RUNS.every;
+  const [kind, setKind] = useState<RunsKind>(startKind);
+  const [value, setValue] = useState(startValue);
+
+  function changeKind(next: RunsKind) {
+    setKind(next);
+    setValue(schedule && next === startKind ? startValue : DEFAULT_RUNS[next]);
+  }
+
+  function read(): { runs: { every: string } | { cron: string } } | { problem: string } {
+    const text = value.trim();
+    if (!text) return { problem: kind === 'every' ? 'Say how often it runs, e.g. 1h or 1d.' : 'Give a cron expression, e.g. 0 2 * * *.' };
+    return { runs: kind === 'every' ? { every: text } : { cron: text } };
+  }
+
+  return { kind, value, setValue, changeKind, read };
+}
+
+/** "Runs" (every or cron) and the "Every" or "Cron expression" field; `runs` comes from useRuns(). */
+function RunsFields({ runs }: { runs: ReturnType<typeof useRuns> }) {
+  const ids = { kind: useId(), spec: useId(), specHint: useId() };
+  return (
+    <>
+      <div className="field">
+        <label htmlFor={ids.kind}>Runs</label>
+        <select id={ids.kind} value={runs.kind} onChange={(e) => runs.changeKind(e.target.value === 'cron' ? 'cron' : 'every')}>
+          <option value="every">At an interval</option>
+          <option value="cron">On a cron schedule (UTC)</option>
+        </select>
+      </div>
+      <div className="field">
+        <label htmlFor={ids.spec}>{runs.kind === 'every' ? 'Every' : 'Cron expression'}</label>
+        <input id={ids.spec} type="text" value={runs.value} onChange={(e) => runs.setValue(e.target.value)} aria-describedby={ids.specHint} />
+        <p id={ids.specHint} className="hint">
+          {runs.kind === 'every' ? 'A duration such as 15m, 1h, 1d or 1h30m.' : 'Five fields: minute hour day-of-month month day-of-week, e.g. 0 2 * * *.'}
+        </p>
+      </div>
+    </>
+  );
+}
+
 function CreateForm() {
   const ids = {
     name: useId(),
-    kind: useId(),
-    spec: useId(),
-    specHint: useId(),
     incremental: useId(),
     incrementalHint: useId(),
   };
   const create = useCreateSchedule();
+  const runs = useRuns();
   const exportSpec = useExportSpec();
   const [name, setName] = useState('');
-  const [kind, setKind] = useState<'every' | 'cron'>('every');
-  const [spec, setSpec] = useState('1d');
   const [incremental, setIncremental] = useState(true);
   const [formError, setFormError] = useState<string | null>(null);
 
@@ -39,8 +82,9 @@ function CreateForm() {
       setFormError('Give the schedule a name.');
       return;
     }
-    if (!spec.trim()) {
-      setFormError(kind === 'every' ? 'Say how often it runs, e.g. 1h or 1d.' : 'Give a cron expression, e.g. 0 2 * * *.');
+    const when = runs.read();
+    if ('problem' in when) {
+      setFormError(when.problem);
       return;
     }
     const read = exportSpec.read();
@@ -49,7 +93,7 @@ function CreateForm() {
       return;
     }
     setFormError(null);
-    const body: ScheduleRequest = { name: name.trim(), incremental, [kind]: spec.trim(), ...read.spec };
+    const body: ScheduleRequest = { name: name.trim(), incremental, ...when.runs, ...read.spec };
     create.mutate(body, { onSuccess: () => setName('') });
   };
 
@@ -62,28 +106,7 @@ function CreateForm() {
           <label htmlFor={ids.name}>Schedule name</label>
           <input id={ids.name} type="text" value={name} onChange={(e) => setName(e.target.value)} />
         </div>
-        <div className="field">
-          <label htmlFor={ids.kind}>Runs</label>
-          <select
-            id={ids.kind}
-            value={kind}
-            onChange={(e) => {
-              const next = e.target.value === 'cron' ? 'cron' : 'every';
-              setKind(next);
-              setSpec(next === 'cron' ? '0 2 * * *' : '1d');
-            }}
-          >
-            <option value="every">At an interval</option>
-            <option value="cron">On a cron schedule (UTC)</option>
-          </select>
-        </div>
-        <div className="field">
-          <label htmlFor={ids.spec}>{kind === 'every' ? 'Every' : 'Cron expression'}</label>
-          <input id={ids.spec} type="text" value={spec} onChange={(e) => setSpec(e.target.value)} aria-describedby={ids.specHint} />
-          <p id={ids.specHint} className="hint">
-            {kind === 'every' ? 'A duration such as 15m, 1h, 1d or 1h30m.' : 'Five fields: minute hour day-of-month month day-of-week, e.g. 0 2 * * *.'}
-          </p>
-        </div>
+        <RunsFields runs={runs} />
         <div className="check">
           <input id={ids.incremental} type="checkbox" checked={incremental} onChange={(e) => setIncremental(e.target.checked)} aria-describedby={ids.incrementalHint} />
           <label htmlFor={ids.incremental}>Incremental</label>
@@ -109,7 +132,71 @@ function CreateForm() {
   );
 }
 
-function ScheduleRow({ schedule }: { schedule: ExportSchedule }) {
+/**
+ * Changes what a PATCH of a schedule takes (when it runs, its filters and columns), starting from the schedule's own;
+ * `onDone(true)` once saved, `onDone(false)` when the operator gives up.
+ */
+function EditForm({ schedule, onDone }: { schedule: ExportSchedule; onDone: (saved: boolean) => void }) {
+  const headingId = useId();
+  const heading = useRef<HTMLHeadingElement>(null);
+  const update = useUpdateSchedule();
+  const runs = useRuns(schedule);
+  const exportSpec = useExportSpec(schedule);
+  const [formError, setFormError] = useState<string | null>(null);
+
+  useEffect(() => heading.current?.focus(), []);
+
+  const submit = (e: FormEvent) => {
+    e.preventDefault();
+    const when = runs.read();
+    if ('problem' in when) {
+      setFormError(when.problem);
+      return;
+    }
+    const read = exportSpec.read();
+    if ('problem' in read) {
+      setFormError(read.problem);
+      return;
+    }
+    setFormError(null);
+    // The filters replace the schedule's whole: {} when every filter was cleared.
+    const patch = { ...when.runs, filters: read.spec.filters ?? {}, columns: read.spec.columns };
+    update.mutate({ id: schedule.id, patch }, { onSuccess: () => onDone(true) });
+  };
+
+  return (
+    <form onSubmit={submit} className="export-form" noValidate aria-labelledby={headingId}>
+      <h2 id={headingId} ref={heading} tabIndex={-1}>
+        Edit {schedule.name}
+      </h2>
+      <p className="hint">The next runs use the changes. The name, the kind ({schedule.incremental ? 'incremental' : 'full'}) and the file stay as they are.</p>
+      <div className="filter-stack">
+        <RunsFields runs={runs} />
+      </div>
+      <ExportSpecFields
+        spec={exportSpec}
+        fileFixed="A schedule's file options are set when it is created: to change them, create a new schedule and delete this one."
+      />
+      <div className="actions">
+        <button type="submit" className="primary" disabled={update.isPending}>
+          Save changes
+        </button>
+        <button type="button" onClick={() => onDone(false)}>
+          Cancel editing
+        </button>
+        <span aria-live="polite">{update.isPending ? 'Saving the changes…' : ''}</span>
+      </div>
+      {formError && (
+        <p className="error-box" role="alert">
+          {formError}
+        </p>
+      )}
+      <ErrorMessage error={update.error} title="The schedule could not be changed." />
+    </form>
+  );
+}
+
+function ScheduleRow({ schedule, onEdit, onDeleted }: { schedule: ExportSchedule; onEdit: () => void; onDeleted: () => void }) {
   const setPaused = useSetPaused();
   const remove = useDeleteSchedule();
   return (
@@ -135,11 +222,14 @@ function ScheduleRow({ schedule }: { schedule: ExportSchedule }) {
           >
             {schedule.paused ? 'Resume' : 'Pause'}
           </button>
+          <button type="button" aria-label={`Edit ${schedule.name}`} onClick={onEdit}>
+            Edit
+          </button>
           <ConfirmButton
             label="Delete"
             title={`Delete the schedule ${schedule.name}?`}
             confirmLabel="Yes, delete the schedule"
-            onConfirm={() => remove.mutate(schedule.id)}
+            onConfirm={() => remove.mutate(schedule.id, { onSuccess: onDeleted })}
             disabled={remove.isPending}
           >
             <p>No further runs start. The exports it made stay in the export history.</p>
@@ -157,6 +247,8 @@ export function SchedulesPage() {
   const pages = useCursorPages();
   const allowed = can('exports.schedules');
   const list = useScheduleList(pages.cursor, allowed);
+  const [editing, setEditing] = useState<ExportSchedule | null>(null);
+  const [saved, setSaved] = useState('');
   if (!allowed) {
     return (
       <>
@@ -189,7 +281,15 @@ export function SchedulesPage() {
           </thead>
           <tbody>
             {rows.map((s) => (
-              <ScheduleRow key={s.id} schedule={s} />
+              <ScheduleRow
+                key={s.id}
+                schedule={s}
+                onEdit={() => {
+                  setSaved('');
+                  setEditing(s);
+                }}
+                onDeleted={() => setEditing((cur) => (cur?.id === s.id ? null : cur))}
+              />
             ))}
             {!list.isPending && rows.length === 0 && !list.error && (
               <tr>
@@ -202,7 +302,20 @@ export function SchedulesPage() {
         </table>
       </div>
       <Pagination pages={pages} nextCursor={list.data?.next_cursor} label="Schedule pages" busy={list.isFetching} />
-      <CreateForm />
+      <p role="status">{saved}</p>
+      {/* One form at a time: the two would share the column checkboxes' ids and labels. */}
+      {editing ? (
+        <EditForm
+          key={editing.id}
+          schedule={editing}
+          onDone={(done) => {
+            setSaved(done ? `The changes to ${editing.name} are saved.` : '');
+            setEditing(null);
+          }}
+        />
+      ) : (
+        <CreateForm />
+      )}
     </>
   );
 }

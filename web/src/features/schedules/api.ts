@@ -1,6 +1,6 @@
 import { keepPreviousData, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { api, query } from '../../app/api';
-import type { ExportSchedule, Page } from '../../app/types';
+import type { ExportFilters, ExportSchedule, Page } from '../../app/types';
 import type { ExportSpec } from '../exports/ExportSpecFields';
 
 const base = '/console/users/export-schedules';
@@ -22,6 +22,18 @@ export interface ScheduleRequest extends ExportSpec {
   incremental: boolean;
 }
 
+/**
+ * The body of `PATCH /console/users/export-schedules/{id}`, the fields API.md lets a PATCH change: only those sent
+ * change; every or cron replaces the other one; filters replace the schedule's filters whole (`{}`: none).
+ */
+export interface SchedulePatch {
+  paused?: boolean;
+  every?: string;
+  cron?: string;
+  filters?: ExportFilters;
+  columns?: string[];
+}
+
 function useInvalidating<T, V>(fn: (vars: V) => Promise<T>) {
   const qc = useQueryClient();
   return useMutation({
@@ -34,10 +46,16 @@ export function useCreateSchedule() {
   return useInvalidating((body: ScheduleRequest) => api<ExportSchedule>(base, { method: 'POST', json: body }));
 }
 
+function patchSchedule(id: string, patch: SchedulePatch): Promise<ExportSchedule> {
+  return api<ExportSchedule>(`${base}/${encodeURIComponent(id)}`, { method: 'PATCH', json: patch });
+}
+
 export function useSetPaused() {
-  return useInvalidating(({ id, paused }: { id: string; paused: boolean }) =>
-    api<ExportSchedule>(`${base}/${encodeURIComponent(id)}`, { method: 'PATCH', json: { paused } }),
-  );
+  return useInvalidating(({ id, paused }: { id: string; paused: boolean }) => patchSchedule(id, { paused }));
+}
+
+export function useUpdateSchedule() {
+  return useInvalidating(({ id, patch }: { id: string; patch: SchedulePatch }) => patchSchedule(id, patch));
 }
 
 export function useDeleteSchedule() {
