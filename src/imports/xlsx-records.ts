@@ -28,8 +28,8 @@ import { ImportFileError } from './columns';
  *
  * Bounds, so a small zip cannot unpack into something huge (a zip bomb): the parts read at most `maxUnpackedBytes`
  * as the zip declares them (yauzl checks that each entry inflates to its declared size), the shared strings at most
- * `maxSharedChars` characters, the text of every cell read at most `maxTextChars`, a cell at most Excel's 16,384
- * columns in. Past one: `invalid_xlsx`. Not a zip, a broken one, or XML that is not well formed: `invalid_xlsx`. The
+ * `maxSharedChars` characters, the text of every cell read (and the empty cells a row is padded with) at most
+ * `maxTextChars`, a cell at most Excel's 16,384 columns in, a text or a tag at most 1,000,000 characters. Past one: `invalid_xlsx`. Not a zip, a broken one, or XML that is not well formed: `invalid_xlsx`. The
  * sheet's row count is bounded by the caller (too_many_rows).
  */
 
@@ -42,6 +42,8 @@ export interface XlsxLimits {
 
 /** Excel's last column (XFD). */
 const MAX_COLUMNS = 16_384;
+/** The most characters between two tags of a part (see parsePart). */
+const MAX_TEXT_RUN = 1_000_000;
 
 /** Excel's built-in number formats (en-US) that a style may name by id alone. */
 const BUILT_IN_FORMATS: Record<number, string> = {
@@ -211,7 +213,14 @@ async function* parsePart<T>(
   parser.on('error', (err) => {
     failed ??= err;
   });
+  // Characters since the last '<': saxes holds a text or a tag whole until it ends, so a part that is one huge text
+  // would be held whole. No cell holds more than 32,767 characters (Excel's limit), escaped at most 6 each.
+  let sinceTag = 0;
   for await (const chunk of chunks) {
+    const firstTag = chunk.indexOf('<');
+    const run = firstTag < 0 ? sinceTag + chunk.length : Math.max(sinceTag + firstTag, chunk.length - chunk.lastIndexOf('<'));
+    if (run > MAX_TEXT_RUN) throw tooBig(`${MAX_TEXT_RUN} characters in one text or tag`);
+    sinceTag = firstTag < 0 ? run : chunk.length - chunk.lastIndexOf('<');
     parser.write(chunk);
     if (failed) throw unreadable(failed.message);
     if (drain) yield* drain();
@@ -347,6 +356,7 @@ async function readSharedStrings(book: Workbook, part: string | undefined, maxCh
     },
     onText(text) {
       item.add(text);
+      if (chars + item.text.length > maxChars) throw tooBig(`${maxChars} characters of shared strings`);
     },
     onClose(name) {
       if (name === 'si') {
@@ -441,6 +451,8 @@ async function* readSheet(
     onText(text: string) {
       if (inValue) value += text;
       else if (inInline) inline.add(text);
+      else return;
+      if (textChars + value.length + inline.text.length > maxTextChars) throw tooBig(`${maxTextChars} characters of cell text`);
     },
     onClose(name: string) {
       if (inInline) {
@@ -455,7 +467,9 @@ async function* readSheet(
         case 'c':
           if (record !== undefined) {
             const text = cellText();
-            textChars += text.length;
+            // The empty cells a cell far to the right pads the row with count as cell text: a few bytes of XML
+            // could otherwise make 16,384 cells.
+            textChars += text.length + Math.max(0, column - record.length);
             while (record.length < column) record.push('');
             record[column] = text;
           }

@@ -767,6 +767,30 @@ describe('readImportFile: what it detects, and the options that win', () => {
     expect(broken.message).toMatch(/^the file is not a readable xlsx workbook: /);
   });
 
+  it('xlsx: a huge text, a cell far to the right or past the last column is refused invalid_xlsx', async () => {
+    // A workbook of one sheet, its rows given as XML.
+    const oneSheet = (rows: string) => {
+      const zip = new JSZip();
+      zip.file('xl/workbook.xml', '<workbook xmlns:r="r"><sheets><sheet name="S" r:id="rId1"/></sheets></workbook>');
+      zip.file('xl/_rels/workbook.xml.rels', '<Relationships><Relationship Id="rId1" Type="x/worksheet" Target="worksheets/sheet1.xml"/></Relationships>');
+      zip.file('xl/worksheets/sheet1.xml', `<worksheet><sheetData><row r="1"><c t="inlineStr"><is><t>vendor_data</t></is></c></row>${rows}</sheetData></worksheet>`);
+      return zip.generateAsync({ type: 'nodebuffer', compression: 'DEFLATE' });
+    };
+    const ok = await read(await oneSheet('<row r="2"><c r="A2" t="inlineStr"><is><t>a-1</t></is></c></row>'), 10, 1000);
+    expect(ok.lines.map((l) => l[2])).toEqual(['a-1']);
+    // One text of 1,000,001 characters (deflated to a few kilobytes): refused before saxes holds it whole.
+    const huge = await rejection(await oneSheet(`<row r="2"><c t="inlineStr"><is><t>${'x'.repeat(1_000_001)}</t></is></c></row>`), 10);
+    expect(huge.code).toBe('invalid_xlsx');
+    expect(huge.message).toMatch(/unpacks to more than 1000000 characters in one text or tag/);
+    // XFD is the last column; a cell there pads its row with 16,383 empty cells, which count as cell text.
+    const far = await oneSheet('<row r="2"><c r="XFD2"><v>1</v></c></row>');
+    expect((await read(far, 10, 1000)).lines[0][4]).toMatch(/too_many_fields/);
+    const small = await rejection(far, 10, { maxBytes: 1000 } as ReadOptions);
+    expect(small.message).toMatch(/unpacks to more than 10000 characters of cell text/);
+    const past = await rejection(await oneSheet('<row r="2"><c r="XFE2"><v>1</v></c></row>'), 10);
+    expect(past.message).toMatch(/not a readable xlsx workbook: a cell past Excel's last column \(XFE2\)/);
+  });
+
   it('xlsx: the temporary copy of the upload is gone when the read ends, stops early or fails', async () => {
     // The reader copies the upload to import-xlsx-* in os.tmpdir() to open its zip directory. exceljs's streaming
     // writer puts the sheets before the shared strings, and this workbook has two sheets.
