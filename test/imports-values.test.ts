@@ -184,6 +184,41 @@ describe('preview changes', () => {
   });
 });
 
+describe('personal data in the preview and the error reports', () => {
+  it('DEVELOPER and READER see only the restricted columns of raw, normalized, errors.csv and invalid-rows.csv', async () => {
+    const t = await tenant();
+    const header = ['vendor_data', 'display_name', 'first_name', 'last_name', 'email', 'phone', 'country', 'tags'];
+    const file = csvOf(header, [
+      ['r-1', 'Shown', 'Ana', 'Diaz', 'ana@example.com', '+34 600 11 12 22', 'es', 'a'],
+      ['r-2', 'Two', 'Bo', 'Li', 'not-an-email', '+34600111233', 'FR', 'b'],
+    ]);
+    const { id } = await stage(t, file);
+    const [owner] = await previewRows(t, id);
+    expect(owner.raw).toEqual(Object.fromEntries(header.map((h, i) => [h, ['r-1', 'Shown', 'Ana', 'Diaz', 'ana@example.com', '+34 600 11 12 22', 'es', 'a'][i]])));
+    expect(owner.normalized).toEqual([
+      { field: 'phone', from: '+34 600 11 12 22', to: '+34600111222' },
+      { field: 'country', from: 'es', to: 'ESP' },
+    ]);
+    const report = async (name: string, token: string) => {
+      const res = await fetch(`${stack.baseUrl}/console/users/imports/${id}/${name}`, { headers: { authorization: `Bearer ${token}` } });
+      expect(res.status).toBe(200);
+      return (await res.text()).split('\r\n').filter(Boolean);
+    };
+    expect((await report('errors.csv', t.token))[1]).toBe('3,r-2,email,invalid_email,email is not a valid address,"r-2,Two,Bo,Li,not-an-email,+34600111233,FR,b"');
+    expect((await report('invalid-rows.csv', t.token))[1]).toBe('r-2,Two,Bo Li,not-an-email,+34600111233,FR,,b,,email: email is not a valid address');
+    for (const role of ['DEVELOPER', 'READER'] as const) {
+      const token = t.operators[role].token;
+      const [row] = await previewRows(t, id, token);
+      expect(row.raw).toEqual({ vendor_data: 'r-1', display_name: 'Shown', country: 'es', tags: 'a' });
+      expect(row.normalized).toEqual([{ field: 'country', from: 'es', to: 'ESP' }]);
+      expect((await report('errors.csv', token))[1]).toBe('3,r-2,email,invalid_email,email is not a valid address,"r-2,Two,,,,,FR,b"');
+      expect((await report('invalid-rows.csv', token))[1]).toBe('r-2,Two,,,,FR,,b,,email: email is not a valid address');
+    }
+    // COMPLIANCE_OFFICER may export every column: it sees the row whole.
+    expect((await previewRows(t, id, t.operators.COMPLIANCE_OFFICER.token))[0].raw).toEqual(owner.raw);
+  });
+});
+
 describe('import modes', () => {
   /** Everything but the fields the mode may write: verified full_name, date of birth, counters, created_at. */
   const untouched = (u: Record<string, any>) => ({

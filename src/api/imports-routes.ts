@@ -5,6 +5,7 @@ import { IMPORT_ROW_ACTIONS, type ImportRowAction } from '../../drizzle/schema';
 import { DomainError } from '../errors';
 import { storable } from '../text';
 import { writeErrorReport, writeInvalidRows } from '../imports/error-report';
+import { hiddenCellsOf } from '../imports/personal-data';
 import { presentImport, presentPreviewRow } from '../imports/present';
 import { getImport, listImportRows, listImports, PERSONAL_FIELDS } from '../imports/queries';
 import {
@@ -132,6 +133,8 @@ const rowCursor = (rowNumber: number) => Buffer.from(`r${rowNumber}`).toString('
 type Scheme = 'console' | 'api';
 
 function importHandlers(deps: AppDeps, scheme: Scheme) {
+  /** A console role without exports.all_columns (DEVELOPER, READER): not shown personal data. An API key has full access. */
+  const restrictedCaller = (req: Request) => scheme !== 'api' && !can(operatorOf(req).role, 'exports.all_columns');
   const { db } = deps;
   const service = { db, temporal: deps.temporal, config: deps.config, storage: deps.storage };
   const idOf = (req: Request) => ({ id: String(req.params.id), applicationId: applicationOf(req) });
@@ -167,8 +170,9 @@ function importHandlers(deps: AppDeps, scheme: Scheme) {
       const afterRow = parseRowCursor(req.query.cursor);
       const { limit } = parseListParams({ limit: req.query.limit });
       const record = await getImport(db, idOf(req));
-      // Personal data in `changes` only for roles that may export it; an API key is a full-access caller.
-      const hiddenFields = scheme === 'api' || can(operatorOf(req).role, 'exports.all_columns') ? [] : PERSONAL_FIELDS;
+      // Personal data in `changes` (and `raw`) only for roles that may export it.
+      const restricted = restrictedCaller(req);
+      const hiddenFields = restricted ? PERSONAL_FIELDS : [];
       const rows = await listImportRows(db, {
         importId: record.id,
         applicationId: record.applicationId,
@@ -180,20 +184,24 @@ function importHandlers(deps: AppDeps, scheme: Scheme) {
       });
       const page = rows.slice(0, limit);
       const last = page[page.length - 1];
-      res.json({ results: page.map((row) => presentPreviewRow(row, record.columns ?? [])), next_cursor: rows.length > limit && last ? rowCursor(last.rowNumber) : null });
+      const hidden = hiddenCellsOf(record, restricted);
+      res.json({
+        results: page.map((row) => presentPreviewRow(row, record.columns ?? [], hidden)),
+        next_cursor: rows.length > limit && last ? rowCursor(last.rowNumber) : null,
+      });
     },
 
     async errorsCsv(req: Request, res: Response) {
       const record = await getImport(db, idOf(req));
       res.status(200).type('text/csv; charset=utf-8').attachment(`import-${record.id}-errors.csv`);
-      await writeErrorReport(db, record.id, res);
+      await writeErrorReport(db, record.id, res, { hidden: hiddenCellsOf(record, restrictedCaller(req)) });
       res.end();
     },
 
     async invalidRowsCsv(req: Request, res: Response) {
       const record = await getImport(db, idOf(req));
       res.status(200).type('text/csv; charset=utf-8').attachment(`import-${record.id}-invalid-rows.csv`);
-      await writeInvalidRows(db, record, res);
+      await writeInvalidRows(db, record, res, { hidden: hiddenCellsOf(record, restrictedCaller(req)) });
       res.end();
     },
 

@@ -356,7 +356,8 @@ const importPaths = {
   },
   '/console/users/imports/{id}/errors.csv': {
     get: {
-      summary: 'The error report: every invalid row, and every row of a chunk that failed to write',
+      summary:
+        'The error report: every invalid row, and every row of a chunk that failed to write (for DEVELOPER and READER, raw_row holds only the cells of vendor_data, display_name, country, status and tags)',
       security: operatorToken,
       parameters: [idParam],
       responses: { 200: csv('row_number,vendor_data,column,code,message,raw_row'), 401: unauthenticated, 404: error('not_found') },
@@ -389,7 +390,8 @@ const importPaths = {
   },
   '/console/users/imports/{id}/invalid-rows.csv': {
     get: {
-      summary: "The invalid rows (and rows of failed chunks) in the template's columns with a last column error: fix, upload again",
+      summary:
+        "The invalid rows (and rows of failed chunks) in the template's columns with a last column error: fix, upload again (for DEVELOPER and READER the personal-data columns are blank)",
       security: operatorToken,
       parameters: [idParam],
       responses: { 200: csv('vendor_data,...,metadata_json,error'), 401: unauthenticated, 404: error('not_found') },

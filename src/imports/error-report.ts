@@ -4,6 +4,7 @@ import { stringify } from 'csv-stringify/sync';
 import type { Queryable } from '../db/client';
 import { escapeFormula, RECORD_DELIMITER } from '../exports/csv';
 import { IMPORT_COLUMNS } from './columns';
+import { columnsOfHeaders, shownToRestricted, type HiddenCells, type ReadHeaders } from './personal-data';
 import { errorReportBatch, type ErrorReportRow } from './queries';
 import { undoConflictBatch } from './undo';
 
@@ -13,7 +14,13 @@ import { undoConflictBatch } from './undo';
  *   and one line per row of a chunk that failed to write; `raw_row` is the row as the file had it, as one CSV line.
  * - `invalid-rows.csv`: the same rows once each, in the template's columns (read through the import's mapping), with
  *   a last column `error`: fixed in a spreadsheet, it can be uploaded again as it is.
+ * For a role without exports.all_columns (`hidden`, see personal-data.ts) the cells it may not see are blank.
  */
+
+export interface ReportOptions {
+  batchSize?: number;
+  hidden?: HiddenCells;
+}
 
 const ERROR_REPORT_COLUMNS = ['row_number', 'vendor_data', 'column', 'code', 'message', 'raw_row'] as const;
 
@@ -29,9 +36,9 @@ function csvLines(records: Cell[][]): string {
 }
 
 /** The raw cells as one CSV line (no line break), cells as the file had them (RFC 4180 quoting only). */
-function rawLine(raw: string[] | null): string {
+function rawLine(raw: string[] | null, hidden: HiddenCells): string {
   if (!raw || raw.length === 0) return '';
-  return stringify([raw], { eof: false, quoted_match: /[\r\n]/ });
+  return stringify([hidden ? raw.map((cell, i) => (hidden(i) ? '' : cell)) : raw], { eof: false, quoted_match: /[\r\n]/ });
 }
 
 const chunkFailure = (row: ErrorReportRow) => `chunk ${row.chunk_no! + 1} failed to write: ${row.chunk_error ?? 'unknown error'}`;
@@ -65,9 +72,9 @@ async function streamReport(
   }
 }
 
-export function writeErrorReport(db: Queryable, importId: string, out: Writable, batchSize = 2000): Promise<void> {
+export function writeErrorReport(db: Queryable, importId: string, out: Writable, { batchSize = 2000, hidden }: ReportOptions = {}): Promise<void> {
   return streamReport(db, importId, out, ERROR_REPORT_COLUMNS, (row) => {
-    const raw = rawLine(row.raw);
+    const raw = rawLine(row.raw, hidden);
     if (row.chunk_no !== null) return [[row.row_number, row.vendor_data, '', 'write_failed', chunkFailure(row), raw]];
     return (row.errors ?? []).map((e) => [row.row_number, row.vendor_data, e.column, e.code, e.message, raw]);
   }, batchSize);
@@ -81,17 +88,14 @@ export function writeErrorReport(db: Queryable, importId: string, out: Writable,
  */
 export function writeInvalidRows(
   db: Queryable,
-  record: { id: string; columns: string[] | null; mapping: { header: string; column: string | null }[] | null; detected?: unknown },
+  record: ReadHeaders & { id: string },
   out: Writable,
-  batchSize = 2000,
+  { batchSize = 2000, hidden }: ReportOptions = {},
 ): Promise<void> {
   const headers = record.columns ?? [];
   const ndjson = (record.detected as { format?: string } | null | undefined)?.format === 'ndjson';
-  const columnOf = (header: string, i: number) => {
-    if (ndjson) return header;
-    return record.mapping?.[i]?.column ?? (record.mapping ? null : header.toLowerCase());
-  };
-  const at = (column: string) => headers.findIndex((h, i) => columnOf(h, i) === column);
+  const columns = columnsOfHeaders(record);
+  const at = (column: string) => columns.indexOf(column);
   const positions = IMPORT_COLUMNS.map((column) => at(column));
   const first = at('first_name');
   const last = at('last_name');
@@ -99,8 +103,11 @@ export function writeInvalidRows(
     const raw = row.raw ?? [];
     const errors = row.chunk_no !== null ? chunkFailure(row) : (row.errors ?? []).map((e) => `${e.column}: ${e.message}`).join('; ');
     // An NDJSON line that is not an object (or not one that can be read) is staged as its text alone.
-    if (ndjson && raw.length !== headers.length) return [[...IMPORT_COLUMNS.map(() => ''), `${errors}; the line: ${raw.join('')}`]];
+    if (ndjson && raw.length !== headers.length) {
+      return [[...IMPORT_COLUMNS.map(() => ''), hidden ? errors : `${errors}; the line: ${raw.join('')}`]];
+    }
     const cells = positions.map((p, i) => {
+      if (hidden && !shownToRestricted(IMPORT_COLUMNS[i])) return '';
       if (p >= 0) return raw[p] ?? '';
       if (IMPORT_COLUMNS[i] === 'full_name' && (first >= 0 || last >= 0)) {
         return [raw[first] ?? '', raw[last] ?? ''].map((c) => c.trim()).filter(Boolean).join(' ');

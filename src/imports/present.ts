@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { shownToRestricted, type HiddenCells } from './personal-data';
 import { IMPORT_ROW_ACTIONS, IMPORT_STATUSES } from '../../drizzle/schema';
 import { countSchema, idSchema, jobErrorSchema, operatorRefSchema, timeSchema } from '../response-schemas';
 import { FILE_ERROR_CODES, MAPPING_SOURCES } from './columns';
@@ -138,7 +139,10 @@ export const previewRowSchema = z.object({
     .meta({ description: 'what an update row will change (personal data only for roles that may export it)' }),
   raw: z
     .record(z.string(), z.string())
-    .meta({ description: "the row as it was in the file: each header of the file with the row's cell, as text" }),
+    .meta({
+      description:
+        "the row as it was in the file: each header of the file with the row's cell, as text (for DEVELOPER and READER only the headers read as vendor_data, display_name, country, status or tags)",
+    }),
 });
 export type PreviewRowObject = z.infer<typeof previewRowSchema>;
 
@@ -250,19 +254,24 @@ export function presentImport(row: ImportRecord): ImportObject {
   };
 }
 
-/** A row of the preview; `raw` pairs the file's header (`columns`) with the row's cells as they were in the file. */
-export function presentPreviewRow(row: PreviewRow, columns: readonly string[]): PreviewRowObject {
+/**
+ * A row of the preview; `raw` pairs the file's header (`columns`) with the row's cells as they were in the file.
+ * `hidden` (a role without exports.all_columns, see personal-data.ts) leaves out the cells it may not see, and the
+ * normalisations of those fields.
+ */
+export function presentPreviewRow(row: PreviewRow, columns: readonly string[], hidden?: HiddenCells): PreviewRowObject {
   const raw: Record<string, string> = {};
   columns.forEach((column, i) => {
-    raw[column] = row.raw?.[i] ?? '';
+    if (!hidden?.(i)) raw[column] = row.raw?.[i] ?? '';
   });
+  const normalized = row.normalized ?? [];
   return {
     row_number: row.rowNumber,
     vendor_data: row.vendorData,
     action: row.action,
     errors: row.errors ?? [],
     kept_fields: row.keptFields ?? [],
-    normalized: row.normalized ?? [],
+    normalized: hidden ? normalized.filter((n) => shownToRestricted(n.field)) : normalized,
     changes: row.changes,
     raw,
   };
