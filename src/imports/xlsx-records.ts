@@ -171,6 +171,9 @@ class Workbook {
       zip.close();
       throw err;
     }
+    // yauzl emits a failure of its file reads on the zip as well as on the entry's stream or callback, which are
+    // awaited; unheard, the zip's 'error' would end the worker.
+    zip.on('error', () => undefined);
     return new Workbook(zip, entries, maxUnpackedBytes);
   }
 
