@@ -184,6 +184,60 @@ describe('preview changes', () => {
   });
 });
 
+describe('staging in place (an application without users) and through the staging table', () => {
+  /** What staging left: each row's verdict, chunk and error codes, and the chunks. */
+  async function stagedOf(importId: string) {
+    const db = stack.database.db;
+    const rows = await db.execute<{ row_number: number; action: string; chunk_no: number | null; codes: string[] | null; kept: string[] }>(sql`
+      SELECT row_number, action, chunk_no, (SELECT array_agg(e->>'code') FROM jsonb_array_elements(errors) e) AS codes,
+        COALESCE(kept_fields, '{}') AS kept
+      FROM import_rows WHERE import_id = ${importId} ORDER BY row_number`);
+    const chunks = await db.execute(sql`SELECT chunk_no, first_row, last_row, row_count FROM import_chunks WHERE import_id = ${importId} ORDER BY chunk_no`);
+    return { rows: rows.rows, chunks: chunks.rows };
+  }
+
+  it('gives the same verdicts, chunks and counts either way; duplicates and update_only in an application without users', async () => {
+    const file = csvOf(['vendor_data', 'display_name', 'email'], [
+      ['s-1', 'One', 'one@example.com'],
+      ['s-2', 'Two', 'bad-email'],
+      ['S-1', 'Again', ''],
+      ['s-3', 'Three', ''],
+      ['s-4', 'Four', ''],
+    ]);
+    const empty = await tenant();
+    const inPlace = await stage(empty, file);
+    // An application with a user that the file does not name: the staging table.
+    const other = await tenant();
+    await seedUser(other, 'unrelated');
+    const staged = await stage(other, file);
+    expect(inPlace.counts).toEqual(staged.counts);
+    expect(inPlace.counts).toMatchObject({ totalRows: 5, validRows: 3, invalidRows: 2, toCreate: 3, chunksTotal: 2 });
+    const a = await stagedOf(inPlace.id);
+    expect(a).toEqual(await stagedOf(staged.id));
+    expect(a.rows.map((r) => [r.row_number, r.action, r.chunk_no, r.codes])).toEqual([
+      [2, 'create', 0, null],
+      [3, 'invalid', null, ['invalid_email']],
+      [4, 'invalid', null, ['duplicate_in_file']],
+      [5, 'create', 1, null],
+      [6, 'create', 1, null],
+    ]);
+    // Chunks of 2 rows valid when read (the duplicate was one), summed from the rows left in them.
+    expect(a.chunks).toEqual([
+      { chunk_no: 0, first_row: 2, last_row: 2, row_count: 1 },
+      { chunk_no: 1, first_row: 5, last_row: 6, row_count: 2 },
+    ]);
+    expect(await write(inPlace.id)).toEqual({ created: 3, updated: 0, unchanged: 0 });
+
+    // update_only where no user exists: every valid row is not_found, in place; no chunk is left.
+    const none = await tenant();
+    const updateOnly = await stage(none, file, { mode: 'update_only' });
+    expect(updateOnly.counts).toMatchObject({ totalRows: 5, validRows: 0, invalidRows: 5, chunksTotal: 0 });
+    expect((await stagedOf(updateOnly.id)).rows.map((r) => r.codes)).toEqual([
+      ['not_found'], ['invalid_email'], ['duplicate_in_file'], ['not_found'], ['not_found'],
+    ]);
+  });
+});
+
 describe('personal data in the preview and the error reports', () => {
   it('DEVELOPER and READER see only the restricted columns of raw, normalized, errors.csv and invalid-rows.csv', async () => {
     const t = await tenant();

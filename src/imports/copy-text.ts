@@ -37,7 +37,10 @@ export function copyJsonStrings(values: readonly string[]): string {
   return json.includes('\\') ? json.replaceAll('\\', '\\\\') : json;
 }
 
-/** The columns of the staging table, in the order stagedRowLine writes them. */
+/**
+ * The columns of import_rows that stagedRowLine writes, in its order; with an import id, a line also ends in
+ * `import_id` and `action` (STAGED_ROW_COLUMNS).
+ */
 export const STAGING_COLUMNS = [
   'row_number',
   'chunk_no',
@@ -56,13 +59,20 @@ export const STAGING_COLUMNS = [
   'raw',
 ] as const;
 
-/** One staged row as a line of COPY text (with its newline); `chunkNo` is null for an invalid row. */
-export function stagedRowLine(row: StagedRow, chunkNo: number | null): string {
+/** What staging COPYs into import_rows: STAGING_COLUMNS, then the import's id and the row's first verdict. */
+export const STAGED_ROW_COLUMNS = [...STAGING_COLUMNS, 'import_id', 'action'] as const;
+
+/**
+ * One staged row as a line of COPY text (with its newline); `chunkNo` is null for an invalid row. With `importId`
+ * the line ends in the import's id and the row's first verdict: `invalid` (it broke a rule) or `create`, which
+ * staging's classification then corrects for the rows that meet a user or a duplicate.
+ */
+export function stagedRowLine(row: StagedRow, chunkNo: number | null, importId?: string): string {
   return `${row.rowNumber}\t${chunkNo === null ? '\\N' : chunkNo}\t${copyValue(row.vendorData)}\t${copyValue(row.vendorDataKey)}\t${
     row.errors === null ? '\\N' : copyValue(JSON.stringify(row.errors))
   }\t${copyValue(row.displayName)}\t${copyValue(row.fullName)}\t${copyValue(row.email)}\t${copyValue(row.phone)}\t${copyValue(
     row.country,
   )}\t${copyValue(row.status)}\t${copyTextArray(row.tags)}\t${copyValue(row.metadata)}\t${
     row.normalized === null ? '\\N' : copyValue(JSON.stringify(row.normalized))
-  }\t${copyJsonStrings(row.raw)}\n`;
+  }\t${copyJsonStrings(row.raw)}${importId === undefined ? '' : `\t${importId}\t${row.errors === null ? 'create' : 'invalid'}`}\n`;
 }

@@ -40,6 +40,8 @@ export interface ReadFileOptions extends ReadOptions {
   header?: HeaderRules;
   /** The import's options for the row rules (default phone country, empty cells). */
   rows?: RowOptions;
+  /** The import the rows are staged for: each COPY line then ends in its id and the row's first verdict (copy-text.ts). */
+  importId?: string;
   /** The uploaded file's name: its extension gives the format when neither the options nor the content do. */
   fileName?: string;
 }
@@ -151,7 +153,7 @@ class RowSink {
 
   private add(row: StagedRow): void {
     const chunkNo = row.errors === null ? Math.floor(this.validRows++ / this.options.chunkRows) : null;
-    this.batch += stagedRowLine(row, chunkNo);
+    this.batch += stagedRowLine(row, chunkNo, this.options.importId);
     if (this.options.onProgress && this.dataRows % (this.options.progressEvery ?? 10_000) === 0) {
       this.options.onProgress(this.dataRows);
     }
