@@ -6,7 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import numfmt from 'numfmt';
 import { SaxesParser, type SaxesTagPlain } from 'saxes';
 import yauzl, { type Entry, type ZipFile } from 'yauzl';
-import { ImportFileError } from './columns';
+import { ImportFileError, nameList } from './columns';
 
 /**
  * The xlsx reader for import files. Each row of the chosen sheet (the first in the workbook's order, or `sheet` by
@@ -40,10 +40,16 @@ export interface XlsxLimits {
   maxUnpackedBytes: number;
 }
 
-/** Excel's last column (XFD). */
+/** Excel's last column (XFD), and its last row. */
 const MAX_COLUMNS = 16_384;
-/** The most characters between two tags of a part (see parsePart). */
+const MAX_ROW_NUMBER = 1_048_576;
+/** The most characters between two tags of a part, or held by the XML parser at once (see parsePart). */
 const MAX_TEXT_RUN = 1_000_000;
+/** The deepest nesting of elements in a part (a sheet's is 5: worksheet, sheetData, row, c, is/r/t). */
+const MAX_DEPTH = 64;
+/** The most entries of a zip, and the most items (relationships, sheets, cell styles) of a part. */
+const MAX_ENTRIES = 10_000;
+const MAX_ITEMS = 100_000;
 
 /** Excel's built-in number formats (en-US) that a style may name by id alone. */
 const BUILT_IN_FORMATS: Record<number, string> = {
@@ -158,6 +164,7 @@ class Workbook {
     );
     const entries = new Map<string, Entry>();
     try {
+      if (zip.entryCount > MAX_ENTRIES) throw tooBig(`${MAX_ENTRIES} zip entries`);
       await new Promise<void>((resolve, reject) => {
         zip.on('entry', (entry: Entry) => {
           entries.set(entry.fileName.replace(/^\/+/, '').toLowerCase(), entry);
@@ -209,9 +216,16 @@ async function* parsePart<T>(
   drain?: () => T[],
 ): AsyncGenerator<T> {
   const parser = new SaxesParser();
-  parser.on('opentag', (tag: SaxesTagPlain) => handlers.onOpen(localName(tag.name), tag.attributes));
+  let depth = 0;
+  parser.on('opentag', (tag: SaxesTagPlain) => {
+    if (++depth > MAX_DEPTH) throw unreadable(`its XML is nested deeper than ${MAX_DEPTH} elements`);
+    handlers.onOpen(localName(tag.name), tag.attributes);
+  });
   if (handlers.onText) parser.on('text', handlers.onText);
-  if (handlers.onClose) parser.on('closetag', (tag) => handlers.onClose!(localName(tag.name)));
+  parser.on('closetag', (tag) => {
+    depth--;
+    handlers.onClose?.(localName(tag.name));
+  });
   let failed: Error | undefined;
   parser.on('error', (err) => {
     failed ??= err;
@@ -226,6 +240,9 @@ async function* parsePart<T>(
     sinceTag = firstTag < 0 ? run : chunk.length - chunk.lastIndexOf('<');
     parser.write(chunk);
     if (failed) throw unreadable(failed.message);
+    // What saxes holds of a text, comment, CDATA section or instruction not yet ended (its field `text`, saxes 6.0.0,
+    // pinned): a '<' inside a comment would let one past the check above.
+    if ((parser as unknown as { text: string }).text.length > MAX_TEXT_RUN) throw tooBig(`${MAX_TEXT_RUN} characters in one text or tag`);
     if (drain) yield* drain();
   }
   parser.close();
@@ -257,6 +274,7 @@ async function relationshipsOf(book: Workbook, part: string): Promise<Map<string
   await readPart(chunks, {
     onOpen(name, a) {
       if (name === 'Relationship' && a.Id && a.Target && a.TargetMode !== 'External') {
+        if (found.size >= MAX_ITEMS) throw tooBig(`${MAX_ITEMS} relationships in ${relsPart}`);
         found.set(a.Id, { target: resolvePart(part, a.Target), type: a.Type ?? '' });
       }
     },
@@ -269,8 +287,11 @@ interface SheetRef {
   part: string;
 }
 
-/** The workbook part, its worksheets in order (chart and dialog sheets left out) and whether it uses the 1904 dates. */
-async function readWorkbook(book: Workbook): Promise<{ part: string; sheets: SheetRef[]; date1904: boolean }> {
+/**
+ * The workbook part, its worksheets in order (chart and dialog sheets left out), whether it uses the 1904 dates, and
+ * the parts it names (styles, shared strings) by their relationship's type.
+ */
+async function readWorkbook(book: Workbook): Promise<{ sheets: SheetRef[]; date1904: boolean; partOf: (type: string) => string | undefined }> {
   const rootRels = await relationshipsOf(book, '');
   const office = [...rootRels.values()].find((r) => r.type.endsWith('/officeDocument'));
   const part = office && book.has(office.target) ? office.target : 'xl/workbook.xml';
@@ -281,6 +302,7 @@ async function readWorkbook(book: Workbook): Promise<{ part: string; sheets: She
   await readPart(chunks, {
     onOpen(name, a) {
       if (name === 'sheet') {
+        if (listed.length >= MAX_ITEMS) throw tooBig(`${MAX_ITEMS} sheets`);
         const rid = Object.entries(a).find(([key]) => key.endsWith(':id'))?.[1]; // r:id, whatever the prefix
         listed.push({ name: a.name ?? '', rid: rid ?? '' });
       } else if (name === 'workbookPr') {
@@ -294,7 +316,11 @@ async function readWorkbook(book: Workbook): Promise<{ part: string; sheets: She
     const rel = rels.get(rid);
     if (rel && rel.type.endsWith('/worksheet')) sheets.push({ name, part: rel.target });
   }
-  return { part, sheets, date1904 };
+  const targets = [...rels.values()];
+  // A workbook whose relationships do not name its styles or shared strings: the parts where Excel puts them.
+  const standard: Record<string, string> = { '/styles': 'xl/styles.xml', '/sharedStrings': 'xl/sharedStrings.xml' };
+  const partOf = (type: string) => targets.find((r) => r.type.endsWith(type))?.target ?? (book.has(standard[type]) ? standard[type] : undefined);
+  return { sheets, date1904, partOf };
 }
 
 /** The number format of each cell style (cellXfs), by the style's index. */
@@ -303,15 +329,24 @@ async function readStyles(book: Workbook, stylesPart: string | undefined): Promi
   if (chunks === undefined) return [];
   const custom = new Map<number, string>();
   const formats: (string | undefined)[] = [];
+  // numFmt only under numFmts (the differential formats, dxfs, have their own), xf only under cellXfs.
+  let inNumFmts = false;
   let inCellXfs = false;
   await readPart(chunks, {
     onOpen(name, a) {
-      if (name === 'numFmt' && a.numFmtId !== undefined && a.formatCode !== undefined) custom.set(Number(a.numFmtId), a.formatCode);
+      if (name === 'numFmts') inNumFmts = true;
       else if (name === 'cellXfs') inCellXfs = true;
-      else if (name === 'xf' && inCellXfs) formats.push(a.numFmtId === undefined ? undefined : String(a.numFmtId));
+      else if (name === 'numFmt' && inNumFmts && a.numFmtId !== undefined && a.formatCode !== undefined) {
+        if (custom.size >= MAX_ITEMS) throw tooBig(`${MAX_ITEMS} number formats`);
+        custom.set(Number(a.numFmtId), a.formatCode);
+      } else if (name === 'xf' && inCellXfs) {
+        if (formats.length >= MAX_ITEMS) throw tooBig(`${MAX_ITEMS} cell styles`);
+        formats.push(a.numFmtId === undefined ? undefined : String(a.numFmtId));
+      }
     },
     onClose(name) {
-      if (name === 'cellXfs') inCellXfs = false;
+      if (name === 'numFmts') inNumFmts = false;
+      else if (name === 'cellXfs') inCellXfs = false;
     },
   });
   return formats.map((id) => (id === undefined ? undefined : (custom.get(Number(id)) ?? BUILT_IN_FORMATS[Number(id)])));
@@ -364,7 +399,7 @@ async function readSharedStrings(book: Workbook, part: string | undefined, maxCh
     onClose(name) {
       if (name === 'si') {
         const text = item.take();
-        chars += text.length;
+        chars += Math.max(1, text.length); // an empty item counts too: millions of <si/> are not free
         if (chars > maxChars) throw tooBig(`${maxChars} characters of shared strings`);
         strings.push(text);
       } else item.close(name);
@@ -396,6 +431,8 @@ async function* readSheet(
   let type = '';
   let style = 0;
   let value = '';
+  /** Whether the cell has a value (a <v> or an inline string): a cell that is only formatting is not a cell of the row. */
+  let hasValue = false;
   let inValue = false;
   let inInline = false;
   const inline = new StringItemText();
@@ -403,7 +440,7 @@ async function* readSheet(
   function cellText(): string {
     switch (type) {
       case 's':
-        return shared[Number(value)] ?? '';
+        return value.trim() === '' ? '' : (shared[Number(value)] ?? '');
       case 'inlineStr':
         return inline.take();
       case 'str':
@@ -428,12 +465,17 @@ async function* readSheet(
         return;
       }
       switch (name) {
-        case 'row':
-          rowNumber = a.r === undefined ? rowNumber + 1 : Number(a.r);
-          if (!Number.isInteger(rowNumber) || rowNumber < 1) throw unreadable(`a row numbered ${JSON.stringify(a.r)}`);
+        case 'row': {
+          // Rows in ascending order (as the format requires), within Excel's 1,048,576.
+          const next = a.r === undefined ? rowNumber + 1 : Number(a.r);
+          if (!Number.isInteger(next) || next <= rowNumber || next > MAX_ROW_NUMBER) {
+            throw unreadable(`a row numbered ${JSON.stringify(a.r ?? String(next))} after row ${rowNumber}`);
+          }
+          rowNumber = next;
           record = [];
           column = -1;
           break;
+        }
         case 'c': {
           const at = columnOf(a.r);
           column = at < 0 ? column + 1 : at;
@@ -441,13 +483,17 @@ async function* readSheet(
           type = a.t ?? 'n';
           style = a.s === undefined ? 0 : Number(a.s);
           value = '';
+          hasValue = false;
+          inline.take();
           break;
         }
         case 'v':
           inValue = true;
+          hasValue = true;
           break;
         case 'is':
           inInline = true;
+          hasValue = true;
           break;
       }
     },
@@ -468,7 +514,7 @@ async function* readSheet(
           inValue = false;
           break;
         case 'c':
-          if (record !== undefined) {
+          if (record !== undefined && hasValue) {
             const text = cellText();
             // The empty cells a cell far to the right pads the row with count as cell text: a few bytes of XML
             // could otherwise make 16,384 cells.
@@ -530,12 +576,10 @@ export async function* readXlsx(
     if (workbook.sheets.length === 0) throw new ImportFileError('invalid_xlsx', 'the workbook has no worksheet');
     const chosen = sheet === undefined ? workbook.sheets[0] : workbook.sheets.find((s) => s.name === sheet);
     if (chosen === undefined) {
-      throw new ImportFileError('unknown_sheet', `the workbook has no sheet named ${JSON.stringify(sheet)}; its sheets: ${workbook.sheets.map((s) => s.name).join(', ')}`);
+      throw new ImportFileError('unknown_sheet', `the workbook has no sheet named ${JSON.stringify(sheet)}; its sheets: ${nameList(workbook.sheets.map((s) => s.name))}`);
     }
-    const rels = [...(await relationshipsOf(book, workbook.part)).values()];
-    const partOf = (type: string) => rels.find((r) => r.type.endsWith(type))?.target;
-    const formats = await readStyles(book, partOf('/styles'));
-    const shared = await readSharedStrings(book, partOf('/sharedStrings'), limits.maxSharedChars);
+    const formats = await readStyles(book, workbook.partOf('/styles'));
+    const shared = await readSharedStrings(book, workbook.partOf('/sharedStrings'), limits.maxSharedChars);
     const chunks = await book.open(chosen.part);
     if (chunks === undefined) throw unreadable(`its sheet ${JSON.stringify(chosen.name)} is missing (${chosen.part})`);
     found.sheet = chosen.name;

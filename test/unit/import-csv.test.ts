@@ -791,6 +791,48 @@ describe('readImportFile: what it detects, and the options that win', () => {
     expect(past.message).toMatch(/not a readable xlsx workbook: a cell past Excel's last column \(XFE2\)/);
   });
 
+  it('xlsx: cells that are only formatting, odd parts, and nesting, comments or items past the bounds', async () => {
+    /** A workbook of one sheet: its sheetData's XML, and other parts (by path) beside or instead of the usual ones. */
+    const book = (sheetData: string, parts: Record<string, string> = {}, rels = true) => {
+      const zip = new JSZip();
+      zip.file('xl/workbook.xml', '<workbook xmlns:r="r"><sheets><sheet name="S" r:id="rId1"/></sheets></workbook>');
+      zip.file(
+        'xl/_rels/workbook.xml.rels',
+        `<Relationships><Relationship Id="rId1" Type="x/worksheet" Target="worksheets/sheet1.xml"/>${rels ? '<Relationship Id="rId2" Type="x/sharedStrings" Target="sharedStrings.xml"/><Relationship Id="rId3" Type="x/styles" Target="styles.xml"/>' : ''}</Relationships>`,
+      );
+      zip.file('xl/sharedStrings.xml', '<sst><si><t>vendor_data</t></si><si><t>display_name</t></si><si><t>s-1</t></si></sst>');
+      zip.file('xl/worksheets/sheet1.xml', `<worksheet><sheetData>${sheetData}</sheetData></worksheet>`);
+      for (const [name, text] of Object.entries(parts)) zip.file(name, text);
+      return zip.generateAsync({ type: 'nodebuffer', compression: 'DEFLATE' });
+    };
+    const header = '<row r="1"><c r="A1" t="s"><v>0</v></c><c r="B1" t="s"><v>1</v></c><c r="C1" s="1"/><c r="F1" s="1"/></row>';
+    // Cells with a style and no value (Excel writes them for a formatted range) are not cells: no unnamed column, no
+    // too_many_fields. A t="s" cell without a value is empty, not the first shared string.
+    const formatted = await read(await book(`${header}<row r="2"><c r="A2" t="s"><v>2</v></c><c r="B2" t="s"/><c r="H2" s="1"/></row>`), 10, 1000);
+    expect(formatted.columns).toEqual(['vendor_data', 'display_name']);
+    expect(formatted.lines.map((l) => [l[2], l[4], l[5]])).toEqual([['s-1', '\\N', '\\N']]);
+    // The shared strings and styles found at Excel's paths when the relationships do not name them; a number
+    // format under dxfs (conditional formatting) does not replace the cell style's.
+    const styles = '<styleSheet><numFmts><numFmt numFmtId="164" formatCode="000"/></numFmts><cellXfs><xf numFmtId="0"/><xf numFmtId="164"/></cellXfs><dxfs><dxf><numFmt numFmtId="164" formatCode="0.00"/></dxf></dxfs></styleSheet>';
+    const unnamed = await read(await book(`${header}<row r="2"><c r="A2" t="s"><v>2</v></c><c r="B2" s="1"><v>7</v></c></row>`, { 'xl/styles.xml': styles }, false), 10, 1000);
+    expect(unnamed.lines.map((l) => [l[2], l[5]])).toEqual([['s-1', '007']]);
+    // An inline string in a cell that is not inlineStr leaves nothing for the next cell.
+    const inline = await read(await book(`${header}<row r="2"><c r="A2" t="s"><v>2</v><is><t>stray</t></is></c><c r="B2" t="inlineStr"><is><t>B</t></is></c></row>`), 10, 1000);
+    expect(inline.lines.map((l) => l[5])).toEqual(['B']);
+    // Rows out of order, or past Excel's last row: invalid_xlsx (not a database error).
+    const order = await rejection(await book(`${header}<row r="3"><c r="A3" t="s"><v>2</v></c></row><row r="2"/>`), 10);
+    expect(order.message).toMatch(/not a readable xlsx workbook: a row numbered "2" after row 3/);
+    expect((await rejection(await book(`${header}<row r="1048577"/>`), 10)).code).toBe('invalid_xlsx');
+    // Nesting past 64 elements; a comment holding '<'s past 1,000,000 characters; 300,001 empty shared strings
+    // against maxBytes 100,000 (each counts one character).
+    const nested = await rejection(await book(`${header}<row r="2">${'<a>'.repeat(70)}${'</a>'.repeat(70)}</row>`), 10);
+    expect(nested.message).toMatch(/nested deeper than 64 elements/);
+    const comment = await rejection(await book(`${header}<!--${'x<'.repeat(600_000)}-->`), 10);
+    expect(comment.message).toMatch(/more than 1000000 characters in one text or tag/);
+    const manyEmpty = await rejection(await book(header, { 'xl/sharedStrings.xml': `<sst>${'<si/>'.repeat(100_001)}</sst>` }), 10, { maxBytes: 100_000 } as ReadOptions);
+    expect(manyEmpty.message).toMatch(/more than 100000 characters of shared strings/);
+  });
+
   it('xlsx: the temporary copy of the upload is gone when the read ends, stops early or fails', async () => {
     // The reader copies the upload to import-xlsx-* in os.tmpdir() to open its zip directory. exceljs's streaming
     // writer puts the sheets before the shared strings, and this workbook has two sheets.
