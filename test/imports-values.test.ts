@@ -266,10 +266,20 @@ describe('personal data in the preview and the error reports', () => {
       expect(row.raw).toEqual({ vendor_data: 'r-1', display_name: 'Shown', country: 'es', tags: 'a' });
       expect(row.normalized).toEqual([{ field: 'country', from: 'es', to: 'ESP' }]);
       expect((await report('errors.csv', token))[1]).toBe('3,r-2,email,invalid_email,email is not a valid address,"r-2,Two,,,,,FR,b"');
-      expect((await report('invalid-rows.csv', token))[1]).toBe('r-2,Two,,,,FR,,b,,email: email is not a valid address');
+      const invalidRows = await report('invalid-rows.csv', token);
+      expect(invalidRows.slice(0, 2)).toEqual(['vendor_data,display_name,country,status,tags,error', 'r-2,Two,FR,,b,email: email is not a valid address']);
     }
     // COMPLIANCE_OFFICER may export every column: it sees the row whole.
     expect((await previewRows(t, id, t.operators.COMPLIANCE_OFFICER.token))[0].raw).toEqual(owner.raw);
+
+    // An NDJSON line that could not be read is staged as its whole text: hidden whole.
+    const ndjson = await stage(t, '{"vendor_data":"j-1","display_name":"J"}\n{"vendor_data":"j-2","email":"ana@example.com",\n');
+    const [, broken] = await previewRows(t, ndjson.id);
+    expect(Object.values(broken.raw).join('')).toContain('ana@example.com');
+    const [, hiddenLine] = await previewRows(t, ndjson.id, t.operators.READER.token);
+    expect(hiddenLine.raw).toEqual({});
+    const res = await fetch(`${stack.baseUrl}/console/users/imports/${ndjson.id}/errors.csv`, { headers: { authorization: `Bearer ${t.operators.READER.token}` } });
+    expect(await res.text()).not.toContain('ana@example.com');
   });
 });
 

@@ -14,7 +14,8 @@ import { undoConflictBatch } from './undo';
  *   and one line per row of a chunk that failed to write; `raw_row` is the row as the file had it, as one CSV line.
  * - `invalid-rows.csv`: the same rows once each, in the template's columns (read through the import's mapping), with
  *   a last column `error`: fixed in a spreadsheet, it can be uploaded again as it is.
- * For a role without exports.all_columns (`hidden`, see personal-data.ts) the cells it may not see are blank.
+ * For a role without exports.all_columns (`hidden`, see personal-data.ts) errors.csv's raw_row has the cells it may
+ * not see blank, and invalid-rows.csv only the columns it may see.
  */
 
 export interface ReportOptions {
@@ -38,7 +39,7 @@ function csvLines(records: Cell[][]): string {
 /** The raw cells as one CSV line (no line break), cells as the file had them (RFC 4180 quoting only). */
 function rawLine(raw: string[] | null, hidden: HiddenCells): string {
   if (!raw || raw.length === 0) return '';
-  return stringify([hidden ? raw.map((cell, i) => (hidden(i) ? '' : cell)) : raw], { eof: false, quoted_match: /[\r\n]/ });
+  return stringify([hidden ? raw.map((cell, i) => (hidden(i, raw.length) ? '' : cell)) : raw], { eof: false, quoted_match: /[\r\n]/ });
 }
 
 const chunkFailure = (row: ErrorReportRow) => `chunk ${row.chunk_no! + 1} failed to write: ${row.chunk_error ?? 'unknown error'}`;
@@ -96,20 +97,21 @@ export function writeInvalidRows(
   const ndjson = (record.detected as { format?: string } | null | undefined)?.format === 'ndjson';
   const columns = columnsOfHeaders(record);
   const at = (column: string) => columns.indexOf(column);
-  const positions = IMPORT_COLUMNS.map((column) => at(column));
+  // A restricted role's file has only the columns it may see.
+  const template = hidden ? IMPORT_COLUMNS.filter(shownToRestricted) : IMPORT_COLUMNS;
+  const positions = template.map((column) => at(column));
   const first = at('first_name');
   const last = at('last_name');
-  return streamReport(db, record.id, out, [...IMPORT_COLUMNS, 'error'], (row) => {
+  return streamReport(db, record.id, out, [...template, 'error'], (row) => {
     const raw = row.raw ?? [];
     const errors = row.chunk_no !== null ? chunkFailure(row) : (row.errors ?? []).map((e) => `${e.column}: ${e.message}`).join('; ');
     // An NDJSON line that is not an object (or not one that can be read) is staged as its text alone.
     if (ndjson && raw.length !== headers.length) {
-      return [[...IMPORT_COLUMNS.map(() => ''), hidden ? errors : `${errors}; the line: ${raw.join('')}`]];
+      return [[...template.map(() => ''), hidden ? errors : `${errors}; the line: ${raw.join('')}`]];
     }
     const cells = positions.map((p, i) => {
-      if (hidden && !shownToRestricted(IMPORT_COLUMNS[i])) return '';
       if (p >= 0) return raw[p] ?? '';
-      if (IMPORT_COLUMNS[i] === 'full_name' && (first >= 0 || last >= 0)) {
+      if (template[i] === 'full_name' && (first >= 0 || last >= 0)) {
         return [raw[first] ?? '', raw[last] ?? ''].map((c) => c.trim()).filter(Boolean).join(' ');
       }
       return '';

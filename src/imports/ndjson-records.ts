@@ -119,7 +119,10 @@ export class NdjsonRecordReader {
     try {
       value = JSON.parse(text);
     } catch (err) {
-      this.onError('invalid_json_line', `line ${this.line} is not JSON (${(err as Error).message.slice(0, 200)})`, text, this.line);
+      // V8's message quotes a piece of the line (`Unexpected token 'a', "{"email":"a"... is not valid JSON`): cut, so
+      // that the message holds none of the row's values (a role without personal data sees the messages).
+      const reason = (err as Error).message.replace(/, (\.\.\.)?".*$/s, '').slice(0, 200);
+      this.onError('invalid_json_line', `line ${this.line} is not JSON (${reason})`, text, this.line);
       return;
     }
     if (typeof value !== 'object' || value === null || Array.isArray(value)) {

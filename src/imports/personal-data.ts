@@ -2,8 +2,9 @@
  * What of an import's rows a role without `exports.all_columns` (DEVELOPER, READER) is shown: only the cells of the
  * columns it may export (API.md's restricted columns that an import writes). The other cells of the file (full name,
  * first and last name, email, phone, metadata, date of birth, and a header that was ignored or is not known, which
- * may hold anything) are left out of the preview's `raw` and `normalized`, and blank in errors.csv's `raw_row` and in
- * invalid-rows.csv, as `changes` already left out personal data: otherwise `raw` would show what `changes` hides.
+ * may hold anything) are left out of the preview's `raw` and `normalized`, blank in errors.csv's `raw_row`, and
+ * invalid-rows.csv has only the columns it may see (so that the file, uploaded again, changes nothing else), as
+ * `changes` already left out personal data: otherwise `raw` would show what `changes` hides.
  */
 
 /** The template columns a restricted role may see in an import's rows. */
@@ -28,15 +29,19 @@ export function columnsOfHeaders(record: ReadHeaders): (string | null)[] {
   });
 }
 
-/** For a restricted role: whether the file's cell `i` is hidden; for a full-access caller: undefined (nothing is). */
-export type HiddenCells = ((i: number) => boolean) | undefined;
+/**
+ * For a restricted role: whether cell `i` of a row of `cells` cells is hidden; for a full-access caller: undefined
+ * (nothing is). A row whose cells do not line up with the header (an NDJSON line that could not be read, staged as
+ * its whole text) is hidden whole.
+ */
+export type HiddenCells = ((i: number, cells: number) => boolean) | undefined;
 
 export function hiddenCellsOf(record: ReadHeaders, restricted: boolean): HiddenCells {
   if (!restricted) return undefined;
   const columns = columnsOfHeaders(record);
-  return (i) => {
+  return (i, cells) => {
     const column = columns[i];
-    return column === undefined || column === null || !SHOWN_TO_RESTRICTED.has(column);
+    return cells !== columns.length || column === undefined || column === null || !SHOWN_TO_RESTRICTED.has(column);
   };
 }
 
