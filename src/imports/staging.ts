@@ -74,6 +74,73 @@ function modeErrorsSql(modes: WriteModes): { modeError: string; tagsError: strin
   return { modeError, tagsError };
 }
 
+/**
+ * The CTEs `dups`, `verdicts` and `judged` over the staged rows: those of the staging table, or (`inRows`) the
+ * import's in import_rows. Each row with the first row its key appeared in (`duplicate_of`), its user, its mode error
+ * and whether it changes that user.
+ */
+function judgedSql(modes: WriteModes, inRows: boolean): string {
+  const table = inRows ? 'import_rows' : 'import_staging';
+  const ofImport = inRows ? 'import_id = $1 AND ' : '';
+  const { modeError, tagsError } = modeErrorsSql(modes);
+  return `dups AS (
+    SELECT vendor_data_key, min(row_number) AS first_row FROM ${table}
+    WHERE ${ofImport}vendor_data_key IS NOT NULL
+    GROUP BY vendor_data_key HAVING count(*) > 1
+  ),
+  verdicts AS (
+    SELECT s.*, d.first_row AS duplicate_of FROM ${table} s
+    LEFT JOIN dups d ON d.vendor_data_key = s.vendor_data_key AND d.first_row < s.row_number
+    ${inRows ? 'WHERE s.import_id = $1' : ''}
+  ),
+  judged AS (
+    SELECT s.*, u.id AS user_id,
+      CASE WHEN s.errors IS NULL AND s.duplicate_of IS NULL THEN CASE ${modeError} ${tagsError} END END AS mode_error,
+      (u.id IS NOT NULL AND ${changesSql(modes)}) AS changes,
+      (u.id IS NOT NULL AND ${KEEPS_FULL_NAME_SQL}) AS keeps_full_name
+    FROM verdicts s
+    LEFT JOIN users u ON s.errors IS NULL AND s.duplicate_of IS NULL AND u.application_id = $2
+      AND u.vendor_data_key = s.vendor_data_key
+  )`;
+}
+
+/**
+ * A judged row's verdict (SQL over `s`: its reader's `errors` and `chunk_no`, `duplicate_of`, `mode_error`, its
+ * user's `user_id`, whether it `changes` that user and `keeps_full_name`), the same for both ways of staging.
+ */
+const VERDICT = {
+  chunkNo: 'CASE WHEN s.duplicate_of IS NULL AND s.mode_error IS NULL THEN s.chunk_no END',
+  action: `CASE WHEN s.errors IS NOT NULL OR s.duplicate_of IS NOT NULL OR s.mode_error IS NOT NULL THEN 'invalid'
+    WHEN s.user_id IS NULL THEN 'create' WHEN s.changes THEN 'update' ELSE 'unchanged' END`,
+  errors: `CASE WHEN s.duplicate_of IS NOT NULL THEN COALESCE(s.errors, '[]'::jsonb) || jsonb_build_array(jsonb_build_object(
+      'column', 'vendor_data', 'code', 'duplicate_in_file',
+      'message', 'vendor_data already appears in row ' || s.duplicate_of))
+    WHEN s.mode_error IS NOT NULL THEN jsonb_build_array(s.mode_error)
+    ELSE s.errors END`,
+  keptFields: `CASE WHEN s.mode_error IS NULL AND s.keeps_full_name THEN ARRAY['full_name'] ELSE '{}'::text[] END`,
+};
+
+/**
+ * The end of a staging statement over `rows` (each staged row's row_number, chunk_no and action): import_chunks,
+ * summed up from the rows (so a chunk may end up smaller, or gone: the numbers then have a gap), and the counts.
+ */
+function chunksAndCountsSql(rows: string): string {
+  return `chunks AS (
+    INSERT INTO import_chunks (import_id, chunk_no, first_row, last_row, row_count)
+    SELECT $1, chunk_no, min(row_number), max(row_number), count(*)::int FROM ${rows}
+    WHERE chunk_no IS NOT NULL GROUP BY chunk_no
+    RETURNING chunk_no
+  )
+  SELECT count(*)::int AS total_rows,
+    count(*) FILTER (WHERE action <> 'invalid')::int AS valid_rows,
+    count(*) FILTER (WHERE action = 'invalid')::int AS invalid_rows,
+    count(*) FILTER (WHERE action = 'create')::int AS to_create,
+    count(*) FILTER (WHERE action = 'update')::int AS to_update,
+    count(*) FILTER (WHERE action = 'unchanged')::int AS to_unchanged,
+    (SELECT count(*) FROM chunks)::int AS chunks_total
+  FROM ${rows}`;
+}
+
 const CREATE_STAGING = `
   CREATE TEMPORARY TABLE import_staging (
     row_number integer NOT NULL,
@@ -94,66 +161,24 @@ const CREATE_STAGING = `
   ) ON COMMIT DROP`;
 
 /**
- * The staging table -> import_rows, import_chunks and the counts, in one statement (an application that has users). A later row whose key appeared before gets
- * `duplicate_in_file` naming the first row (found by grouping the keys, not by sorting the rows); each valid row is
- * classified against the application's users under the import's modes (merge.ts): `create_only` makes an existing
- * user the row error `already_exists`, `update_only` a missing one `not_found`, `tags_mode=add` past 50 tags
- * `invalid_tags`; such a row is invalid and leaves its chunk. The chunks (numbered while reading) are summed up from
- * the rows, so a chunk may end up smaller, or gone (the numbers then have a gap).
+ * The staging table -> import_rows, import_chunks and the counts, in one statement (an application that has users).
+ * A later row whose key appeared before gets `duplicate_in_file` naming the first row (found by grouping the keys,
+ * not by sorting the rows); each valid row is classified against the application's users under the import's modes
+ * (merge.ts): `create_only` makes an existing user the row error `already_exists`, `update_only` a missing one
+ * `not_found`, `tags_mode=add` past 50 tags `invalid_tags`; such a row is invalid and leaves its chunk.
  */
 function classifyStagedSql(modes: WriteModes): string {
-  const { modeError, tagsError } = modeErrorsSql(modes);
   return `
-  WITH dups AS (
-    SELECT vendor_data_key, min(row_number) AS first_row FROM import_staging
-    WHERE vendor_data_key IS NOT NULL
-    GROUP BY vendor_data_key HAVING count(*) > 1
-  ),
-  verdicts AS (
-    SELECT s.*, d.first_row AS duplicate_of FROM import_staging s
-    LEFT JOIN dups d ON d.vendor_data_key = s.vendor_data_key AND d.first_row < s.row_number
-  ),
-  judged AS (
-    SELECT s.*, u.id AS user_id,
-      CASE WHEN s.errors IS NULL AND s.duplicate_of IS NULL THEN CASE ${modeError} ${tagsError} END END AS mode_error,
-      (u.id IS NOT NULL AND ${changesSql(modes)}) AS changes,
-      (u.id IS NOT NULL AND ${KEEPS_FULL_NAME_SQL}) AS keeps_full_name
-    FROM verdicts s
-    LEFT JOIN users u ON s.errors IS NULL AND s.duplicate_of IS NULL AND u.application_id = $2
-      AND u.vendor_data_key = s.vendor_data_key
-  ),
+  WITH ${judgedSql(modes, false)},
   ins AS (
     INSERT INTO import_rows (import_id, row_number, chunk_no, vendor_data, vendor_data_key, action, errors, kept_fields,
       display_name, full_name, email, phone, country, status, tags, metadata, normalized, raw)
-    SELECT $1, s.row_number,
-      CASE WHEN s.duplicate_of IS NULL AND s.mode_error IS NULL THEN s.chunk_no END,
-      s.vendor_data, s.vendor_data_key,
-      CASE WHEN s.errors IS NOT NULL OR s.duplicate_of IS NOT NULL OR s.mode_error IS NOT NULL THEN 'invalid'
-        WHEN s.user_id IS NULL THEN 'create' WHEN s.changes THEN 'update' ELSE 'unchanged' END,
-      CASE WHEN s.duplicate_of IS NOT NULL THEN COALESCE(s.errors, '[]'::jsonb) || jsonb_build_array(jsonb_build_object(
-          'column', 'vendor_data', 'code', 'duplicate_in_file',
-          'message', 'vendor_data already appears in row ' || s.duplicate_of))
-        WHEN s.mode_error IS NOT NULL THEN jsonb_build_array(s.mode_error)
-        ELSE s.errors END,
-      CASE WHEN s.mode_error IS NULL AND s.keeps_full_name THEN ARRAY['full_name'] ELSE '{}'::text[] END,
-      s.display_name, s.full_name, s.email, s.phone, s.country, s.status, s.tags, s.metadata, s.normalized, s.raw
+    SELECT $1, s.row_number, ${VERDICT.chunkNo}, s.vendor_data, s.vendor_data_key, ${VERDICT.action}, ${VERDICT.errors},
+      ${VERDICT.keptFields}, s.display_name, s.full_name, s.email, s.phone, s.country, s.status, s.tags, s.metadata, s.normalized, s.raw
     FROM judged s
     RETURNING row_number, chunk_no, action
   ),
-  chunks AS (
-    INSERT INTO import_chunks (import_id, chunk_no, first_row, last_row, row_count)
-    SELECT $1, chunk_no, min(row_number), max(row_number), count(*)::int FROM ins
-    WHERE chunk_no IS NOT NULL GROUP BY chunk_no
-    RETURNING chunk_no
-  )
-  SELECT count(*)::int AS total_rows,
-    count(*) FILTER (WHERE action <> 'invalid')::int AS valid_rows,
-    count(*) FILTER (WHERE action = 'invalid')::int AS invalid_rows,
-    count(*) FILTER (WHERE action = 'create')::int AS to_create,
-    count(*) FILTER (WHERE action = 'update')::int AS to_update,
-    count(*) FILTER (WHERE action = 'unchanged')::int AS to_unchanged,
-    (SELECT count(*) FROM chunks)::int AS chunks_total
-  FROM ins`;
+  ${chunksAndCountsSql('ins')}`;
 }
 
 /**
@@ -171,62 +196,19 @@ function classifyStagedSql(modes: WriteModes): string {
  * 1,000,000 rows that INSERT was 7.7 s of a 26 s preview.)
  */
 function classifyInPlaceSql(modes: WriteModes): string {
-  const { modeError, tagsError } = modeErrorsSql(modes);
   return `
-  WITH dups AS (
-    SELECT vendor_data_key, min(row_number) AS first_row FROM import_rows
-    WHERE import_id = $1 AND vendor_data_key IS NOT NULL
-    GROUP BY vendor_data_key HAVING count(*) > 1
-  ),
-  verdicts AS (
-    SELECT s.*, d.first_row AS duplicate_of FROM import_rows s
-    LEFT JOIN dups d ON d.vendor_data_key = s.vendor_data_key AND d.first_row < s.row_number
-    WHERE s.import_id = $1
-  ),
-  judged AS (
-    SELECT s.row_number, s.errors, s.duplicate_of, u.id AS user_id,
-      CASE WHEN s.errors IS NULL AND s.duplicate_of IS NULL THEN CASE ${modeError} ${tagsError} END END AS mode_error,
-      (u.id IS NOT NULL AND ${changesSql(modes)}) AS changes,
-      (u.id IS NOT NULL AND ${KEEPS_FULL_NAME_SQL}) AS keeps_full_name
-    FROM verdicts s
-    LEFT JOIN users u ON s.errors IS NULL AND s.duplicate_of IS NULL AND u.application_id = $2
-      AND u.vendor_data_key = s.vendor_data_key
-  )
-  UPDATE import_rows r SET
-    action = CASE WHEN j.errors IS NOT NULL OR j.duplicate_of IS NOT NULL OR j.mode_error IS NOT NULL THEN 'invalid'
-      WHEN j.user_id IS NULL THEN 'create' WHEN j.changes THEN 'update' ELSE 'unchanged' END,
-    chunk_no = CASE WHEN j.duplicate_of IS NULL AND j.mode_error IS NULL THEN r.chunk_no END,
-    errors = CASE WHEN j.duplicate_of IS NOT NULL THEN COALESCE(j.errors, '[]'::jsonb) || jsonb_build_array(jsonb_build_object(
-        'column', 'vendor_data', 'code', 'duplicate_in_file',
-        'message', 'vendor_data already appears in row ' || j.duplicate_of))
-      WHEN j.mode_error IS NOT NULL THEN jsonb_build_array(j.mode_error)
-      ELSE j.errors END,
-    kept_fields = CASE WHEN j.mode_error IS NULL AND j.keeps_full_name THEN ARRAY['full_name'] END
-  FROM judged j
-  WHERE r.import_id = $1 AND r.row_number = j.row_number
-    AND (j.user_id IS NOT NULL OR j.duplicate_of IS NOT NULL OR j.mode_error IS NOT NULL)`;
+  WITH ${judgedSql(modes, true)}
+  UPDATE import_rows r
+  SET action = ${VERDICT.action}, chunk_no = ${VERDICT.chunkNo}, errors = ${VERDICT.errors}, kept_fields = ${VERDICT.keptFields}
+  FROM judged s
+  WHERE r.import_id = $1 AND r.row_number = s.row_number
+    AND (s.user_id IS NOT NULL OR s.duplicate_of IS NOT NULL OR s.mode_error IS NOT NULL)`;
 }
 
-/**
- * import_chunks from the classified rows and the counts, in one statement: the chunks (numbered while reading) are
- * summed up from the rows, so a chunk may end up smaller, or gone (the numbers then have a gap).
- */
+/** import_chunks and the counts, from the rows classified in place. */
 const SUMMARIZE_SQL = `
   WITH rows AS (SELECT row_number, chunk_no, action FROM import_rows WHERE import_id = $1),
-  chunks AS (
-    INSERT INTO import_chunks (import_id, chunk_no, first_row, last_row, row_count)
-    SELECT $1, chunk_no, min(row_number), max(row_number), count(*)::int FROM rows
-    WHERE chunk_no IS NOT NULL GROUP BY chunk_no
-    RETURNING chunk_no
-  )
-  SELECT count(*)::int AS total_rows,
-    count(*) FILTER (WHERE action <> 'invalid')::int AS valid_rows,
-    count(*) FILTER (WHERE action = 'invalid')::int AS invalid_rows,
-    count(*) FILTER (WHERE action = 'create')::int AS to_create,
-    count(*) FILTER (WHERE action = 'update')::int AS to_update,
-    count(*) FILTER (WHERE action = 'unchanged')::int AS to_unchanged,
-    (SELECT count(*) FROM chunks)::int AS chunks_total
-  FROM rows`;
+  ${chunksAndCountsSql('rows')}`;
 
 /**
  * Reads the file into COPY: into import_rows itself (`intoRows`, each line ending in the import's id and its first

@@ -63,6 +63,15 @@ function RunsFields({ runs }: { runs: ReturnType<typeof useRuns> }) {
   );
 }
 
+/** The Runs and the export sections read together: when it runs and the spec, or the first thing to fix. */
+function readSchedule(runs: ReturnType<typeof useRuns>, exportSpec: ReturnType<typeof useExportSpec>) {
+  const when = runs.read();
+  if ('problem' in when) return when;
+  const read = exportSpec.read();
+  if ('problem' in read) return read;
+  return { runs: when.runs, spec: read.spec };
+}
+
 function CreateForm() {
   const ids = {
     name: useId(),
@@ -82,18 +91,13 @@ function CreateForm() {
       setFormError('Give the schedule a name.');
       return;
     }
-    const when = runs.read();
-    if ('problem' in when) {
-      setFormError(when.problem);
-      return;
-    }
-    const read = exportSpec.read();
+    const read = readSchedule(runs, exportSpec);
     if ('problem' in read) {
       setFormError(read.problem);
       return;
     }
     setFormError(null);
-    const body: ScheduleRequest = { name: name.trim(), incremental, ...when.runs, ...read.spec };
+    const body: ScheduleRequest = { name: name.trim(), incremental, ...read.runs, ...read.spec };
     create.mutate(body, { onSuccess: () => setName('') });
   };
 
@@ -148,19 +152,14 @@ function EditForm({ schedule, onDone }: { schedule: ExportSchedule; onDone: (sav
 
   const submit = (e: FormEvent) => {
     e.preventDefault();
-    const when = runs.read();
-    if ('problem' in when) {
-      setFormError(when.problem);
-      return;
-    }
-    const read = exportSpec.read();
+    const read = readSchedule(runs, exportSpec);
     if ('problem' in read) {
       setFormError(read.problem);
       return;
     }
     setFormError(null);
     // The filters replace the schedule's whole: {} when every filter was cleared.
-    const patch = { ...when.runs, filters: read.spec.filters ?? {}, columns: read.spec.columns };
+    const patch = { ...read.runs, filters: read.spec.filters ?? {}, columns: read.spec.columns };
     update.mutate({ id: schedule.id, patch }, { onSuccess: () => onDone(true) });
   };
 
