@@ -86,8 +86,10 @@ export function useExportSpec(start: ExportSpecStart = {}) {
     if (countries.length) filters.country = countries;
     const tagList = parseTags(tags);
     if (tagList.length) filters.tags = tagList;
-    const from = toUtc(createdFrom);
-    const to = toUtc(createdTo);
+    // An untouched date is sent back as it was stored: read back from local time, a time in the hour that repeats when
+    // the clocks go back would move by an hour.
+    const from = createdFrom === toLocal(filters0.created_from) ? filters0.created_from : toUtc(createdFrom);
+    const to = createdTo === toLocal(filters0.created_to) ? filters0.created_to : toUtc(createdTo);
     if (from) filters.created_from = from;
     if (to) filters.created_to = to;
     if (from && to && from >= to) return { problem: '“Created before” must be later than “Created from”.' };
