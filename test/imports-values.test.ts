@@ -272,6 +272,10 @@ describe('personal data in the preview and the error reports', () => {
     // COMPLIANCE_OFFICER may export every column: it sees the row whole.
     expect((await previewRows(t, id, t.operators.COMPLIANCE_OFFICER.token))[0].raw).toEqual(owner.raw);
 
+    // A CSV row shorter than the header keeps its cells' columns (only the hidden ones go).
+    const short = await stage(t, 'vendor_data,display_name,email\nq-1,Short\n');
+    expect((await previewRows(t, short.id, t.operators.READER.token))[0].raw).toEqual({ vendor_data: 'q-1', display_name: 'Short' });
+
     // An NDJSON line that could not be read is staged as its whole text: hidden whole.
     const ndjson = await stage(t, '{"vendor_data":"j-1","display_name":"J"}\n{"vendor_data":"j-2","email":"ana@example.com",\n');
     const [, broken] = await previewRows(t, ndjson.id);

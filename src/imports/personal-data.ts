@@ -31,17 +31,18 @@ export function columnsOfHeaders(record: ReadHeaders): (string | null)[] {
 
 /**
  * For a restricted role: whether cell `i` of a row of `cells` cells is hidden; for a full-access caller: undefined
- * (nothing is). A row whose cells do not line up with the header (an NDJSON line that could not be read, staged as
- * its whole text) is hidden whole.
+ * (nothing is). An NDJSON row whose cells do not line up with its keys (a line that could not be read, staged as its
+ * whole text) is hidden whole; a CSV or xlsx row shorter or longer than the header keeps its cells' columns.
  */
 export type HiddenCells = ((i: number, cells: number) => boolean) | undefined;
 
 export function hiddenCellsOf(record: ReadHeaders, restricted: boolean): HiddenCells {
   if (!restricted) return undefined;
   const columns = columnsOfHeaders(record);
+  const ndjson = (record.detected as { format?: string } | null | undefined)?.format === 'ndjson';
   return (i, cells) => {
     const column = columns[i];
-    return cells !== columns.length || column === undefined || column === null || !SHOWN_TO_RESTRICTED.has(column);
+    return (ndjson && cells !== columns.length) || column === undefined || column === null || !SHOWN_TO_RESTRICTED.has(column);
   };
 }
 
