@@ -4,7 +4,7 @@ import { stringify } from 'csv-stringify/sync';
 import type { Queryable } from '../db/client';
 import { escapeFormula, RECORD_DELIMITER } from '../exports/csv';
 import { IMPORT_COLUMNS } from './columns';
-import { columnsOfHeaders, shownToRestricted, type HiddenCells, type ReadHeaders } from './personal-data';
+import { columnsOfHeaders, readAsNdjson, shownToRestricted, type HiddenCells, type ReadHeaders } from './personal-data';
 import { errorReportBatch, type ErrorReportRow } from './queries';
 import { undoConflictBatch } from './undo';
 
@@ -93,8 +93,7 @@ export function writeInvalidRows(
   out: Writable,
   { batchSize = 2000, hidden }: ReportOptions = {},
 ): Promise<void> {
-  const headers = record.columns ?? [];
-  const ndjson = (record.detected as { format?: string } | null | undefined)?.format === 'ndjson';
+  const ndjson = readAsNdjson(record);
   const columns = columnsOfHeaders(record);
   const at = (column: string) => columns.indexOf(column);
   // A restricted role's file has only the columns it may see.
@@ -106,7 +105,7 @@ export function writeInvalidRows(
     const raw = row.raw ?? [];
     const errors = row.chunk_no !== null ? chunkFailure(row) : (row.errors ?? []).map((e) => `${e.column}: ${e.message}`).join('; ');
     // An NDJSON line that is not an object (or not one that can be read) is staged as its text alone.
-    if (ndjson && raw.length !== headers.length) {
+    if (ndjson && raw.length !== columns.length) {
       return [[...template.map(() => ''), hidden ? errors : `${errors}; the line: ${raw.join('')}`]];
     }
     const cells = positions.map((p, i) => {

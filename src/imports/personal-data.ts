@@ -17,12 +17,17 @@ export interface ReadHeaders {
   detected?: unknown;
 }
 
+/** Whether the file was read as NDJSON (its header is then the template's field names). */
+export function readAsNdjson(record: ReadHeaders): boolean {
+  return (record.detected as { format?: string } | null | undefined)?.format === 'ndjson';
+}
+
 /**
  * The template column each header of the file was read as (null: ignored). A CSV or xlsx row's cells are in the
  * header's order (`mapping[i]` read `columns[i]`); an NDJSON file's header is the template's field names.
  */
 export function columnsOfHeaders(record: ReadHeaders): (string | null)[] {
-  const ndjson = (record.detected as { format?: string } | null | undefined)?.format === 'ndjson';
+  const ndjson = readAsNdjson(record);
   return (record.columns ?? []).map((header, i) => {
     if (ndjson) return header;
     return record.mapping?.[i]?.column ?? (record.mapping ? null : header.toLowerCase());
@@ -39,7 +44,7 @@ export type HiddenCells = ((i: number, cells: number) => boolean) | undefined;
 export function hiddenCellsOf(record: ReadHeaders, restricted: boolean): HiddenCells {
   if (!restricted) return undefined;
   const columns = columnsOfHeaders(record);
-  const ndjson = (record.detected as { format?: string } | null | undefined)?.format === 'ndjson';
+  const ndjson = readAsNdjson(record);
   return (i, cells) => {
     const column = columns[i];
     return (ndjson && cells !== columns.length) || column === undefined || column === null || !SHOWN_TO_RESTRICTED.has(column);
