@@ -108,7 +108,7 @@ async function seedUser(t: Tenant, vendorData: string) {
 const HEADER = ['vendor_data', 'display_name', 'full_name', 'email', 'phone', 'country', 'status', 'tags', 'metadata_json'];
 
 describe('normalised values', () => {
-  it('stores alpha-3 and E.164, and the preview reports what was normalised', async () => {
+  it('stores alpha-3, E.164 and upper-case statuses, and the preview reports what was normalised', async () => {
     const t = await tenant();
     const file = csvOf(['vendor_data', 'phone', 'country', 'status'], [
       ['n-1', '+34 600-11-12-22', 'ES', 'active'],
@@ -126,6 +126,7 @@ describe('normalised values', () => {
         [
           { field: 'phone', from: '+34 600-11-12-22', to: '+34600111222' },
           { field: 'country', from: 'ES', to: 'ESP' },
+          { field: 'status', from: 'active', to: 'ACTIVE' },
         ],
       ],
       [
@@ -136,8 +137,15 @@ describe('normalised values', () => {
           { field: 'country', from: 'Spain', to: 'ESP' },
         ],
       ],
-      // Letter case alone is not reported.
-      [4, 'create', []],
+      // Letter case is reported too: nothing is stored differently from the file without saying so.
+      [
+        4,
+        'create',
+        [
+          { field: 'country', from: 'esp', to: 'ESP' },
+          { field: 'status', from: 'Blocked', to: 'BLOCKED' },
+        ],
+      ],
       // The country of an invalid row is still reported; the phone is an error that names the spreadsheet.
       [5, 'invalid', [{ field: 'country', from: 'spain', to: 'ESP' }]],
     ]);

@@ -145,7 +145,7 @@ export function validateRow(record: readonly string[], layout: Layout, rowNumber
   const phoneCountry = options.defaultPhoneCountry;
   const phone = check(errors, 'phone', cellOf(record, layout, 'phone'), phoneCountry ? (v) => phoneRule(v, phoneCountry) : phoneRule, notes);
   const country = check(errors, 'country', cellOf(record, layout, 'country'), countryRule, notes);
-  const status = check(errors, 'status', cellOf(record, layout, 'status'), statusRule);
+  const status = check(errors, 'status', cellOf(record, layout, 'status'), statusRule, notes);
   const tags = check(errors, 'tags', cellOf(record, layout, 'tags'), tagsRule);
   const metadataObject = check(errors, 'metadata_json', cellOf(record, layout, 'metadata_json'), metadataJsonRule);
   // The rule refused what jsonb cannot hold (NUL, lone surrogates, deep nesting); the cell's text is stored as given.

@@ -36,8 +36,9 @@ interface RuleError {
   message: string;
 }
 /**
- * `normalized`: the value was rewritten into its stored form beyond trimming and letter case (a country given as
- * alpha-2 or a name, a phone written with separators or as a national number); the preview reports it.
+ * `normalized`: the value was rewritten into its stored form beyond trimming (a country given as alpha-2, as a name or
+ * as alpha-3 in lower case, a phone written with separators or as a national number, a status in another letter
+ * case); an import's preview reports it, so that nothing is read differently from the file without saying so.
  */
 export type RuleResult<T> = { ok: true; value: T; normalized?: boolean } | { ok: false; error: RuleError };
 
@@ -122,7 +123,8 @@ export const rules = {
     if (SCIENTIFIC.test(value)) {
       return fail(
         'invalid_phone',
-        `phone "${truncate(value)}" is in scientific notation: a spreadsheet turned the number into a rounded figure and lost digits; format the column as text and export the file again`,
+        // The damaged number is not quoted: a message is shown to roles that may not see phones (the cell is in `raw`).
+        'phone is in scientific notation: a spreadsheet turned the number into a rounded figure and lost digits; format the column as text and export the file again',
       );
     }
     if (PHONE_TEXT.test(value)) {
@@ -143,7 +145,7 @@ export const rules = {
   /** Alpha-3 in any letter case (the cheap path), else alpha-2, else an English name (any letter case). */
   country(value: string): RuleResult<string> {
     const code = value.toUpperCase();
-    if (code.length === 3 && COUNTRY_CODES.has(code)) return ok(code);
+    if (code.length === 3 && COUNTRY_CODES.has(code)) return code === value ? ok(code) : normalized(code);
     const alpha3 = code.length === 2 ? alpha3OfAlpha2(code) : alpha3OfName(value);
     return alpha3 !== undefined
       ? normalized(alpha3)
@@ -151,9 +153,10 @@ export const rules = {
   },
   status(value: string): RuleResult<UserStatus> {
     const status = value.toUpperCase() as UserStatus;
-    return USER_STATUSES.includes(status)
-      ? ok(status)
-      : fail('invalid_status', `status must be one of ${USER_STATUSES.join(', ')}`);
+    if (!USER_STATUSES.includes(status)) {
+      return fail('invalid_status', `status must be one of ${USER_STATUSES.join(', ')}`);
+    }
+    return status === value ? ok(status) : normalized(status);
   },
   dateOfBirth(value: string): RuleResult<string> {
     const match = ISO_DATE.exec(value);

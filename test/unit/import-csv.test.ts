@@ -299,17 +299,21 @@ describe('validateRow', () => {
       status: 'FLAGGED',
       tags: ['b', 'a'],
       metadata: '{"k":1}',
-      normalized: null,
+      normalized: [
+        { field: 'country', from: 'esp', to: 'ESP' },
+        { field: 'status', from: 'flagged', to: 'FLAGGED' },
+      ],
       raw: [' USER-1 ', 'Ana', '', 'a@example.com', '+34600111222', 'esp', 'flagged', ' b , a ,b', '{"k":1}'],
     });
   });
 
-  it('notes the values it normalised (country alpha-2 or name, phone formatting), not letter case', () => {
+  it('notes the values it normalised (country alpha-2 or name, phone formatting, letter case)', () => {
     const result = row(['u', '', '', '', ' +34 (600) 11.12-22 ', 'Spain', 'active', '', '']);
     expect(result).toMatchObject({ errors: null, phone: '+34600111222', country: 'ESP', status: 'ACTIVE' });
     expect(result.normalized).toEqual([
       { field: 'phone', from: '+34 (600) 11.12-22', to: '+34600111222' },
       { field: 'country', from: 'Spain', to: 'ESP' },
+      { field: 'status', from: 'active', to: 'ACTIVE' },
     ]);
   });
 
