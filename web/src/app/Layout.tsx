@@ -70,38 +70,52 @@ export function Layout({ children }: { children: ReactNode }) {
         </div>
       </header>
       <nav className="mainnav" aria-label="Main">
-        <ul>
-          <li>
-            <NavLink href="/imports/new">Import users</NavLink>
+        {/* API.md's menu: Users → Import and Export (with their histories and the schedules), then the audit log and webhooks. */}
+        <ul className="nav-groups">
+          <li className="nav-group">
+            <span className="nav-group-label" id="nav-users">
+              Users
+            </span>
+            <ul aria-labelledby="nav-users">
+              <li>
+                <NavLink href="/imports/new">Import users</NavLink>
+              </li>
+              <li>
+                <NavLink href="/imports" section={/^\/imports\/(?!new$)[^/]+$/}>
+                  Import history
+                </NavLink>
+              </li>
+              <li>
+                <NavLink href="/exports/new">Export users</NavLink>
+              </li>
+              <li>
+                <NavLink href="/exports" section={/^\/exports\/(?!new$)[^/]+$/}>
+                  Export history
+                </NavLink>
+              </li>
+              {can('exports.schedules') && (
+                <li>
+                  <NavLink href="/schedules">Export schedules</NavLink>
+                </li>
+              )}
+            </ul>
           </li>
-          <li>
-            <NavLink href="/imports" section={/^\/imports\/(?!new$)[^/]+$/}>
-              Import history
-            </NavLink>
-          </li>
-          <li>
-            <NavLink href="/exports/new">Export users</NavLink>
-          </li>
-          <li>
-            <NavLink href="/exports" section={/^\/exports\/(?!new$)[^/]+$/}>
-              Export history
-            </NavLink>
-          </li>
-          {can('exports.schedules') && (
-            <li>
-              <NavLink href="/schedules">Export schedules</NavLink>
-            </li>
-          )}
-          {can('audit.read') && (
-            <li>
-              <NavLink href="/audit">Audit log</NavLink>
-            </li>
-          )}
-          {can('webhooks.manage') && (
-            <li>
-              <NavLink href="/integrations/webhooks" section={/^\/integrations\/webhooks\/[^/]+$/}>
-                Webhooks
-              </NavLink>
+          {(can('audit.read') || can('webhooks.manage')) && (
+            <li className="nav-group">
+              <ul aria-label="Administration">
+                {can('audit.read') && (
+                  <li>
+                    <NavLink href="/audit">Audit log</NavLink>
+                  </li>
+                )}
+                {can('webhooks.manage') && (
+                  <li>
+                    <NavLink href="/integrations/webhooks" section={/^\/integrations\/webhooks\/[^/]+$/}>
+                      Webhooks
+                    </NavLink>
+                  </li>
+                )}
+              </ul>
             </li>
           )}
         </ul>
