@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { sql } from 'drizzle-orm';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { api, createTenant, startTestStack, waitFor, type TestStack, type TestTenant } from './helpers/stack';
 import { runExport, seedManyUsers } from './helpers/exports';
@@ -225,5 +226,50 @@ describe('GET /metrics', () => {
     expect(done.row_count).toBe(25);
     expect(moved('kyc_export_range_failures_total')).toBe(0);
     expectNoPersonalLabels(after);
+  });
+
+  it('the API reads the jobs from the database: kyc_jobs by kind and status, kyc_import_idle_seconds for an import without progress', async () => {
+    const done = await importFile(stack, t.token, usersCsv('idle', 2));
+    const waiting = await uploadAndValidate(stack, t.token, usersCsv('waiting', 2));
+    expect(waiting.status).toBe('AWAITING_CONFIRMATION');
+    const counts = async (table: 'imports' | 'exports') =>
+      Object.fromEntries(
+        (await stack.database.db.execute<{ status: string; n: number }>(sql.raw(`SELECT status, count(*)::int AS n FROM ${table} GROUP BY status`))).rows.map(
+          (r) => [r.status, r.n],
+        ),
+      );
+    const { families } = await apiMetrics();
+    expect(families.get('kyc_jobs')?.type).toBe('GAUGE');
+    expect(valueOf(families, 'kyc_job_states_up')).toBe(1);
+    // Every status is a series; each says what the database holds (the tests above left jobs of several statuses).
+    const imports = await counts('imports');
+    expect(imports.COMPLETED).toBeGreaterThanOrEqual(1);
+    expect(imports.AWAITING_CONFIRMATION).toBeGreaterThanOrEqual(1);
+    for (const status of ['VALIDATING', 'AWAITING_CONFIRMATION', 'RUNNING', 'COMPLETED', 'COMPLETED_WITH_ERRORS', 'UNDONE']) {
+      expect(families.get('kyc_jobs')?.metrics.some((m) => m.labels?.kind === 'import' && m.labels?.status === status)).toBe(true);
+      expect(valueOf(families, 'kyc_jobs', { kind: 'import', status })).toBe(imports[status] ?? 0);
+    }
+    const exports = await counts('exports');
+    for (const status of ['QUEUED', 'RUNNING', 'COMPLETED', 'FAILED']) {
+      expect(valueOf(families, 'kyc_jobs', { kind: 'export', status })).toBe(exports[status] ?? 0);
+    }
+    expect(valueOf(families, 'kyc_import_idle_seconds', { status: 'RUNNING' })).toBe(0);
+
+    // An import RUNNING whose last progress was two hours ago (the trigger moves progress_at with the status, so
+    // the clock is turned back in a second statement); then put back as it was.
+    await stack.database.db.execute(sql`UPDATE imports SET status = 'RUNNING' WHERE id = ${done.id}`);
+    await stack.database.db.execute(sql`UPDATE imports SET progress_at = now() - interval '2 hours' WHERE id = ${done.id}`);
+    try {
+      const stuck = (await apiMetrics()).families;
+      const idle = valueOf(stuck, 'kyc_import_idle_seconds', { status: 'RUNNING' });
+      expect(idle).toBeGreaterThanOrEqual(7200);
+      expect(idle).toBeLessThan(7200 + 600);
+      expect(valueOf(stuck, 'kyc_import_idle_seconds', { status: 'VALIDATING' })).toBe(0);
+      expect(valueOf(stuck, 'kyc_jobs', { kind: 'import', status: 'RUNNING' })).toBe((imports.RUNNING ?? 0) + 1);
+      expect(valueOf(stuck, 'kyc_jobs', { kind: 'import', status: 'COMPLETED' })).toBe(imports.COMPLETED - 1);
+      expectNoPersonalLabels(stuck);
+    } finally {
+      await stack.database.db.execute(sql`UPDATE imports SET status = 'COMPLETED' WHERE id = ${done.id}`);
+    }
   });
 });

@@ -19,6 +19,7 @@ import { serializeRequest } from './request-log';
 import { usersRouter } from './users-routes';
 import { webhooksRouter } from './webhooks-routes';
 import { httpMetrics, metricsHandler } from '../metrics/http';
+import { registerJobStateMetrics } from '../metrics/job-states';
 import { createMetricsRegistry } from '../metrics/registry';
 
 
@@ -28,6 +29,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
   const registry = deps.metrics ?? createMetricsRegistry();
+  registerJobStateMetrics(registry, deps.db, deps.logger);
   app.use(httpMetrics(registry));
   app.use(
     pinoHttp({

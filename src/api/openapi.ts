@@ -122,7 +122,8 @@ const healthPaths = {
   },
   '/metrics': {
     get: {
-      summary: "Prometheus metrics: HTTP requests by route pattern and status, latency histograms, the process's (README, Metrics)",
+      summary:
+        "Prometheus metrics: HTTP requests by route pattern and status, latency histograms, the jobs in the database by kind and status, the longest an import has gone without progress, the process's (README, Metrics)",
       responses: { 200: { description: 'Prometheus text format 0.0.4', content: { 'text/plain': { schema: { type: 'string' } } } } },
     },
   },
