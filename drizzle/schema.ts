@@ -281,8 +281,14 @@ export const importRows = pgTable(
     metadata: jsonb('metadata').$type<Record<string, unknown>>(),
     /** The values the rules normalised, `[{field, from, to}]`; null when none. */
     normalized: jsonb('normalized').$type<{ field: string; from: string; to: string }[]>(),
-    /** The row's cells as they were in the file (NUL shown as U+FFFD), in the order of the import's `columns`. */
+    /**
+     * The row's cells as they were in the file (NUL shown as U+FFFD), in the order of the import's `columns`; null
+     * when they are exactly the text of the staged values, which are then read back as the cells
+     * (src/imports/raw-cells.ts).
+     */
     raw: json('raw').$type<string[]>(),
+    /** The metadata_json cell's text of a row whose `raw` is null (jsonb does not keep the text); else null. */
+    metadataCell: text('metadata_cell'),
   },
   (t) => [
     primaryKey({ columns: [t.importId, t.rowNumber] }),

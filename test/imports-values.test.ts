@@ -246,6 +246,60 @@ describe('staging in place (an application without users) and through the stagin
   });
 });
 
+describe('raw cells left out when they are the staged values', () => {
+  const header = ['vendor_data', 'display_name', 'email', 'phone', 'country', 'status', 'tags', 'metadata_json', 'date_of_birth', 'first_name'];
+  // [cells, whether they read back exactly from the staged values (raw then NULL)]
+  const cases: [string[], boolean][] = [
+    [['e-1', 'Ann', 'ann@example.com', '+34600000001', 'ESP', 'ACTIVE', 'a,b', '{"k":1}', '', ''], true],
+    [['e-2', 'Bo', '', '', '', '', '', '{"q": "a\\"b", "n": [1, 2]}', '', ''], true],
+    [['e-3', '', '', '', '', '', '', '', '', ''], true],
+    [[' e-4 ', 'Spaced key', '', '', '', '', '', '', '', ''], false],
+    [['e-5', 'Alpha-2', '', '', 'ES', '', '', '', '', ''], false],
+    [['e-6', 'Lower case', '', '', '', 'active', '', '', '', ''], false],
+    [['e-7', 'Ignored column', '', '', '', '', '', '', '1990-01-01', ''], false],
+    [['e-8', 'Name part', '', '', '', '', '', '', '', 'Eve'], false],
+    [['e-9', 'Tags spaced', '', '', '', '', 'a, b', '', '', ''], false],
+    [['e-10', "'=1+1", '', '', '', '', '', '', '', ''], false],
+    [['e-11', 'Short row'], false],
+    // The same key as e-1: staged valid, then made invalid (duplicate_in_file) by the classification.
+    [['e-1', 'Ann', 'ann@example.com', '+34600000001', 'ESP', 'ACTIVE', 'a,b', '{"k":1}', '', ''], true],
+  ];
+  const file = csvOf(header, cases.map(([cells]) => cells));
+  const asObject = (cells: string[]) => Object.fromEntries(header.map((h, i) => [h, cells[i] ?? '']));
+
+  it.each([
+    ['an application without users (staged in place)', false],
+    ['an application with users (through the staging table)', true],
+  ])('%s: the preview, errors.csv and invalid-rows.csv show every cell as the file had it', async (_name, withUser) => {
+    const t = await tenant();
+    if (withUser) await seedUser(t, 'someone-else');
+    const { id } = await stage(t, file);
+    const stored = await stack.database.db.execute<{ row_number: number; left_out: boolean }>(
+      sql`SELECT row_number, raw IS NULL AS left_out FROM import_rows WHERE import_id = ${id} ORDER BY row_number`,
+    );
+    expect(stored.rows.map((r) => r.left_out)).toEqual(cases.map(([, leftOut]) => leftOut));
+
+    const rows = await previewRows(t, id);
+    // (A short row's missing cells are shown empty, as before.)
+    expect(rows.map((r) => r.raw)).toEqual(cases.map(([cells]) => asObject(cells)));
+    const duplicate = rows[rows.length - 1];
+    expect(duplicate).toMatchObject({ action: 'invalid', errors: [{ code: 'duplicate_in_file' }] });
+
+    const report = async (name: string) => {
+      const res = await fetch(`${stack.baseUrl}/console/users/imports/${id}/${name}`, { headers: { authorization: `Bearer ${t.token}` } });
+      expect(res.status).toBe(200);
+      return (await res.text()).split('\r\n').filter(Boolean);
+    };
+    const rowOfDuplicate = cases.length + 1;
+    const errorLines = (await report('errors.csv')).filter((line) => line.startsWith(`${rowOfDuplicate},`));
+    expect(errorLines).toEqual([
+      `${rowOfDuplicate},e-1,vendor_data,duplicate_in_file,vendor_data already appears in row 2,"e-1,Ann,ann@example.com,+34600000001,ESP,ACTIVE,""a,b"",""{""""k"""":1}"",,"`,
+    ]);
+    const invalidRows = await report('invalid-rows.csv');
+    expect(invalidRows.at(-1)).toBe('e-1,Ann,,ann@example.com,+34600000001,ESP,ACTIVE,"a,b","{""k"":1}",vendor_data: vendor_data already appears in row 2');
+  });
+});
+
 describe('personal data in the preview and the error reports', () => {
   it('DEVELOPER and READER see only the restricted columns of raw, normalized, errors.csv and invalid-rows.csv', async () => {
     const t = await tenant();

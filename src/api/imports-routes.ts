@@ -5,7 +5,7 @@ import { IMPORT_ROW_ACTIONS, type ImportRowAction } from '../../drizzle/schema';
 import { DomainError } from '../errors';
 import { storable } from '../text';
 import { writeErrorReport, writeInvalidRows } from '../imports/error-report';
-import { hiddenCellsOf } from '../imports/personal-data';
+import { columnsOfHeaders, hiddenCellsOf } from '../imports/personal-data';
 import { presentImport, presentPreviewRow } from '../imports/present';
 import { getImport, listImportRows, listImports, PERSONAL_FIELDS } from '../imports/queries';
 import {
@@ -181,6 +181,7 @@ function importHandlers(deps: AppDeps, scheme: Scheme) {
         action,
         afterRow,
         limit,
+        headerColumns: columnsOfHeaders(record),
       });
       const page = rows.slice(0, limit);
       const last = page[page.length - 1];
@@ -194,7 +195,7 @@ function importHandlers(deps: AppDeps, scheme: Scheme) {
     async errorsCsv(req: Request, res: Response) {
       const record = await getImport(db, idOf(req));
       res.status(200).type('text/csv; charset=utf-8').attachment(`import-${record.id}-errors.csv`);
-      await writeErrorReport(db, record.id, res, { hidden: hiddenCellsOf(record, restrictedCaller(req)) });
+      await writeErrorReport(db, record, res, { hidden: hiddenCellsOf(record, restrictedCaller(req)) });
       res.end();
     },
 

@@ -57,22 +57,28 @@ export const STAGING_COLUMNS = [
   'metadata',
   'normalized',
   'raw',
+  'metadata_cell',
 ] as const;
 
 /** What staging COPYs into import_rows: STAGING_COLUMNS, then the import's id and the row's first verdict. */
 export const STAGED_ROW_COLUMNS = [...STAGING_COLUMNS, 'import_id', 'action'] as const;
 
 /**
- * One staged row as a line of COPY text (with its newline); `chunkNo` is null for an invalid row. With `importId`
+ * One staged row as a line of COPY text (with its newline); `chunkNo` is null for an invalid row. A row whose raw was
+ * left out (null) carries its metadata cell in `metadata_cell`. With `importId`
  * the line ends in the import's id and the row's first verdict: `invalid` (it broke a rule) or `create`, which
  * staging's classification then corrects for the rows that meet a user or a duplicate.
  */
 export function stagedRowLine(row: StagedRow, chunkNo: number | null, importId?: string): string {
+  const metadata = copyValue(row.metadata);
   return `${row.rowNumber}\t${chunkNo === null ? '\\N' : chunkNo}\t${copyValue(row.vendorData)}\t${copyValue(row.vendorDataKey)}\t${
     row.errors === null ? '\\N' : copyValue(JSON.stringify(row.errors))
   }\t${copyValue(row.displayName)}\t${copyValue(row.fullName)}\t${copyValue(row.email)}\t${copyValue(row.phone)}\t${copyValue(
     row.country,
-  )}\t${copyValue(row.status)}\t${copyTextArray(row.tags)}\t${copyValue(row.metadata)}\t${
+  )}\t${copyValue(row.status)}\t${copyTextArray(row.tags)}\t${metadata}\t${
     row.normalized === null ? '\\N' : copyValue(JSON.stringify(row.normalized))
-  }\t${copyJsonStrings(row.raw)}${importId === undefined ? '' : `\t${importId}\t${row.errors === null ? 'create' : 'invalid'}`}\n`;
+  }\t${
+    // A row without its raw keeps its metadata cell's text (jsonb does not): see ./raw-cells.ts.
+    row.raw === null ? `\\N\t${metadata}` : `${copyJsonStrings(row.raw)}\t\\N`
+  }${importId === undefined ? '' : `\t${importId}\t${row.errors === null ? 'create' : 'invalid'}`}\n`;
 }

@@ -47,7 +47,7 @@ const chunkFailure = (row: ErrorReportRow) => `chunk ${row.chunk_no! + 1} failed
 /** Streams the `records(row)` of every error-report row to `out`, after `header`; stops when the client goes away. */
 async function streamReport(
   db: Queryable,
-  importId: string,
+  record: ReadHeaders & { id: string },
   out: Writable,
   header: readonly string[],
   records: (row: ErrorReportRow) => Cell[][],
@@ -62,9 +62,10 @@ async function streamReport(
     if (!out.write(text) && !gone) await Promise.race([once(out, 'drain'), once(out, 'close')]);
   };
   await write(csvLines([[...header]]));
+  const headerColumns = columnsOfHeaders(record);
   let after = 0;
   for (;;) {
-    const rows = await errorReportBatch(db, { importId, afterRow: after, limit: batchSize });
+    const rows = await errorReportBatch(db, { importId: record.id, afterRow: after, limit: batchSize, headerColumns });
     if (rows.length === 0) break;
     await write(csvLines(rows.flatMap(records)));
     if (gone) return;
@@ -73,8 +74,13 @@ async function streamReport(
   }
 }
 
-export function writeErrorReport(db: Queryable, importId: string, out: Writable, { batchSize = 2000, hidden }: ReportOptions = {}): Promise<void> {
-  return streamReport(db, importId, out, ERROR_REPORT_COLUMNS, (row) => {
+export function writeErrorReport(
+  db: Queryable,
+  record: ReadHeaders & { id: string },
+  out: Writable,
+  { batchSize = 2000, hidden }: ReportOptions = {},
+): Promise<void> {
+  return streamReport(db, record, out, ERROR_REPORT_COLUMNS, (row) => {
     const raw = rawLine(row.raw, hidden);
     if (row.chunk_no !== null) return [[row.row_number, row.vendor_data, '', 'write_failed', chunkFailure(row), raw]];
     return (row.errors ?? []).map((e) => [row.row_number, row.vendor_data, e.column, e.code, e.message, raw]);
@@ -101,7 +107,7 @@ export function writeInvalidRows(
   const positions = template.map((column) => at(column));
   const first = at('first_name');
   const last = at('last_name');
-  return streamReport(db, record.id, out, [...template, 'error'], (row) => {
+  return streamReport(db, record, out, [...template, 'error'], (row) => {
     const raw = row.raw ?? [];
     const errors = row.chunk_no !== null ? chunkFailure(row) : (row.errors ?? []).map((e) => `${e.column}: ${e.message}`).join('; ');
     // An NDJSON line that is not an object (or not one that can be read) is staged as its text alone.

@@ -6,6 +6,7 @@ import { isUuid } from '../db/ids';
 import { DomainError, invalidState, notFound } from '../errors';
 import { refreshImportCounters } from './chunks';
 import { changesListSql, parseStoredOptions, writeModes, type WrittenField } from './merge';
+import { rawOfRow, STAGED_VALUES_SQL, type StagedValuesColumns } from './raw-cells';
 import { storable } from '../text';
 
 /** The import row with its operator's email: what the import object is made from. */
@@ -184,6 +185,8 @@ export async function listImportRows(
     action?: ImportRowAction;
     afterRow?: number;
     limit: number;
+    /** The column each header was read as (columnsOfHeaders): a row whose raw was left out is rebuilt with it. */
+    headerColumns: readonly (string | null)[];
   },
 ): Promise<PreviewRow[]> {
   const modes = writeModes(parseStoredOptions(params.options));
@@ -197,8 +200,8 @@ export async function listImportRows(
     normalized: PreviewRow['normalized'];
     changes: PreviewRow['changes'] | null;
     raw: string[] | null;
-  }>(sql`
-    SELECT s.row_number, s.vendor_data, s.action, s.errors, s.kept_fields, s.normalized, s.raw,
+  } & StagedValuesColumns>(sql`
+    SELECT s.row_number, s.vendor_data, s.action, s.errors, s.kept_fields, s.normalized, s.raw, ${sql.raw(STAGED_VALUES_SQL('s'))},
       CASE WHEN u.id IS NOT NULL THEN ${changes} END AS changes
     FROM import_rows s
     LEFT JOIN users u ON s.action = 'update' AND u.application_id = ${params.applicationId}
@@ -216,7 +219,7 @@ export async function listImportRows(
     keptFields: r.kept_fields,
     normalized: r.normalized,
     changes: r.changes ?? [],
-    raw: r.raw,
+    raw: rawOfRow(r, params.headerColumns),
   }));
 }
 
@@ -230,19 +233,23 @@ export type ErrorReportRow = {
   raw: string[] | null;
 };
 
-/** The next rows for the error report after `afterRow`: invalid rows and rows of failed chunks, in file order. */
+/**
+ * The next rows for the error report after `afterRow`: invalid rows and rows of failed chunks, in file order;
+ * `headerColumns` as for listImportRows.
+ */
 export async function errorReportBatch(
   db: Queryable,
-  params: { importId: string; afterRow: number; limit: number },
+  params: { importId: string; afterRow: number; limit: number; headerColumns: readonly (string | null)[] },
 ): Promise<ErrorReportRow[]> {
   const { importId, afterRow, limit } = params;
-  const result = await db.execute<ErrorReportRow>(sql`
-    SELECT row_number, vendor_data, errors, chunk_no, chunk_error, raw FROM (
-      SELECT r.row_number, r.vendor_data, r.errors, NULL::int AS chunk_no, NULL::text AS chunk_error, r.raw
+  const staged = sql.raw(STAGED_VALUES_SQL('r'));
+  const result = await db.execute<Omit<ErrorReportRow, 'raw'> & { raw: string[] | null } & StagedValuesColumns>(sql`
+    SELECT * FROM (
+      SELECT r.row_number, r.vendor_data, r.errors, NULL::int AS chunk_no, NULL::text AS chunk_error, r.raw, ${staged}
       FROM import_rows r
       WHERE r.import_id = ${importId} AND r.action = 'invalid' AND r.row_number > ${afterRow}
       UNION ALL
-      SELECT r.row_number, r.vendor_data, NULL, c.chunk_no, c.error_message, r.raw
+      SELECT r.row_number, r.vendor_data, NULL, c.chunk_no, c.error_message, r.raw, ${staged}
       FROM import_chunks c
       JOIN import_rows r ON r.import_id = c.import_id AND r.row_number BETWEEN c.first_row AND c.last_row
         AND r.chunk_no = c.chunk_no
@@ -250,7 +257,14 @@ export async function errorReportBatch(
     ) e
     ORDER BY row_number
     LIMIT ${limit}`);
-  return result.rows;
+  return result.rows.map((r) => ({
+    row_number: r.row_number,
+    vendor_data: r.vendor_data,
+    errors: r.errors,
+    chunk_no: r.chunk_no,
+    chunk_error: r.chunk_error,
+    raw: rawOfRow(r, params.headerColumns),
+  }));
 }
 
 // ---- state transitions: compare-and-set on the status, so the API and the workflow never both win ----

@@ -5,6 +5,7 @@ import { stagedRowLine } from './copy-text';
 import { CsvRecordReader } from './csv-records';
 import { NDJSON_HEADER, NdjsonKeys, NdjsonRecordReader, type NdjsonProblem } from './ndjson-records';
 import type { DetectedSource, ReadOptions } from './options';
+import { rawIsRebuilt } from './raw-cells';
 import { invalidRow, validateRow, type RowError, type RowOptions, type StagedRow } from './rows';
 import { detectDelimiter, detectTextFormat, formatOfName, isZip, openDecoder, sepLine, SNIFF_BYTES, type ChunkDecoder } from './sniff';
 import { readXlsx } from './xlsx-records';
@@ -74,6 +75,8 @@ function withError(row: StagedRow, error: RowError): StagedRow {
 /** Records in, COPY text out: the header, the row rules, the chunk numbers and the row count. */
 class RowSink {
   layout: Layout | undefined;
+  /** The column each header was read as, when a valid row's raw may be left out (./raw-cells.ts); else null. */
+  private rawColumns: (string | null)[] | null = null;
   /** The spreadsheet row of the last record: the header is row 1. */
   rowNumber = 0;
   dataRows = 0;
@@ -101,6 +104,9 @@ class RowSink {
     if (isBlank(record)) return;
     if (this.layout === undefined) {
       this.layout = readHeader(record, this.options.header);
+      // The column of each header, as the reads rebuild a row's cells (columnsOfHeaders); an NDJSON row's cells are
+      // not the file's text, so they are always kept.
+      this.rawColumns = this.layout.formulaEscaped === false ? null : this.layout.mapping.map((entry) => entry.column);
       return;
     }
     let row = this.countRow(record, rowNumber);
@@ -117,6 +123,7 @@ class RowSink {
       );
       return;
     }
+    if (row.errors === null && this.rawColumns && rawIsRebuilt(record, this.rawColumns, row)) row.raw = null;
     this.add(row);
   }
 

@@ -52,8 +52,11 @@ export interface StagedRow {
   metadata: string | null;
   /** The values the rules normalised; null when none. */
   normalized: Normalized[] | null;
-  /** The cells as they were in the file, for the preview (Postgres text cannot hold NUL: it becomes U+FFFD). */
-  raw: readonly string[];
+  /**
+   * The cells as they were in the file, for the preview (Postgres text cannot hold NUL: it becomes U+FFFD); null when
+   * they are exactly the staged values' text and are rebuilt from them when read (./raw-cells.ts).
+   */
+  raw: readonly string[] | null;
 }
 
 const DISPLAY_MAX_CHARS = 300;

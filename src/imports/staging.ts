@@ -157,7 +157,8 @@ const CREATE_STAGING = `
     tags text[],
     metadata jsonb,
     normalized jsonb,
-    raw json
+    raw json,
+    metadata_cell text
   ) ON COMMIT DROP`;
 
 /**
@@ -172,9 +173,10 @@ function classifyStagedSql(modes: WriteModes): string {
   WITH ${judgedSql(modes, false)},
   ins AS (
     INSERT INTO import_rows (import_id, row_number, chunk_no, vendor_data, vendor_data_key, action, errors, kept_fields,
-      display_name, full_name, email, phone, country, status, tags, metadata, normalized, raw)
+      display_name, full_name, email, phone, country, status, tags, metadata, normalized, raw, metadata_cell)
     SELECT $1, s.row_number, ${VERDICT.chunkNo}, s.vendor_data, s.vendor_data_key, ${VERDICT.action}, ${VERDICT.errors},
-      ${VERDICT.keptFields}, s.display_name, s.full_name, s.email, s.phone, s.country, s.status, s.tags, s.metadata, s.normalized, s.raw
+      ${VERDICT.keptFields}, s.display_name, s.full_name, s.email, s.phone, s.country, s.status, s.tags, s.metadata, s.normalized, s.raw,
+      s.metadata_cell
     FROM judged s
     RETURNING row_number, chunk_no, action
   ),

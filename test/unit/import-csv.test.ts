@@ -374,15 +374,20 @@ describe('COPY text', () => {
     expect(copyTextArray(['a"b', 'c\\d', 'e,f'])).toBe('{"a\\\\"b","c\\\\\\\\d","e,f"}');
   });
 
-  it('writes one line per row with fifteen columns, the raw cells last', () => {
-    const layout = readHeader(['vendor_data', 'display_name']);
-    const line = stagedRowLine(validateRow(['x', 'multi\nline\ttab'], layout, 2), 0);
+  it('writes one line per row with sixteen columns, the raw cells and the metadata cell last', () => {
+    const layout = readHeader(['vendor_data', 'display_name', 'metadata_json']);
+    const row = validateRow(['x', 'multi\nline\ttab', '{"a":\t1}'], layout, 2);
+    const line = stagedRowLine(row, 0);
     expect(line.endsWith('\n')).toBe(true);
     const columns = line.slice(0, -1).split('\t');
-    expect(columns).toHaveLength(15);
+    expect(columns).toHaveLength(16);
     expect(columns[13]).toBe('\\N'); // nothing normalised
     // JSON text (JSON.stringify's \\n and \\t escapes), its backslashes doubled for COPY.
-    expect(columns[14]).toBe('["x","multi\\\\nline\\\\ttab"]');
+    expect(columns[14]).toBe('["x","multi\\\\nline\\\\ttab","{\\\\"a\\\\":\\\\t1}"]');
+    expect(columns[15]).toBe('\\N');
+    // Without its raw (the cells are the staged values' text), the metadata cell goes in metadata_cell, COPY-escaped.
+    const [, , , , , , , , , , , , metadata, , raw, metadataCell] = stagedRowLine({ ...row, raw: null }, 0).slice(0, -1).split('\t');
+    expect([metadata, raw, metadataCell]).toEqual(['{"a":\\t1}', '\\N', '{"a":\\t1}']);
   });
 
   it('writes a list of plain strings with one join, and escapes the others', () => {
