@@ -135,6 +135,10 @@ describe('a chunk that fails after its retries', () => {
       [7, 8, 9, 10, 11].map((n) => [String(n), '', 'write_failed']),
     );
     expect(report[1][4]).toMatch(/chunk 2 failed to write: test fault/);
+    // The rows' cells as the file had them (staged without their raw, rebuilt from their values: src/imports/raw-cells.ts).
+    expect(report.slice(1).map((l) => l[5])).toEqual(
+      [5, 6, 7, 8, 9].map((i) => (i === 7 ? 'test-fault:fail-4' : `cf-${String(i).padStart(4, '0')}`) + `,name ${i}`),
+    );
     expect(await auditOf(preview.id)).toMatchObject([{ status: 'FAILURE', details: { import_status: 'COMPLETED_WITH_ERRORS', failed_rows: 5 } }]);
 
     const retried = await api(stack, 'POST', `/console/users/imports/${preview.id}/retry`, { token: t.operators.DEVELOPER.token });
