@@ -1,3 +1,5 @@
+import type { StagedRow } from './rows';
+
 /**
  * A staged row's `raw` (its cells as the file had them) is left out, NULL in import_rows, when every cell is exactly
  * the text of the value staged for its column: the common row of a clean file (no spaces around a value, no alpha-2
@@ -12,19 +14,11 @@
  * without its raw keeps its metadata cell in `metadata_cell`.
  */
 
-/** A staged row's values, as import_rows holds them (null: not given). */
-export interface StagedValues {
-  vendorData: string | null;
-  displayName: string | null;
-  fullName: string | null;
-  email: string | null;
-  phone: string | null;
-  country: string | null;
-  status: string | null;
-  tags: readonly string[] | null;
-  /** The metadata_json cell's text (a StagedRow's `metadata`; import_rows' `metadata_cell`). */
-  metadata: string | null;
-}
+/**
+ * A staged row's values, as import_rows holds them (null: not given); `metadata` is the metadata_json cell's text (a
+ * StagedRow's, import_rows' `metadata_cell`).
+ */
+export type StagedValues = Pick<StagedRow, 'vendorData' | 'displayName' | 'fullName' | 'email' | 'phone' | 'country' | 'status' | 'tags' | 'metadata'>;
 
 /** The text of the value staged for `column` (the template column a header was read as; null: ignored). */
 export function stagedCellText(column: string | null, values: StagedValues): string {
