@@ -855,18 +855,31 @@ describe('readImportFile: what it detects, and the options that win', () => {
     }
     await writer.commit();
     const bytes = fs.readFileSync(file);
-    const copies = () => fs.readdirSync(os.tmpdir()).filter((name) => name.startsWith('import-xlsx-'));
-    const before = copies();
-    const first = await read(bytes, 1000, 1000);
-    expect(first.lines.map((l) => l[2])).toEqual(Array.from({ length: 50 }, (_, i) => `First-${i}`));
-    const second = await read(bytes, 1000, 1000, { sheet: 'Second' });
-    expect(second.lines.map((l) => l[2])).toEqual(Array.from({ length: 50 }, (_, i) => `Second-${i}`));
-    expect(copies()).toEqual(before);
-    expect((await rejection(bytes, 10)).code).toBe('too_many_rows');
-    expect(copies()).toEqual(before);
-    expect((await rejection(bytes.subarray(0, bytes.length - 100), 10)).code).toBe('invalid_xlsx');
-    expect(copies()).toEqual(before);
-    fs.rmSync(path.dirname(file), { recursive: true, force: true });
+    // A temporary directory of this test's own: another test process reading an xlsx at the same time makes and
+    // removes its copies in the shared one. (Jest gives a test file its own process.env, which os.tmpdir() does not
+    // read, so the directory is given through os.tmpdir itself.)
+    const privateTmp = fs.mkdtempSync(path.join(os.tmpdir(), 'xlsx-tmp-'));
+    const tmpdir = jest.spyOn(os, 'tmpdir').mockReturnValue(privateTmp);
+    const copies = () => fs.readdirSync(privateTmp).filter((name) => name.startsWith('import-xlsx-'));
+    let sawCopy = false;
+    try {
+      expect(os.tmpdir()).toBe(privateTmp);
+      const first = await read(bytes, 1000, 1000, { progressEvery: 10, onProgress: () => (sawCopy ||= copies().length === 1) } as ReadOptions);
+      expect(first.lines.map((l) => l[2])).toEqual(Array.from({ length: 50 }, (_, i) => `First-${i}`));
+      const second = await read(bytes, 1000, 1000, { sheet: 'Second' });
+      expect(second.lines.map((l) => l[2])).toEqual(Array.from({ length: 50 }, (_, i) => `Second-${i}`));
+      expect(copies()).toEqual([]);
+      expect((await rejection(bytes, 10)).code).toBe('too_many_rows');
+      expect(copies()).toEqual([]);
+      expect((await rejection(bytes.subarray(0, bytes.length - 100), 10)).code).toBe('invalid_xlsx');
+      expect(copies()).toEqual([]);
+    } finally {
+      tmpdir.mockRestore();
+      fs.rmSync(privateTmp, { recursive: true, force: true });
+      fs.rmSync(path.dirname(file), { recursive: true, force: true });
+    }
+    // The copy was made where the test looked (so the checks above can fail).
+    expect(sawCopy).toBe(true);
   });
 
   it("xlsx: reads that stop early leave no file descriptor open, and each of 300 reads of one workbook succeeds", async () => {
