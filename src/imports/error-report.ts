@@ -37,8 +37,8 @@ function csvLines(records: Cell[][]): string {
 }
 
 /** The raw cells as one CSV line (no line break), cells as the file had them (RFC 4180 quoting only). */
-function rawLine(raw: string[] | null, hidden: HiddenCells): string {
-  if (!raw || raw.length === 0) return '';
+function rawLine(raw: string[], hidden: HiddenCells): string {
+  if (raw.length === 0) return '';
   return stringify([hidden ? raw.map((cell, i) => (hidden(i, raw.length) ? '' : cell)) : raw], { eof: false, quoted_match: /[\r\n]/ });
 }
 
@@ -108,7 +108,7 @@ export function writeInvalidRows(
   const first = at('first_name');
   const last = at('last_name');
   return streamReport(db, record, out, [...template, 'error'], (row) => {
-    const raw = row.raw ?? [];
+    const raw = row.raw;
     const errors = row.chunk_no !== null ? chunkFailure(row) : (row.errors ?? []).map((e) => `${e.column}: ${e.message}`).join('; ');
     // An NDJSON line that is not an object (or not one that can be read) is staged as its text alone.
     if (ndjson && raw.length !== columns.length) {

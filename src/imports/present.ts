@@ -261,9 +261,9 @@ export function presentImport(row: ImportRecord): ImportObject {
  */
 export function presentPreviewRow(row: PreviewRow, columns: readonly string[], hidden?: HiddenCells): PreviewRowObject {
   const raw: Record<string, string> = {};
-  const cells = row.raw?.length ?? columns.length;
+  const cells = row.raw.length;
   columns.forEach((column, i) => {
-    if (!hidden?.(i, cells)) raw[column] = row.raw?.[i] ?? '';
+    if (!hidden?.(i, cells)) raw[column] = row.raw[i] ?? '';
   });
   const normalized = row.normalized ?? [];
   return {

@@ -6,7 +6,7 @@ import { isUuid } from '../db/ids';
 import { DomainError, invalidState, notFound } from '../errors';
 import { refreshImportCounters } from './chunks';
 import { changesListSql, parseStoredOptions, writeModes, type WrittenField } from './merge';
-import { rawOfRow, STAGED_VALUES_SQL, type StagedValuesColumns } from './raw-cells';
+import { rawOfRow, stagedValuesSql, type StagedValuesColumns } from './raw-cells';
 import { storable } from '../text';
 
 /** The import row with its operator's email: what the import object is made from. */
@@ -164,7 +164,8 @@ export interface PreviewRow {
   normalized: { field: string; from: string; to: string }[] | null;
   /** For an `update` row: what writing it would change now (the other rows: empty). */
   changes: { field: string; from: unknown; to: unknown }[];
-  raw: string[] | null;
+  /** The row's cells as they were in the file (stored, or rebuilt from its values: ./raw-cells.ts). */
+  raw: string[];
 }
 
 /** The fields whose values are personal data: their `changes` are shown only to roles with exports.all_columns. */
@@ -201,7 +202,7 @@ export async function listImportRows(
     changes: PreviewRow['changes'] | null;
     raw: string[] | null;
   } & StagedValuesColumns>(sql`
-    SELECT s.row_number, s.vendor_data, s.action, s.errors, s.kept_fields, s.normalized, s.raw, ${sql.raw(STAGED_VALUES_SQL('s'))},
+    SELECT s.row_number, s.vendor_data, s.action, s.errors, s.kept_fields, s.normalized, s.raw, ${sql.raw(stagedValuesSql('s'))},
       CASE WHEN u.id IS NOT NULL THEN ${changes} END AS changes
     FROM import_rows s
     LEFT JOIN users u ON s.action = 'update' AND u.application_id = ${params.applicationId}
@@ -229,8 +230,8 @@ export type ErrorReportRow = {
   errors: { column: string; code: string; message: string }[] | null;
   chunk_no: number | null;
   chunk_error: string | null;
-  /** The row's cells as they were in the file. */
-  raw: string[] | null;
+  /** The row's cells as they were in the file (stored, or rebuilt from its values: ./raw-cells.ts). */
+  raw: string[];
 };
 
 /**
@@ -242,7 +243,7 @@ export async function errorReportBatch(
   params: { importId: string; afterRow: number; limit: number; headerColumns: readonly (string | null)[] },
 ): Promise<ErrorReportRow[]> {
   const { importId, afterRow, limit } = params;
-  const staged = sql.raw(STAGED_VALUES_SQL('r'));
+  const staged = sql.raw(stagedValuesSql('r'));
   const result = await db.execute<Omit<ErrorReportRow, 'raw'> & { raw: string[] | null } & StagedValuesColumns>(sql`
     SELECT * FROM (
       SELECT r.row_number, r.vendor_data, r.errors, NULL::int AS chunk_no, NULL::text AS chunk_error, r.raw, ${staged}

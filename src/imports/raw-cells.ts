@@ -1,9 +1,12 @@
 import type { StagedRow } from './rows';
 
 /**
- * A staged row's `raw` (its cells as the file had them) is left out, NULL in import_rows, when every cell is exactly
- * the text of the value staged for its column: the common row of a clean file (no spaces around a value, no alpha-2
- * country, no formula escape, nothing in an ignored column). Such a row's cells are rebuilt from its staged values
+ * A staged row's `raw` (its cells as the file had them) is left out, NULL in import_rows, when the row is valid as
+ * read, has as many cells as the header, and every cell is exactly the text of the value staged for its column: the
+ * common row of a clean CSV or xlsx file (no spaces around a value, no alpha-2 country, no formula escape, nothing in
+ * an ignored column). NDJSON rows always keep theirs. A row the classification makes invalid afterwards (a duplicate,
+ * a mode's error) keeps its values, so it is rebuilt the same way. (Rows staged before raw existed were given an
+ * empty list by the migration that gave NULL this meaning.) Such a row's cells are rebuilt from its staged values
  * when it is read (the preview's `raw`, errors.csv's `raw_row`, invalid-rows.csv). Writing them a second time as
  * JSON was a fifth of staging a 100,000-row file (the benchmark's; read and COPY'd into import_rows in-process, best
  * of 15 alternating runs: 987 ms with every raw against 783 ms; the worker's CPU to read it 1,217 against 942 ms; the
@@ -62,7 +65,7 @@ export function rebuildRaw(columns: readonly (string | null)[], values: StagedVa
 }
 
 /** import_rows' columns that rebuildRaw reads, for a query's select list (`alias`: import_rows' alias). */
-export const STAGED_VALUES_SQL = (alias: string): string =>
+export const stagedValuesSql = (alias: string): string =>
   ['vendor_data', 'display_name', 'full_name', 'email', 'phone', 'country', 'status', 'tags', 'metadata_cell']
     .map((column) => `${alias}.${column} AS sv_${column}`)
     .join(', ');
@@ -80,7 +83,7 @@ export type StagedValuesColumns = {
 };
 
 /** A row's raw cells: as stored, or rebuilt from its staged values when they were left out. */
-export function rawOfRow(row: { raw: string[] | null } & StagedValuesColumns, columns: readonly (string | null)[]): string[] | null {
+export function rawOfRow(row: { raw: string[] | null } & StagedValuesColumns, columns: readonly (string | null)[]): string[] {
   if (row.raw !== null) return row.raw;
   return rebuildRaw(columns, {
     vendorData: row.sv_vendor_data,

@@ -110,9 +110,9 @@ class RowSink {
     if (isBlank(record)) return;
     if (this.layout === undefined) {
       this.layout = readHeader(record, this.options.header);
-      // The column of each header, as the reads rebuild a row's cells (columnsOfHeaders); an NDJSON row's cells are
-      // not the file's text, so they are always kept.
-      this.rawColumns = this.layout.formulaEscaped === false ? null : this.layout.mapping.map((entry) => entry.column);
+      // The column of each header, as the reads rebuild a row's cells (columnsOfHeaders). An NDJSON file never comes
+      // here (its layout is set when it is detected), so its rows keep their raw: their cells are not the file's text.
+      this.rawColumns = this.layout.mapping.map((entry) => entry.column);
       return;
     }
     let row = this.countRow(record, rowNumber);

@@ -48,7 +48,10 @@ export interface StagedRow {
   country: string | null;
   status: string | null;
   tags: string[] | null;
-  /** The metadata object serialised as JSON. */
+  /**
+   * The metadata_json cell's text (trimmed, the formula escape undone) when it is a valid JSON object; `'null'` for
+   * "clear it". The cell's text, not a re-serialisation: ./raw-cells.ts compares it with the cell.
+   */
   metadata: string | null;
   /** The values the rules normalised; null when none. */
   normalized: Normalized[] | null;
