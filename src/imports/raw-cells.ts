@@ -4,10 +4,10 @@ import type { StagedRow } from './rows';
  * A staged row's `raw` (its cells as the file had them) is left out, NULL in import_rows, when the row is valid as
  * read, has as many cells as the header, and every cell is exactly the text of the value staged for its column: the
  * common row of a clean CSV or xlsx file (no spaces around a value, no alpha-2 country, no formula escape, nothing in
- * an ignored column). NDJSON rows always keep theirs. A row the classification makes invalid afterwards (a duplicate,
- * a mode's error) keeps its values, so it is rebuilt the same way. (Rows staged before raw existed were given an
- * empty list by the migration that gave NULL this meaning.) Such a row's cells are rebuilt from its staged values
- * when it is read (the preview's `raw`, errors.csv's `raw_row`, invalid-rows.csv). Writing them a second time as
+ * an ignored column). NDJSON rows always keep theirs. Such a row's cells are rebuilt from its staged values when it
+ * is read (the preview's `raw`, errors.csv's `raw_row`, invalid-rows.csv); a row the classification makes invalid
+ * afterwards (a duplicate, a mode's error) keeps its values, so it is rebuilt the same way. (Rows staged before raw
+ * existed were given an empty list by the migration that gave NULL this meaning.) Writing the cells a second time as
  * JSON was a fifth of staging a 100,000-row file (the benchmark's; read and COPY'd into import_rows in-process, best
  * of 15 alternating runs: 987 ms with every raw against 783 ms; the worker's CPU to read it 1,217 against 942 ms; the
  * COPY text 36.2 against 22.9 MB).
