@@ -6,7 +6,7 @@ import { isUuid } from '../db/ids';
 import { DomainError, invalidState, notFound } from '../errors';
 import { refreshImportCounters } from './chunks';
 import { changesListSql, parseStoredOptions, writeModes, type WrittenField } from './merge';
-import { rawOfRow, stagedValuesSql, type StagedValuesColumns } from './raw-cells';
+import { rawOfRow, stagedValuesSql, type StagedValues } from './raw-cells';
 import { storable } from '../text';
 
 /** The import row with its operator's email: what the import object is made from. */
@@ -201,7 +201,8 @@ export async function listImportRows(
     normalized: PreviewRow['normalized'];
     changes: PreviewRow['changes'] | null;
     raw: string[] | null;
-  } & StagedValuesColumns>(sql`
+    staged: StagedValues | null;
+  }>(sql`
     SELECT s.row_number, s.vendor_data, s.action, s.errors, s.kept_fields, s.normalized, s.raw, ${sql.raw(stagedValuesSql('s'))},
       CASE WHEN u.id IS NOT NULL THEN ${changes} END AS changes
     FROM import_rows s
@@ -244,7 +245,7 @@ export async function errorReportBatch(
 ): Promise<ErrorReportRow[]> {
   const { importId, afterRow, limit } = params;
   const staged = sql.raw(stagedValuesSql('r'));
-  const result = await db.execute<Omit<ErrorReportRow, 'raw'> & { raw: string[] | null } & StagedValuesColumns>(sql`
+  const result = await db.execute<Omit<ErrorReportRow, 'raw'> & { raw: string[] | null; staged: StagedValues | null }>(sql`
     SELECT * FROM (
       SELECT r.row_number, r.vendor_data, r.errors, NULL::int AS chunk_no, NULL::text AS chunk_error, r.raw, ${staged}
       FROM import_rows r

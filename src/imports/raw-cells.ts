@@ -64,36 +64,16 @@ export function rebuildRaw(columns: readonly (string | null)[], values: StagedVa
   return columns.map((column) => stagedCellText(column, values));
 }
 
-/** import_rows' columns that rebuildRaw reads, for a query's select list (`alias`: import_rows' alias). */
+/**
+ * For a query's select list: a row's staged values as `StagedValues` (JSON), as `staged`, only for a row whose raw was
+ * left out (`alias`: import_rows' alias).
+ */
 export const stagedValuesSql = (alias: string): string =>
-  ['vendor_data', 'display_name', 'full_name', 'email', 'phone', 'country', 'status', 'tags', 'metadata_cell']
-    .map((column) => `${alias}.${column} AS sv_${column}`)
-    .join(', ');
+  `CASE WHEN ${alias}.raw IS NULL THEN json_build_object('vendorData', ${alias}.vendor_data, 'displayName', ${alias}.display_name, ` +
+  `'fullName', ${alias}.full_name, 'email', ${alias}.email, 'phone', ${alias}.phone, 'country', ${alias}.country, ` +
+  `'status', ${alias}.status, 'tags', ${alias}.tags, 'metadata', ${alias}.metadata_cell) END AS staged`;
 
-export type StagedValuesColumns = {
-  sv_vendor_data: string | null;
-  sv_display_name: string | null;
-  sv_full_name: string | null;
-  sv_email: string | null;
-  sv_phone: string | null;
-  sv_country: string | null;
-  sv_status: string | null;
-  sv_tags: string[] | null;
-  sv_metadata_cell: string | null;
-};
-
-/** A row's raw cells: as stored, or rebuilt from its staged values when they were left out. */
-export function rawOfRow(row: { raw: string[] | null } & StagedValuesColumns, columns: readonly (string | null)[]): string[] {
-  if (row.raw !== null) return row.raw;
-  return rebuildRaw(columns, {
-    vendorData: row.sv_vendor_data,
-    displayName: row.sv_display_name,
-    fullName: row.sv_full_name,
-    email: row.sv_email,
-    phone: row.sv_phone,
-    country: row.sv_country,
-    status: row.sv_status,
-    tags: row.sv_tags,
-    metadata: row.sv_metadata_cell,
-  });
+/** A row's raw cells: as stored, or rebuilt from its staged values (stagedValuesSql) when they were left out. */
+export function rawOfRow(row: { raw: string[] | null; staged: StagedValues | null }, columns: readonly (string | null)[]): string[] {
+  return row.raw ?? rebuildRaw(columns, row.staged!);
 }
