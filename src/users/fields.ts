@@ -84,6 +84,16 @@ export function charLength(value: string): number {
   return n;
 }
 
+/**
+ * Whether `value` has more than `max` characters (code points). A string's UTF-16 length is never below its code
+ * point count, so the count is only taken for a string longer than `max` units. Three or more values of every imported
+ * row are checked: counting each one's code points was a tenth of the row rules' time (the import benchmark's
+ * 100,000 rows, best of 30, three alternating runs: 220-234 ms with the count, 186-210 ms without).
+ */
+function longerThan(value: string, max: number): boolean {
+  return value.length > max && charLength(value) > max;
+}
+
 /** The key a user is found by: trimmed and lower-cased, so `USER-1` and ` user-1 ` are one user. */
 export function vendorDataKey(vendorData: string): string {
   return vendorData.trim().toLowerCase();
@@ -92,7 +102,7 @@ export function vendorDataKey(vendorData: string): string {
 /** Postgres cannot store U+0000 or a lone surrogate in text or jsonb; refused in every field, never passed on to fail there. */
 function checkTextLength(value: string, max: number, label: string): RuleResult<string> {
   if (hasUnstorable(value)) return fail('invalid_characters', `${label} contains ${unstorableReason(value)}, which cannot be stored`);
-  return charLength(value) > max ? fail('too_long', `${label} is longer than ${max} characters`) : ok(value);
+  return longerThan(value, max) ? fail('too_long', `${label} is longer than ${max} characters`) : ok(value);
 }
 
 /** Each rule takes a trimmed, non-empty value ("not given" is decided before a rule is called). */
@@ -179,7 +189,7 @@ export const rules = {
       if (tag === '') return fail('invalid_tags', 'a tag is empty');
       if (tag.includes(',')) return fail('invalid_tags', `a tag may not hold a comma ("${truncate(tag)}")`);
       if (hasUnstorable(tag)) return fail('invalid_tags', `a tag contains ${unstorableReason(tag)}, which cannot be stored`);
-      if (charLength(tag) > LIMITS.tagChars) return fail('invalid_tags', `a tag is longer than ${LIMITS.tagChars} characters`);
+      if (longerThan(tag, LIMITS.tagChars)) return fail('invalid_tags', `a tag is longer than ${LIMITS.tagChars} characters`);
       seen.add(tag);
     }
     if (seen.size > LIMITS.tagsCount) return fail('invalid_tags', `more than ${LIMITS.tagsCount} tags`);

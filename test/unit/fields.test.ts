@@ -20,6 +20,9 @@ describe('user field rules', () => {
     expect(code(rules.displayName('ü'.repeat(255)))).toBe('ok');
     expect(code(rules.displayName('a'.repeat(256)))).toBe('too_long');
     expect(code(rules.displayName('😀'.repeat(255)))).toBe('ok');
+    // 510 UTF-16 units, 255 characters: counted as characters; one more character is over.
+    expect(code(rules.displayName(`${'😀'.repeat(254)}a`))).toBe('ok');
+    expect(code(rules.displayName('😀'.repeat(256)))).toBe('too_long');
     expect(code(rules.fullName('a'.repeat(512)))).toBe('ok');
     expect(code(rules.fullName('a'.repeat(513)))).toBe('too_long');
   });
@@ -126,6 +129,8 @@ describe('user field rules', () => {
     expect(rules.tags([' vip ', 'b', 'vip', 'a'])).toEqual({ ok: true, value: ['vip', 'b', 'a'] });
     expect(code(rules.tags(['a', ' ']))).toBe('invalid_tags');
     expect(code(rules.tags(['a'.repeat(65)]))).toBe('invalid_tags');
+    expect(code(rules.tags(['😀'.repeat(64)]))).toBe('ok');
+    expect(code(rules.tags(['😀'.repeat(65)]))).toBe('invalid_tags');
     expect(code(rules.tags(Array.from({ length: 50 }, (_, i) => `t${i}`)))).toBe('ok');
     expect(code(rules.tags(Array.from({ length: 51 }, (_, i) => `t${i}`)))).toBe('invalid_tags');
     // 51 given, 50 distinct: allowed, since duplicates are dropped first.
