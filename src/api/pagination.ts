@@ -9,10 +9,13 @@ export interface ListParams {
 
 const cursorSchema = z.tuple([z.iso.datetime(), z.uuid()]);
 
-/** Reads `?limit=` (1..200, default 50) and `?cursor=`; a bad one is a 400 with a stable code. */
+/**
+ * Reads `?limit=` (1..200, default 50) and `?cursor=`; a bad one is a 400 with a stable code. An empty one is not
+ * given, like the lists' empty filters (API.md writes the lists as `?status=&...&limit=&cursor=`).
+ */
 export function parseListParams(query: Record<string, unknown>): ListParams {
   let limit = 50;
-  if (query.limit !== undefined) {
+  if (query.limit !== undefined && query.limit !== '') {
     const n = typeof query.limit === 'string' && /^\d+$/.test(query.limit) ? Number(query.limit) : NaN;
     if (!(n >= 1 && n <= 200)) throw new DomainError('invalid', 'invalid_limit', 'limit must be a whole number from 1 to 200');
     limit = n;
