@@ -63,7 +63,8 @@ export const auditEntrySchema = z.object({
   id: idSchema,
   action: z.enum(AUDIT_ACTIONS),
   operator: z.object({ id: idSchema, email: z.string().nullable() }).nullable(),
-
+  /** The API key that started the job (its first 12 characters), as on the import object; null when it was not a key. */
+  api_key: z.object({ prefix: z.string() }).nullable(),
   target_id: idSchema.nullable(),
   status: z.enum(AUDIT_STATUSES),
   details: jsonObjectSchema.meta({
@@ -82,6 +83,7 @@ export function presentAuditEntry(row: AuditEntryRow): AuditEntryObject {
     // Written by recordAuditEntry, whose input is an AuditAction.
     action: row.action as AuditAction,
     operator: row.operatorId ? { id: row.operatorId, email: row.operatorEmail } : null,
+    api_key: row.apiKeyPrefix ? { prefix: row.apiKeyPrefix } : null,
     target_id: row.targetId,
     status: row.status,
     details: row.details,

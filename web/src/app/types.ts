@@ -214,6 +214,8 @@ export interface AuditEntry {
   id: string;
   action: string;
   operator: OperatorRef | null;
+  /** The API key that started the job through the public API; null otherwise. */
+  api_key: { prefix: string } | null;
   target_id: string | null;
   status: string;
   details: Record<string, unknown> | null;

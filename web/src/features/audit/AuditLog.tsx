@@ -120,7 +120,7 @@ export function AuditLog() {
                   <td>
                     <StatusBadge status={entry.status} />
                   </td>
-                  <td>{entry.operator?.email ?? '—'}</td>
+                  <td>{entry.operator?.email ?? (entry.api_key ? `API key ${entry.api_key.prefix}…` : '—')}</td>
                   <td>
                     {entry.target_id ? (
                       href ? (
