@@ -86,7 +86,7 @@ test('a 1,000-row import with auto_confirm by API key completes: users written, 
   // The audit entry names the API key, no operator.
   const audit = await api(stack, 'GET', '/console/audit-log?action=users.import', { token: tenant.operators.OWNER.token });
   const entry = audit.body.results.find((e: { target_id: string }) => e.target_id === id);
-  expect(entry).toMatchObject({ action: 'users.import', status: 'SUCCESS', operator: null });
+  expect(entry).toMatchObject({ action: 'users.import', status: 'SUCCESS', operator: null, api_key: { prefix } });
   expect(entry.details).toMatchObject({ actor: 'api_key', api_key: { prefix }, auto_confirm: true, created_count: 1000 });
   const stored = await stack.database.db.execute<{ operator_id: string | null; api_key_prefix: string }>(
     sql`SELECT operator_id, api_key_prefix FROM audit_log WHERE target_id = ${id}`,
@@ -166,6 +166,12 @@ test("another application's key gets 404 on every route; a bad key 401; a bad op
   // The other application's history does not hold it; the import is still waiting, untouched.
   const list = await api(stack, 'GET', '/v3/users/imports', { apiKey: other.apiKey });
   expect(list.body.results.map((r: { id: string }) => r.id)).not.toContain(id);
+  // With a trailing slash it is the user whose vendor_data is `imports` (API.md: GET /v3/users/{vendor_data}/).
+  const named = await api(stack, 'POST', '/v3/users/create/', { apiKey: other.apiKey, body: { vendor_data: 'Imports', email: 'imports@example.com' } });
+  expect(named.status).toBe(201);
+  const user = await api(stack, 'GET', '/v3/users/imports/', { apiKey: other.apiKey });
+  expect([user.status, user.body.id, user.body.vendor_data]).toEqual([200, named.body.id, 'Imports']);
+  expect((await api(stack, 'GET', '/v3/users/imports', { apiKey: other.apiKey })).body.results).toEqual(expect.any(Array));
   expect((await api(stack, 'GET', `/v3/users/imports/${id}`, { apiKey: tenant.apiKey })).body.status).toBe('AWAITING_CONFIRMATION');
   expect((await api(stack, 'POST', '/v3/users/imports', { apiKey: 'kyc_ak_not-a-key' })).status).toBe(401);
 

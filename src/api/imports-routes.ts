@@ -292,7 +292,9 @@ export function publicImportsRouter(deps: AppDeps): Router {
   const h = importHandlers(deps, 'api');
   router.use(requireApiKey(deps.db));
   router.post('/', h.upload);
-  router.get('/', h.list);
+  // `/v3/users/imports` is the import history; `/v3/users/imports/` is the user whose vendor_data is `imports`
+  // (API.md: `GET /v3/users/{vendor_data}/`), so that one goes on to the users' routes.
+  router.get('/', (req, _res, next) => next(new URL(req.originalUrl, 'http://x').pathname.endsWith('/') ? 'router' : undefined), h.list);
   router.get('/:id', h.get);
   router.get('/:id/rows', h.rows);
   router.get('/:id/errors.csv', h.errorsCsv);
