@@ -58,6 +58,24 @@ describe('reading: encodings', () => {
     expect((await usersOf(t.applicationId))[0].full_name).toBe('Müller € Ltd');
   });
 
+  it('Windows-1252 whose first accent comes after the first 64 KiB: read again as windows-1252, not rejected', async () => {
+    // API.md: "UTF-8 if the bytes are valid UTF-8, else windows-1252"; detection looks at the first 64 KiB only.
+    const ascii = Array.from({ length: 4000 }, (_, i) => `late-${i},Ana ${i}`).join('\r\n');
+    const file = iconv.encode(`vendor_data,display_name\r\n${ascii}\r\nlate-x,José €\r\n`, 'windows-1252');
+    expect(file.indexOf(0xe9)).toBeGreaterThan(64 * 1024);
+    const t = await tenant();
+    const preview = await uploadAndValidate(stack, t.token, file, 'users.csv');
+    expect(preview).toMatchObject({ status: 'AWAITING_CONFIRMATION', total_rows: 4001, valid_rows: 4001 });
+    expect(preview.options).toMatchObject({ encoding: 'windows-1252', detected: { format: 'csv', encoding: 'windows-1252', delimiter: ',' } });
+    // Staged once: the first read's rows were rolled back with its transaction.
+    const staged = await stack.database.db.execute<{ n: number; last: string }>(
+      sql`SELECT count(*)::int AS n, max(display_name) FILTER (WHERE vendor_data = 'late-x') AS last FROM import_rows WHERE import_id = ${preview.id}`,
+    );
+    expect(staged.rows[0]).toEqual({ n: 4001, last: 'José €' });
+    const last = await allRows(stack, t.token, preview.id);
+    expect(last.at(-1)).toMatchObject({ row_number: 4002, vendor_data: 'late-x', action: 'create', raw: { display_name: 'José €' } });
+  });
+
   it('UTF-16LE with a BOM and tabs (Excel "Unicode text")', async () => {
     const text = 'vendor_data\tdisplay_name\temail\r\nu-1\tZoë 😀\tzoe@example.com\r\nu-2\t"a, b"\t\r\n';
     const { done, t } = await importNames(Buffer.concat([Buffer.from([0xff, 0xfe]), iconv.encode(text, 'utf-16le')]));

@@ -45,6 +45,8 @@ export interface ReadFileOptions extends ReadOptions {
   importId?: string;
   /** The uploaded file's name: its extension gives the format when neither the options nor the content do. */
   fileName?: string;
+  /** An earlier read found bytes that are not UTF-8 past the first ones (NotUtf8AfterAllError): windows-1252 unless given. */
+  notUtf8?: boolean;
 }
 
 export interface ReadResult {
@@ -211,7 +213,7 @@ class TextImportTransform extends Transform {
     const prefix = this.prefix;
     this.prefix = undefined;
     const options = this.options;
-    const { decoder, text } = openDecoder(prefix, options.encoding);
+    const { decoder, text } = openDecoder(prefix, options.encoding, options.notUtf8);
     this.decoder = decoder;
     this.bytes = prefix.length;
     const format = options.format === 'ndjson' || options.format === 'csv' ? options.format : textFormat(text, options.fileName);
@@ -307,7 +309,7 @@ function binaryFormat(prefix: Buffer, options: ReadFileOptions): 'xlsx' | undefi
   if (isZip(prefix)) return 'xlsx';
   if (formatOfName(options.fileName) !== 'xlsx') return undefined;
   try {
-    return detectTextFormat(openDecoder(prefix, options.encoding).text) === 'ndjson' ? undefined : 'xlsx';
+    return detectTextFormat(openDecoder(prefix, options.encoding, options.notUtf8).text) === 'ndjson' ? undefined : 'xlsx';
   } catch {
     // Not text in any encoding (invalid_encoding): nothing says it is not the workbook its name says.
     return 'xlsx';

@@ -33,12 +33,19 @@ export interface ChunkDecoder {
   end(): string;
 }
 
-function textDecoder(encoding: Exclude<ImportEncoding, 'iso-8859-1'>, how: string): ChunkDecoder {
+/**
+ * A file assumed to be UTF-8 (no option, no BOM, its first SNIFF_BYTES valid UTF-8) that is not, further on. API.md
+ * says such a file is windows-1252: the reader that meets this starts over in that encoding (stageImportFile), and
+ * only an error that reaches the operator is an `invalid_encoding` rejection.
+ */
+export class NotUtf8AfterAllError extends ImportFileError {}
+
+function textDecoder(encoding: Exclude<ImportEncoding, 'iso-8859-1'>, how: string, assumed = false): ChunkDecoder {
   // windows-1252 maps every byte, so only UTF-8 and UTF-16 can fail. The BOM, if any, is dropped.
   const decoder = new TextDecoder(encoding, { fatal: true });
   let bytes = 0;
   const invalid = (detail: string) =>
-    new ImportFileError(
+    new (assumed ? NotUtf8AfterAllError : ImportFileError)(
       'invalid_encoding',
       `the file is not valid ${encoding} (${how}): ${detail}; if it is in another encoding, give the \`encoding\` option ` +
         `(utf-8, utf-16le, utf-16be, windows-1252, iso-8859-1)`,
@@ -70,17 +77,18 @@ function latin1Decoder(): ChunkDecoder {
   return { encoding: 'iso-8859-1', write: (chunk) => decoder.write(chunk), end: () => decoder.end() ?? '' };
 }
 
-function chunkDecoder(encoding: ImportEncoding, how: string): ChunkDecoder {
-  return encoding === 'iso-8859-1' ? latin1Decoder() : textDecoder(encoding, how);
+function chunkDecoder(encoding: ImportEncoding, how: string, assumed = false): ChunkDecoder {
+  return encoding === 'iso-8859-1' ? latin1Decoder() : textDecoder(encoding, how, assumed);
 }
 
 /**
  * The decoder for a file that begins with `prefix` (SNIFF_BYTES or the whole file, `whole`), and the prefix's text.
  * Given: that encoding. Else a BOM; else UTF-8 when the prefix is valid UTF-8 (a character cut off at the prefix's end
- * is fine; at the file's end it is not, and the file is invalid_encoding); else windows-1252, unless the bytes hold
- * NUL, which no text in a single-byte encoding does (a binary file, or UTF-16 without a BOM).
+ * is fine) and the file was not found otherwise by an earlier read (`notUtf8`: bytes after the prefix were not UTF-8,
+ * NotUtf8AfterAllError); else windows-1252, unless the bytes hold NUL, which no text in a single-byte encoding does
+ * (a binary file, or UTF-16 without a BOM).
  */
-export function openDecoder(prefix: Buffer, given: ImportEncoding | undefined): { decoder: ChunkDecoder; text: string } {
+export function openDecoder(prefix: Buffer, given: ImportEncoding | undefined, notUtf8 = false): { decoder: ChunkDecoder; text: string } {
   if (given !== undefined) {
     const decoder = chunkDecoder(given, 'the encoding given');
     return { decoder, text: decoder.write(prefix) };
@@ -90,20 +98,24 @@ export function openDecoder(prefix: Buffer, given: ImportEncoding | undefined): 
     const decoder = chunkDecoder(bom, 'its byte-order mark says so');
     return { decoder, text: decoder.write(prefix) };
   }
-  const utf8 = chunkDecoder('utf-8', `assumed because its first ${SNIFF_BYTES / 1024} KiB are valid UTF-8`);
-  try {
-    return { decoder: utf8, text: utf8.write(prefix) };
-  } catch {
-    if (prefix.includes(0)) {
-      throw new ImportFileError(
-        'invalid_encoding',
-        'the file is not text: it is not UTF-8 and holds NUL bytes (a binary file, or UTF-16 without a byte-order mark); ' +
-          'if it is text, give the `encoding` option (utf-8, utf-16le, utf-16be, windows-1252, iso-8859-1)',
-      );
+  // Only a prefix without NUL may turn out to be windows-1252 (below): with NUL, a later bad byte is invalid_encoding.
+  const utf8 = chunkDecoder('utf-8', `assumed because its first ${SNIFF_BYTES / 1024} KiB are valid UTF-8`, !prefix.includes(0));
+  if (!notUtf8) {
+    try {
+      return { decoder: utf8, text: utf8.write(prefix) };
+    } catch {
+      // Not UTF-8: windows-1252, below.
     }
-    const decoder = chunkDecoder('windows-1252', 'assumed because it is not UTF-8');
-    return { decoder, text: decoder.write(prefix) };
   }
+  if (prefix.includes(0)) {
+    throw new ImportFileError(
+      'invalid_encoding',
+      'the file is not text: it is not UTF-8 and holds NUL bytes (a binary file, or UTF-16 without a byte-order mark); ' +
+        'if it is text, give the `encoding` option (utf-8, utf-16le, utf-16be, windows-1252, iso-8859-1)',
+    );
+  }
+  const decoder = chunkDecoder('windows-1252', 'assumed because it is not UTF-8');
+  return { decoder, text: decoder.write(prefix) };
 }
 
 /** The end of the first line of `text` (CR or LF), or -1 when the line goes on past it. */

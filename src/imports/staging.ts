@@ -9,6 +9,7 @@ import type { DetectedSource, ReadOptions } from './options';
 import { readImportFile } from './read-file';
 import type { RowOptions } from './rows';
 import { phoneCountry } from '../users/fields';
+import { NotUtf8AfterAllError } from './sniff';
 
 /**
  * Validation and staging of an uploaded file, in one transaction: the file is streamed through the row rules with
@@ -216,7 +217,13 @@ const SUMMARIZE_SQL = `
  * Reads the file into COPY: into import_rows itself (`intoRows`, each line ending in the import's id and its first
  * verdict), or into the staging table.
  */
-async function copyInto(client: PoolClient, source: Readable, params: StageParams, rows: RowOptions, fileName: string, intoRows: boolean) {
+async function copyInto(
+  client: PoolClient,
+  source: Readable,
+  params: StageParams,
+  read: { rows: RowOptions; fileName: string; intoRows: boolean; notUtf8: boolean },
+) {
+  const { rows, fileName, intoRows, notUtf8 } = read;
   const copy = intoRows ? `COPY import_rows (${STAGED_ROW_COLUMNS.join(', ')}) FROM STDIN` : `COPY import_staging (${STAGING_COLUMNS.join(', ')}) FROM STDIN`;
   const openSink = () => client.query(copyFrom(copy));
   return readImportFile(source, openSink, {
@@ -229,11 +236,29 @@ async function copyInto(client: PoolClient, source: Readable, params: StageParam
     onProgress: params.onProgress,
     rows,
     header: params.header,
+    notUtf8,
   });
 }
 
-/** Stages the file of an import that is VALIDATING; see StageOutcome. */
+/** What stageOnce returns when the file must be read again as windows-1252. */
+const NOT_UTF8 = Symbol('not UTF-8 after all');
+
+/**
+ * Stages the file of an import that is VALIDATING; see StageOutcome. A file taken for UTF-8 from its first bytes that
+ * turns out not to be further on is windows-1252 (API.md: "else UTF-8 if the bytes are valid UTF-8, else
+ * windows-1252"): its transaction is rolled back and the file read again from the start in that encoding. Detection
+ * looks at a bounded prefix (SNIFF_BYTES), so this second read is the price of never holding the file in memory; it
+ * is paid only by such a file.
+ */
 export async function stageImportFile(pool: Pool, params: StageParams): Promise<StageOutcome> {
+  const outcome = await stageOnce(pool, params, false);
+  if (outcome !== NOT_UTF8) return outcome;
+  const again = await stageOnce(pool, params, true);
+  if (again === NOT_UTF8) throw new Error('a file read as windows-1252 cannot fail as UTF-8');
+  return again;
+}
+
+async function stageOnce(pool: Pool, params: StageParams, notUtf8: boolean): Promise<StageOutcome | typeof NOT_UTF8> {
   const client = await pool.connect();
   let broken: Error | undefined;
   // A checked-out client that loses its connection emits 'error'; unheard, that would end the process. The query
@@ -270,10 +295,11 @@ export async function stageImportFile(pool: Pool, params: StageParams): Promise<
     if (!inPlace) await client.query(CREATE_STAGING);
     let read;
     try {
-      read = await copyInto(client, await params.openFile(), params, rowOptions, current.rows[0].file_name, inPlace);
+      read = await copyInto(client, await params.openFile(), params, { rows: rowOptions, fileName: current.rows[0].file_name, intoRows: inPlace, notUtf8 });
     } catch (err) {
       if (!(err instanceof ImportFileError)) throw err;
       await client.query('ROLLBACK');
+      if (err instanceof NotUtf8AfterAllError && !notUtf8) return NOT_UTF8;
       return { status: 'REJECTED', error: { code: err.code, message: err.message } };
     }
     const classifyParams = [params.importId, params.applicationId];

@@ -10,7 +10,7 @@ import { CsvRecordReader } from '../../src/imports/csv-records';
 import { readImportFile } from '../../src/imports/read-file';
 import { cellValue, validateRow } from '../../src/imports/rows';
 import type { ReadOptions } from '../../src/imports/options';
-import { detectDelimiter, detectTextFormat, formatOfName, sepLine, SNIFF_BYTES } from '../../src/imports/sniff';
+import { detectDelimiter, detectTextFormat, formatOfName, NotUtf8AfterAllError, sepLine, SNIFF_BYTES } from '../../src/imports/sniff';
 import { isoDate, numberText, plainNumber } from '../../src/imports/xlsx-records';
 import ExcelJS from 'exceljs';
 import JSZip from 'jszip';
@@ -43,7 +43,7 @@ function copyLines(text: string): string[][] {
     .map((l) => l.split('\t'));
 }
 
-async function read(input: Buffer | string, maxRows = 1000, chunkSize = 7, given: ReadOptions = {}) {
+async function read(input: Buffer | string, maxRows = 1000, chunkSize = 7, given: ReadOptions & { notUtf8?: boolean } = {}) {
   const bytes = typeof input === 'string' ? Buffer.from(input) : input;
   const chunks: Buffer[] = [];
   for (let o = 0; o < bytes.length; o += chunkSize) chunks.push(bytes.subarray(o, o + chunkSize));
@@ -589,14 +589,23 @@ describe('readImportFile: what it detects, and the options that win', () => {
     expect((await rejection('vendor_data\na\n', 10, { format: 'xlsx' })).code).toBe('invalid_xlsx');
   });
 
-  it('UTF-8 assumed from the first 64 KiB, broken later: invalid_encoding saying what was assumed and how to override', async () => {
+  it('UTF-8 assumed from the first 64 KiB, broken later: NotUtf8AfterAllError, then read again as windows-1252', async () => {
     const head = `vendor_data,display_name\n${'fx-1,Ana\n'.repeat(Math.ceil(SNIFF_BYTES / 9))}`;
     const file = Buffer.concat([Buffer.from(head), Buffer.from('fx-2,Jos'), Buffer.from([0xe9]), Buffer.from('\n')]);
     const error = await rejection(file, 1_000_000);
+    expect(error).toBeInstanceOf(NotUtf8AfterAllError);
     expect(error.code).toBe('invalid_encoding');
     expect(error.message).toMatch(/not valid utf-8 \(assumed because its first 64 KiB are valid UTF-8\).*`encoding` option/);
-    // Given, the same bytes read.
+    // Read again as staging does, and given: the same bytes read as windows-1252.
+    const again = await read(file, 1_000_000, 4096, { notUtf8: true });
+    expect(again.source.encoding).toBe('windows-1252');
+    expect(again.dataRows).toBe(Math.ceil(SNIFF_BYTES / 9) + 1);
+    expect(again.lines.at(-1)?.[5]).toBe('José');
     expect((await read(file, 1_000_000, 4096, { encoding: 'windows-1252' })).dataRows).toBe(Math.ceil(SNIFF_BYTES / 9) + 1);
+    // A given UTF-8, and a prefix holding NUL, are not read again: invalid_encoding as it is.
+    expect(await rejection(file, 1_000_000, { encoding: 'utf-8' })).not.toBeInstanceOf(NotUtf8AfterAllError);
+    const withNul = Buffer.concat([Buffer.from('vendor_data,display_name\nfx-0,A\u0000\n'), file.subarray(25)]);
+    expect(await rejection(withNul, 1_000_000)).not.toBeInstanceOf(NotUtf8AfterAllError);
   });
 
   it('a row after a sep= line is row 2; the sep line names the delimiter', async () => {
