@@ -165,6 +165,29 @@ describe("invalid-rows.csv: the template's columns, uploaded again as it is", ()
   });
 });
 
+describe('invalid-rows.csv and the formula escape', () => {
+  it.each(['csv', 'xlsx'])('%s: a cell is written as its value, escaped once, so the file comes back with the same values', async (format) => {
+    const t = await tenant();
+    // `'=SUM(1)` is the export's escape of the value `=SUM(1)`; `@cmd` is a value that was never escaped.
+    const rows = [
+      ['vendor_data', 'display_name', 'full_name', 'email'],
+      ['f-1', "'=SUM(1)", '@cmd', 'not-an-email'],
+    ];
+    const workbook = new ExcelJS.Workbook();
+    workbook.addWorksheet('Users').addRows(rows);
+    const file = format === 'xlsx' ? Buffer.from(await workbook.xlsx.writeBuffer()) : rows.map((r) => r.join(',')).join('\r\n');
+    const preview = await uploadAndValidate(stack, t.token, file, `users.${format}`);
+    expect(preview).toMatchObject({ status: 'AWAITING_CONFIRMATION', invalid_rows: 1 });
+    const report = await invalidRowsCsv(t.token, preview.id);
+    expect(parseCsv(report)[1].slice(0, 4)).toEqual(['f-1', "'=SUM(1)", "'@cmd", 'not-an-email']);
+    const done = await importFile(stack, t.token, report.replace('not-an-email', 'f1@example.com'), 'invalid-rows.csv');
+    expect(done).toMatchObject({ status: 'COMPLETED', created_count: 1, invalid_rows: 0 });
+    expect((await usersOf(t.applicationId)).map((u) => [u.vendor_data, u.display_name, u.full_name, u.email])).toEqual([
+      ['f-1', '=SUM(1)', '@cmd', 'f1@example.com'],
+    ]);
+  });
+});
+
 describe('NDJSON line endings', () => {
   it('CR alone ends a line: each line is a row (blank lines counted), not the whole file one line', async () => {
     const t = await tenant();

@@ -2,7 +2,8 @@ import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import { stringify } from 'csv-stringify/sync';
 import type { Queryable } from '../db/client';
-import { escapeFormula, RECORD_DELIMITER } from '../exports/csv';
+import { escapeFormula, RECORD_DELIMITER, unescapeFormula } from '../exports/csv';
+import { cellValue } from './rows';
 import { IMPORT_COLUMNS } from './columns';
 import { columnsOfHeaders, readAsNdjson, shownToRestricted, type HiddenCells, type ReadHeaders } from './personal-data';
 import { errorReportBatch, type ErrorReportRow } from './queries';
@@ -114,10 +115,12 @@ export function writeInvalidRows(
     if (ndjson && raw.length !== columns.length) {
       return [[...template.map(() => ''), hidden ? errors : `${errors}; the line: ${raw.join('')}`]];
     }
+    // Each cell is written as its value (csvLines escapes it again): a CSV or xlsx cell is the formula-escaped text
+    // the reader undid (`'=x` is the value `=x`), and written as it was it would come back with one `'` too many.
     const cells = positions.map((p, i) => {
-      if (p >= 0) return raw[p] ?? '';
+      if (p >= 0) return ndjson ? (raw[p] ?? '') : unescapeFormula(raw[p] ?? '');
       if (template[i] === 'full_name' && (first >= 0 || last >= 0)) {
-        return [raw[first] ?? '', raw[last] ?? ''].map((c) => c.trim()).filter(Boolean).join(' ');
+        return [raw[first], raw[last]].map((c) => cellValue(c, !ndjson)).filter(Boolean).join(' ');
       }
       return '';
     });
