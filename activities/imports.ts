@@ -148,7 +148,7 @@ export function createImportActivities({ db, storage, config, temporal, hooks = 
             },
           }),
       );
-      if (outcome.status === 'REJECTED') await markRejected(db, { importId, error: outcome.error });
+      if (outcome.status === 'REJECTED') await markRejected(db, { importId, error: outcome.error, detected: outcome.source });
       // Not awaited: the workflow takes the operator's confirm only once this activity has returned, so waiting here
       // for the deliveries to start held the import back (bench:import --rows 100000 --webhook: +12% to +18% with a
       // subscription when awaited, −6% to −11% since). dispatch never throws; an event it could not start is the

@@ -17,7 +17,7 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-function uploadWith(content: string, fields: Record<string, string>, fileName = 'vendor.csv', token = tenant.operators.ADMIN.token) {
+function uploadWith(content: string | Buffer, fields: Record<string, string>, fileName = 'vendor.csv', token = tenant.operators.ADMIN.token) {
   return uploadFile(stack, token, content, fields, fileName);
 }
 
@@ -70,6 +70,23 @@ describe('upload options', () => {
     });
     const stored = await stack.database.db.execute<{ options: Record<string, unknown> }>(sql`SELECT options FROM imports WHERE id = ${res.body.id}`);
     expect(stored.rows[0].options).toEqual({ mode: 'create_only', tags_mode: 'add', default_phone_country: 'ES' });
+  });
+
+  it('a REJECTED import still shows what the file was read as (the delimiter or encoding that explains the error)', async () => {
+    // Semicolons with Windows-1252 accents: an unknown column, which the detected delimiter and encoding explain.
+    const res = await uploadWith(Buffer.from('vendor_data;Straße\r\nr-1;x\r\n', 'latin1'), {});
+    const rejected = await waitForStatus(stack, tenant.operators.ADMIN.token, res.body.id, ['REJECTED']);
+    expect(rejected.error.code).toBe('unknown_column');
+    expect(rejected.options).toMatchObject({
+      format: 'csv',
+      encoding: 'windows-1252',
+      delimiter: ';',
+      detected: { format: 'csv', encoding: 'windows-1252', delimiter: ';', sheet: null },
+    });
+    // Not a workbook, though named so: the format it was read as.
+    const notZip = await uploadWith('vendor_data\nx\n', { format: 'xlsx' });
+    const notXlsx = await waitForStatus(stack, tenant.operators.ADMIN.token, notZip.body.id, ['REJECTED']);
+    expect([notXlsx.error.code, notXlsx.options.detected]).toEqual(['invalid_xlsx', { format: 'xlsx', encoding: null, delimiter: null, sheet: null }]);
   });
 });
 

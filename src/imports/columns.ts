@@ -1,5 +1,6 @@
 import { hasUnstorable, storable } from '../text';
 import { headerKey, headerSetKey, NAME_PARTS, PRESETS, SYNONYMS, type MappedColumn } from './header-mapping';
+import type { DetectedSource } from './options';
 
 /**
  * The columns of an import file and the file-level rejections of API.md. Pure: no I/O.
@@ -50,6 +51,9 @@ export type FileErrorCode = (typeof FILE_ERROR_CODES)[number];
 
 /** The file as a whole is unusable: the import is REJECTED with this code and nothing is staged. */
 export class ImportFileError extends Error {
+  /** What the file was read as when the problem was found (readImportFile sets it): the REJECTED import shows it. */
+  source?: DetectedSource;
+
   constructor(
     readonly code: FileErrorCode,
     message: string,

@@ -8,6 +8,7 @@ import { refreshImportCounters } from './chunks';
 import { changesListSql, parseStoredOptions, writeModes, type WrittenField } from './merge';
 import { rawOfRow, stagedValuesSql, type StagedValues } from './raw-cells';
 import { storable } from '../text';
+import type { DetectedSource } from './options';
 
 /** The import row with its operator's email: what the import object is made from. */
 const importColumns = {
@@ -491,12 +492,18 @@ export async function markStartFailed(db: Queryable, params: { importId: string;
     .where(and(eq(imports.id, params.importId), eq(imports.status, 'VALIDATING')));
 }
 
-/** VALIDATING -> REJECTED with the file-level error; nothing was staged. */
-export async function markRejected(db: Queryable, params: { importId: string; error: { code: string; message: string } }): Promise<void> {
+/**
+ * VALIDATING -> REJECTED with the file-level error; nothing was staged. `detected`: what the file was read as (the
+ * format, encoding, delimiter the operator needs to see to fix it), when that was known.
+ */
+export async function markRejected(
+  db: Queryable,
+  params: { importId: string; error: { code: string; message: string }; detected?: DetectedSource | null },
+): Promise<void> {
   const { importId, error } = params;
   await db
     .update(imports)
-    .set({ status: 'REJECTED', errorCode: error.code, errorMessage: storable(error.message), finishedAt: sql`now()` })
+    .set({ status: 'REJECTED', errorCode: error.code, errorMessage: storable(error.message), detected: params.detected ? { ...params.detected } : null, finishedAt: sql`now()` })
     .where(and(eq(imports.id, importId), eq(imports.status, 'VALIDATING')));
 }
 

@@ -349,6 +349,12 @@ async function peek(source: Readable, bytes: number) {
   return { prefix, rest: (withPrefix: boolean) => Readable.from(rest(withPrefix), { objectMode: false }) };
 }
 
+/** A file error, with what the file was read as when it was found (undefined: not known yet). */
+function withSource(err: unknown, source: DetectedSource | undefined): unknown {
+  if (err instanceof ImportFileError && source !== undefined) err.source ??= source;
+  return err;
+}
+
 /**
  * Reads `source` (the stored file) and writes COPY lines of the staging table to the stream `openSink` returns.
  * The sink is opened in the same tick as the pipeline that listens to it: a COPY stream emits 'error' by itself
@@ -362,7 +368,7 @@ export async function readImportFile(source: Readable, openSink: () => Writable,
   try {
     await pipeline(rest(false), transform, openSink());
   } catch (err) {
-    throw transform.fileError ?? err;
+    throw withSource(transform.fileError ?? err, transform.source);
   }
   options.onProgress?.(transform.rows.dataRows);
   return { dataRows: transform.rows.dataRows, columns: transform.rows.columns, source: transform.source, mapping: transform.rows.mapping };
@@ -405,7 +411,7 @@ async function readXlsxFile(prefix: Buffer, input: Readable, openSink: () => Wri
     await pipeline(Readable.from(guarded(), { objectMode: false }), openSink());
   } catch (err) {
     input.destroy();
-    throw fileError ?? err;
+    throw withSource(fileError ?? err, { format: 'xlsx', encoding: null, delimiter: null, sheet: found.sheet || null });
   }
   options.onProgress?.(rows.dataRows);
   return {

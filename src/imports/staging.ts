@@ -32,7 +32,8 @@ export interface StagedCounts {
 
 export type StageOutcome =
   | { status: 'AWAITING_CONFIRMATION'; counts: StagedCounts; source: DetectedSource }
-  | { status: 'REJECTED'; error: { code: FileErrorCode; message: string } }
+  /** `source`: what the file was read as when the problem was found; null when that was not known yet. */
+  | { status: 'REJECTED'; error: { code: FileErrorCode; message: string }; source: DetectedSource | null }
   /** The import had already left VALIDATING (staged by an earlier attempt, or cancelled). */
   | { status: 'NOT_VALIDATING' };
 
@@ -300,7 +301,7 @@ async function stageOnce(pool: Pool, params: StageParams, notUtf8: boolean): Pro
       if (!(err instanceof ImportFileError)) throw err;
       await client.query('ROLLBACK');
       if (err instanceof NotUtf8AfterAllError && !notUtf8) return NOT_UTF8;
-      return { status: 'REJECTED', error: { code: err.code, message: err.message } };
+      return { status: 'REJECTED', error: { code: err.code, message: err.message }, source: err.source ?? null };
     }
     const classifyParams = [params.importId, params.applicationId];
     let rows: Record<string, number>[];
