@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ListMultipartUploadsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { eq } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import { exportParts, exportsTable } from '../drizzle/schema';
 import { createExportActivities, endExport, type ExportPlan } from '../activities/exports';
 import { createDatabase, type Database } from '../src/db/client';
@@ -79,6 +79,14 @@ describe('the API', () => {
     const unaltered = await download(`${stack.baseUrl}${signed}`);
     expect(unaltered.status).toBe(200);
     expect(unaltered.text).toBe('vendor_data\r\ncontract-1\r\ncontract-2\r\n');
+    // Audited like the API's links, and ended by a revocation like them.
+    const audited = await stack.database.db.execute<{ n: number }>(
+      sql`SELECT count(*)::int AS n FROM audit_log WHERE action = 'users.export.download' AND target_id = ${done.id}`,
+    );
+    expect(audited.rows[0].n).toBe(1);
+    expect((await api(stack, 'DELETE', `/console/users/exports/${done.id}/links`, { token })).status).toBe(204);
+    const revoked = await api(stack, 'GET', signed);
+    expect([revoked.status, revoked.body.error.code]).toEqual([403, 'link_revoked']);
   });
 
   test.each([

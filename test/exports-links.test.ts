@@ -85,14 +85,15 @@ describe('local files', () => {
     expect(after.body.error.code).toBe('link_revoked');
     const auditedBefore = (await downloadsOf(stack, done.id)).length;
 
-    // The export object's link is the current generation's (its period unchanged): it works.
+    // Until its requester asks for a new link, the export has none: no link of it works.
     const shown = await api(stack, 'GET', `/console/users/exports/${done.id}`, { token: requester.token });
-    expect(shown.body.download_url).not.toBe(first);
-    expect((await download(shown.body.download_url)).status).toBe(200);
+    expect([shown.body.download_url, shown.body.link_expires_at]).toEqual([null, null]);
     const fresh = await api(stack, 'POST', `/console/users/exports/${done.id}/link`, { token: requester.token });
     expect(fresh.status).toBe(200);
+    expect(fresh.body.download_url).not.toBe(first);
     expect((await download(fresh.body.download_url)).text).toBe('vendor_data\r\nlink-1\r\nlink-2\r\n');
-    expect((await downloadsOf(stack, done.id)).length).toBe(auditedBefore + 2);
+    expect((await api(stack, 'GET', `/console/users/exports/${done.id}`, { token: requester.token })).body.download_url).toBe(fresh.body.download_url);
+    expect((await downloadsOf(stack, done.id)).length).toBe(auditedBefore + 1);
 
     // An ADMIN (not the requester) may revoke too.
     expect((await api(stack, 'DELETE', `/console/users/exports/${done.id}/links`, { token: tenant.operators.ADMIN.token })).status).toBe(204);

@@ -1,14 +1,14 @@
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { randomUUID } from 'node:crypto';
-import { Router, type Response } from 'express';
+import { Router, type Request, type Response } from 'express';
 import { EXPORT_STATUSES, type ExportStatus } from '../../drizzle/schema';
 import { DomainError } from '../errors';
 import { exportRequestSchema } from '../exports/filters';
 import { recordAuditEntry } from '../audit/queries';
 import { verifyExportToken } from '../exports/links';
 import { exportDownloadUrl, exportFileUrl, presentExport } from '../exports/present';
-import { exportContentType, getExport, getExportById, listExports, type ExportWithOperator } from '../exports/queries';
+import { exportContentType, findExportByLocalKey, getExport, getExportById, listExports, type ExportWithOperator } from '../exports/queries';
 import { cancelExport, reissueExportLink, requestExport, retryExport, revokeExportLinks } from '../exports/service';
 import { createStorageSet, StorageNotFoundError, type Storage, type StorageSet } from '../storage';
 import { loadSigningSecret } from '../storage/signing';
@@ -102,31 +102,19 @@ export function exportsRouter(deps: AppDeps): Router {
  * `users.export.download` (the link's operator, the export, IP, user agent); a local file is streamed, an S3 one is a
  * 302 to a presigned URL living EXPORT_REDIRECT_TTL_SECONDS.
  *
- * `/downloads/<key>?expires=&signature=`: the local links signed before the API served every link (already emailed);
- * they keep working until they expire.
+ * `/downloads/<key>?expires=&signature=`: the local links signed before the API served every link (already emailed):
+ * they keep working until they expire or the export's links are revoked, and are audited like the others.
  */
+const linkRevoked = () => new DomainError('forbidden', 'link_revoked', 'this link was revoked; ask for a new one in the console');
+
 export function downloadsRouter(deps: AppDeps): Router {
   const router = Router();
   const { db, config } = deps;
   const storages = createStorageSet(deps.config, deps.storage);
   const secret = loadSigningSecret(config.storage.linkSigningSecret, config.dataDir);
 
-  router.get('/:token', async (req, res) => {
-    const claims = verifyExportToken(secret, String(req.params.token));
-    if (!claims) throw new DomainError('forbidden', 'invalid_link', 'this link is not valid (it may have been altered)');
-    let row: ExportWithOperator;
-    try {
-      row = await getExportById(db, claims.exportId);
-    } catch (err) {
-      if (err instanceof DomainError && err.kind === 'not_found') throw new DomainError('forbidden', 'invalid_link', 'this link is not valid');
-      throw err;
-    }
-    if (row.linkGeneration !== claims.generation) {
-      throw new DomainError('forbidden', 'link_revoked', 'this link was revoked; ask for a new one in the console');
-    }
-    if (Date.now() >= claims.expiresAt.getTime()) {
-      throw new DomainError('forbidden', 'link_expired', 'this link has expired; ask for a new one in the console');
-    }
+  /** The file of a link that checked out: the audit entry `users.export.download`, then the file or a redirect to it. */
+  async function sendExport(req: Request, res: Response, row: ExportWithOperator, linkExpiresAt: Date | null): Promise<void> {
     if (row.status !== 'COMPLETED' || !row.storageKey) throw new DomainError('not_found', 'not_found', 'the file is no longer kept');
     const store = storages.of(row.storageKind);
     if (!store) {
@@ -150,7 +138,7 @@ export function downloadsRouter(deps: AppDeps): Router {
         ip: req.ip ?? null,
         user_agent: req.get('user-agent') ?? null,
         storage: store.kind,
-        link_expires_at: claims.expiresAt.toISOString(),
+        link_expires_at: linkExpiresAt?.toISOString() ?? null,
       },
       startedAt: now,
       finishedAt: now,
@@ -162,23 +150,36 @@ export function downloadsRouter(deps: AppDeps): Router {
       return;
     }
     await sendFile(res, store, key, size!);
+  }
+
+  router.get('/:token', async (req, res) => {
+    const claims = verifyExportToken(secret, String(req.params.token));
+    if (!claims) throw new DomainError('forbidden', 'invalid_link', 'this link is not valid (it may have been altered)');
+    let row: ExportWithOperator;
+    try {
+      row = await getExportById(db, claims.exportId);
+    } catch (err) {
+      if (err instanceof DomainError && err.kind === 'not_found') throw new DomainError('forbidden', 'invalid_link', 'this link is not valid');
+      throw err;
+    }
+    if (row.linkGeneration !== claims.generation) throw linkRevoked();
+    if (Date.now() >= claims.expiresAt.getTime()) {
+      throw new DomainError('forbidden', 'link_expired', 'this link has expired; ask for a new one in the console');
+    }
+    await sendExport(req, res, row, claims.expiresAt);
   });
 
+  // The old links carry no generation: they were issued before any revocation, so any revocation ends them.
   router.get('/*key', async (req, res) => {
-    const storage = storages.local();
     const segments = (req.params as { key?: string[] }).key ?? [];
     const key = segments.join('/');
-    const check = storage.checkLink(key, req.query.expires, req.query.signature);
+    const check = storages.local().checkLink(key, req.query.expires, req.query.signature);
     if (check === 'invalid') throw new DomainError('forbidden', 'invalid_link', 'this link is not valid (it may have been altered)');
     if (check === 'expired') throw new DomainError('forbidden', 'link_expired', 'this link has expired; ask for a new one in the console');
-    let size: { bytes: number } | undefined;
-    try {
-      size = await storage.stat(key);
-    } catch {
-      size = undefined;
-    }
-    if (!size) throw new DomainError('not_found', 'not_found', 'the file is no longer kept');
-    await sendFile(res, storage, key, size);
+    const row = await findExportByLocalKey(db, key);
+    if (!row) throw new DomainError('not_found', 'not_found', 'the file is no longer kept');
+    if (row.linkGeneration !== 0) throw linkRevoked();
+    await sendExport(req, res, row, new Date(Number(req.query.expires) * 1000));
   });
   return router;
 }

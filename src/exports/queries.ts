@@ -109,6 +109,19 @@ export async function getExportById(db: Queryable, id: string): Promise<ExportWi
   return withExtras(row);
 }
 
+/**
+ * The export whose local file is `storageKey`, for the links signed before the API served every link (by the file's
+ * key); undefined when no export has that file. Rare and old links: no index for it.
+ */
+export async function findExportByLocalKey(db: Queryable, storageKey: string): Promise<ExportWithOperator | undefined> {
+  const [row] = await db
+    .select(withOperator)
+    .from(exportsTable)
+    .innerJoin(operators, eq(operators.id, exportsTable.operatorId))
+    .where(and(eq(exportsTable.storageKind, 'local'), eq(exportsTable.storageKey, storageKey)));
+  return row && withExtras(row);
+}
+
 /** A page of the application's exports, newest first (limit+1 rows, see toPage). */
 export async function listExports(
   db: Queryable,

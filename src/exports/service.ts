@@ -130,13 +130,17 @@ export function assertMayControlExport(operator: Operator, row: Pick<ExportRow, 
   }
 }
 
-/** Revokes every link of an export at once: its link generation goes up, and every token carries the old one. */
+/**
+ * Revokes every link of an export at once: its link generation goes up, and every token carries the old one. The
+ * link period ends too, so the export shows no `download_url` until its requester asks for a new link
+ * (reissueExportLink); else the next read of the export would hand out a working link at once.
+ */
 export async function revokeExportLinks(deps: ExportServiceDeps, operator: Operator, exportId: string): Promise<void> {
   const row = await getExport(deps.db, { applicationId: operator.applicationId, id: exportId });
   assertMayControlExport(operator, row, 'revoke its links');
   await deps.db
     .update(exportsTable)
-    .set({ linkGeneration: sql`${exportsTable.linkGeneration} + 1` })
+    .set({ linkGeneration: sql`${exportsTable.linkGeneration} + 1`, linkIssuedAt: null, linkExpiresAt: null })
     .where(eq(exportsTable.id, row.id));
 }
 

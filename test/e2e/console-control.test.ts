@@ -272,7 +272,14 @@ describe('exports', () => {
     const revoked = await download(mine.download_url);
     expect(revoked.status).toBe(403);
     expect(JSON.parse(revoked.text).error.code).toBe('link_revoked');
+    // No link until a new one is issued; then the Download link is that one.
+    await reader.getByText('Its links were revoked; issue a new one.').waitFor();
+    expect(await reader.getByRole('link', { name: 'Download' }).count()).toBe(0);
     await screenshot(reader, 'export-revoked');
+    await reader.getByRole('button', { name: 'Issue a new link' }).click();
+    await reader.getByText('A new link was issued.').waitFor();
+    const fresh = await reader.getByRole('link', { name: 'Download' }).getAttribute('href');
+    expect((await download(fresh!)).status).toBe(200);
     await expectAccessible(reader);
     await reader.context().close();
     await page.context().close();

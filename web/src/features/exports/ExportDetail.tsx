@@ -61,16 +61,20 @@ function Download({ exp }: { exp: ExportObject }) {
             Download
           </a>
         ) : (
-          <span className="notice">The link has expired; issue a new one.</span>
+          <span className="notice">
+            {exp.link_expires_at ? 'The link has expired; issue a new one.' : 'Its links were revoked; issue a new one.'}
+          </span>
         )}
         <button type="button" onClick={() => link.mutate()} disabled={link.isPending}>
           Issue a new link
         </button>
       </div>
-      <p className="hint">
-        The link works without signing in until <DateTime value={exp.link_expires_at} />. Anyone who has it can download the
-        file.
-      </p>
+      {exp.download_url && (
+        <p className="hint">
+          The link works without signing in until <DateTime value={exp.link_expires_at} />. Anyone who has it can download the
+          file.
+        </p>
+      )}
       <div aria-live="polite">{link.isSuccess && !link.isPending && <p role="status">A new link was issued.</p>}</div>
       <ErrorMessage error={link.error} title="A new link could not be issued." />
     </div>
