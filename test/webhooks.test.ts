@@ -387,6 +387,10 @@ describe('routes', () => {
     expect((await api(stack, 'POST', '/console/webhooks', { token, body: { url: r.url, events: [] } })).body.error.code).toBe('invalid_field');
     expect((await api(stack, 'POST', '/console/webhooks', { token, body: { events: ['import.completed'] } })).body.error.code).toBe('invalid_field');
     expect((await api(stack, 'POST', '/console/webhooks', { token, body: { url: 'mailto:x@example.com', events: ['import.completed'] } })).body.error.code).toBe('invalid_url');
+    for (const url of ['', '   ', 42, null, ['https://example.com'], `https://example.com/${'a'.repeat(2000)}`]) {
+      const bad = await api(stack, 'POST', '/console/webhooks', { token, body: { url, events: ['import.completed'] } });
+      expect([bad.status, bad.body.error.code]).toEqual([400, 'invalid_url']);
+    }
     expect((await api(stack, 'POST', '/console/webhooks', { token, body: 'x', headers: { 'content-type': 'text/plain' } })).status).toBe(415);
 
     const page1 = await api(stack, 'GET', '/console/webhooks?limit=2', { token });

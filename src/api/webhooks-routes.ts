@@ -16,6 +16,7 @@ import { operatorOf, requireOperator } from './auth';
 import { requireJsonBody } from './http-errors';
 import { parseListParams, toPage } from './pagination';
 import { parseBody } from './request-body';
+import { DomainError } from '../errors';
 
 /**
  * `/console/webhooks` (API.md "Webhooks"): create (the secret shown once), list, delete, and a subscription's delivery
@@ -28,6 +29,13 @@ export function webhooksRouter(deps: AppDeps): Router {
 
   router.post('/', manage, requireJsonBody, async (req, res) => {
     const operator = operatorOf(req);
+    // API.md: a bad url is 400 invalid_url, whatever is wrong with it (not text, empty, too long, not https); one left
+    // out is a missing field (invalid_field, below).
+    const isObject = typeof req.body === 'object' && req.body !== null && !Array.isArray(req.body);
+    const given: unknown = isObject ? (req.body as Record<string, unknown>).url : undefined;
+    if (given !== undefined && (typeof given !== 'string' || given.trim() === '' || given.length > 2000)) {
+      throw new DomainError('invalid', 'invalid_url', 'url must be an https URL of at most 2000 characters');
+    }
     const body = parseBody(webhookRequestSchema, req);
     // Stored as given (trimmed): the answer names the URL the caller sent.
     const url = body.url.trim();
