@@ -145,6 +145,8 @@ describe('reading: row shapes', () => {
     expect(invalid).toMatchObject({ row_number: 3, vendor_data: 'l-2' });
     expect(invalid.errors).toEqual([{ column: '', code: 'too_many_fields', message: 'line 3 (row 3) has 3 fields, the header has 2' }]);
     expect(await rawOf(done.id, 3)).toEqual(['l-2', 'Bo', 'extra']);
+    // The preview's raw keeps the cell past the header, named by its place.
+    expect(invalid.raw).toEqual({ vendor_data: 'l-2', display_name: 'Bo', '(field 3)': 'extra' });
     expect((await usersOf(t.applicationId)).map((u) => u.vendor_data)).toEqual(['l-1', 'l-3']);
   });
 });

@@ -255,8 +255,9 @@ export function presentImport(row: ImportRecord): ImportObject {
 }
 
 /**
- * A row of the preview; `raw` pairs the file's header (`columns`) with the row's cells as they were in the file.
- * `hidden` (a role without exports.all_columns, see personal-data.ts) leaves out the cells it may not see, and the
+ * A row of the preview; `raw` pairs the file's header (`columns`) with the row's cells as they were in the file, and
+ * names the cells past the header (a `too_many_fields` row) by their place: `(field 4)`. `hidden` (a role without
+ * exports.all_columns, see personal-data.ts) leaves out the cells it may not see (those past the header too), and the
  * normalisations of those fields.
  */
 export function presentPreviewRow(row: PreviewRow, columns: readonly string[], hidden?: HiddenCells): PreviewRowObject {
@@ -265,6 +266,9 @@ export function presentPreviewRow(row: PreviewRow, columns: readonly string[], h
   columns.forEach((column, i) => {
     if (!hidden?.(i, cells)) raw[column] = row.raw[i] ?? '';
   });
+  for (let i = columns.length; i < cells; i++) {
+    if (!hidden?.(i, cells)) raw[`(field ${i + 1})`] = row.raw[i];
+  }
   const normalized = row.normalized ?? [];
   return {
     row_number: row.rowNumber,
