@@ -228,9 +228,18 @@ describe('GET and PATCH /v3/users/{vendor_data}/', () => {
       session_count: 1,
       approved_count: 1,
     });
-    const counters = await api(stack, 'PATCH', '/v3/users/user-1/', { apiKey: tenant.apiKey, body: { session_count: 9 } });
-    expect(counters.status).toBe(400);
-    expect(counters.body.error.details[0]).toMatchObject({ field: 'session_count', code: 'unknown_field' });
+    // The read-only fields are accepted and ignored, as an import ignores those columns: the user read back as is.
+    const counters = await api(stack, 'PATCH', '/v3/users/user-1/', {
+      apiKey: tenant.apiKey,
+      body: { ...res.body, session_count: 9, approved_count: 9, verified_fields: [], id: '00000000-0000-4000-8000-000000000000', display_name: 'Again' },
+    });
+    expect(counters.status).toBe(200);
+    expect(counters.body).toMatchObject({ id: res.body.id, display_name: 'Again', session_count: 1, approved_count: 1, verified_fields: ['date_of_birth', 'full_name'] });
+    expect((await api(stack, 'GET', '/v3/users/user-1/', { apiKey: tenant.apiKey })).body).toEqual(counters.body);
+    const created = await api(stack, 'POST', '/v3/users/create/', { apiKey: tenant.apiKey, body: { vendor_data: 'counted-1', session_count: 5, created_at: '2000-01-01T00:00:00Z' } });
+    expect(created.status).toBe(201);
+    expect(created.body).toMatchObject({ session_count: 0, approved_count: 0, verified_fields: [] });
+    expect(created.body.created_at).not.toBe('2000-01-01T00:00:00.000Z');
   });
 
   test('renaming onto an existing vendor_data is a 409', async () => {

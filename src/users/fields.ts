@@ -316,7 +316,24 @@ const userFieldSchemas = {
   metadata: valueField(z.unknown(), rules.metadata),
 };
 
-export const userCreateSchema = z.strictObject({
+/**
+ * The user object's fields that only the service writes (API.md: "the four counters, are never changed by ... the
+ * public API"). A body may hold them, as the user read with GET does, and they are ignored, as the same columns of an
+ * import file are; any other field the API does not take is `unknown_field`.
+ */
+const READ_ONLY_USER_FIELDS = ['id', 'verified_fields', 'session_count', 'approved_count', 'declined_count', 'in_review_count', 'created_at', 'updated_at'] as const;
+type ReadOnlyUserField = (typeof READ_ONLY_USER_FIELDS)[number];
+const readOnlyFields = Object.fromEntries(
+  READ_ONLY_USER_FIELDS.map((field) => [field, z.unknown().optional().meta({ description: 'read-only: accepted and ignored' })]),
+) as Record<ReadOnlyUserField, z.ZodOptional<z.ZodUnknown>>;
+
+function withoutReadOnly<T extends Record<string, unknown>>(body: T): Omit<T, ReadOnlyUserField> {
+  const copy: Record<string, unknown> = { ...body };
+  for (const field of READ_ONLY_USER_FIELDS) delete copy[field];
+  return copy as Omit<T, ReadOnlyUserField>;
+}
+
+const userCreateFields = z.strictObject({
   vendor_data: userFieldSchemas.vendor_data,
   display_name: userFieldSchemas.display_name,
   full_name: userFieldSchemas.full_name,
@@ -327,10 +344,12 @@ export const userCreateSchema = z.strictObject({
   status: userFieldSchemas.status.optional(),
   tags: userFieldSchemas.tags.optional(),
   metadata: userFieldSchemas.metadata.optional(),
+  ...readOnlyFields,
 });
+export const userCreateSchema = userCreateFields.transform(withoutReadOnly);
 export type UserCreateInput = z.infer<typeof userCreateSchema>;
 
-export const userPatchSchema = userCreateSchema.partial();
+export const userPatchSchema = userCreateFields.partial().transform(withoutReadOnly);
 export type UserPatchInput = z.infer<typeof userPatchSchema>;
 
 export interface FieldProblem {
