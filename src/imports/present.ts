@@ -121,9 +121,16 @@ export const importPatchSchema = z.strictObject({
   }),
 });
 
-/** The optional body of approve / reject: the SHA-256 of the file the approver reviewed. */
-export const approvalDecisionSchema = z.strictObject({
-  file_sha256: z.string().regex(/^[0-9a-f]{64}$/).optional(),
+/**
+ * The optional body of approve / reject: the SHA-256 of the file the approver reviewed (hex, either letter case).
+ * API.md gives these calls no body, so other fields (a `reason`, say) are ignored rather than refused.
+ */
+export const approvalDecisionSchema = z.object({
+  file_sha256: z
+    .string()
+    .regex(/^[0-9a-fA-F]{64}$/)
+    .transform((hex) => hex.toLowerCase())
+    .optional(),
 });
 
 /** A row of the import's preview. */
