@@ -94,4 +94,19 @@ describe('npm run cli', () => {
     expect(result.stderr.length).toBeGreaterThan(0);
     expect(result.stderr).not.toMatch(/\n\s+at /);
   }, 30_000);
+
+  test.each([
+    [['users', 'record-approved-session', '--application', '00000000-0000-0000-0000-000000000000', '--vendor-data', 'x'], 'not_found'],
+    [['users', 'record-approved-session', '--application', 'not-a-uuid', '--vendor-data', 'x'], 'usage'],
+  ])('%j prints the error as JSON with its code, exit 2', async (args, code) => {
+    const result = await cli(...args);
+    expect(result.code).toBe(2);
+    expect(JSON.parse(result.stderr)).toEqual({ error: { code, message: expect.any(String) } });
+  }, 30_000);
+
+  test('operators create refuses an email that is not an address', async () => {
+    const result = await cli('operators', 'create', '--application', applicationId, '--email', 'not an email', '--role', 'ADMIN');
+    expect(result.code).toBe(2);
+    expect(JSON.parse(result.stderr).error.code).toBe('invalid_field');
+  }, 30_000);
 });

@@ -2,6 +2,8 @@ import { eq } from 'drizzle-orm';
 import { applications, operators, type Role } from '../../drizzle/schema';
 import type { Queryable } from '../db/client';
 import { DomainError } from '../errors';
+import { isUuid } from '../db/ids';
+import { rules } from '../users/fields';
 import { hashSecret, newSecret } from './tokens';
 
 export interface Operator {
@@ -62,16 +64,22 @@ export async function setApprovalPolicy(
 }
 
 /** Creates an operator of an application; the bearer token is returned here once and stored only hashed. */
-export async function createOperator(db: Queryable, params: { applicationId: string; email: string; role: Role }) {
-  const [application] = await db
-    .select({ id: applications.id })
-    .from(applications)
-    .where(eq(applications.id, params.applicationId));
+/** Throws not_found unless the application exists (an id that is no UUID included). */
+export async function requireApplication(db: Queryable, applicationId: string): Promise<void> {
+  const [application] = isUuid(applicationId)
+    ? await db.select({ id: applications.id }).from(applications).where(eq(applications.id, applicationId))
+    : [];
   if (!application) throw new DomainError('not_found', 'not_found', 'application not found');
+}
+
+export async function createOperator(db: Queryable, params: { applicationId: string; email: string; role: Role }) {
+  await requireApplication(db, params.applicationId);
+  const email = rules.email(params.email.trim());
+  if (!email.ok) throw new DomainError('invalid', 'invalid_field', `--email: ${email.error.message}`);
   const token = newSecret('kyc_op');
   const [row] = await db
     .insert(operators)
-    .values({ applicationId: params.applicationId, email: params.email.trim(), role: params.role, tokenHash: hashSecret(token) })
+    .values({ applicationId: params.applicationId, email: email.value, role: params.role, tokenHash: hashSecret(token) })
     .onConflictDoNothing()
     .returning({ id: operators.id, email: operators.email, role: operators.role });
   if (!row) throw new DomainError('conflict', 'operator_exists', 'an operator with this email exists in the application');

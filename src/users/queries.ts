@@ -1,6 +1,7 @@
 import { and, desc, eq, ilike, or, sql, type SQL } from 'drizzle-orm';
 import { z } from 'zod';
 import { USER_STATUSES, users, type Role, type UserStatus } from '../../drizzle/schema';
+import { requireApplication } from '../auth/accounts';
 import { can } from '../auth/permissions';
 import type { Queryable } from '../db/client';
 import { DomainError, notFound } from '../errors';
@@ -239,6 +240,7 @@ export async function recordApprovedSession(
   db: Queryable,
   params: { applicationId: string; vendorData: string; fullName?: string; dateOfBirth?: string },
 ): Promise<UserRow> {
+  await requireApplication(db, params.applicationId);
   const vendorData = params.vendorData.trim();
   if (vendorData === '') throw new DomainError('invalid', 'invalid_field', 'vendor_data is required');
   const checks = [
