@@ -233,7 +233,11 @@ describe('format: detected from the content, then the file name', () => {
   it('the same bytes named users.csv are a CSV (REJECTED: its header is no column); format given wins over the name', async () => {
     const t = await tenant();
     const asCsv = await uploadAndValidate(stack, t.token, file, 'users.csv');
-    expect(asCsv).toMatchObject({ status: 'REJECTED', error: { code: 'unknown_column' }, options: { format: null, detected: null } });
+    expect(asCsv).toMatchObject({
+      status: 'REJECTED',
+      error: { code: 'unknown_column' },
+      options: { format: 'csv', detected: { format: 'csv', encoding: 'utf-8', delimiter: ',', sheet: null } },
+    });
     const given = await previewWith(t.token, 'vendor_data\ng-1\n', 'users.ndjson', { format: 'csv' });
     expect(given.options).toMatchObject({ format: 'csv', detected: { format: 'csv', delimiter: ',' } });
     expect(given).toMatchObject({ valid_rows: 1, invalid_rows: 0 });
