@@ -34,9 +34,10 @@ export interface ChunkDecoder {
 }
 
 /**
- * A file assumed to be UTF-8 (no option, no BOM, its first SNIFF_BYTES valid UTF-8) that is not, further on. API.md
- * says such a file is windows-1252: the reader that meets this starts over in that encoding (stageImportFile), and
- * only an error that reaches the operator is an `invalid_encoding` rejection.
+ * A file assumed to be UTF-8 (no option, no BOM, its first SNIFF_BYTES valid UTF-8) with an invalid byte sequence
+ * further on. API.md says such a file is windows-1252: the reader that meets this starts over in that encoding
+ * (stageImportFile). A file that only ends inside a UTF-8 character is a cut-off UTF-8 file, not windows-1252 text,
+ * and stays `invalid_encoding`.
  */
 export class NotUtf8AfterAllError extends ImportFileError {}
 
@@ -44,8 +45,8 @@ function textDecoder(encoding: Exclude<ImportEncoding, 'iso-8859-1'>, how: strin
   // windows-1252 maps every byte, so only UTF-8 and UTF-16 can fail. The BOM, if any, is dropped.
   const decoder = new TextDecoder(encoding, { fatal: true });
   let bytes = 0;
-  const invalid = (detail: string) =>
-    new (assumed ? NotUtf8AfterAllError : ImportFileError)(
+  const invalid = (detail: string, notThisEncoding = assumed) =>
+    new (notThisEncoding ? NotUtf8AfterAllError : ImportFileError)(
       'invalid_encoding',
       `the file is not valid ${encoding} (${how}): ${detail}; if it is in another encoding, give the \`encoding\` option ` +
         `(utf-8, utf-16le, utf-16be, windows-1252, iso-8859-1)`,
@@ -65,7 +66,7 @@ function textDecoder(encoding: Exclude<ImportEncoding, 'iso-8859-1'>, how: strin
       try {
         return decoder.decode();
       } catch {
-        throw invalid('it ends inside a multi-byte character');
+        throw invalid('it ends inside a multi-byte character', false);
       }
     },
   };
