@@ -50,6 +50,15 @@ describe('upload options', () => {
     expect(storedUploads()).toHaveLength(before.files);
   });
 
+  it('takes an option sent empty as not given (a form sends its empty fields)', async () => {
+    const res = await uploadWith(csvOf(['vendor_data'], [['opt-empty']]), { mode: '', encoding: ' ', delimiter: '', mapping: '', sheet: '' });
+    expect(res.status).toBe(202);
+    const done = await waitForStatus(stack, tenant.operators.ADMIN.token, res.body.id, ['AWAITING_CONFIRMATION']);
+    expect(done.options).toMatchObject({ mode: 'upsert', encoding: 'utf-8', delimiter: ',', mapping: null });
+    const stored = await stack.database.db.execute<{ options: Record<string, unknown> }>(sql`SELECT options FROM imports WHERE id = ${res.body.id}`);
+    expect(stored.rows[0].options).toEqual({});
+  });
+
   it('shows the options on the import object, given or default, and what the reader detected', async () => {
     const res = await uploadWith(csvOf(['vendor_data'], [['opt-2']]), { mode: 'CREATE_ONLY', tags_mode: 'add', default_phone_country: 'es' });
     expect(res.status).toBe(202);

@@ -255,7 +255,10 @@ export async function parseUploadFields(
   allow: { autoConfirm: boolean },
 ): Promise<{ options: ImportOptions; autoConfirm: boolean }> {
   const problems: { field: string; code: string; message: string }[] = [];
-  const fields = { ...given };
+  // An option sent empty is not given (an HTML form or a script sends its empty fields; the lists' empty query
+  // parameters are read the same way); a tab is a value (the delimiter). A field that is no option stays refused.
+  const isEmptyOption = (key: string, value: string) => key in importOptionsSchema.shape && value !== '\t' && value.trim() === '';
+  const fields = Object.fromEntries(Object.entries(given).filter(([key, value]) => !isEmptyOption(key, value)));
   let autoConfirm = false;
   if (allow.autoConfirm && 'auto_confirm' in fields) {
     const value = fields.auto_confirm.trim().toLowerCase();
