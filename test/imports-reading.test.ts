@@ -76,6 +76,19 @@ describe('reading: encodings', () => {
     expect(last.at(-1)).toMatchObject({ row_number: 4002, vendor_data: 'late-x', action: 'create', raw: { display_name: 'José €' } });
   });
 
+  it('the same for an application with users (staged through the staging table), and for a file ending in the accent', async () => {
+    const t = await tenant();
+    await importFile(stack, t.token, 'vendor_data,display_name\nlate-1,Old\n');
+    const ascii = Array.from({ length: 4000 }, (_, i) => `late-${i},Ana ${i}`).join('\n');
+    const preview = await uploadAndValidate(stack, t.token, iconv.encode(`vendor_data,display_name\n${ascii}\nlate-x,José`, 'windows-1252'), 'users.csv');
+    expect(preview).toMatchObject({ status: 'AWAITING_CONFIRMATION', total_rows: 4001, to_create: 4000, to_update: 1 });
+    expect(preview.options.detected).toMatchObject({ encoding: 'windows-1252' });
+    const staged = await stack.database.db.execute<{ n: number; last: string }>(
+      sql`SELECT count(*)::int AS n, max(display_name) FILTER (WHERE vendor_data = 'late-x') AS last FROM import_rows WHERE import_id = ${preview.id}`,
+    );
+    expect(staged.rows[0]).toEqual({ n: 4001, last: 'José' });
+  });
+
   it('UTF-16LE with a BOM and tabs (Excel "Unicode text")', async () => {
     const text = 'vendor_data\tdisplay_name\temail\r\nu-1\tZoë 😀\tzoe@example.com\r\nu-2\t"a, b"\t\r\n';
     const { done, t } = await importNames(Buffer.concat([Buffer.from([0xff, 0xfe]), iconv.encode(text, 'utf-16le')]));

@@ -34,10 +34,11 @@ export interface ChunkDecoder {
 }
 
 /**
- * A file assumed to be UTF-8 (no option, no BOM, its first SNIFF_BYTES valid UTF-8) with an invalid byte sequence
- * further on. API.md says such a file is windows-1252: the reader that meets this starts over in that encoding
- * (stageImportFile). A file that only ends inside a UTF-8 character is a cut-off UTF-8 file, not windows-1252 text,
- * and stays `invalid_encoding`.
+ * A file assumed to be UTF-8 (no option, no BOM, its first SNIFF_BYTES valid UTF-8) that is not valid UTF-8 further
+ * on. API.md says such a file is windows-1252: the reader that meets this starts over in that encoding
+ * (stageImportFile). One exception: a file that holds UTF-8 characters and only ends inside one is a cut-off UTF-8
+ * file and stays `invalid_encoding` (an ASCII file ending in one accented windows-1252 letter, `...,José`, looks the
+ * same at its end and is windows-1252).
  */
 export class NotUtf8AfterAllError extends ImportFileError {}
 
@@ -45,6 +46,8 @@ function textDecoder(encoding: Exclude<ImportEncoding, 'iso-8859-1'>, how: strin
   // windows-1252 maps every byte, so only UTF-8 and UTF-16 can fail. The BOM, if any, is dropped.
   const decoder = new TextDecoder(encoding, { fatal: true });
   let bytes = 0;
+  /** Whether the text so far held a character past ASCII: then it was UTF-8 (tracked only when UTF-8 is assumed). */
+  let sawUtf8 = false;
   const invalid = (detail: string, notThisEncoding = assumed) =>
     new (notThisEncoding ? NotUtf8AfterAllError : ImportFileError)(
       'invalid_encoding',
@@ -57,6 +60,8 @@ function textDecoder(encoding: Exclude<ImportEncoding, 'iso-8859-1'>, how: strin
       try {
         const text = decoder.decode(chunk, { stream: true });
         bytes += chunk.length;
+        // eslint-disable-next-line no-control-regex
+        if (assumed && !sawUtf8) sawUtf8 = /[^\u0000-\u007f]/.test(text);
         return text;
       } catch {
         throw invalid(`an invalid byte sequence within bytes ${bytes}-${bytes + chunk.length - 1}`);
@@ -66,7 +71,7 @@ function textDecoder(encoding: Exclude<ImportEncoding, 'iso-8859-1'>, how: strin
       try {
         return decoder.decode();
       } catch {
-        throw invalid('it ends inside a multi-byte character', false);
+        throw invalid('it ends inside a multi-byte character', assumed && !sawUtf8);
       }
     },
   };

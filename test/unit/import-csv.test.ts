@@ -608,6 +608,17 @@ describe('readImportFile: what it detects, and the options that win', () => {
     expect(await rejection(withNul, 1_000_000)).not.toBeInstanceOf(NotUtf8AfterAllError);
   });
 
+  it('a file that ends inside a UTF-8 character: windows-1252 if it held no UTF-8 before, else cut off (invalid_encoding)', async () => {
+    // `José` in windows-1252 at the very end (no line break): 0xE9 alone looks like the start of a UTF-8 character.
+    const ascii = Buffer.concat([Buffer.from('vendor_data,display_name\nx,Jos'), Buffer.from([0xe9])]);
+    expect(await rejection(ascii)).toBeInstanceOf(NotUtf8AfterAllError);
+    expect((await read(ascii, 1000, 7, { notUtf8: true })).lines[0][5]).toBe('José');
+    // UTF-8 `José` then a lone lead byte: a UTF-8 file cut off.
+    const cut = Buffer.concat([Buffer.from('vendor_data,display_name\nx,José'), Buffer.from([0xc3])]);
+    const error = await rejection(cut);
+    expect([error.code, error instanceof NotUtf8AfterAllError]).toEqual(['invalid_encoding', false]);
+  });
+
   it('a row after a sep= line is row 2; the sep line names the delimiter', async () => {
     const result = await read('sep=|\r\nvendor_data|display_name\r\nfx-1|A,B\r\n');
     expect(result.source.delimiter).toBe('|');
