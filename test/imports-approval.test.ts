@@ -84,8 +84,10 @@ describe('approval', () => {
     expect((await getImport(stack, admin.token, preview.id)).status).toBe('AWAITING_APPROVAL');
 
     const second = await createOperator(stack.database.db, { applicationId: t.applicationId, email: 'second-admin@example.test', role: 'ADMIN' });
-    // The hash in either letter case; a field the call does not take (no body is defined for it) is ignored.
-    const approved = await approve(second.token, { file_sha256: preview.file_sha256.toUpperCase(), reason: 'checked the file' });
+    // A misspelt hash field is refused rather than ignored (the check would be skipped); the hash in either letter case.
+    const misspelt = await approve(second.token, { sha256: preview.file_sha256 });
+    expect([misspelt.status, misspelt.body.error.details?.[0]?.code]).toEqual([400, 'unknown_field']);
+    const approved = await approve(second.token, { file_sha256: preview.file_sha256.toUpperCase() });
     expect(approved.status).toBe(202);
     expect(approved.body.status).toBe('RUNNING');
     expect((await approve(t.operators.OWNER.token)).status).toBe(409);

@@ -40,6 +40,8 @@ describe('upload options', () => {
     [{ mapping: '{"Ref": "shoe_size"}' }, 'mapping', 'unknown_column'],
     [{ default_phone_country: 'Spain' }, 'default_phone_country', 'invalid_option'],
     [{ colour: 'blue' }, 'colour', 'unknown_field'],
+    [{ delimiter: ' ' }, 'delimiter', 'invalid_option'],
+    [{ constructor: '' }, 'constructor', 'unknown_field'],
   ])('refuses %j with 400 invalid_field naming the field, and stores nothing', async (fields, field, code) => {
     const before = { imports: await importCount(), files: storedUploads().length };
     const res = await uploadWith(csvOf(['vendor_data'], [['opt-1']]), fields);
@@ -51,7 +53,7 @@ describe('upload options', () => {
   });
 
   it('takes an option sent empty as not given (a form sends its empty fields)', async () => {
-    const res = await uploadWith(csvOf(['vendor_data'], [['opt-empty']]), { mode: '', encoding: ' ', delimiter: '', mapping: '', sheet: '' });
+    const res = await uploadWith(csvOf(['vendor_data'], [['opt-empty']]), { mode: '', encoding: '', delimiter: '', mapping: '', sheet: '' });
     expect(res.status).toBe(202);
     const done = await waitForStatus(stack, tenant.operators.ADMIN.token, res.body.id, ['AWAITING_CONFIRMATION']);
     expect(done.options).toMatchObject({ mode: 'upsert', encoding: 'utf-8', delimiter: ',', mapping: null });

@@ -123,9 +123,9 @@ export const importPatchSchema = z.strictObject({
 
 /**
  * The optional body of approve / reject: the SHA-256 of the file the approver reviewed (hex, either letter case).
- * API.md gives these calls no body, so other fields (a `reason`, say) are ignored rather than refused.
+ * Strict: a misspelt `file_sha256` ignored would approve without the check the approver asked for.
  */
-export const approvalDecisionSchema = z.object({
+export const approvalDecisionSchema = z.strictObject({
   file_sha256: z
     .string()
     .regex(/^[0-9a-fA-F]{64}$/)

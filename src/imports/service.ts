@@ -256,8 +256,9 @@ export async function parseUploadFields(
 ): Promise<{ options: ImportOptions; autoConfirm: boolean }> {
   const problems: { field: string; code: string; message: string }[] = [];
   // An option sent empty is not given (an HTML form or a script sends its empty fields; the lists' empty query
-  // parameters are read the same way); a tab is a value (the delimiter). A field that is no option stays refused.
-  const isEmptyOption = (key: string, value: string) => key in importOptionsSchema.shape && value !== '\t' && value.trim() === '';
+  // parameters are read the same way). Blanks are a value (a bad one, or the tab delimiter); a field that is no
+  // option stays refused.
+  const isEmptyOption = (key: string, value: string) => Object.hasOwn(importOptionsSchema.shape, key) && value === '';
   const fields = Object.fromEntries(Object.entries(given).filter(([key, value]) => !isEmptyOption(key, value)));
   let autoConfirm = false;
   if (allow.autoConfirm && 'auto_confirm' in fields) {
