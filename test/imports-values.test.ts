@@ -337,6 +337,10 @@ describe('personal data in the preview and the error reports', () => {
     // A CSV row shorter than the header keeps its cells' columns (only the hidden ones go).
     const short = await stage(t, 'vendor_data,display_name,email\nq-1,Short\n');
     expect((await previewRows(t, short.id, t.operators.READER.token))[0].raw).toEqual({ vendor_data: 'q-1', display_name: 'Short' });
+    // A longer one: the cells past the header are hidden from them (nothing says what they hold).
+    const long = await stage(t, 'vendor_data,display_name\nq-2,Long,ana@example.com\n');
+    expect((await previewRows(t, long.id))[0].raw).toEqual({ vendor_data: 'q-2', display_name: 'Long', '(field 3)': 'ana@example.com' });
+    expect((await previewRows(t, long.id, t.operators.READER.token))[0].raw).toEqual({ vendor_data: 'q-2', display_name: 'Long' });
 
     // An NDJSON line that could not be read is staged as its whole text: hidden whole.
     const ndjson = await stage(t, '{"vendor_data":"j-1","display_name":"J"}\n{"vendor_data":"j-2","email":"ana@example.com",\n');

@@ -274,7 +274,9 @@ export function presentPreviewRow(row: PreviewRow, columns: readonly string[], h
     if (!hidden?.(i, cells)) raw[column] = row.raw[i] ?? '';
   });
   for (let i = columns.length; i < cells; i++) {
-    if (!hidden?.(i, cells)) raw[`(field ${i + 1})`] = row.raw[i];
+    // A header may even be named so: the cell past the header does not take its place.
+    const key = Object.hasOwn(raw, `(field ${i + 1})`) ? `(field ${i + 1} past the header)` : `(field ${i + 1})`;
+    if (!hidden?.(i, cells)) raw[key] = row.raw[i];
   }
   const normalized = row.normalized ?? [];
   return {
