@@ -96,6 +96,8 @@ export function exportsRouter(deps: AppDeps): Router {
   return router;
 }
 
+const linkRevoked = () => new DomainError('forbidden', 'link_revoked', 'this link was revoked; ask for a new one in the console');
+
 /**
  * `/downloads/<token>`: every export link (links.ts). The token is the permission: an altered one is 403
  * `invalid_link`, a revoked one `link_revoked`, an expired one `link_expired`. Each download writes an audit entry
@@ -105,8 +107,6 @@ export function exportsRouter(deps: AppDeps): Router {
  * `/downloads/<key>?expires=&signature=`: the local links signed before the API served every link (already emailed):
  * they keep working until they expire or the export's links are revoked, and are audited like the others.
  */
-const linkRevoked = () => new DomainError('forbidden', 'link_revoked', 'this link was revoked; ask for a new one in the console');
-
 export function downloadsRouter(deps: AppDeps): Router {
   const router = Router();
   const { db, config } = deps;
@@ -114,9 +114,8 @@ export function downloadsRouter(deps: AppDeps): Router {
   const secret = loadSigningSecret(config.storage.linkSigningSecret, config.dataDir);
 
   /** The file of a link that checked out: the audit entry `users.export.download`, then the file or a redirect to it. */
-  async function sendExport(req: Request, res: Response, row: ExportWithOperator, linkExpiresAt: Date | null): Promise<void> {
+  async function sendExport(req: Request, res: Response, row: ExportWithOperator, linkExpiresAt: Date, store = storages.of(row.storageKind)): Promise<void> {
     if (row.status !== 'COMPLETED' || !row.storageKey) throw new DomainError('not_found', 'not_found', 'the file is no longer kept');
-    const store = storages.of(row.storageKind);
     if (!store) {
       throw new DomainError('conflict', 'storage_unavailable', `the file is kept in ${row.storageKind ?? 'another store'}, which this service is not configured for now`);
     }
@@ -138,7 +137,7 @@ export function downloadsRouter(deps: AppDeps): Router {
         ip: req.ip ?? null,
         user_agent: req.get('user-agent') ?? null,
         storage: store.kind,
-        link_expires_at: linkExpiresAt?.toISOString() ?? null,
+        link_expires_at: linkExpiresAt.toISOString(),
       },
       startedAt: now,
       finishedAt: now,
@@ -173,13 +172,15 @@ export function downloadsRouter(deps: AppDeps): Router {
   router.get('/*key', async (req, res) => {
     const segments = (req.params as { key?: string[] }).key ?? [];
     const key = segments.join('/');
-    const check = storages.local().checkLink(key, req.query.expires, req.query.signature);
+    const local = storages.local();
+    const check = local.checkLink(key, req.query.expires, req.query.signature);
     if (check === 'invalid') throw new DomainError('forbidden', 'invalid_link', 'this link is not valid (it may have been altered)');
     if (check === 'expired') throw new DomainError('forbidden', 'link_expired', 'this link has expired; ask for a new one in the console');
     const row = await findExportByLocalKey(db, key);
     if (!row) throw new DomainError('not_found', 'not_found', 'the file is no longer kept');
     if (row.linkGeneration !== 0) throw linkRevoked();
-    await sendExport(req, res, row, new Date(Number(req.query.expires) * 1000));
+    // Such a link is always to a local file (even of an export from before storage_kind was recorded).
+    await sendExport(req, res, row, new Date(Number(req.query.expires) * 1000), local);
   });
   return router;
 }

@@ -607,7 +607,7 @@ const exportPaths = {
   },
   '/downloads/{key}': {
     get: {
-      summary: 'Download a local export file with a link signed before the API served every link (they work until they expire)',
+      summary: 'Download a local export file with a link signed before the API served every link (until it expires or the links are revoked; audited)',
       parameters: [
         param('key', 'path', z.string()),
         param('expires', 'query', z.int(), true),
@@ -615,7 +615,7 @@ const exportPaths = {
       ],
       responses: {
         200: csv('The CSV file'),
-        403: error('invalid_link (altered), link_expired'),
+        403: error('invalid_link (altered), link_expired, link_revoked'),
         404: error('not_found: the file is no longer kept'),
       },
     },

@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, inArray, lt, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, inArray, isNull, lt, or, sql } from 'drizzle-orm';
 import type { Pool } from 'pg';
 import { exportParts, exportsTable, operators, type ExportFormat, type ExportStatus } from '../../drizzle/schema';
 import type { Cursor } from '../db/cursor';
@@ -118,7 +118,8 @@ export async function findExportByLocalKey(db: Queryable, storageKey: string): P
     .select(withOperator)
     .from(exportsTable)
     .innerJoin(operators, eq(operators.id, exportsTable.operatorId))
-    .where(and(eq(exportsTable.storageKind, 'local'), eq(exportsTable.storageKey, storageKey)));
+    // Exports from before storage_kind was recorded (NULL) were all local files.
+    .where(and(or(eq(exportsTable.storageKind, 'local'), isNull(exportsTable.storageKind)), eq(exportsTable.storageKey, storageKey)));
   return row && withExtras(row);
 }
 
@@ -142,12 +143,14 @@ export async function listExports(
   return rows.map(withExtras);
 }
 
-/** Signs a new link period for a completed export. */
-export async function setExportLink(db: Queryable, params: { id: string; issuedAt: Date; expiresAt: Date }): Promise<void> {
-  await db
+/** Signs a new link period for a completed export whose links are still of `generation`; false if they are not. */
+export async function setExportLink(db: Queryable, params: { id: string; generation: number; issuedAt: Date; expiresAt: Date }): Promise<boolean> {
+  const updated = await db
     .update(exportsTable)
     .set({ linkIssuedAt: params.issuedAt, linkExpiresAt: params.expiresAt })
-    .where(eq(exportsTable.id, params.id));
+    .where(and(eq(exportsTable.id, params.id), eq(exportsTable.linkGeneration, params.generation)))
+    .returning({ id: exportsTable.id });
+  return updated.length === 1;
 }
 
 export async function listExportParts(db: Queryable, exportId: string): Promise<ExportPartRow[]> {

@@ -131,16 +131,23 @@ export function assertMayControlExport(operator: Operator, row: Pick<ExportRow, 
 }
 
 /**
- * Revokes every link of an export at once: its link generation goes up, and every token carries the old one. The
- * link period ends too, so the export shows no `download_url` until its requester asks for a new link
- * (reissueExportLink); else the next read of the export would hand out a working link at once.
+ * Revokes every link of an export at once: its link generation goes up, and every token carries the old one. Once a
+ * link has been handed out (the email went, or the export is COMPLETED) the link period ends too, so the export
+ * shows no `download_url` until its requester asks for a new link (reissueExportLink); else the next read of the
+ * export would hand out a working link at once. An export assembled whose email is still to go (`PENDING`) keeps its
+ * period: that email carries a link of the new generation.
  */
 export async function revokeExportLinks(deps: ExportServiceDeps, operator: Operator, exportId: string): Promise<void> {
   const row = await getExport(deps.db, { applicationId: operator.applicationId, id: exportId });
   assertMayControlExport(operator, row, 'revoke its links');
+  const handedOut = sql`${exportsTable.status} = 'COMPLETED' OR ${exportsTable.emailStatus} IS DISTINCT FROM 'PENDING'`;
   await deps.db
     .update(exportsTable)
-    .set({ linkGeneration: sql`${exportsTable.linkGeneration} + 1`, linkIssuedAt: null, linkExpiresAt: null })
+    .set({
+      linkGeneration: sql`${exportsTable.linkGeneration} + 1`,
+      linkIssuedAt: sql`CASE WHEN ${handedOut} THEN NULL ELSE ${exportsTable.linkIssuedAt} END`,
+      linkExpiresAt: sql`CASE WHEN ${handedOut} THEN NULL ELSE ${exportsTable.linkExpiresAt} END`,
+    })
     .where(eq(exportsTable.id, row.id));
 }
 
@@ -210,6 +217,9 @@ export async function reissueExportLink(deps: ExportServiceDeps, operator: Opera
   // same for the same expiry): then it expires a second after that one.
   const before = row.linkExpiresAt?.getTime() ?? 0;
   const expiresAt = period.expiresAt.getTime() > before ? period.expiresAt : new Date(before + 1000);
-  await setExportLink(deps.db, { id: row.id, issuedAt, expiresAt });
+  // Only for the links' generation read above: a revocation in between must not be undone by this new period.
+  if (!(await setExportLink(deps.db, { id: row.id, generation: row.linkGeneration, issuedAt, expiresAt }))) {
+    throw new DomainError('conflict', 'invalid_state', "the export's links were revoked meanwhile; ask for a new link again");
+  }
   return { ...row, linkIssuedAt: issuedAt, linkExpiresAt: expiresAt };
 }
