@@ -33,7 +33,7 @@ export function webhooksRouter(deps: AppDeps): Router {
     // out is a missing field (invalid_field, below).
     const isObject = typeof req.body === 'object' && req.body !== null && !Array.isArray(req.body);
     const given: unknown = isObject ? (req.body as Record<string, unknown>).url : undefined;
-    if (given !== undefined && (typeof given !== 'string' || given.trim() === '' || given.length > 2000)) {
+    if (given !== undefined && (typeof given !== 'string' || given.trim() === '' || given.trim().length > 2000)) {
       throw new DomainError('invalid', 'invalid_url', 'url must be an https URL of at most 2000 characters');
     }
     const body = parseBody(webhookRequestSchema, req);

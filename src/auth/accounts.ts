@@ -63,19 +63,19 @@ export async function setApprovalPolicy(
   return { id: row.id, name: row.name, approval: { updates_over: row.updatesOver, statuses: row.statuses ?? [] } };
 }
 
-/** Creates an operator of an application; the bearer token is returned here once and stored only hashed. */
 /** Throws not_found unless the application exists (an id that is no UUID included). */
-export async function requireApplication(db: Queryable, applicationId: string): Promise<void> {
-  const [application] = isUuid(applicationId)
-    ? await db.select({ id: applications.id }).from(applications).where(eq(applications.id, applicationId))
+export async function requireApplication(db: Queryable, params: { applicationId: string }): Promise<void> {
+  const [application] = isUuid(params.applicationId)
+    ? await db.select({ id: applications.id }).from(applications).where(eq(applications.id, params.applicationId))
     : [];
   if (!application) throw new DomainError('not_found', 'not_found', 'application not found');
 }
 
+/** Creates an operator of an application; the bearer token is returned here once and stored only hashed. */
 export async function createOperator(db: Queryable, params: { applicationId: string; email: string; role: Role }) {
-  await requireApplication(db, params.applicationId);
+  await requireApplication(db, params);
   const email = rules.email(params.email.trim());
-  if (!email.ok) throw new DomainError('invalid', 'invalid_field', `--email: ${email.error.message}`);
+  if (!email.ok) throw new DomainError('invalid', 'invalid_field', `the operator's email: ${email.error.message}`);
   const token = newSecret('kyc_op');
   const [row] = await db
     .insert(operators)

@@ -240,7 +240,7 @@ export async function recordApprovedSession(
   db: Queryable,
   params: { applicationId: string; vendorData: string; fullName?: string; dateOfBirth?: string },
 ): Promise<UserRow> {
-  await requireApplication(db, params.applicationId);
+  await requireApplication(db, params);
   const vendorData = params.vendorData.trim();
   if (vendorData === '') throw new DomainError('invalid', 'invalid_field', 'vendor_data is required');
   const checks = [

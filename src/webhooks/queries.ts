@@ -10,7 +10,8 @@ import { idSchema, timeSchema } from '../response-schemas';
 
 /** `POST /console/webhooks`'s body. */
 export const webhookRequestSchema = z.strictObject({
-  url: z.string().min(1).max(2000),
+  // Trimmed first, as stored; the route answers a bad one with invalid_url before this schema sees it.
+  url: z.string().trim().min(1).max(2000),
   events: z.array(z.enum(WEBHOOK_EVENT_TYPES)).min(1),
 });
 
