@@ -178,12 +178,17 @@ describe('GET /metrics', () => {
     const missing = randomUUID();
     expect((await api(stack, 'GET', `/console/users/imports/${missing}`, { token: t.token })).status).toBe(404);
     expect((await api(stack, 'GET', `/console/users/imports/${missing}`)).status).toBe(401);
+    // The public API's 401s too (its key is checked on each route).
+    expect((await api(stack, 'GET', '/v3/users/someone/')).status).toBe(401);
+    expect((await api(stack, 'GET', `/v3/users/imports/${missing}`)).status).toBe(401);
     expect((await api(stack, 'GET', `/no-such-thing/${missing}/x@example.com`)).status).toBe(404);
     expect((await api(stack, 'GET', `/CONSOLE/users/IMPORTS/${missing}`, { token: t.token })).status).toBe(404);
     const after = (await apiMetrics()).families;
     const moved = (labels: Record<string, string>) => valueOf(after, 'kyc_http_requests_total', labels) - valueOf(before, 'kyc_http_requests_total', labels);
     expect(moved({ method: 'GET', route: '/console/users/imports/:id', status: '404' })).toBe(2);
     expect(moved({ method: 'GET', route: '/console/users/imports/:id', status: '401' })).toBe(1);
+    expect(moved({ method: 'GET', route: '/v3/users/:vendorData/', status: '401' })).toBe(1);
+    expect(moved({ method: 'GET', route: '/v3/users/imports/:id', status: '401' })).toBe(1);
     expect(moved({ method: 'GET', route: 'unmatched', status: '404' })).toBe(1);
     expectNoPersonalLabels(after);
   });
