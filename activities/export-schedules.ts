@@ -1,4 +1,4 @@
-import { ApplicationFailure, Context } from '@temporalio/activity';
+import { Context } from '@temporalio/activity';
 import { and, eq, inArray } from 'drizzle-orm';
 import { exportSchedules, exportsTable, operators } from '../drizzle/schema';
 import { forbiddenColumns, type ExportColumn } from '../src/exports/columns';
@@ -7,18 +7,23 @@ import { takeIncrementalSnapshot } from '../src/exports/snapshot';
 import { searchScopeOf } from '../src/users/queries';
 import { exportWorkflowId, type ScheduledExportStart } from '../workflows/export-definitions';
 import type { ActivityDeps } from './deps';
+import { endExport } from './exports';
 
 /** How long a run waits for the transactions older than its snapshot to end before the attempt fails (and retries). */
 const SNAPSHOT_MAX_WAIT_MS = 60_000;
 
-export function createExportScheduleActivities(deps: Omit<ActivityDeps, 'temporal'>) {
+/** The error of a run whose schedule's creator may no longer export its columns (it ends FAILED with it). */
+const NOT_PERMITTED = 'column_not_permitted';
+
+export function createExportScheduleActivities(deps: ActivityDeps) {
   const { db, config } = deps;
   return {
     /**
      * Makes the export row of one run of a schedule, as its creator, with its definition; an incremental run's
      * window is (the schedule's watermark, a snapshot time taken safely: src/exports/snapshot.ts]. Skipped (no row)
-     * when the schedule is deleted or paused, or a run of it is still QUEUED or RUNNING. A retry finds the row it
-     * made (the id is the workflow's) and returns it.
+     * when the schedule is deleted or paused, or a run of it is still QUEUED or RUNNING; skipped with a FAILED export
+     * (`column_not_permitted`) when its creator may no longer export its columns. A retry finds the row it made (the
+     * id is the workflow's) and returns it.
      */
     async createScheduledExport(input: { scheduleId: string; exportId: string }): Promise<ScheduledExportStart> {
       const started = (row: { id: string; applicationId: string }, name: string): ScheduledExportStart => ({
@@ -30,6 +35,7 @@ export function createExportScheduleActivities(deps: Omit<ActivityDeps, 'tempora
       });
       const [existing] = await db.select().from(exportsTable).where(eq(exportsTable.id, input.exportId));
       const [schedule] = await db.select().from(exportSchedules).where(eq(exportSchedules.id, input.scheduleId));
+      if (existing?.errorCode === NOT_PERMITTED) return { skipped: existing.errorMessage ?? NOT_PERMITTED };
       if (existing) return started(existing, schedule?.name ?? '');
       if (!schedule || schedule.deletedAt) return { skipped: 'the schedule was deleted' };
       if (schedule.paused) return { skipped: 'the schedule is paused' };
@@ -42,11 +48,29 @@ export function createExportScheduleActivities(deps: Omit<ActivityDeps, 'tempora
       const [creator] = await db.select().from(operators).where(eq(operators.id, schedule.createdBy));
       const columns = schedule.columns as ExportColumn[];
       const forbidden = creator ? forbiddenColumns(creator.role, columns) : columns;
+      const definition = {
+        id: input.exportId,
+        applicationId: schedule.applicationId,
+        operatorId: schedule.createdBy,
+        filters: schedule.filters,
+        columns,
+        format: schedule.format,
+        gzip: schedule.gzip,
+        excelBom: schedule.excelBom,
+        scheduleId: schedule.id,
+        incremental: schedule.incremental,
+        workflowId: exportWorkflowId(input.exportId),
+      };
       if (forbidden.length > 0) {
-        throw ApplicationFailure.nonRetryable(
-          `the schedule's creator may no longer export the columns ${forbidden.join(', ')}`,
-          'column_not_permitted',
-        );
+        // The run is in the history, audited and announced (export.failed) as a FAILED export, not only in Temporal:
+        // a nightly sync that stopped must show. The run itself is skipped: there is nothing to write.
+        const message = `the schedule's creator may no longer export the columns ${forbidden.join(', ')}`;
+        await db.transaction(async (tx) => {
+          await tx.insert(exportsTable).values({ ...definition, searchRestricted: true }).onConflictDoNothing();
+          await tx.update(exportSchedules).set({ lastExportId: input.exportId }).where(eq(exportSchedules.id, schedule.id));
+        });
+        await endExport(deps, { exportId: input.exportId, outcome: 'FAILED', error: { code: NOT_PERMITTED, message } }, `scheduled-run-refused:${input.exportId}`);
+        return { skipped: message };
       }
 
       const ctx = Context.current();
@@ -65,20 +89,10 @@ export function createExportScheduleActivities(deps: Omit<ActivityDeps, 'tempora
         const [row] = await tx
           .insert(exportsTable)
           .values({
-            id: input.exportId,
-            applicationId: schedule.applicationId,
-            operatorId: schedule.createdBy,
-            filters: schedule.filters,
-            columns,
-            format: schedule.format,
-            gzip: schedule.gzip,
-            excelBom: schedule.excelBom,
+            ...definition,
             searchRestricted: searchScopeOf(creator!.role) === 'restricted',
-            scheduleId: schedule.id,
-            incremental: schedule.incremental,
             changedAfter: schedule.incremental ? locked.watermark : null,
             snapshotAt,
-            workflowId: exportWorkflowId(input.exportId),
           })
           .returning();
         await tx.update(exportSchedules).set({ lastExportId: row.id }).where(eq(exportSchedules.id, schedule.id));

@@ -252,6 +252,29 @@ test('a non-incremental schedule: each run is a full export', async () => {
   expect(run.row_count).toBe(Number(n));
 });
 
+test("a run whose creator may no longer export its columns is a FAILED export in the history, audited, not only a Temporal failure", async () => {
+  const officer = tenant.operators.COMPLIANCE_OFFICER;
+  const schedule = await createSchedule({ name: 'emails nightly', every: '1d', columns: ['vendor_data', 'email'] }, officer.token);
+  expect(schedule.status).toBe(201);
+  await stack.database.db.update(operators).set({ role: 'DEVELOPER' }).where(eq(operators.id, officer.id));
+  try {
+    const handle = stack.client.schedule.getHandle(`kyc-export-schedule-${schedule.body.id}`);
+    await handle.trigger();
+    const run = await waitFor(async () => (await runsOf(schedule.body.id))[0], 60_000);
+    const done = await waitForExport(stack, owner, run.id);
+    expect(done).toMatchObject({ status: 'FAILED', schedule_id: schedule.body.id, error: { code: 'column_not_permitted' }, download_url: null });
+    expect(done.error.message).toMatch(/may no longer export the columns email/);
+    const audit = await api(stack, 'GET', '/console/audit-log?action=users.export', { token: owner });
+    expect(audit.body.results.find((e: { target_id: string }) => e.target_id === run.id)).toMatchObject({ status: 'FAILURE', details: { error: { code: 'column_not_permitted' } } });
+    // The schedule's run itself ends (skipped), and names the export.
+    const shown = await api(stack, 'GET', `/console/users/export-schedules/${schedule.body.id}`, { token: owner });
+    expect(shown.body.last_export_id).toBe(run.id);
+    expect(await runsOf(schedule.body.id)).toHaveLength(1);
+  } finally {
+    await stack.database.db.update(operators).set({ role: 'COMPLIANCE_OFFICER' }).where(eq(operators.id, officer.id));
+  }
+});
+
 test('pause stops runs, unpause resumes; every and cron change the Temporal Schedule', async () => {
   const res = await createSchedule({ name: 'every two seconds', every: '2s', columns: ['id'] });
   expect(res.status).toBe(201);
