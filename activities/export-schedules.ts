@@ -60,13 +60,15 @@ export function createExportScheduleActivities(deps: ActivityDeps) {
         scheduleId: schedule.id,
         incremental: schedule.incremental,
         workflowId: exportWorkflowId(input.exportId),
+        // As the creator searches (a creator gone: the narrower scope).
+        searchRestricted: !creator || searchScopeOf(creator.role) === 'restricted',
       };
       if (forbidden.length > 0) {
         // The run is in the history, audited and announced (export.failed) as a FAILED export, not only in Temporal:
         // a nightly sync that stopped must show. The run itself is skipped: there is nothing to write.
         const message = `the schedule's creator may no longer export the columns ${forbidden.join(', ')}`;
         await db.transaction(async (tx) => {
-          await tx.insert(exportsTable).values({ ...definition, searchRestricted: true }).onConflictDoNothing();
+          await tx.insert(exportsTable).values(definition).onConflictDoNothing();
           await tx.update(exportSchedules).set({ lastExportId: input.exportId }).where(eq(exportSchedules.id, schedule.id));
         });
         await endExport(deps, { exportId: input.exportId, outcome: 'FAILED', error: { code: NOT_PERMITTED, message } }, `scheduled-run-refused:${input.exportId}`);
@@ -90,7 +92,6 @@ export function createExportScheduleActivities(deps: ActivityDeps) {
           .insert(exportsTable)
           .values({
             ...definition,
-            searchRestricted: searchScopeOf(creator!.role) === 'restricted',
             changedAfter: schedule.incremental ? locked.watermark : null,
             snapshotAt,
           })
