@@ -29,11 +29,11 @@ export function webhooksRouter(deps: AppDeps): Router {
 
   router.post('/', manage, requireJsonBody, async (req, res) => {
     const operator = operatorOf(req);
-    // API.md: a bad url is 400 invalid_url, whatever is wrong with it (not text, empty, too long, not https); one left
-    // out is a missing field (invalid_field, below).
+    // API.md: a bad url is 400 invalid_url, whatever is wrong with it (not text, empty, too long: the schema's url rule;
+    // not https: requireWebhookUrl); one left out is a missing field (invalid_field, below).
     const isObject = typeof req.body === 'object' && req.body !== null && !Array.isArray(req.body);
     const given: unknown = isObject ? (req.body as Record<string, unknown>).url : undefined;
-    if (given !== undefined && (typeof given !== 'string' || given.trim() === '' || given.trim().length > 2000)) {
+    if (given !== undefined && !webhookRequestSchema.shape.url.safeParse(given).success) {
       throw new DomainError('invalid', 'invalid_url', 'url must be an https URL of at most 2000 characters');
     }
     const body = parseBody(webhookRequestSchema, req);

@@ -10,7 +10,7 @@ import { idSchema, timeSchema } from '../response-schemas';
 
 /** `POST /console/webhooks`'s body. */
 export const webhookRequestSchema = z.strictObject({
-  // Trimmed first, as stored; the route answers a bad one with invalid_url before this schema sees it.
+  // Trimmed first, as stored; the route answers a url this refuses with invalid_url (webhooks-routes.ts).
   url: z.string().trim().min(1).max(2000),
   events: z.array(z.enum(WEBHOOK_EVENT_TYPES)).min(1),
 });
