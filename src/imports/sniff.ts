@@ -104,9 +104,9 @@ export function openDecoder(prefix: Buffer, given: ImportEncoding | undefined, n
     const decoder = chunkDecoder(bom, 'its byte-order mark says so');
     return { decoder, text: decoder.write(prefix) };
   }
-  // Only a prefix without NUL may turn out to be windows-1252 (below): with NUL, a later bad byte is invalid_encoding.
-  const utf8 = chunkDecoder('utf-8', `assumed because its first ${SNIFF_BYTES / 1024} KiB are valid UTF-8`, !prefix.includes(0));
   if (!notUtf8) {
+    // Only a prefix without NUL may turn out to be windows-1252 (below): with NUL, a later bad byte is invalid_encoding.
+    const utf8 = chunkDecoder('utf-8', `assumed because its first ${SNIFF_BYTES / 1024} KiB are valid UTF-8`, !prefix.includes(0));
     try {
       return { decoder: utf8, text: utf8.write(prefix) };
     } catch {
