@@ -46,7 +46,11 @@ function textDecoder(encoding: Exclude<ImportEncoding, 'iso-8859-1'>, how: strin
   // windows-1252 maps every byte, so only UTF-8 and UTF-16 can fail. The BOM, if any, is dropped.
   const decoder = new TextDecoder(encoding, { fatal: true });
   let bytes = 0;
-  /** Whether the text so far held a character past ASCII: then it was UTF-8 (tracked only when UTF-8 is assumed). */
+  /**
+   * Whether the text so far held a character past ASCII: then it was UTF-8 (tracked only when UTF-8 is assumed). One
+   * scan of each chunk until one is found: within the noise of reading the benchmark's 100,000 ASCII rows (best of 10,
+   * three alternating runs: 349-366 ms without it, 356-374 ms with it).
+   */
   let sawUtf8 = false;
   const invalid = (detail: string, notThisEncoding = assumed) =>
     new (notThisEncoding ? NotUtf8AfterAllError : ImportFileError)(
